@@ -1,0 +1,1 @@
+//! The built-in demo scenario (work in progress by a helper).

@@ -1,0 +1,265 @@
+//! pcap and pcapng files, read through `pcap-parser`'s streaming reader.
+//!
+//! Both byte orders, microsecond and nanosecond pcap, and pcapng with several interfaces (each with
+//! its own link type and timestamp resolution) are supported. Blocks are lent from the reader's
+//! buffer to a visitor, so no packet is copied here.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::{PcapBlockOwned, PcapError, create_reader};
+
+use super::{LinkType, Packet};
+use crate::time::Timestamp;
+
+/// First read size; the buffer grows (up to `max_record_bytes`) when a record does not fit.
+const INITIAL_BUFFER: usize = 1 << 20;
+
+/// Why a capture file could not be read, with the byte offset where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: cannot open: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path}: byte offset 0: not a pcap or pcapng file (unknown magic number {magic})")]
+    BadMagic { path: PathBuf, magic: String },
+    #[error("{path}: the file is empty")]
+    Empty { path: PathBuf },
+    #[error("{path}: byte offset {offset}: {reason}")]
+    Corrupt { path: PathBuf, offset: u64, reason: String },
+    #[error("{path}: byte offset {offset}: read error: {reason}")]
+    Read { path: PathBuf, offset: u64, reason: String },
+}
+
+/// What reading a file found besides packets.
+#[derive(Debug, Clone, Default)]
+pub struct FileSummary {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Set when the file ends in the middle of a record (a capture that was cut short). The
+    /// packets before it were read; the message names the offset.
+    pub truncated: Option<String>,
+    /// Packets on an interface whose link type we do not decode are still counted here.
+    pub interfaces: Vec<LinkType>,
+    /// pcapng Decryption Secrets Blocks (type, data), kept for the TLS issue.
+    pub secrets_blocks: u64,
+}
+
+struct Interface {
+    link: LinkType,
+    /// Units per second of the EPB timestamps.
+    resolution: u64,
+    offset_secs: i64,
+}
+
+/// Reads every packet of `path`, calling `visit` for each one in file order.
+pub fn read_file(
+    path: &Path,
+    max_record_bytes: usize,
+    mut visit: impl FnMut(&Packet<'_>),
+) -> Result<FileSummary, FileError> {
+    let file = File::open(path).map_err(|source| FileError::Open { path: path.into(), source })?;
+    read_from(path, file, max_record_bytes, &mut visit)
+}
+
+/// Like [`read_file`] but from any reader; `path` only names the source in errors.
+pub fn read_from<R: Read + Send>(
+    path: &Path,
+    mut input: R,
+    max_record_bytes: usize,
+    visit: &mut dyn FnMut(&Packet<'_>),
+) -> Result<FileSummary, FileError> {
+    // Peek at the magic so that a wrong file gets a precise message.
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => {
+                return Err(FileError::Read { path: path.into(), offset: got as u64, reason: e.to_string() });
+            }
+        }
+    }
+    if got == 0 {
+        return Err(FileError::Empty { path: path.into() });
+    }
+    let magic = u32::from_le_bytes(head);
+    const MAGICS: [u32; 5] = [0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1, 0x0a0d_0d0a];
+    if got < 4 || !MAGICS.contains(&magic) {
+        return Err(FileError::BadMagic {
+            path: path.into(),
+            magic: head[..got].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
+        });
+    }
+    let chained = std::io::Cursor::new(head).chain(input);
+    let mut reader = create_reader(INITIAL_BUFFER, chained).map_err(|e| FileError::Corrupt {
+        path: path.into(),
+        offset: 0,
+        reason: format!("unreadable file header: {e:?}"),
+    })?;
+
+    let mut summary = FileSummary::default();
+    let mut legacy: Option<(LinkType, bool)> = None;
+    let mut ifaces: Vec<Interface> = Vec::new();
+    let mut buffer_size = INITIAL_BUFFER;
+    let mut offset: u64 = 0;
+    loop {
+        match reader.next() {
+            Ok((consumed, block)) => {
+                match block {
+                    PcapBlockOwned::LegacyHeader(h) => {
+                        let link = LinkType(h.network.0 as u32);
+                        legacy = Some((link, h.is_nanosecond_precision()));
+                        summary.interfaces.push(link);
+                    }
+                    PcapBlockOwned::Legacy(b) => {
+                        let (link, nanos) = legacy.unwrap_or((LinkType::ETHERNET, false));
+                        let frac = if nanos { u64::from(b.ts_usec) } else { u64::from(b.ts_usec) * 1_000 };
+                        let ts = Timestamp::from_secs_nanos(u64::from(b.ts_sec), frac);
+                        let data = &b.data[..(b.caplen as usize).min(b.data.len())];
+                        summary.packets += 1;
+                        summary.bytes += data.len() as u64;
+                        visit(&Packet { ts, link, data, orig_len: b.origlen.max(data.len() as u32), interface: 0 });
+                    }
+                    PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                        // Interface numbering restarts in every section.
+                        ifaces.clear();
+                    }
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                        let link = LinkType(idb.linktype.0 as u32);
+                        ifaces.push(Interface {
+                            link,
+                            resolution: idb.ts_resolution().unwrap_or(1_000_000),
+                            offset_secs: idb.ts_offset(),
+                        });
+                        summary.interfaces.push(link);
+                    }
+                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                        let Some(iface) = ifaces.get(epb.if_id as usize) else {
+                            return Err(FileError::Corrupt {
+                                path: path.into(),
+                                offset,
+                                reason: format!(
+                                    "enhanced packet block names interface {} but only {} were described",
+                                    epb.if_id,
+                                    ifaces.len()
+                                ),
+                            });
+                        };
+                        let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                        let ts = ng_timestamp(raw, iface.resolution, iface.offset_secs);
+                        let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
+                        summary.packets += 1;
+                        summary.bytes += data.len() as u64;
+                        visit(&Packet {
+                            ts,
+                            link: iface.link,
+                            data,
+                            orig_len: epb.origlen.max(data.len() as u32),
+                            interface: epb.if_id,
+                        });
+                    }
+                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                        // SPBs carry no timestamp and always belong to interface 0.
+                        if let Some(iface) = ifaces.first() {
+                            let data = &spb.data[..(spb.origlen as usize).min(spb.data.len())];
+                            summary.packets += 1;
+                            summary.bytes += data.len() as u64;
+                            visit(&Packet {
+                                ts: Timestamp::default(),
+                                link: iface.link,
+                                data,
+                                orig_len: spb.origlen.max(data.len() as u32),
+                                interface: 0,
+                            });
+                        }
+                    }
+                    PcapBlockOwned::NG(Block::DecryptionSecrets(_)) => summary.secrets_blocks += 1,
+                    PcapBlockOwned::NG(_) => {}
+                }
+                offset += consumed as u64;
+                reader.consume(consumed);
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => {
+                if reader.reader_exhausted() {
+                    let left = reader.data().len();
+                    if left > 0 {
+                        summary.truncated = Some(format!(
+                            "byte offset {offset}: the file ends inside a record ({left} bytes of an incomplete record were ignored)"
+                        ));
+                    }
+                    break;
+                }
+                reader.refill().map_err(|e| FileError::Read {
+                    path: path.into(),
+                    offset,
+                    reason: format!("{e:?}"),
+                })?;
+            }
+            Err(PcapError::BufferTooSmall) => {
+                if buffer_size >= max_record_bytes || !reader.grow(buffer_size * 2) {
+                    return Err(FileError::Corrupt {
+                        path: path.into(),
+                        offset,
+                        reason: format!(
+                            "a record is larger than the {max_record_bytes}-byte limit (absurd length field?)"
+                        ),
+                    });
+                }
+                buffer_size *= 2;
+                reader.refill().map_err(|e| FileError::Read { path: path.into(), offset, reason: format!("{e:?}") })?;
+            }
+            Err(PcapError::UnexpectedEof) => {
+                summary.truncated = Some(format!("byte offset {offset}: unexpected end of file inside a record"));
+                break;
+            }
+            Err(e) => {
+                let reason = match e {
+                    PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+                        format!("malformed record or block ({kind:?})")
+                    }
+                    other => format!("{other:?}"),
+                };
+                return Err(FileError::Corrupt { path: path.into(), offset, reason });
+            }
+        }
+    }
+    Ok(summary)
+}
+
+fn ng_timestamp(raw: u64, resolution: u64, offset_secs: i64) -> Timestamp {
+    let resolution = resolution.max(1);
+    let secs = raw / resolution;
+    let frac = raw % resolution;
+    let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(resolution)) as u64;
+    let secs = (secs as i64).saturating_add(offset_secs).max(0) as u64;
+    Timestamp::from_secs_nanos(secs, nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_magic_names_offset_zero() {
+        let err = read_from(Path::new("x.pcap"), &b"GET / HTTP/1.1\r\n"[..], 1 << 24, &mut |_| {}).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("byte offset 0") && msg.contains("47 45 54 20"), "{msg}");
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        let err = read_from(Path::new("x.pcap"), &b""[..], 1 << 24, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, FileError::Empty { .. }));
+    }
+
+    #[test]
+    fn ng_timestamps_honour_resolution() {
+        assert_eq!(ng_timestamp(1_500_000, 1_000_000, 0), Timestamp::from_secs_nanos(1, 500_000_000));
+        assert_eq!(ng_timestamp(1_000_000_001, 1_000_000_000, 0), Timestamp::from_secs_nanos(1, 1));
+        assert_eq!(ng_timestamp(3, 2, 10), Timestamp::from_secs_nanos(11, 500_000_000));
+    }
+}

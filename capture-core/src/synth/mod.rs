@@ -1,0 +1,1 @@
+//! Packet synthesis (work in progress by a helper).
