@@ -3,11 +3,27 @@
 //! # Layout
 //! Data flows one way:
 //! - [`source`] lends packets (pcap/pcapng files, the built-in demo);
-//! - [`synth`] builds packets and pcap files for the demo, tests and benchmarks;
-//! - [`time`] holds capture timestamps.
+//! - [`wire`] decodes link, IP (with fragment reassembly), TCP and UDP headers without copying;
+//! - [`tcp`] keeps the flow table and reassembles each direction within fixed caps;
+//! - [`dissect`] finds the application protocol by content and turns bytes into [`entry::Entry`]s;
+//! - [`store`] keeps entries within a memory budget, oldest evicted first;
+//! - [`engine`] runs packets through all of the above; [`stats`] counts what it read and dropped;
+//! - [`fields`] names every entry field (the registry behind projections and filters);
+//! - [`limits`] holds every cap; [`time`] capture timestamps;
+//! - [`synth`] builds packets and pcap files for the demo, tests and benchmarks.
 #![forbid(unsafe_code)]
 
+pub mod content;
+pub mod dissect;
+pub mod engine;
+pub mod entry;
+pub mod fields;
+pub mod limits;
+pub mod redact;
 pub mod source;
+pub mod stats;
+pub mod store;
 pub mod synth;
+pub mod tcp;
 pub mod time;
 pub mod wire;

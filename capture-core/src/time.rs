@@ -30,7 +30,9 @@ impl Timestamp {
     /// Parses RFC 3339 (any offset, any fraction length) into a timestamp.
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
         let dt = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| format!("`{s}` is not an RFC 3339 timestamp ({e}); use e.g. 2024-05-01T12:00:00Z"))?;
+            .map_err(|e| {
+                format!("`{s}` is not an RFC 3339 timestamp ({e}); use e.g. 2024-05-01T12:00:00Z")
+            })?;
         let ns = dt.unix_timestamp_nanos();
         if ns < 0 {
             return Err(format!("`{s}` is before 1970"));
@@ -79,7 +81,10 @@ mod tests {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000000Z");
         let t = Timestamp::from_secs_nanos(1_714_564_800, 123_456_789);
         assert_eq!(t.to_string(), "2024-05-01T12:00:00.123456Z");
-        assert_eq!(Timestamp::from_secs_nanos(951_782_400, 0).to_string(), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp::from_secs_nanos(951_782_400, 0).to_string(),
+            "2000-02-29T00:00:00.000000Z"
+        );
     }
 
     #[test]

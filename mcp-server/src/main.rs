@@ -1,1 +1,207 @@
-fn main(){}
+//! `wirelens`: the command line. `mcp` serves MCP on stdio, `call` runs one tool and prints its
+//! structured result. Logs go to stderr only: stdout belongs to MCP and to `call`'s JSON.
+
+mod convert;
+mod server;
+mod state;
+mod tools;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use capture_core::limits::{Limits, parse_size};
+use clap::{Args, Parser, Subcommand};
+use rmcp::ServiceExt;
+
+use crate::state::{AppState, SourceArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "wirelens",
+    version,
+    about = "See the wire: HTTP entries from captured traffic, served over MCP"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP on stdio.
+    Mcp {
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Run one tool call and print its structured result as JSON.
+    Call {
+        #[command(flatten)]
+        source: Source,
+        /// Tool name: list_entries, get_payload, capture_status.
+        tool: String,
+        /// Tool arguments as a JSON object (default `{}`).
+        args: Option<String>,
+    },
+    /// Write a synthetic HTTP/1.1 capture (keep-alive connections, bodies of 100 B–20 KB) for
+    /// benchmarks.
+    GenerateWorkload {
+        /// Output pcap file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop once the file reaches this size (e.g. 100MB).
+        #[arg(long, default_value = "100MB", value_parser = parse_size)]
+        size: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Source {
+    /// A pcap or pcapng file to read (repeatable).
+    #[arg(long = "pcap", value_name = "FILE")]
+    pcaps: Vec<PathBuf>,
+    /// The built-in demo: a small microservice shop's traffic.
+    #[arg(long)]
+    demo: bool,
+    /// Memory budget of the entry store, e.g. 256MiB, 2GiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    store_memory: Option<usize>,
+}
+
+impl Source {
+    fn to_args(&self) -> anyhow::Result<SourceArgs> {
+        if self.pcaps.is_empty() && !self.demo {
+            anyhow::bail!("no source: give --pcap FILE (repeatable) or --demo");
+        }
+        let mut limits = Limits::default();
+        if let Some(m) = self.store_memory {
+            limits.store_memory_bytes = m;
+        }
+        Ok(SourceArgs {
+            pcaps: self.pcaps.clone(),
+            demo: self.demo,
+            limits,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WIRELENS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Mcp { source } => match serve_stdio(&source) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wirelens: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Call { source, tool, args } => call(&source, &tool, args.as_deref()),
+        Command::GenerateWorkload { out, size, seed } => match generate(&out, size, seed) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wirelens: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn serve_stdio(source: &Source) -> anyhow::Result<()> {
+    let args = source.to_args()?;
+    let state = Arc::new(AppState::load(&args)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let service = server::WirelensServer::new(state)
+            .serve(rmcp::transport::stdio())
+            .await?;
+        service.waiting().await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Exit codes: 0 success, 1 tool error (or unreadable source), 2 bad usage.
+fn call(source: &Source, tool: &str, args: Option<&str>) -> ExitCode {
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        match args.map(serde_json::from_str::<serde_json::Value>) {
+            None => serde_json::Map::new(),
+            Some(Ok(serde_json::Value::Object(m))) => m,
+            Some(Ok(_)) => {
+                eprintln!(
+                    "wirelens call: the arguments must be a JSON object, e.g. '{{\"limit\": 10}}'"
+                );
+                return ExitCode::from(2);
+            }
+            Some(Err(e)) => {
+                eprintln!("wirelens call: the arguments are not valid JSON: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    if !tools::TOOLS.iter().any(|t| t.0 == tool) {
+        eprintln!(
+            "wirelens call: unknown tool `{tool}`; the tools are: {}",
+            tools::TOOLS
+                .iter()
+                .map(|t| t.0)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let args = match source.to_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("wirelens call: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let state = match AppState::load(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wirelens call: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    match tools::call(&state, tool, parsed) {
+        Ok(v) => {
+            let mut out = std::io::stdout().lock();
+            let _ = serde_json::to_writer(&mut out, &v);
+            let _ = writeln!(out);
+            ExitCode::SUCCESS
+        }
+        Err(tools::CallError::Tool(e)) => {
+            eprintln!("wirelens call: {tool}: {e}");
+            ExitCode::from(1)
+        }
+        Err(tools::CallError::UnknownTool(m)) => {
+            eprintln!("wirelens call: {m}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn generate(out: &std::path::Path, size: usize, seed: u64) -> anyhow::Result<()> {
+    use capture_core::synth::http_workload::{WorkloadOpts, write_http_workload};
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let opts = WorkloadOpts {
+        target_bytes: size as u64,
+        seed,
+        ..WorkloadOpts::default()
+    };
+    let stats = write_http_workload(std::io::BufWriter::with_capacity(1 << 20, file), &opts)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("{stats:?}");
+    Ok(())
+}

@@ -1,1 +1,1044 @@
-//! The built-in demo scenario (work in progress by a helper).
+//! The built-in `--demo` scenario: a minute of HTTP/1.1 traffic between the microservices of a
+//! small shop running in Kubernetes, with the ground truth of every call.
+//!
+//! Services: `frontend` and `api-gateway` (namespace `web`), `orders`, `payments` and
+//! `inventory` (namespace `shop`). Users browse and check out through the frontend, which calls
+//! the gateway; the gateway calls `inventory` and `orders`; `orders` calls `payments`. Calls go
+//! over pooled keep-alive connections (a busy connection makes the caller open another one;
+//! connections idle for 5 s are closed by the client) and carry `X-Request-Id` and W3C
+//! `traceparent` headers, one trace per user action.
+//!
+//! The scenario contains successes (200, 201), client errors (404 for unknown orders, 400 for
+//! invalid orders), server errors (`payments` answers 503 now and then and 500 once or twice,
+//! which `orders` and the gateway turn into 502), slow `inventory` lookups (0.8–1.5 s, the rest
+//! 1–40 ms), one HTTP/1.0 health check whose response runs until the server closes, and one
+//! chunked response (the first product listing). It starts at 2026-01-15T10:00:00Z and is a
+//! pure function of the seed.
+
+use crate::source::LinkType;
+use crate::synth::conversation::{Conversation, LINK, SynthPacket};
+use crate::synth::http_workload::http_date;
+use crate::synth::rng::SplitMix64;
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// First packet time of the demo: 2026-01-15T10:00:00Z.
+pub const DEMO_START: Timestamp = Timestamp::from_secs_nanos(1_768_471_200, 0);
+/// User actions start during the first this-many seconds (calls in flight then finish after).
+pub const DEMO_ACTIVE_SECS: u64 = 59;
+const MS: u64 = 1_000_000;
+const US: u64 = 1_000;
+/// Keep-alive connections idle this long are closed by their client.
+const IDLE_TIMEOUT_NS: u64 = 5_000 * MS;
+
+/// One pod of the demo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoService {
+    pub name: &'static str,
+    pub namespace: &'static str,
+    pub pod_name: &'static str,
+    pub ip: IpAddr,
+    /// The port the service listens on.
+    pub port: u16,
+}
+
+/// One HTTP call of the demo, as the capture shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoCall {
+    /// Service name of the caller.
+    pub client: &'static str,
+    /// Service name of the callee.
+    pub server: &'static str,
+    pub method: &'static str,
+    /// Request target, query included.
+    pub path: String,
+    pub status: u16,
+    /// `"HTTP/1.1"` or `"HTTP/1.0"`.
+    pub version: &'static str,
+    pub request_body_len: usize,
+    /// Length of the response body after removing any chunked coding.
+    pub response_body_len: usize,
+    /// Whether the response used `Transfer-Encoding: chunked`.
+    pub chunked: bool,
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    /// Capture time of the request's first segment.
+    pub request_ts: Timestamp,
+    /// Capture time of the response's first segment.
+    pub response_ts: Timestamp,
+}
+
+/// The whole demo: frames, their link type, the pods, and every call in request order.
+#[derive(Debug, Clone)]
+pub struct DemoScenario {
+    pub packets: Vec<SynthPacket>,
+    pub link: LinkType,
+    pub services: Vec<DemoService>,
+    pub ground_truth: Vec<DemoCall>,
+}
+
+const FRONTEND: usize = 0;
+const GATEWAY: usize = 1;
+const ORDERS: usize = 2;
+const PAYMENTS: usize = 3;
+const INVENTORY: usize = 4;
+
+/// The pods, indexed by the constants above.
+pub fn demo_services() -> Vec<DemoService> {
+    let svc = |name, namespace, pod_name, ip: [u8; 4], port| DemoService {
+        name,
+        namespace,
+        pod_name,
+        ip: IpAddr::V4(Ipv4Addr::from(ip)),
+        port,
+    };
+    vec![
+        svc(
+            "frontend",
+            "web",
+            "frontend-6b8f9c7d4-h5k2m",
+            [10, 42, 1, 17],
+            3000,
+        ),
+        svc(
+            "api-gateway",
+            "web",
+            "api-gateway-7c5d8f6b9-q8wzr",
+            [10, 42, 1, 23],
+            8080,
+        ),
+        svc(
+            "orders",
+            "shop",
+            "orders-7d9f8b6c5-x2k4p",
+            [10, 42, 2, 31],
+            8080,
+        ),
+        svc(
+            "payments",
+            "shop",
+            "payments-5f7b9d8c6-m3n7t",
+            [10, 42, 3, 12],
+            8080,
+        ),
+        svc(
+            "inventory",
+            "shop",
+            "inventory-84c6d9f7b-r9v2j",
+            [10, 42, 2, 44],
+            8080,
+        ),
+    ]
+}
+
+/// User-Agent each service sends as a client.
+fn user_agent(service: usize) -> &'static str {
+    match service {
+        FRONTEND => "frontend/2.7.1 node-fetch/3.3.2",
+        GATEWAY => "Go-http-client/1.1",
+        _ => "orders/3.4.0 okhttp/4.12.0",
+    }
+}
+
+/// Builds the demo scenario for `seed`.
+pub fn demo_packets(seed: u64) -> DemoScenario {
+    let mut demo = Demo::new(seed);
+    demo.run();
+    demo.finish()
+}
+
+/// One W3C trace: the id shared by all calls of a user action.
+#[derive(Debug, Clone, Copy)]
+struct Trace {
+    id: u128,
+}
+
+/// What a client sends.
+struct Request {
+    method: &'static str,
+    path: String,
+    body: Vec<u8>,
+    trace: Trace,
+}
+
+/// What a server answers, and when it is ready to send it.
+struct Response {
+    status: u16,
+    body: Vec<u8>,
+    content_type: &'static str,
+    chunked: bool,
+    extra_headers: &'static str,
+    ready: Timestamp,
+}
+
+impl Response {
+    fn json(status: u16, body: String, ready: Timestamp) -> Self {
+        Response {
+            status,
+            body: body.into_bytes(),
+            content_type: "application/json",
+            chunked: false,
+            extra_headers: "",
+            ready,
+        }
+    }
+}
+
+/// A finished call as the caller sees it.
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    /// When the caller has the whole response.
+    done: Timestamp,
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        _ => "Service Unavailable",
+    }
+}
+
+fn later(t: Timestamp, ns: u64) -> Timestamp {
+    Timestamp(t.0.saturating_add(ns))
+}
+
+const SKUS: [(&str, &str, u32); 8] = [
+    ("SKU-1042", "Trail Runner 2", 8_990),
+    ("SKU-1107", "Rain Shell Jacket", 12_900),
+    ("SKU-2210", "Merino Socks (3 pack)", 1_990),
+    ("SKU-2318", "Canvas Backpack 22L", 5_450),
+    ("SKU-3051", "Insulated Bottle 750ml", 2_490),
+    ("SKU-3122", "Headlamp 400lm", 3_990),
+    ("SKU-4007", "Camping Mug", 1_290),
+    ("SKU-4420", "Trekking Poles", 7_900),
+];
+
+const CATEGORIES: [&str; 4] = ["shoes", "outdoor", "accessories", "sale"];
+
+struct Demo {
+    rng: SplitMix64,
+    services: Vec<DemoService>,
+    /// Idle keep-alive connections per (client, server) service pair.
+    pools: BTreeMap<(usize, usize), Vec<Conversation>>,
+    /// Connections no longer in any pool (closed, or kept aside).
+    retired: Vec<Conversation>,
+    calls: Vec<DemoCall>,
+    next_port: [u16; 5],
+    stock_calls: u32,
+    charges: u32,
+    charge_500: [u32; 2],
+    charge_503: u32,
+    orders: Vec<u64>,
+    next_order_id: u64,
+    chunked_done: bool,
+}
+
+impl Demo {
+    fn new(seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed ^ 0x5EED_DE30_0000_0001);
+        let mut next_port = [0u16; 5];
+        for p in &mut next_port {
+            *p = rng.range(33_000..=55_000) as u16;
+        }
+        // The first 500 comes early; a second one only for some seeds (index past the end).
+        let charge_500 = [
+            rng.range(1..=3) as u32,
+            if rng.chance(0.5) {
+                rng.range(7..=10) as u32
+            } else {
+                u32::MAX
+            },
+        ];
+        let charge_503 = rng.range(4..=6) as u32;
+        let next_order_id = rng.range(40_000..=60_000);
+        let orders = (1..=12).map(|i| next_order_id - i * 7).collect();
+        Demo {
+            rng,
+            services: demo_services(),
+            pools: BTreeMap::new(),
+            retired: Vec::new(),
+            calls: Vec::new(),
+            next_port,
+            stock_calls: 0,
+            charges: 0,
+            charge_500,
+            charge_503,
+            orders,
+            next_order_id,
+            chunked_done: false,
+        }
+    }
+
+    fn addr(&self, service: usize) -> SocketAddr {
+        let s = &self.services[service];
+        SocketAddr::new(s.ip, s.port)
+    }
+
+    /// A random duration between `lo` and `hi` milliseconds, in nanoseconds (µs granularity).
+    fn ms(&mut self, lo: u64, hi: u64) -> u64 {
+        self.rng.range(lo * 1_000..=hi * 1_000) * US
+    }
+
+    /// A fresh connection from `from` to `to` whose SYN leaves at `at`.
+    fn connect(&mut self, from: usize, to: usize, at: Timestamp) -> Conversation {
+        let port = self.next_port[from];
+        self.next_port[from] = port.wrapping_add(1).max(32_768);
+        let client = SocketAddr::new(self.services[from].ip, port);
+        // Pods on the same node (same /24) answer faster than across nodes.
+        let same_node = match (self.services[from].ip, self.services[to].ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
+            _ => false,
+        };
+        let rtt_us = if same_node {
+            self.rng.range(40..=120)
+        } else {
+            self.rng.range(180..=450)
+        };
+        let (isn_c, isn_s) = (self.rng.next_u32(), self.rng.next_u32());
+        let mut conv = Conversation::new(client, self.addr(to), at, rtt_us, isn_c, isn_s);
+        conv.handshake();
+        conv
+    }
+
+    /// An idle pooled connection usable at `at`, or a new one. Connections idle for longer than
+    /// the keep-alive timeout are closed on the way.
+    fn checkout(&mut self, from: usize, to: usize, at: Timestamp) -> Conversation {
+        for pool in self.pools.values_mut() {
+            let mut i = 0;
+            while i < pool.len() {
+                let idle_until = later(pool[i].end_ts(), IDLE_TIMEOUT_NS);
+                if idle_until < at {
+                    let mut conv = pool.remove(i);
+                    conv.close_at(idle_until);
+                    self.retired.push(conv);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        let pool = self.pools.entry((from, to)).or_default();
+        match pool.iter().position(|c| c.end_ts() <= at) {
+            Some(i) => pool.remove(i),
+            None => self.connect(from, to, at),
+        }
+    }
+
+    fn request_bytes(&mut self, from: usize, to: usize, req: &Request, version: &str) -> Vec<u8> {
+        let s = &self.services[to];
+        let mut head = format!(
+            "{} {} {version}\r\nHost: {}.{}.svc.cluster.local:{}\r\n\
+             User-Agent: {}\r\nAccept: application/json\r\n",
+            req.method,
+            req.path,
+            s.name,
+            s.namespace,
+            s.port,
+            user_agent(from)
+        );
+        let span = self.rng.next_u64();
+        let _ = write!(
+            head,
+            "X-Request-Id: {:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}\r\n\
+             traceparent: 00-{:032x}-{span:016x}-01\r\n",
+            self.rng.next_u32(),
+            self.rng.range(0..=0xFFFF),
+            self.rng.range(0..=0xFFF),
+            self.rng.range(0..=0xFFF),
+            self.rng.range(0..=0xFFFF_FFFF_FFFF),
+            req.trace.id
+        );
+        if !req.body.is_empty() {
+            let _ = write!(
+                head,
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                req.body.len()
+            );
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&req.body);
+        bytes
+    }
+
+    fn response_bytes(&mut self, to: usize, resp: &Response, version: &str) -> Vec<u8> {
+        let mut head = format!(
+            "{version} {} {}\r\nDate: {}\r\nContent-Type: {}\r\n",
+            resp.status,
+            reason(resp.status),
+            http_date(resp.ready),
+            resp.content_type
+        );
+        if to == GATEWAY {
+            head.push_str("X-Powered-By: api-gateway/1.12.0\r\n");
+        }
+        head.push_str(resp.extra_headers);
+        let body = if resp.chunked {
+            head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+            let mut out = Vec::with_capacity(resp.body.len() + 64);
+            let mut rest = &resp.body[..];
+            while !rest.is_empty() {
+                let n = self.rng.range_usize(200..=900).min(rest.len());
+                out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                out.extend_from_slice(&rest[..n]);
+                out.extend_from_slice(b"\r\n");
+                rest = &rest[n..];
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            out
+        } else {
+            if version == "HTTP/1.0" {
+                head.push_str("Connection: close\r\n\r\n");
+            } else {
+                let _ = write!(head, "Content-Length: {}\r\n\r\n", resp.body.len());
+            }
+            resp.body.clone()
+        };
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+
+    /// One HTTP/1.1 call from `from` to `to` starting at `at`. `handle` runs when the server has
+    /// the request (its argument) and may make calls of its own.
+    fn call(
+        &mut self,
+        from: usize,
+        to: usize,
+        at: Timestamp,
+        req: Request,
+        handle: impl FnOnce(&mut Self, Timestamp) -> Response,
+    ) -> Reply {
+        let mut conv = self.checkout(from, to, at);
+        let bytes = self.request_bytes(from, to, &req, "HTTP/1.1");
+        conv.client_send_at(&bytes, at);
+        let request_ts = conv.last_send_start().unwrap_or(at);
+        let resp = handle(self, conv.server_ready_at());
+        let bytes = self.response_bytes(to, &resp, "HTTP/1.1");
+        conv.server_send_at(&bytes, resp.ready);
+        let response_ts = conv.last_send_start().unwrap_or(resp.ready);
+        let done = conv.client_ready_at();
+        self.record(
+            from,
+            to,
+            &req,
+            &resp,
+            "HTTP/1.1",
+            &conv,
+            request_ts,
+            response_ts,
+        );
+        self.pools.entry((from, to)).or_default().push(conv);
+        Reply {
+            status: resp.status,
+            body: resp.body,
+            done,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        from: usize,
+        to: usize,
+        req: &Request,
+        resp: &Response,
+        version: &'static str,
+        conv: &Conversation,
+        request_ts: Timestamp,
+        response_ts: Timestamp,
+    ) {
+        self.calls.push(DemoCall {
+            client: self.services[from].name,
+            server: self.services[to].name,
+            method: req.method,
+            path: req.path.clone(),
+            status: resp.status,
+            version,
+            request_body_len: req.body.len(),
+            response_body_len: resp.body.len(),
+            chunked: resp.chunked,
+            client_addr: conv.client_addr(),
+            server_addr: conv.server_addr(),
+            request_ts,
+            response_ts,
+        });
+    }
+
+    fn new_trace(&mut self) -> Trace {
+        let id = (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64());
+        Trace { id }
+    }
+
+    /// Runs the user actions of the whole capture.
+    fn run(&mut self) {
+        let end = later(DEMO_START, DEMO_ACTIVE_SECS * 1_000 * MS);
+        let mut t = DEMO_START;
+        let health_at = later(DEMO_START, self.ms(20_000, 40_000));
+        let mut health_done = false;
+        while t < end {
+            if !health_done && t >= health_at {
+                self.health_check(t);
+                health_done = true;
+            }
+            let trace = self.new_trace();
+            let roll = self.rng.range(0..=99);
+            match roll {
+                0..20 => self.home(t, trace),
+                20..45 => self.product_list(t, trace),
+                45..60 => self.product_detail(t, trace),
+                60..75 => self.order_status(t, trace),
+                _ => self.checkout_flow(t, trace),
+            }
+            t = later(t, self.ms(300, 1_250));
+        }
+    }
+
+    fn home(&mut self, t: Timestamp, trace: Trace) {
+        let req = Request {
+            method: "GET",
+            path: "/".into(),
+            body: Vec::new(),
+            trace,
+        };
+        self.call(FRONTEND, GATEWAY, t, req, |d, got| {
+            let mut html = String::from(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>\
+                Trailhead Outfitters</title><link rel=\"stylesheet\" href=\"/static/main.css\">\
+                </head><body><main><h1>Trailhead Outfitters</h1><ul class=\"products\">",
+            );
+            for (sku, name, cents) in SKUS {
+                let _ = write!(
+                    html,
+                    "<li data-sku=\"{sku}\"><a href=\"/p/{sku}\">\
+                    {name}</a> <span class=\"price\">&euro;{}.{:02}</span></li>",
+                    cents / 100,
+                    cents % 100
+                );
+            }
+            html.push_str(
+                "</ul></main><script src=\"/static/app.js\" defer></script></body>\
+            </html>\n",
+            );
+            let ready = later(got, d.ms(2, 9));
+            Response {
+                status: 200,
+                body: html.into_bytes(),
+                content_type: "text/html; charset=utf-8",
+                chunked: false,
+                extra_headers: "Cache-Control: no-cache\r\n",
+                ready,
+            }
+        });
+    }
+
+    /// The gateway asks inventory for one SKU at `at`.
+    fn stock(&mut self, at: Timestamp, sku: &str, trace: Trace) -> Reply {
+        let req = Request {
+            method: "GET",
+            path: format!("/stock/{sku}"),
+            body: Vec::new(),
+            trace,
+        };
+        let sku = sku.to_string();
+        self.call(GATEWAY, INVENTORY, at, req, move |d, got| {
+            d.stock_calls += 1;
+            let slow = d.stock_calls == 2 || d.rng.chance(0.1);
+            let delay = if slow { d.ms(800, 1_500) } else { d.ms(1, 8) };
+            let available = d.rng.range(0..=120);
+            let body = format!(
+                "{{\"sku\":\"{sku}\",\"available\":{available},\"reserved\":{},\
+                \"warehouse\":\"fra-{}\"}}",
+                d.rng.range(0..=10),
+                d.rng.range(1..=3)
+            );
+            Response::json(200, body, later(got, delay))
+        })
+    }
+
+    fn product_list(&mut self, t: Timestamp, trace: Trace) {
+        let category = *self.rng.pick(&CATEGORIES);
+        let req = Request {
+            method: "GET",
+            path: format!("/api/products?category={category}&page=1"),
+            body: Vec::new(),
+            trace,
+        };
+        self.call(FRONTEND, GATEWAY, t, req, |d, got| {
+            let n = d.rng.range_usize(1..=3);
+            let first = d.rng.range_usize(0..=SKUS.len() - n);
+            let mut now = later(got, d.ms(1, 3));
+            let mut items = Vec::new();
+            for (sku, name, cents) in &SKUS[first..first + n] {
+                let reply = d.stock(now, sku, trace);
+                now = later(reply.done, d.ms(0, 1));
+                let available = stock_level(&reply.body);
+                items.push(format!(
+                    "{{\"sku\":\"{sku}\",\"name\":\"{name}\",\"price_cents\":{cents},\
+                    \"currency\":\"EUR\",\"in_stock\":{}}}",
+                    available > 0
+                ));
+            }
+            let body = format!(
+                "{{\"category\":\"{category}\",\"page\":1,\"total\":{n},\"products\":[{}]}}",
+                items.join(",")
+            );
+            let mut resp = Response::json(200, body, later(now, d.ms(1, 3)));
+            if !d.chunked_done {
+                d.chunked_done = true;
+                resp.chunked = true;
+            }
+            resp
+        });
+    }
+
+    fn product_detail(&mut self, t: Timestamp, trace: Trace) {
+        let &(sku, name, cents) = self.rng.pick(&SKUS);
+        let req = Request {
+            method: "GET",
+            path: format!("/api/products/{sku}"),
+            body: Vec::new(),
+            trace,
+        };
+        self.call(FRONTEND, GATEWAY, t, req, |d, got| {
+            let at = later(got, d.ms(1, 2));
+            let reply = d.stock(at, sku, trace);
+            let body = format!(
+                "{{\"sku\":\"{sku}\",\"name\":\"{name}\",\"price_cents\":{cents},\
+                \"currency\":\"EUR\",\"available\":{},\
+                \"description\":\"{name}, built to last. Free returns within 30 days.\"}}",
+                stock_level(&reply.body)
+            );
+            Response::json(200, body, later(reply.done, d.ms(1, 3)))
+        });
+    }
+
+    fn order_status(&mut self, t: Timestamp, trace: Trace) {
+        let id = if self.rng.chance(0.7) {
+            *self.rng.pick(&self.orders)
+        } else {
+            self.rng.range(90_000..=99_999)
+        };
+        let req = Request {
+            method: "GET",
+            path: format!("/api/orders/{id}"),
+            body: Vec::new(),
+            trace,
+        };
+        self.call(FRONTEND, GATEWAY, t, req, |d, got| {
+            let at = later(got, d.ms(1, 2));
+            let req = Request {
+                method: "GET",
+                path: format!("/orders/{id}"),
+                body: Vec::new(),
+                trace,
+            };
+            let reply = d.call(GATEWAY, ORDERS, at, req, |d, got| {
+                let ready = later(got, d.ms(2, 12));
+                if d.orders.contains(&id) {
+                    let body = format!(
+                        "{{\"order_id\":{id},\"status\":\"{}\",\"items\":[{{\"sku\":\"{}\",\
+                        \"qty\":{}}}],\"total_cents\":{}}}",
+                        d.rng.pick(&["confirmed", "shipped", "delivered"]),
+                        d.rng.pick(&SKUS).0,
+                        d.rng.range(1..=3),
+                        d.rng.range(990..=30_000)
+                    );
+                    Response::json(200, body, ready)
+                } else {
+                    Response::json(
+                        404,
+                        format!("{{\"error\":\"order_not_found\",\"order_id\":{id}}}"),
+                        ready,
+                    )
+                }
+            });
+            let ready = later(reply.done, d.ms(1, 2));
+            Response::json(
+                reply.status,
+                String::from_utf8_lossy(&reply.body).into_owned(),
+                ready,
+            )
+        });
+    }
+
+    fn checkout_flow(&mut self, t: Timestamp, trace: Trace) {
+        let &(sku, _, cents) = self.rng.pick(&SKUS);
+        let invalid = self.rng.chance(0.12);
+        let qty = if invalid { 0 } else { self.rng.range(1..=3) };
+        let cart = self.rng.next_u32();
+        let token = self.rng.next_u64();
+        let body = format!(
+            "{{\"cart_id\":\"c-{cart:08x}\",\"items\":[{{\"sku\":\"{sku}\",\"qty\":{qty}}}],\
+            \"shipping\":{{\"country\":\"DE\",\"method\":\"standard\"}},\
+            \"payment\":{{\"method\":\"card\",\"token\":\"tok_{token:016x}\"}}}}"
+        );
+        let req = Request {
+            method: "POST",
+            path: "/api/checkout".into(),
+            body: body.into_bytes(),
+            trace,
+        };
+        self.call(FRONTEND, GATEWAY, t, req, |d, got| {
+            let at = later(got, d.ms(1, 2));
+            let stock = d.stock(at, sku, trace);
+            let customer = d.rng.range(1_000..=9_999);
+            let total = u64::from(cents) * qty;
+            let body = format!(
+                "{{\"customer_id\":{customer},\"items\":[{{\"sku\":\"{sku}\",\"qty\":{qty},\
+                \"price_cents\":{cents}}}],\"total_cents\":{total},\"currency\":\"EUR\",\
+                \"payment_token\":\"tok_{token:016x}\"}}"
+            );
+            let req = Request {
+                method: "POST",
+                path: "/orders".into(),
+                body: body.into_bytes(),
+                trace,
+            };
+            let at = later(stock.done, d.ms(0, 1));
+            let order = d.call(GATEWAY, ORDERS, at, req, |d, got| {
+                d.create_order(got, qty, total, token, trace)
+            });
+            let ready = later(order.done, d.ms(1, 3));
+            Response::json(
+                order.status,
+                String::from_utf8_lossy(&order.body).into_owned(),
+                ready,
+            )
+        });
+    }
+
+    /// `orders` handling `POST /orders`: validates, charges through payments, answers.
+    fn create_order(
+        &mut self,
+        got: Timestamp,
+        qty: u64,
+        total: u64,
+        token: u64,
+        trace: Trace,
+    ) -> Response {
+        if qty == 0 {
+            let body = "{\"error\":\"invalid_quantity\",\"message\":\"qty must be at least 1\"}";
+            return Response::json(400, body.to_string(), later(got, self.ms(1, 3)));
+        }
+        let order_id = self.next_order_id;
+        self.next_order_id += self.rng.range(1..=5);
+        let body = format!(
+            "{{\"order_id\":{order_id},\"amount_cents\":{total},\"currency\":\"EUR\",\
+            \"token\":\"tok_{token:016x}\",\"idempotency_key\":\"{:016x}\"}}",
+            self.rng.next_u64()
+        );
+        let req = Request {
+            method: "POST",
+            path: "/charge".into(),
+            body: body.into_bytes(),
+            trace,
+        };
+        let at = later(got, self.ms(2, 6));
+        let charge = self.call(ORDERS, PAYMENTS, at, req, |d, got| d.charge(got));
+        let ready = later(charge.done, self.ms(1, 4));
+        if charge.status == 200 {
+            self.orders.push(order_id);
+            let body = format!(
+                "{{\"order_id\":{order_id},\"status\":\"confirmed\",\"total_cents\":{total},\
+                \"currency\":\"EUR\"}}"
+            );
+            Response::json(201, body, ready)
+        } else {
+            let body = format!(
+                "{{\"error\":\"payment_failed\",\"order_id\":{order_id},\"upstream_status\":{}}}",
+                charge.status
+            );
+            Response::json(502, body, ready)
+        }
+    }
+
+    /// `payments` handling `POST /charge`.
+    fn charge(&mut self, got: Timestamp) -> Response {
+        let n = self.charges;
+        self.charges += 1;
+        let ready = later(got, self.ms(20, 40));
+        if self.charge_500.contains(&n) {
+            let body =
+                "{\"error\":\"internal\",\"message\":\"unexpected null in card network response\"}";
+            Response::json(500, body.to_string(), ready)
+        } else if n == self.charge_503 || self.rng.chance(0.1) {
+            let mut resp = Response::json(
+                503,
+                "{\"error\":\"upstream_unavailable\",\"message\":\"card network timeout\",\
+                \"retry_after_s\":2}"
+                    .to_string(),
+                ready,
+            );
+            resp.extra_headers = "Retry-After: 2\r\n";
+            resp
+        } else {
+            let body = format!(
+                "{{\"charge_id\":\"ch_{:016x}\",\"status\":\"succeeded\",\"captured\":true}}",
+                self.rng.next_u64()
+            );
+            Response::json(200, body, ready)
+        }
+    }
+
+    /// The HTTP/1.0 health check: its own connection, no keep-alive, body delimited by the
+    /// server closing the connection.
+    fn health_check(&mut self, t: Timestamp) {
+        let mut conv = self.connect(FRONTEND, GATEWAY, t);
+        let req = Request {
+            method: "GET",
+            path: "/healthz".into(),
+            body: Vec::new(),
+            trace: self.new_trace(),
+        };
+        let bytes = self.request_bytes(FRONTEND, GATEWAY, &req, "HTTP/1.0");
+        conv.client_send_at(&bytes, t);
+        let request_ts = conv.last_send_start().unwrap_or(t);
+        let ready = later(conv.server_ready_at(), self.ms(1, 2));
+        let body = format!(
+            "{{\"status\":\"ok\",\"version\":\"1.12.0\",\"uptime_s\":{}}}",
+            self.rng.range(100_000..=900_000)
+        );
+        let resp = Response::json(200, body, ready);
+        let bytes = self.response_bytes(GATEWAY, &resp, "HTTP/1.0");
+        conv.server_send_at(&bytes, ready);
+        let response_ts = conv.last_send_start().unwrap_or(ready);
+        conv.close_from_server();
+        self.record(
+            FRONTEND,
+            GATEWAY,
+            &req,
+            &resp,
+            "HTTP/1.0",
+            &conv,
+            request_ts,
+            response_ts,
+        );
+        self.retired.push(conv);
+    }
+
+    fn finish(mut self) -> DemoScenario {
+        // Connections still in the pools stay open: the capture ends while they are idle.
+        for (_, pool) in std::mem::take(&mut self.pools) {
+            self.retired.extend(pool);
+        }
+        let mut packets: Vec<SynthPacket> = self
+            .retired
+            .into_iter()
+            .flat_map(Conversation::packets)
+            .collect();
+        packets.sort_by_key(|p| p.ts);
+        self.calls.sort_by_key(|c| c.request_ts);
+        DemoScenario {
+            packets,
+            link: LINK,
+            services: self.services,
+            ground_truth: self.calls,
+        }
+    }
+}
+
+/// The `available` number of an inventory answer (0 when absent).
+fn stock_level(body: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(body);
+    text.split("\"available\":")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::packet::{ACK, FIN, PSH, RST, SYN, Transport, decode_frame};
+    use crate::synth::testutil::{parse_messages, reassemble};
+    use std::collections::{BTreeSet, HashMap};
+
+    #[test]
+    fn frames_are_valid_and_time_ordered() {
+        let demo = demo_packets(1);
+        assert_eq!(demo.link, LinkType::ETHERNET);
+        assert!(demo.packets.windows(2).all(|w| w[0].ts <= w[1].ts));
+        let first = demo.packets.first().unwrap().ts;
+        let last = demo.packets.last().unwrap().ts;
+        assert_eq!(first, DEMO_START);
+        let span_s = (last.0 - first.0) / 1_000_000_000;
+        assert!((55..=65).contains(&span_s), "capture spans {span_s} s");
+        let ips: BTreeSet<IpAddr> = demo.services.iter().map(|s| s.ip).collect();
+        let mut requests = 0;
+        for p in &demo.packets {
+            let d = decode_frame(&p.data).unwrap();
+            assert!(d.dont_fragment);
+            assert!(ips.contains(&d.src.ip()) && ips.contains(&d.dst.ip()));
+            let Transport::Tcp { flags, .. } = d.transport else {
+                panic!("UDP in demo")
+            };
+            assert_eq!(flags & RST, 0);
+            assert!(flags & (SYN | FIN | ACK | PSH) != 0);
+            if d.payload.starts_with(b"GET ") || d.payload.starts_with(b"POST ") {
+                requests += 1;
+            }
+        }
+        assert_eq!(requests, demo.ground_truth.len());
+    }
+
+    #[test]
+    fn ground_truth_matches_the_wire() {
+        let demo = demo_packets(7);
+        let (conns, streams) = reassemble(demo.packets.iter().map(|p| &p.data[..]));
+        // Calls per connection in request order, from the ground truth.
+        let mut expected: HashMap<(SocketAddr, SocketAddr), Vec<&DemoCall>> = HashMap::new();
+        for c in &demo.ground_truth {
+            expected
+                .entry((c.client_addr, c.server_addr))
+                .or_default()
+                .push(c);
+        }
+        assert_eq!(
+            conns.len(),
+            expected.len(),
+            "every connection carries calls"
+        );
+        let by_ip: HashMap<IpAddr, &str> = demo.services.iter().map(|s| (s.ip, s.name)).collect();
+        let mut seen = 0;
+        for (c, s) in conns {
+            let calls = &expected[&(c, s)];
+            let reqs = parse_messages(&streams[&(c, s)], false);
+            let resps = parse_messages(&streams[&(s, c)], true);
+            assert_eq!((reqs.len(), resps.len()), (calls.len(), calls.len()));
+            for ((call, req), resp) in calls.iter().zip(&reqs).zip(&resps) {
+                assert_eq!(req.line, format!("{} {}", call.method, call.path));
+                assert_eq!(resp.line, call.status.to_string());
+                assert_eq!(req.body.len(), call.request_body_len);
+                assert_eq!(resp.body.len(), call.response_body_len);
+                assert_eq!(resp.chunked, call.chunked);
+                let version = if call.version == "HTTP/1.0" { 0 } else { 1 };
+                assert_eq!((req.version, resp.version), (version, version));
+                assert_eq!(by_ip[&c.ip()], call.client);
+                assert_eq!(by_ip[&s.ip()], call.server);
+                assert!(call.request_ts < call.response_ts);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, demo.ground_truth.len());
+    }
+
+    #[test]
+    fn scenario_has_the_promised_variety() {
+        for seed in 0..6 {
+            let demo = demo_packets(seed);
+            let calls = &demo.ground_truth;
+            assert!(
+                (150..=300).contains(&calls.len()),
+                "seed {seed}: {} calls",
+                calls.len()
+            );
+            assert!(calls.windows(2).all(|w| w[0].request_ts <= w[1].request_ts));
+            let count = |f: &dyn Fn(&DemoCall) -> bool| calls.iter().filter(|c| f(c)).count();
+            let statuses: BTreeSet<u16> = calls.iter().map(|c| c.status).collect();
+            for st in [200, 201, 400, 404, 500, 502, 503] {
+                assert!(statuses.contains(&st), "seed {seed}: no {st}");
+            }
+            let pay500 = count(&|c| c.server == "payments" && c.status == 500);
+            assert!(
+                (1..=2).contains(&pay500),
+                "seed {seed}: {pay500} payment 500s"
+            );
+            assert!(count(&|c| c.server == "payments" && c.status == 503) >= 1);
+            assert_eq!(count(&|c| c.version == "HTTP/1.0"), 1);
+            assert_eq!(count(&|c| c.chunked), 1);
+            let fins = demo
+                .packets
+                .iter()
+                .filter(|p| {
+                    let d = decode_frame(&p.data).unwrap();
+                    matches!(d.transport, Transport::Tcp { flags, .. } if flags & FIN != 0)
+                })
+                .count();
+            assert!(
+                fins >= 4,
+                "seed {seed}: idle keep-alive connections get closed too"
+            );
+            for c in calls {
+                let latency_ms = (c.response_ts.0 - c.request_ts.0) / MS;
+                if c.server == "inventory" && latency_ms >= 800 {
+                    assert!(latency_ms <= 1_510, "slow stock call {latency_ms} ms");
+                }
+                if c.server == "payments" || c.server == "orders" && c.method == "GET" {
+                    assert!(
+                        latency_ms <= 41,
+                        "{} {} took {latency_ms} ms",
+                        c.method,
+                        c.path
+                    );
+                }
+                if c.status == 404 {
+                    assert!(c.path.contains("/orders/"));
+                }
+                if c.method == "POST" {
+                    assert!(c.request_body_len > 50);
+                }
+            }
+            assert!(
+                count(&|c| c.server == "inventory" && c.response_ts.0 - c.request_ts.0 >= 800 * MS)
+                    >= 1
+            );
+            let edges: BTreeSet<(&str, &str)> =
+                calls.iter().map(|c| (c.client, c.server)).collect();
+            assert_eq!(
+                edges,
+                BTreeSet::from([
+                    ("api-gateway", "inventory"),
+                    ("api-gateway", "orders"),
+                    ("frontend", "api-gateway"),
+                    ("orders", "payments"),
+                ])
+            );
+        }
+    }
+
+    #[test]
+    fn deterministic_per_seed() {
+        let a = demo_packets(42);
+        let b = demo_packets(42);
+        let c = demo_packets(43);
+        assert_eq!(a.packets, b.packets);
+        assert_eq!(a.ground_truth, b.ground_truth);
+        assert_ne!(a.packets, c.packets);
+        assert_eq!(a.services, c.services);
+        assert_eq!(a.services.len(), 5);
+        let ns: Vec<(&str, &str)> = a.services.iter().map(|s| (s.name, s.namespace)).collect();
+        assert_eq!(
+            ns,
+            [
+                ("frontend", "web"),
+                ("api-gateway", "web"),
+                ("orders", "shop"),
+                ("payments", "shop"),
+                ("inventory", "shop")
+            ]
+        );
+        assert!(a.services.iter().all(|s| s.pod_name.starts_with(s.name)));
+    }
+
+    #[test]
+    fn stock_level_parses() {
+        assert_eq!(
+            stock_level(br#"{"sku":"X","available":17,"reserved":1}"#),
+            17
+        );
+        assert_eq!(stock_level(b"{}"), 0);
+    }
+}

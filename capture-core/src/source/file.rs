@@ -5,7 +5,7 @@
 //! buffer to a visitor, so no packet is copied here.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use pcap_parser::pcapng::Block;
@@ -21,15 +21,26 @@ const INITIAL_BUFFER: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error("{path}: cannot open: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: byte offset 0: not a pcap or pcapng file (unknown magic number {magic})")]
     BadMagic { path: PathBuf, magic: String },
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
     #[error("{path}: byte offset {offset}: {reason}")]
-    Corrupt { path: PathBuf, offset: u64, reason: String },
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
     #[error("{path}: byte offset {offset}: read error: {reason}")]
-    Read { path: PathBuf, offset: u64, reason: String },
+    Read {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
 }
 
 /// What reading a file found besides packets.
@@ -59,42 +70,57 @@ pub fn read_file(
     max_record_bytes: usize,
     mut visit: impl FnMut(&Packet<'_>),
 ) -> Result<FileSummary, FileError> {
-    let file = File::open(path).map_err(|source| FileError::Open { path: path.into(), source })?;
+    let file = File::open(path).map_err(|source| FileError::Open {
+        path: path.into(),
+        source,
+    })?;
     read_from(path, file, max_record_bytes, &mut visit)
 }
 
 /// Like [`read_file`] but from any reader; `path` only names the source in errors.
 pub fn read_from<R: Read + Send>(
     path: &Path,
-    mut input: R,
+    input: R,
     max_record_bytes: usize,
     visit: &mut dyn FnMut(&Packet<'_>),
 ) -> Result<FileSummary, FileError> {
-    // Peek at the magic so that a wrong file gets a precise message.
-    let mut head = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match input.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
+    // Peek at the magic so that a wrong file gets a precise message. The peek stays in the
+    // buffer: pcap-parser's first read must see the whole file header.
+    let mut input = std::io::BufReader::with_capacity(INITIAL_BUFFER, input);
+    let head: Vec<u8> = loop {
+        match input.fill_buf() {
+            Ok(b) => break b.iter().take(4).copied().collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(FileError::Read { path: path.into(), offset: got as u64, reason: e.to_string() });
+                return Err(FileError::Read {
+                    path: path.into(),
+                    offset: 0,
+                    reason: e.to_string(),
+                });
             }
         }
-    }
-    if got == 0 {
+    };
+    if head.is_empty() {
         return Err(FileError::Empty { path: path.into() });
     }
-    let magic = u32::from_le_bytes(head);
-    const MAGICS: [u32; 5] = [0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1, 0x0a0d_0d0a];
-    if got < 4 || !MAGICS.contains(&magic) {
+    const MAGICS: [[u8; 4]; 5] = [
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0xc3, 0xd4],
+        [0x4d, 0x3c, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0x3c, 0x4d],
+        [0x0a, 0x0d, 0x0d, 0x0a],
+    ];
+    if !MAGICS.iter().any(|m| head == m) {
         return Err(FileError::BadMagic {
             path: path.into(),
-            magic: head[..got].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
+            magic: head
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" "),
         });
     }
-    let chained = std::io::Cursor::new(head).chain(input);
-    let mut reader = create_reader(INITIAL_BUFFER, chained).map_err(|e| FileError::Corrupt {
+    let mut reader = create_reader(INITIAL_BUFFER, input).map_err(|e| FileError::Corrupt {
         path: path.into(),
         offset: 0,
         reason: format!("unreadable file header: {e:?}"),
@@ -116,12 +142,22 @@ pub fn read_from<R: Read + Send>(
                     }
                     PcapBlockOwned::Legacy(b) => {
                         let (link, nanos) = legacy.unwrap_or((LinkType::ETHERNET, false));
-                        let frac = if nanos { u64::from(b.ts_usec) } else { u64::from(b.ts_usec) * 1_000 };
+                        let frac = if nanos {
+                            u64::from(b.ts_usec)
+                        } else {
+                            u64::from(b.ts_usec) * 1_000
+                        };
                         let ts = Timestamp::from_secs_nanos(u64::from(b.ts_sec), frac);
                         let data = &b.data[..(b.caplen as usize).min(b.data.len())];
                         summary.packets += 1;
                         summary.bytes += data.len() as u64;
-                        visit(&Packet { ts, link, data, orig_len: b.origlen.max(data.len() as u32), interface: 0 });
+                        visit(&Packet {
+                            ts,
+                            link,
+                            data,
+                            orig_len: b.origlen.max(data.len() as u32),
+                            interface: 0,
+                        });
                     }
                     PcapBlockOwned::NG(Block::SectionHeader(_)) => {
                         // Interface numbering restarts in every section.
@@ -210,10 +246,16 @@ pub fn read_from<R: Read + Send>(
                     });
                 }
                 buffer_size *= 2;
-                reader.refill().map_err(|e| FileError::Read { path: path.into(), offset, reason: format!("{e:?}") })?;
+                reader.refill().map_err(|e| FileError::Read {
+                    path: path.into(),
+                    offset,
+                    reason: format!("{e:?}"),
+                })?;
             }
             Err(PcapError::UnexpectedEof) => {
-                summary.truncated = Some(format!("byte offset {offset}: unexpected end of file inside a record"));
+                summary.truncated = Some(format!(
+                    "byte offset {offset}: unexpected end of file inside a record"
+                ));
                 break;
             }
             Err(e) => {
@@ -223,7 +265,11 @@ pub fn read_from<R: Read + Send>(
                     }
                     other => format!("{other:?}"),
                 };
-                return Err(FileError::Corrupt { path: path.into(), offset, reason });
+                return Err(FileError::Corrupt {
+                    path: path.into(),
+                    offset,
+                    reason,
+                });
             }
         }
     }
@@ -245,9 +291,18 @@ mod tests {
 
     #[test]
     fn bad_magic_names_offset_zero() {
-        let err = read_from(Path::new("x.pcap"), &b"GET / HTTP/1.1\r\n"[..], 1 << 24, &mut |_| {}).unwrap_err();
+        let err = read_from(
+            Path::new("x.pcap"),
+            &b"GET / HTTP/1.1\r\n"[..],
+            1 << 24,
+            &mut |_| {},
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("byte offset 0") && msg.contains("47 45 54 20"), "{msg}");
+        assert!(
+            msg.contains("byte offset 0") && msg.contains("47 45 54 20"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -258,8 +313,17 @@ mod tests {
 
     #[test]
     fn ng_timestamps_honour_resolution() {
-        assert_eq!(ng_timestamp(1_500_000, 1_000_000, 0), Timestamp::from_secs_nanos(1, 500_000_000));
-        assert_eq!(ng_timestamp(1_000_000_001, 1_000_000_000, 0), Timestamp::from_secs_nanos(1, 1));
-        assert_eq!(ng_timestamp(3, 2, 10), Timestamp::from_secs_nanos(11, 500_000_000));
+        assert_eq!(
+            ng_timestamp(1_500_000, 1_000_000, 0),
+            Timestamp::from_secs_nanos(1, 500_000_000)
+        );
+        assert_eq!(
+            ng_timestamp(1_000_000_001, 1_000_000_000, 0),
+            Timestamp::from_secs_nanos(1, 1)
+        );
+        assert_eq!(
+            ng_timestamp(3, 2, 10),
+            Timestamp::from_secs_nanos(11, 500_000_000)
+        );
     }
 }

@@ -1,1 +1,18 @@
-//! Packet synthesis (work in progress by a helper).
+//! Packet synthesis for the demo, tests and benchmarks.
+//!
+//! - [`packet`]: single Ethernet/IPv4/IPv6/TCP/UDP frames with correct checksums, and a strict
+//!   decoder to check them;
+//! - [`conversation`]: whole TCP connections (handshake, data, ACKs, FIN/RST) as timed frames;
+//! - [`pcap`]: classic pcap (µs or ns) and pcapng writers;
+//! - [`http_workload`]: a deterministic HTTP/1.1 benchmark capture of any size, streamed;
+//! - [`rng`]: the seedable PRNG behind all of them.
+
+pub mod conversation;
+pub mod http_workload;
+pub mod packet;
+pub mod pcap;
+pub mod rng;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use conversation::{Conversation, LINK, SynthPacket};

@@ -85,11 +85,16 @@ impl Defragmenter {
         self.expire(ts);
         let len = ip.payload.len() as u32;
         let end = frag.offset.saturating_add(len);
-        if end > MAX_DATAGRAM || (frag.more && len % 8 != 0) {
+        if end > MAX_DATAGRAM || (frag.more && !len.is_multiple_of(8)) {
             self.stats.dropped_cap += 1;
             return None;
         }
-        let key = Key { src: ip.src, dst: ip.dst, protocol: ip.protocol, id: frag.id };
+        let key = Key {
+            src: ip.src,
+            dst: ip.dst,
+            protocol: ip.protocol,
+            id: frag.id,
+        };
         if !self.pending.contains_key(&key) && self.pending.len() >= self.max_datagrams {
             self.stats.dropped_cap += 1;
             return None;
@@ -107,7 +112,10 @@ impl Defragmenter {
         if !frag.more {
             p.total = Some(end);
         }
-        if p.pieces.iter().any(|(o, b)| frag.offset < *o + b.len() as u32 && *o < end) {
+        if p.pieces
+            .iter()
+            .any(|(o, b)| frag.offset < *o + b.len() as u32 && *o < end)
+        {
             self.stats.overlaps += 1;
         }
         p.pieces.push((frag.offset, ip.payload.to_vec()));
@@ -142,7 +150,12 @@ impl Defragmenter {
             }
         }
         self.stats.reassembled += 1;
-        Some(Datagram { src: key.src, dst: key.dst, protocol: key.protocol, payload })
+        Some(Datagram {
+            src: key.src,
+            dst: key.dst,
+            protocol: key.protocol,
+            payload,
+        })
     }
 
     fn expire(&mut self, now: Timestamp) {
@@ -184,9 +197,41 @@ mod tests {
         let mut d = Defragmenter::new(16, 1 << 20, 30_000_000);
         let data: Vec<u8> = (0..40u8).collect();
         let t = Timestamp(0);
-        assert!(d.add(t, &ip(&data[16..32]), Fragment { id: 1, offset: 16, more: true }).is_none());
-        assert!(d.add(t, &ip(&data[32..]), Fragment { id: 1, offset: 32, more: false }).is_none());
-        let out = d.add(t, &ip(&data[..16]), Fragment { id: 1, offset: 0, more: true }).unwrap();
+        assert!(
+            d.add(
+                t,
+                &ip(&data[16..32]),
+                Fragment {
+                    id: 1,
+                    offset: 16,
+                    more: true
+                }
+            )
+            .is_none()
+        );
+        assert!(
+            d.add(
+                t,
+                &ip(&data[32..]),
+                Fragment {
+                    id: 1,
+                    offset: 32,
+                    more: false
+                }
+            )
+            .is_none()
+        );
+        let out = d
+            .add(
+                t,
+                &ip(&data[..16]),
+                Fragment {
+                    id: 1,
+                    offset: 0,
+                    more: true,
+                },
+            )
+            .unwrap();
         assert_eq!(out.payload, data);
         assert_eq!(d.held_bytes(), 0);
         assert_eq!(d.stats.reassembled, 1);
@@ -196,9 +241,35 @@ mod tests {
     fn first_copy_wins_on_overlap() {
         let mut d = Defragmenter::new(16, 1 << 20, 30_000_000);
         let t = Timestamp(0);
-        d.add(t, &ip(&[1; 16]), Fragment { id: 2, offset: 0, more: true });
-        d.add(t, &ip(&[2; 16]), Fragment { id: 2, offset: 8, more: true });
-        let out = d.add(t, &ip(&[3; 8]), Fragment { id: 2, offset: 24, more: false }).unwrap();
+        d.add(
+            t,
+            &ip(&[1; 16]),
+            Fragment {
+                id: 2,
+                offset: 0,
+                more: true,
+            },
+        );
+        d.add(
+            t,
+            &ip(&[2; 16]),
+            Fragment {
+                id: 2,
+                offset: 8,
+                more: true,
+            },
+        );
+        let out = d
+            .add(
+                t,
+                &ip(&[3; 8]),
+                Fragment {
+                    id: 2,
+                    offset: 24,
+                    more: false,
+                },
+            )
+            .unwrap();
         assert_eq!(&out.payload[..16], &[1; 16]);
         assert_eq!(&out.payload[16..24], &[2; 8]);
         assert_eq!(d.stats.overlaps, 1);
@@ -209,16 +280,51 @@ mod tests {
         let mut d = Defragmenter::new(2, 64, 1_000);
         let t = Timestamp(0);
         for id in 0..3 {
-            d.add(t, &ip(&[0; 8]), Fragment { id, offset: 0, more: true });
+            d.add(
+                t,
+                &ip(&[0; 8]),
+                Fragment {
+                    id,
+                    offset: 0,
+                    more: true,
+                },
+            );
         }
         assert_eq!(d.stats.dropped_cap, 1);
-        d.add(t, &ip(&[0; 64]), Fragment { id: 0, offset: 8, more: true });
+        d.add(
+            t,
+            &ip(&[0; 64]),
+            Fragment {
+                id: 0,
+                offset: 8,
+                more: true,
+            },
+        );
         assert_eq!(d.stats.dropped_cap, 2);
         // Past the timeout everything pending is dropped.
-        d.add(Timestamp(10_000_000), &ip(&[0; 8]), Fragment { id: 9, offset: 0, more: true });
+        d.add(
+            Timestamp(10_000_000),
+            &ip(&[0; 8]),
+            Fragment {
+                id: 9,
+                offset: 0,
+                more: true,
+            },
+        );
         assert_eq!(d.stats.timed_out, 2);
         assert_eq!(d.held_bytes(), 8);
         // A fragment past 64 KiB is refused.
-        assert!(d.add(t, &ip(&[0; 8]), Fragment { id: 5, offset: 65_528 + 8, more: false }).is_none());
+        assert!(
+            d.add(
+                t,
+                &ip(&[0; 8]),
+                Fragment {
+                    id: 5,
+                    offset: 65_528 + 8,
+                    more: false
+                }
+            )
+            .is_none()
+        );
     }
 }

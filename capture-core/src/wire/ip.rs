@@ -48,25 +48,38 @@ pub fn ipv4(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     }
     let version = b[0] >> 4;
     if version != 4 {
-        return Err(DecodeError { layer: Layer::Ipv4, kind: DecodeErrorKind::BadVersion(version) });
+        return Err(DecodeError {
+            layer: Layer::Ipv4,
+            kind: DecodeErrorKind::BadVersion(version),
+        });
     }
     let ihl = usize::from(b[0] & 0x0f) * 4;
     if ihl < 20 || ihl > b.len() {
-        return Err(DecodeError { layer: Layer::Ipv4, kind: DecodeErrorKind::BadHeaderLength(ihl) });
+        return Err(DecodeError {
+            layer: Layer::Ipv4,
+            kind: DecodeErrorKind::BadHeaderLength(ihl),
+        });
     }
     let total = usize::from(be16(b, 2));
     // TSO/GSO captures on the sending host may carry 0 here; trust the captured length then.
     let end = if total == 0 {
         b.len()
     } else if total < ihl {
-        return Err(DecodeError { layer: Layer::Ipv4, kind: DecodeErrorKind::BadHeaderLength(total) });
+        return Err(DecodeError {
+            layer: Layer::Ipv4,
+            kind: DecodeErrorKind::BadHeaderLength(total),
+        });
     } else {
         total.min(b.len())
     };
     let flags_frag = be16(b, 6);
     let more = flags_frag & 0x2000 != 0;
     let offset = u32::from(flags_frag & 0x1fff) * 8;
-    let fragment = (more || offset != 0).then_some(Fragment { id: u32::from(be16(b, 4)), offset, more });
+    let fragment = (more || offset != 0).then_some(Fragment {
+        id: u32::from(be16(b, 4)),
+        offset,
+        more,
+    });
     Ok(IpPacket {
         src: IpAddr::V4(Ipv4Addr::new(b[12], b[13], b[14], b[15])),
         dst: IpAddr::V4(Ipv4Addr::new(b[16], b[17], b[18], b[19])),
@@ -82,11 +95,18 @@ pub fn ipv6(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     }
     let version = b[0] >> 4;
     if version != 6 {
-        return Err(DecodeError { layer: Layer::Ipv6, kind: DecodeErrorKind::BadVersion(version) });
+        return Err(DecodeError {
+            layer: Layer::Ipv6,
+            kind: DecodeErrorKind::BadVersion(version),
+        });
     }
     let plen = usize::from(be16(b, 4));
     // A zero payload length means a jumbogram (or a TSO capture): use what was captured.
-    let end = if plen == 0 { b.len() } else { (40 + plen).min(b.len()) };
+    let end = if plen == 0 {
+        b.len()
+    } else {
+        (40 + plen).min(b.len())
+    };
     let mut src = [0u8; 16];
     src.copy_from_slice(&b[8..24]);
     let mut dst = [0u8; 16];
@@ -109,7 +129,11 @@ pub fn ipv6(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
                     return Err(DecodeError::truncated(Layer::Ipv6, at + 8, end));
                 }
                 let off_flags = be16(b, at + 2);
-                let frag = Fragment { id: be32(b, at + 4), offset: u32::from(off_flags >> 3) * 8, more: off_flags & 1 != 0 };
+                let frag = Fragment {
+                    id: be32(b, at + 4),
+                    offset: u32::from(off_flags >> 3) * 8,
+                    more: off_flags & 1 != 0,
+                };
                 if frag.more || frag.offset != 0 {
                     fragment = Some(frag);
                 }
@@ -126,7 +150,10 @@ pub fn ipv6(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
         };
         count += 1;
         if count > MAX_IPV6_EXTENSION_HEADERS {
-            return Err(DecodeError { layer: Layer::Ipv6, kind: DecodeErrorKind::TooManyHeaders });
+            return Err(DecodeError {
+                layer: Layer::Ipv6,
+                kind: DecodeErrorKind::TooManyHeaders,
+            });
         }
         if at + len > end {
             return Err(DecodeError::truncated(Layer::Ipv6, at + len, end));
@@ -152,7 +179,9 @@ mod tests {
     use super::*;
 
     fn v4(total: u16, flags_frag: u16, proto: u8, payload: &[u8]) -> Vec<u8> {
-        let mut h = vec![0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut h = vec![
+            0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
         h[2..4].copy_from_slice(&total.to_be_bytes());
         h[6..8].copy_from_slice(&flags_frag.to_be_bytes());
         h.extend_from_slice(payload);
@@ -172,12 +201,28 @@ mod tests {
     #[test]
     fn ipv4_fragments_and_errors() {
         let p = v4(28, 0x2000 | 3, 17, &[0; 8]);
-        assert_eq!(ipv4(&p).unwrap().fragment, Some(Fragment { id: 0x1234, offset: 24, more: true }));
-        assert_eq!(ipv4(&p[..10]).unwrap_err(), DecodeError::truncated(Layer::Ipv4, 20, 10));
+        assert_eq!(
+            ipv4(&p).unwrap().fragment,
+            Some(Fragment {
+                id: 0x1234,
+                offset: 24,
+                more: true
+            })
+        );
+        assert_eq!(
+            ipv4(&p[..10]).unwrap_err(),
+            DecodeError::truncated(Layer::Ipv4, 20, 10)
+        );
         let mut bad = p.clone();
         bad[0] = 0x44;
-        assert_eq!(ipv4(&bad).unwrap_err().kind, DecodeErrorKind::BadHeaderLength(16));
-        assert_eq!(ipv4(&v4(10, 0, 6, &[])).unwrap_err().kind, DecodeErrorKind::BadHeaderLength(10));
+        assert_eq!(
+            ipv4(&bad).unwrap_err().kind,
+            DecodeErrorKind::BadHeaderLength(16)
+        );
+        assert_eq!(
+            ipv4(&v4(10, 0, 6, &[])).unwrap_err().kind,
+            DecodeErrorKind::BadHeaderLength(10)
+        );
     }
 
     fn v6(next: u8, ext: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -206,7 +251,14 @@ mod tests {
         let p = v6(44, &ext, &[1, 2, 3]);
         let ip = ipv6(&p).unwrap();
         assert_eq!(ip.protocol, 17);
-        assert_eq!(ip.fragment, Some(Fragment { id: 7, offset: 0, more: true }));
+        assert_eq!(
+            ip.fragment,
+            Some(Fragment {
+                id: 7,
+                offset: 0,
+                more: true
+            })
+        );
     }
 
     #[test]

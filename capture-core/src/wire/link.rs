@@ -41,13 +41,24 @@ pub fn decode_link(link: LinkType, data: &[u8]) -> Result<Network<'_>, DecodeErr
                 other => Ok(Network::Other(other as u16)),
             }
         }
-        LinkType::RAW | LinkType::RAW_BSD_12 | LinkType::RAW_BSD_14 | LinkType::IPV4 | LinkType::IPV6 => raw_ip(data),
-        LinkType(other) => Err(DecodeError { layer: Layer::Link, kind: DecodeErrorKind::UnsupportedLinkType(other) }),
+        LinkType::RAW
+        | LinkType::RAW_BSD_12
+        | LinkType::RAW_BSD_14
+        | LinkType::IPV4
+        | LinkType::IPV6 => raw_ip(data),
+        LinkType(other) => Err(DecodeError {
+            layer: Layer::Link,
+            kind: DecodeErrorKind::UnsupportedLinkType(other),
+        }),
     }
 }
 
 fn need(layer: Layer, data: &[u8], n: usize) -> Result<(), DecodeError> {
-    if data.len() < n { Err(DecodeError::truncated(layer, n, data.len())) } else { Ok(()) }
+    if data.len() < n {
+        Err(DecodeError::truncated(layer, n, data.len()))
+    } else {
+        Ok(())
+    }
 }
 
 fn raw_ip(data: &[u8]) -> Result<Network<'_>, DecodeError> {
@@ -55,7 +66,10 @@ fn raw_ip(data: &[u8]) -> Result<Network<'_>, DecodeError> {
     match data[0] >> 4 {
         4 => Ok(Network::Ipv4(data)),
         6 => Ok(Network::Ipv6(data)),
-        v => Err(DecodeError { layer: Layer::Link, kind: DecodeErrorKind::BadVersion(v) }),
+        v => Err(DecodeError {
+            layer: Layer::Link,
+            kind: DecodeErrorKind::BadVersion(v),
+        }),
     }
 }
 
@@ -67,7 +81,10 @@ fn ethernet(data: &[u8]) -> Result<Network<'_>, DecodeError> {
     while matches!(etype, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
         tags += 1;
         if tags > MAX_VLAN_TAGS {
-            return Err(DecodeError { layer: Layer::Vlan, kind: DecodeErrorKind::TooManyHeaders });
+            return Err(DecodeError {
+                layer: Layer::Vlan,
+                kind: DecodeErrorKind::TooManyHeaders,
+            });
         }
         need(Layer::Vlan, rest, 4)?;
         etype = be16(rest, 2);
@@ -105,10 +122,22 @@ mod tests {
     #[test]
     fn ethernet_plain_vlan_and_qinq() {
         let ip = [0x45u8, 0, 0, 20];
-        assert_eq!(decode_link(LinkType::ETHERNET, &eth(0x0800, &[], &ip)).unwrap(), Network::Ipv4(&ip));
-        assert_eq!(decode_link(LinkType::ETHERNET, &eth(0x0800, &[0x8100], &ip)).unwrap(), Network::Ipv4(&ip));
-        assert_eq!(decode_link(LinkType::ETHERNET, &eth(0x86dd, &[0x88a8, 0x8100], &ip)).unwrap(), Network::Ipv6(&ip));
-        assert_eq!(decode_link(LinkType::ETHERNET, &eth(0x0806, &[], &ip)).unwrap(), Network::Other(0x0806));
+        assert_eq!(
+            decode_link(LinkType::ETHERNET, &eth(0x0800, &[], &ip)).unwrap(),
+            Network::Ipv4(&ip)
+        );
+        assert_eq!(
+            decode_link(LinkType::ETHERNET, &eth(0x0800, &[0x8100], &ip)).unwrap(),
+            Network::Ipv4(&ip)
+        );
+        assert_eq!(
+            decode_link(LinkType::ETHERNET, &eth(0x86dd, &[0x88a8, 0x8100], &ip)).unwrap(),
+            Network::Ipv6(&ip)
+        );
+        assert_eq!(
+            decode_link(LinkType::ETHERNET, &eth(0x0806, &[], &ip)).unwrap(),
+            Network::Other(0x0806)
+        );
     }
 
     #[test]
@@ -129,15 +158,33 @@ mod tests {
         let mut sll = vec![0u8; 16];
         sll[14..16].copy_from_slice(&0x86ddu16.to_be_bytes());
         sll.push(0x60);
-        assert_eq!(decode_link(LinkType::LINUX_SLL, &sll).unwrap(), Network::Ipv6(&[0x60]));
+        assert_eq!(
+            decode_link(LinkType::LINUX_SLL, &sll).unwrap(),
+            Network::Ipv6(&[0x60])
+        );
         let mut sll2 = vec![0u8; 20];
         sll2[0..2].copy_from_slice(&0x0800u16.to_be_bytes());
         sll2.push(0x45);
-        assert_eq!(decode_link(LinkType::LINUX_SLL2, &sll2).unwrap(), Network::Ipv4(&[0x45]));
-        assert_eq!(decode_link(LinkType::NULL, &[2, 0, 0, 0, 0x45]).unwrap(), Network::Ipv4(&[0x45]));
-        assert_eq!(decode_link(LinkType::NULL, &[0, 0, 0, 30, 0x60]).unwrap(), Network::Ipv6(&[0x60]));
-        assert_eq!(decode_link(LinkType::LOOP, &[0, 0, 0, 2, 0x45]).unwrap(), Network::Ipv4(&[0x45]));
-        assert_eq!(decode_link(LinkType::RAW, &[0x60, 1]).unwrap(), Network::Ipv6(&[0x60, 1]));
+        assert_eq!(
+            decode_link(LinkType::LINUX_SLL2, &sll2).unwrap(),
+            Network::Ipv4(&[0x45])
+        );
+        assert_eq!(
+            decode_link(LinkType::NULL, &[2, 0, 0, 0, 0x45]).unwrap(),
+            Network::Ipv4(&[0x45])
+        );
+        assert_eq!(
+            decode_link(LinkType::NULL, &[0, 0, 0, 30, 0x60]).unwrap(),
+            Network::Ipv6(&[0x60])
+        );
+        assert_eq!(
+            decode_link(LinkType::LOOP, &[0, 0, 0, 2, 0x45]).unwrap(),
+            Network::Ipv4(&[0x45])
+        );
+        assert_eq!(
+            decode_link(LinkType::RAW, &[0x60, 1]).unwrap(),
+            Network::Ipv6(&[0x60, 1])
+        );
         assert!(decode_link(LinkType::RAW, &[0x70]).is_err());
         assert!(decode_link(LinkType(9999), &[0x45]).is_err());
     }

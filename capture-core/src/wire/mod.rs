@@ -27,7 +27,14 @@ pub enum Layer {
 }
 
 impl Layer {
-    pub const ALL: [Layer; 6] = [Layer::Link, Layer::Vlan, Layer::Ipv4, Layer::Ipv6, Layer::Tcp, Layer::Udp];
+    pub const ALL: [Layer; 6] = [
+        Layer::Link,
+        Layer::Vlan,
+        Layer::Ipv4,
+        Layer::Ipv6,
+        Layer::Tcp,
+        Layer::Udp,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Layer::Link => "link",
@@ -44,7 +51,10 @@ impl Layer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeErrorKind {
     /// Fewer bytes than the header needs.
-    Truncated { needed: usize, have: usize },
+    Truncated {
+        needed: usize,
+        have: usize,
+    },
     /// A header length field smaller than the fixed header or larger than the packet.
     BadHeaderLength(usize),
     /// An IP version nibble that does not match the layer.
@@ -62,7 +72,10 @@ pub struct DecodeError {
 
 impl DecodeError {
     pub(crate) fn truncated(layer: Layer, needed: usize, have: usize) -> Self {
-        DecodeError { layer, kind: DecodeErrorKind::Truncated { needed, have } }
+        DecodeError {
+            layer,
+            kind: DecodeErrorKind::Truncated { needed, have },
+        }
     }
 }
 
@@ -70,7 +83,9 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.layer.name())?;
         match self.kind {
-            DecodeErrorKind::Truncated { needed, have } => write!(f, "truncated (needs {needed} bytes, has {have})"),
+            DecodeErrorKind::Truncated { needed, have } => {
+                write!(f, "truncated (needs {needed} bytes, has {have})")
+            }
             DecodeErrorKind::BadHeaderLength(n) => write!(f, "bad header length {n}"),
             DecodeErrorKind::BadVersion(v) => write!(f, "bad IP version {v}"),
             DecodeErrorKind::TooManyHeaders => write!(f, "too many stacked headers"),

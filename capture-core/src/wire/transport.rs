@@ -43,7 +43,10 @@ impl<'a> TcpSegment<'a> {
         }
         let header_len = usize::from(bytes[12] >> 4) * 4;
         if header_len < 20 {
-            return Err(DecodeError { layer: Layer::Tcp, kind: DecodeErrorKind::BadHeaderLength(header_len) });
+            return Err(DecodeError {
+                layer: Layer::Tcp,
+                kind: DecodeErrorKind::BadHeaderLength(header_len),
+            });
         }
         if header_len > bytes.len() {
             return Err(DecodeError::truncated(Layer::Tcp, header_len, bytes.len()));
@@ -76,7 +79,9 @@ impl<'a> TcpSegment<'a> {
     }
     /// The options area (may be empty).
     pub fn options(&self) -> TcpOptions<'a> {
-        TcpOptions { rest: &self.bytes[20..self.header_len] }
+        TcpOptions {
+            rest: &self.bytes[20..self.header_len],
+        }
     }
 }
 
@@ -125,7 +130,10 @@ impl<'a> Iterator for TcpOptions<'a> {
                 (3, 1) => TcpOption::WindowScale(data[0]),
                 (4, 0) => TcpOption::SackPermitted,
                 (5, _) => TcpOption::Sack(data),
-                (8, 8) => TcpOption::Timestamps { value: be32(data, 0), echo: be32(data, 4) },
+                (8, 8) => TcpOption::Timestamps {
+                    value: be32(data, 0),
+                    echo: be32(data, 4),
+                },
                 _ => TcpOption::Other { kind, data },
             });
         }
@@ -149,7 +157,10 @@ impl<'a> UdpDatagram<'a> {
         let end = if declared == 0 {
             bytes.len()
         } else if declared < 8 {
-            return Err(DecodeError { layer: Layer::Udp, kind: DecodeErrorKind::BadHeaderLength(declared) });
+            return Err(DecodeError {
+                layer: Layer::Udp,
+                kind: DecodeErrorKind::BadHeaderLength(declared),
+            });
         } else {
             declared.min(bytes.len())
         };
@@ -171,29 +182,49 @@ mod tests {
     use super::*;
 
     const SYN: [u8; 32] = [
-        0xc0, 0x01, 0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x80, 0x02, 0xff, 0xff, 0x00, 0x00,
-        0x00, 0x00, // options: MSS 1460, NOP, WS 7, SACK permitted, NOP, NOP... (12 bytes)
+        0xc0, 0x01, 0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x80, 0x02, 0xff,
+        0xff, 0x00, 0x00, 0x00,
+        0x00, // options: MSS 1460, NOP, WS 7, SACK permitted, NOP, NOP... (12 bytes)
         0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x07, 0x04, 0x02, 0x00, 0x00,
     ];
 
     #[test]
     fn tcp_header_and_options() {
         let t = TcpSegment::new_checked(&SYN).unwrap();
-        assert_eq!((t.src_port(), t.dst_port(), t.seq(), t.ack()), (49153, 80, 1, 0));
+        assert_eq!(
+            (t.src_port(), t.dst_port(), t.seq(), t.ack()),
+            (49153, 80, 1, 0)
+        );
         assert!(t.flags().syn() && !t.flags().ack());
         assert_eq!(t.payload().len(), 0);
         let opts: Vec<_> = t.options().collect();
-        assert_eq!(opts, vec![TcpOption::Mss(1460), TcpOption::WindowScale(7), TcpOption::SackPermitted]);
+        assert_eq!(
+            opts,
+            vec![
+                TcpOption::Mss(1460),
+                TcpOption::WindowScale(7),
+                TcpOption::SackPermitted
+            ]
+        );
     }
 
     #[test]
     fn tcp_errors() {
-        assert_eq!(TcpSegment::new_checked(&SYN[..12]).unwrap_err(), DecodeError::truncated(Layer::Tcp, 20, 12));
+        assert_eq!(
+            TcpSegment::new_checked(&SYN[..12]).unwrap_err(),
+            DecodeError::truncated(Layer::Tcp, 20, 12)
+        );
         let mut bad = SYN;
         bad[12] = 0x40;
-        assert_eq!(TcpSegment::new_checked(&bad).unwrap_err().kind, DecodeErrorKind::BadHeaderLength(16));
+        assert_eq!(
+            TcpSegment::new_checked(&bad).unwrap_err().kind,
+            DecodeErrorKind::BadHeaderLength(16)
+        );
         bad[12] = 0xf0;
-        assert_eq!(TcpSegment::new_checked(&bad).unwrap_err(), DecodeError::truncated(Layer::Tcp, 60, 32));
+        assert_eq!(
+            TcpSegment::new_checked(&bad).unwrap_err(),
+            DecodeError::truncated(Layer::Tcp, 60, 32)
+        );
     }
 
     #[test]

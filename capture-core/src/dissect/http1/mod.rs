@@ -1,0 +1,8 @@
+//! HTTP/1.0 and HTTP/1.1: the template every later protocol copies.
+//!
+//! - [`parse`]: pure functions over bytes (probes, header blocks, chunked coding);
+//! - [`state`]: one connection's state: message framing per direction, request/response
+//!   pairing (keep-alive, pipelining, 1xx interim responses, Upgrade), gaps and re-sync.
+
+pub mod parse;
+pub mod state;

@@ -1,0 +1,715 @@
+//! Pure HTTP/1.x parsing: message-start probes, header blocks (through `httparse`), and the
+//! chunked transfer coding. Nothing here keeps state between calls except [`ChunkedDecoder`], and
+//! nothing allocates per byte; every function is safe on arbitrary input (fuzzed).
+
+use crate::dissect::Probe;
+
+/// Methods recognised at the start of a request line. `PRI` is absent on purpose: it is the
+/// HTTP/2 preface.
+const METHODS: &[&[u8]] = &[
+    b"GET",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"HEAD",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"REPORT",
+    b"SEARCH",
+    b"MKCALENDAR",
+    b"PURGE",
+    b"LINK",
+    b"UNLINK",
+    b"CHECKOUT",
+    b"MERGE",
+    b"NOTIFY",
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
+    b"ACL",
+    b"BIND",
+];
+
+/// A request line or status line longer than this is not taken for HTTP when probing.
+pub const MAX_PROBE_LINE: usize = 8 << 10;
+
+/// Does `buf` start with an HTTP/1.x request line (`METHOD SP target SP HTTP/1.x`)?
+pub fn probe_request(buf: &[u8]) -> Probe {
+    let Some(sp) = buf.iter().take(16).position(|&b| b == b' ') else {
+        // Could still be the prefix of a method.
+        return if buf.len() < 16
+            && METHODS
+                .iter()
+                .any(|m| m.starts_with(buf) || buf.starts_with(m))
+            && !buf.is_empty()
+        {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
+    };
+    if !METHODS.contains(&&buf[..sp]) {
+        return Probe::NoMatch;
+    }
+    let Some(eol) = memchr::memchr(b'\n', &buf[..buf.len().min(MAX_PROBE_LINE)]) else {
+        return if buf.len() < MAX_PROBE_LINE {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
+    };
+    let line = trim_cr(&buf[..eol]);
+    if line.len() >= 9 && (line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0")) {
+        Probe::Match
+    } else {
+        Probe::NoMatch
+    }
+}
+
+/// Does `buf` start with an HTTP/1.x status line (`HTTP/1.x SP 3DIGIT`)?
+pub fn probe_response(buf: &[u8]) -> Probe {
+    const PREFIX: &[u8] = b"HTTP/1.";
+    let n = buf.len().min(PREFIX.len());
+    if buf[..n] != PREFIX[..n] {
+        return Probe::NoMatch;
+    }
+    if buf.len() < 13 {
+        return Probe::NeedMore;
+    }
+    let ok = matches!(buf[7], b'0' | b'1')
+        && buf[8] == b' '
+        && buf[9..12].iter().all(u8::is_ascii_digit);
+    if ok { Probe::Match } else { Probe::NoMatch }
+}
+
+/// Either probe.
+pub fn probe(buf: &[u8]) -> Probe {
+    match (probe_request(buf), probe_response(buf)) {
+        (Probe::Match, _) | (_, Probe::Match) => Probe::Match,
+        (Probe::NeedMore, _) | (_, Probe::NeedMore) => Probe::NeedMore,
+        _ => Probe::NoMatch,
+    }
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Finds the first position at or after `from` where a request line or status line starts at the
+/// beginning of a line (used to re-synchronise after a gap or an error).
+pub fn find_message_start(buf: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while at < buf.len() {
+        if at == 0 || buf[at - 1] == b'\n' {
+            let rest = &buf[at..];
+            let looks = rest.starts_with(b"HTTP/1.")
+                || METHODS
+                    .iter()
+                    .any(|m| rest.len() > m.len() && rest.starts_with(m) && rest[m.len()] == b' ');
+            if looks && matches!(probe(rest), Probe::Match | Probe::NeedMore) {
+                return Some(at);
+            }
+        }
+        at = match memchr::memchr(b'\n', &buf[at..]) {
+            Some(p) => at + p + 1,
+            None => return None,
+        };
+    }
+    None
+}
+
+/// Result of looking for the end of a header block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadEnd {
+    /// The block, including its final empty line, is this long.
+    Found(usize),
+    NeedMore,
+    TooLarge,
+}
+
+/// Looks for the empty line that ends a header block (`\r\n\r\n`, or a bare `\n\n`).
+pub fn find_head_end(buf: &[u8], max: usize) -> HeadEnd {
+    let window = &buf[..buf.len().min(max.saturating_add(4))];
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b'\n', &window[from..]) {
+        let nl = from + p;
+        let next = window.get(nl + 1).copied();
+        match next {
+            Some(b'\n') => return HeadEnd::Found(nl + 2),
+            Some(b'\r') if window.get(nl + 2) == Some(&b'\n') => return HeadEnd::Found(nl + 3),
+            None => break,
+            _ => {}
+        }
+        from = nl + 1;
+    }
+    if buf.len() > max {
+        HeadEnd::TooLarge
+    } else {
+        HeadEnd::NeedMore
+    }
+}
+
+/// Why a header block did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadError {
+    Syntax(&'static str),
+    TooManyHeaders,
+    BadContentLength,
+    BadTransferEncoding,
+}
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the sender closes the connection (responses only).
+    Close,
+}
+
+/// What the dissector needs from any header block.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Common {
+    /// Minor version: 0 or 1.
+    pub minor: u8,
+    pub content_length: Option<u64>,
+    /// The final transfer coding is `chunked`.
+    pub chunked: bool,
+    /// A Transfer-Encoding is present but does not end in `chunked`.
+    pub other_transfer_coding: bool,
+    pub connection_close: bool,
+    pub upgrade: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: String,
+    pub target: String,
+    pub host: Option<String>,
+    pub expect_continue: bool,
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: String,
+    pub common: Common,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn parser_config() -> httparse::ParserConfig {
+    let mut cfg = httparse::ParserConfig::default();
+    cfg.allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .ignore_invalid_headers_in_requests(true)
+        .ignore_invalid_headers_in_responses(true);
+    cfg
+}
+
+fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadError> {
+    let mut c = Common {
+        minor,
+        ..Common::default()
+    };
+    for h in headers {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(h.value)
+                .map_err(|_| HeadError::BadContentLength)?
+                .trim();
+            // A list of identical values is allowed (RFC 9110 §8.6); different values are not.
+            let mut parsed: Option<u64> = None;
+            for part in v.split(',') {
+                let n: u64 = part
+                    .trim()
+                    .parse()
+                    .map_err(|_| HeadError::BadContentLength)?;
+                if parsed.is_some_and(|p| p != n) || c.content_length.is_some_and(|p| p != n) {
+                    return Err(HeadError::BadContentLength);
+                }
+                parsed = Some(n);
+            }
+            c.content_length = parsed;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let v = String::from_utf8_lossy(h.value);
+            let last = v
+                .split(',')
+                .map(str::trim)
+                .rfind(|s| !s.is_empty())
+                .unwrap_or("");
+            c.chunked = last.eq_ignore_ascii_case("chunked");
+            c.other_transfer_coding = !c.chunked && !last.is_empty();
+        } else if name.eq_ignore_ascii_case("connection") {
+            let v = String::from_utf8_lossy(h.value);
+            if v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")) {
+                c.connection_close = true;
+            }
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            c.upgrade = Some(lossy(h.value).trim().to_string());
+        }
+    }
+    Ok(c)
+}
+
+/// Parses a complete request header block.
+pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead, HeadError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
+    let mut req = httparse::Request::new(&mut storage);
+    match parser_config().parse_request(&mut req, head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(HeadError::Syntax("incomplete header block")),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
+        Err(e) => return Err(HeadError::Syntax(error_name(e))),
+    }
+    let minor = req.version.unwrap_or(1);
+    let common = common(req.headers, minor)?;
+    let mut host = None;
+    let mut expect_continue = false;
+    for h in req.headers.iter() {
+        if host.is_none() && h.name.eq_ignore_ascii_case("host") {
+            host = Some(lossy(h.value));
+        } else if h.name.eq_ignore_ascii_case("expect")
+            && h.value.eq_ignore_ascii_case(b"100-continue")
+        {
+            expect_continue = true;
+        }
+    }
+    Ok(RequestHead {
+        method: req.method.unwrap_or_default().to_string(),
+        target: req.path.unwrap_or_default().to_string(),
+        host,
+        expect_continue,
+        common,
+    })
+}
+
+/// Parses a complete response header block.
+pub fn parse_response_head(head: &[u8], max_headers: usize) -> Result<ResponseHead, HeadError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
+    let mut resp = httparse::Response::new(&mut storage);
+    match parser_config().parse_response(&mut resp, head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(HeadError::Syntax("incomplete header block")),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
+        Err(e) => return Err(HeadError::Syntax(error_name(e))),
+    }
+    let minor = resp.version.unwrap_or(1);
+    Ok(ResponseHead {
+        status: resp.code.unwrap_or(0),
+        reason: resp.reason.unwrap_or("").to_string(),
+        common: common(resp.headers, minor)?,
+    })
+}
+
+fn error_name(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status code",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "invalid HTTP version",
+    }
+}
+
+/// How a request body is delimited (RFC 9112 §6.3).
+pub fn request_framing(c: &Common) -> Result<Framing, HeadError> {
+    if c.chunked {
+        Ok(Framing::Chunked)
+    } else if c.other_transfer_coding {
+        Err(HeadError::BadTransferEncoding)
+    } else {
+        Ok(match c.content_length {
+            Some(0) | None => Framing::None,
+            Some(n) => Framing::Length(n),
+        })
+    }
+}
+
+/// How a response body is delimited, given the request method and the status.
+pub fn response_framing(c: &Common, status: u16, request_method: Option<&str>) -> Framing {
+    let head = request_method.is_some_and(|m| m.eq_ignore_ascii_case("HEAD"));
+    let connect_ok = request_method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
+        && (200..300).contains(&status);
+    if head || (100..200).contains(&status) || status == 204 || status == 304 || connect_ok {
+        return Framing::None;
+    }
+    if c.chunked {
+        Framing::Chunked
+    } else if c.other_transfer_coding {
+        Framing::Close
+    } else {
+        match c.content_length {
+            Some(0) => Framing::None,
+            Some(n) => Framing::Length(n),
+            None => Framing::Close,
+        }
+    }
+}
+
+/// Header (name, value) pairs of a stored head block, lossy UTF-8; used when showing a payload.
+pub fn header_pairs(head: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = head.split(|&b| b == b'\n').skip(1);
+    for line in lines.by_ref() {
+        let line = trim_cr(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            // Obsolete line folding: continue the previous value.
+            if let Some((_, v)) = out.last_mut() {
+                let v: &mut String = v;
+                v.push(' ');
+                v.push_str(String::from_utf8_lossy(line).trim());
+            }
+            continue;
+        }
+        if let Some(colon) = memchr::memchr(b':', line) {
+            let name = String::from_utf8_lossy(&line[..colon]).trim().to_string();
+            let value = String::from_utf8_lossy(&line[colon + 1..])
+                .trim()
+                .to_string();
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+/// The longest chunk-size line accepted (size, extensions, CRLF).
+pub const MAX_CHUNK_LINE: usize = 4096;
+
+/// One step of chunked decoding over the bytes available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkStep {
+    /// Bytes of input used by this step.
+    pub consumed: usize,
+    /// Entity data inside the consumed bytes: `input[data.0..data.1]`.
+    pub data: Option<(usize, usize)>,
+    /// Trailer-section bytes inside the consumed bytes.
+    pub trailer: Option<(usize, usize)>,
+    /// The body, trailers included, is complete.
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkError {
+    BadSize,
+    LineTooLong,
+    MissingCrlf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+/// The chunked transfer coding as a resumable state machine. `step` never needs more than one
+/// line buffered; chunk data passes straight through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+}
+
+impl ChunkedDecoder {
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Decodes as much of `input` as possible in one step. `consumed == 0` with `done == false`
+    /// means more input is needed.
+    pub fn step(&mut self, input: &[u8]) -> Result<ChunkStep, ChunkError> {
+        let none = ChunkStep {
+            consumed: 0,
+            data: None,
+            trailer: None,
+            done: false,
+        };
+        match self.state {
+            ChunkState::Done => Ok(ChunkStep { done: true, ..none }),
+            ChunkState::Size => {
+                let Some(nl) = memchr::memchr(b'\n', &input[..input.len().min(MAX_CHUNK_LINE)])
+                else {
+                    return if input.len() >= MAX_CHUNK_LINE {
+                        Err(ChunkError::LineTooLong)
+                    } else {
+                        Ok(none)
+                    };
+                };
+                let line = trim_cr(&input[..nl]);
+                let hex_end = line
+                    .iter()
+                    .position(|b| !b.is_ascii_hexdigit())
+                    .unwrap_or(line.len());
+                let rest = &line[hex_end..];
+                let rest_ok = rest.iter().all(|&b| b == b' ' || b == b'\t')
+                    || rest.iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b';');
+                if hex_end == 0 || hex_end > 15 || !rest_ok {
+                    return Err(ChunkError::BadSize);
+                }
+                let size = u64::from_str_radix(
+                    std::str::from_utf8(&line[..hex_end]).map_err(|_| ChunkError::BadSize)?,
+                    16,
+                )
+                .map_err(|_| ChunkError::BadSize)?;
+                self.state = if size == 0 {
+                    ChunkState::Trailers
+                } else {
+                    ChunkState::Data(size)
+                };
+                Ok(ChunkStep {
+                    consumed: nl + 1,
+                    ..none
+                })
+            }
+            ChunkState::Data(left) => {
+                if input.is_empty() {
+                    return Ok(none);
+                }
+                let take = (input.len() as u64).min(left) as usize;
+                self.state = if take as u64 == left {
+                    ChunkState::DataEnd
+                } else {
+                    ChunkState::Data(left - take as u64)
+                };
+                Ok(ChunkStep {
+                    consumed: take,
+                    data: Some((0, take)),
+                    ..none
+                })
+            }
+            ChunkState::DataEnd => {
+                if input.is_empty() {
+                    return Ok(none);
+                }
+                if input[0] == b'\n' {
+                    self.state = ChunkState::Size;
+                    return Ok(ChunkStep {
+                        consumed: 1,
+                        ..none
+                    });
+                }
+                if input.len() < 2 {
+                    return if input[0] == b'\r' {
+                        Ok(none)
+                    } else {
+                        Err(ChunkError::MissingCrlf)
+                    };
+                }
+                if &input[..2] != b"\r\n" {
+                    return Err(ChunkError::MissingCrlf);
+                }
+                self.state = ChunkState::Size;
+                Ok(ChunkStep {
+                    consumed: 2,
+                    ..none
+                })
+            }
+            ChunkState::Trailers => {
+                let Some(nl) = memchr::memchr(b'\n', &input[..input.len().min(MAX_CHUNK_LINE)])
+                else {
+                    return if input.len() >= MAX_CHUNK_LINE {
+                        Err(ChunkError::LineTooLong)
+                    } else {
+                        Ok(none)
+                    };
+                };
+                if trim_cr(&input[..nl]).is_empty() {
+                    self.state = ChunkState::Done;
+                    return Ok(ChunkStep {
+                        consumed: nl + 1,
+                        done: true,
+                        ..none
+                    });
+                }
+                Ok(ChunkStep {
+                    consumed: nl + 1,
+                    trailer: Some((0, nl + 1)),
+                    ..none
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes() {
+        assert_eq!(probe_request(b"GET / HTTP/1.1\r\n"), Probe::Match);
+        assert_eq!(probe_request(b"GE"), Probe::NeedMore);
+        assert_eq!(probe_request(b"GET /index.html HTT"), Probe::NeedMore);
+        assert_eq!(
+            probe_request(b"GET session:1\r\n"),
+            Probe::NoMatch,
+            "an inline Redis command is not HTTP"
+        );
+        assert_eq!(probe_request(b"PRI * HTTP/2.0\r\n"), Probe::NoMatch);
+        assert_eq!(probe_request(b"\x16\x03\x01"), Probe::NoMatch);
+        assert_eq!(probe_response(b"HTTP/1.1 200 OK\r\n"), Probe::Match);
+        assert_eq!(probe_response(b"HTTP/1."), Probe::NeedMore);
+        assert_eq!(probe_response(b"HTTP/2 200"), Probe::NoMatch);
+        assert_eq!(probe(b"+OK\r\n"), Probe::NoMatch);
+    }
+
+    #[test]
+    fn every_prefix_of_a_request_needs_more_or_matches() {
+        let msg = b"POST /charge HTTP/1.1\r\n";
+        for n in 1..msg.len() {
+            assert_eq!(probe(&msg[..n]), Probe::NeedMore, "prefix {n}");
+        }
+        assert_eq!(probe(msg), Probe::Match);
+    }
+
+    #[test]
+    fn head_end() {
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY", 1000),
+            HeadEnd::Found(27)
+        );
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\nHost: a\n\nBODY", 1000),
+            HeadEnd::Found(24)
+        );
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 1000),
+            HeadEnd::NeedMore
+        );
+        assert_eq!(find_head_end(&[b'a'; 100], 50), HeadEnd::TooLarge);
+    }
+
+    #[test]
+    fn request_head() {
+        let h = b"POST /x?y=1 HTTP/1.1\r\nHost: example.com:8080\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+        let r = parse_request_head(h, 32).unwrap();
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/x?y=1");
+        assert_eq!(r.host.as_deref(), Some("example.com:8080"));
+        assert!(r.expect_continue);
+        assert_eq!(request_framing(&r.common).unwrap(), Framing::Length(5));
+        let bad = b"POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n";
+        assert_eq!(
+            parse_request_head(bad, 32).unwrap_err(),
+            HeadError::BadContentLength
+        );
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(40));
+        assert_eq!(
+            parse_request_head(many.as_bytes(), 32).unwrap_err(),
+            HeadError::TooManyHeaders
+        );
+    }
+
+    #[test]
+    fn response_framing_rules() {
+        let r = parse_response_head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            32,
+        )
+        .unwrap();
+        assert_eq!(
+            response_framing(&r.common, 200, Some("GET")),
+            Framing::Chunked
+        );
+        assert_eq!(
+            response_framing(&r.common, 200, Some("HEAD")),
+            Framing::None
+        );
+        let r = parse_response_head(b"HTTP/1.0 200 OK\r\n\r\n", 32).unwrap();
+        assert_eq!(r.common.minor, 0);
+        assert_eq!(
+            response_framing(&r.common, 200, Some("GET")),
+            Framing::Close
+        );
+        assert_eq!(response_framing(&r.common, 304, Some("GET")), Framing::None);
+        assert_eq!(response_framing(&r.common, 204, None), Framing::None);
+        assert_eq!(
+            response_framing(&r.common, 200, Some("CONNECT")),
+            Framing::None
+        );
+    }
+
+    fn dechunk(input: &[u8]) -> Result<(Vec<u8>, Vec<u8>, usize), ChunkError> {
+        let mut d = ChunkedDecoder::default();
+        let mut data = Vec::new();
+        let mut trailers = Vec::new();
+        let mut at = 0;
+        loop {
+            let s = d.step(&input[at..])?;
+            if let Some((a, b)) = s.data {
+                data.extend_from_slice(&input[at + a..at + b]);
+            }
+            if let Some((a, b)) = s.trailer {
+                trailers.extend_from_slice(&input[at + a..at + b]);
+            }
+            at += s.consumed;
+            if s.done {
+                return Ok((data, trailers, at));
+            }
+            if s.consumed == 0 {
+                return Ok((data, trailers, usize::MAX));
+            }
+        }
+    }
+
+    #[test]
+    fn chunked() {
+        let body = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\nNEXT";
+        let (data, trailers, used) = dechunk(body).unwrap();
+        assert_eq!(data, b"hello world");
+        assert_eq!(trailers, b"X-Trailer: t\r\n");
+        assert_eq!(used, body.len() - 4);
+        assert_eq!(dechunk(b"zz\r\n").unwrap_err(), ChunkError::BadSize);
+        assert_eq!(
+            dechunk(b"5\r\nhelloXX").unwrap_err(),
+            ChunkError::MissingCrlf
+        );
+        assert_eq!(
+            dechunk(b"fffffffffffffffff\r\n").unwrap_err(),
+            ChunkError::BadSize
+        );
+        // Every prefix: no error, and nothing past what is there.
+        for n in 0..body.len() {
+            assert!(dechunk(&body[..n]).is_ok(), "prefix {n}");
+        }
+    }
+
+    #[test]
+    fn resync_finds_next_message() {
+        let buf = b"garbage\r\nmore junk GET / HTTP/1.1\r\nHTTP/1.1 200 OK\r\n";
+        assert_eq!(find_message_start(buf, 0), Some(35));
+        assert_eq!(find_message_start(b"GET / HTTP/1.1\r\n", 0), Some(0));
+        assert_eq!(find_message_start(b"xx", 0), None);
+    }
+
+    #[test]
+    fn header_pairs_unfold() {
+        let h = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: two\r\n  parts\r\n\r\n";
+        assert_eq!(
+            header_pairs(h),
+            vec![("A".into(), "1".into()), ("B".into(), "two parts".into())]
+        );
+    }
+}

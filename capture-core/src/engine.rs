@@ -1,0 +1,416 @@
+//! The engine: packets in, entries out.
+//!
+//! `process` takes one packet through link → IP (with fragment reassembly) → TCP (flow table,
+//! per-direction reassembly) → the connection's dissector, whose finished entries are batched into
+//! the [`Store`]. `finish` flushes every open flow at the end of a source. All memory is bounded
+//! by [`Limits`]; every drop is counted in [`Stats`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::dissect::{AppSession, Ctx, DissectStats};
+use crate::entry::Entry;
+use crate::limits::Limits;
+use crate::source::{LinkType, Packet, file};
+use crate::stats::{SourceInfo, Stats};
+use crate::store::Store;
+use crate::tcp::flow::{Dir, Eviction, Flow, FlowKey, FlowMeta, FlowTable, decide_roles};
+use crate::tcp::reassembly::Reassembler;
+use crate::time::Timestamp;
+use crate::wire::frag::Defragmenter;
+use crate::wire::ip::{PROTO_TCP, PROTO_UDP};
+use crate::wire::{Layer, TcpSegment, UdpDatagram, decode_ip, decode_link};
+
+/// Entries are handed to the store in batches of this size (one write lock per batch).
+const STORE_BATCH: usize = 256;
+/// Idle and closed flows are looked for once per second of capture time.
+const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// Per-connection state.
+#[derive(Debug, Default)]
+pub struct Conn {
+    /// Sequence number of each direction's SYN, to tell a retransmitted SYN from a new connection.
+    syn_seq: [Option<u32>; 2],
+    reasm: [Reassembler; 2],
+    fin: [bool; 2],
+    app: AppSession,
+}
+
+/// What the engine shares with readers while it runs (tools read it for `capture_status`).
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub stats: Arc<Mutex<Stats>>,
+    pub sources: Arc<Mutex<Vec<SourceInfo>>>,
+}
+
+impl Shared {
+    pub fn new(store_budget: usize) -> Self {
+        Shared {
+            store: Arc::new(Store::new(store_budget)),
+            stats: Arc::new(Mutex::new(Stats::default())),
+            sources: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+pub struct Engine {
+    limits: Limits,
+    flows: FlowTable<Conn>,
+    defrag: Defragmenter,
+    stats: Stats,
+    out: Vec<Entry>,
+    shared: Shared,
+    last_sweep: Timestamp,
+}
+
+impl Engine {
+    pub fn new(limits: Limits, shared: Shared) -> Self {
+        Engine {
+            flows: FlowTable::new(limits.max_flows),
+            defrag: Defragmenter::new(
+                limits.ip_frag_max_datagrams,
+                limits.ip_frag_max_bytes,
+                limits.ip_frag_timeout_us,
+            ),
+            limits,
+            stats: Stats::default(),
+            out: Vec::new(),
+            shared,
+            last_sweep: Timestamp(0),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Reads a whole pcap/pcapng file, then flushes open flows.
+    pub fn read_pcap(&mut self, path: &Path) -> Result<SourceInfo, file::FileError> {
+        let mut first = None;
+        let mut last = None;
+        let summary = file::read_file(path, self.limits.max_record_bytes, |p| {
+            first.get_or_insert(p.ts);
+            last = Some(p.ts);
+            self.process(p);
+        })?;
+        self.finish();
+        let kind = if std::fs::File::open(path).ok().and_then(|mut f| {
+            let mut m = [0u8; 4];
+            std::io::Read::read_exact(&mut f, &mut m).ok()?;
+            Some(m == [0x0a, 0x0d, 0x0d, 0x0a])
+        }) == Some(true)
+        {
+            "pcapng"
+        } else {
+            "pcap"
+        };
+        let mut links: Vec<u32> = summary.interfaces.iter().map(|l| l.0).collect();
+        links.dedup();
+        let info = SourceInfo {
+            kind: kind.into(),
+            name: path.display().to_string(),
+            packets: summary.packets,
+            bytes: summary.bytes,
+            first_ts: first,
+            last_ts: last,
+            warning: summary.truncated,
+            link_types: links,
+        };
+        self.shared.sources.lock().push(info.clone());
+        Ok(info)
+    }
+
+    /// Replays owned packets (the demo, tests), then flushes open flows.
+    pub fn replay(
+        &mut self,
+        name: &str,
+        link: LinkType,
+        packets: &[(Timestamp, Vec<u8>)],
+    ) -> SourceInfo {
+        for (ts, data) in packets {
+            self.process(&Packet {
+                ts: *ts,
+                link,
+                data,
+                orig_len: data.len() as u32,
+                interface: 0,
+            });
+        }
+        self.finish();
+        let info = SourceInfo {
+            kind: "demo".into(),
+            name: name.into(),
+            packets: packets.len() as u64,
+            bytes: packets.iter().map(|(_, d)| d.len() as u64).sum(),
+            first_ts: packets.first().map(|p| p.0),
+            last_ts: packets.last().map(|p| p.0),
+            warning: None,
+            link_types: vec![link.0],
+        };
+        self.shared.sources.lock().push(info.clone());
+        info
+    }
+
+    /// Takes one packet through the pipeline.
+    pub fn process(&mut self, pkt: &Packet<'_>) {
+        let s = &mut self.stats;
+        s.packets += 1;
+        s.bytes += pkt.data.len() as u64;
+        s.wire_bytes += u64::from(pkt.orig_len);
+        if (pkt.data.len() as u32) < pkt.orig_len {
+            s.packets_snapped += 1;
+        }
+        s.first_ts.get_or_insert(pkt.ts);
+        s.last_ts = Some(s.last_ts.map_or(pkt.ts, |t| t.max(pkt.ts)));
+
+        let ip = match decode_link(pkt.link, pkt.data).and_then(decode_ip) {
+            Ok(Some(ip)) => ip,
+            Ok(None) => {
+                s.non_ip += 1;
+                return;
+            }
+            Err(e) => {
+                s.decode_errors[layer_index(e.layer)] += 1;
+                return;
+            }
+        };
+        if let Some(frag) = ip.fragment {
+            if let Some(dg) = self.defrag.add(pkt.ts, &ip, frag) {
+                self.transport(pkt.ts, dg.src, dg.dst, dg.protocol, &dg.payload);
+            }
+            self.stats.frag = self.defrag.stats;
+        } else {
+            self.transport(pkt.ts, ip.src, ip.dst, ip.protocol, ip.payload);
+        }
+        if pkt.ts.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
+            self.sweep(pkt.ts);
+        }
+        if self.out.len() >= STORE_BATCH {
+            self.flush_entries();
+        }
+    }
+
+    fn transport(&mut self, ts: Timestamp, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) {
+        match proto {
+            PROTO_TCP => match TcpSegment::new_checked(payload) {
+                Ok(seg) => {
+                    self.stats.tcp_packets += 1;
+                    self.tcp(
+                        ts,
+                        SocketAddr::new(src, seg.src_port()),
+                        SocketAddr::new(dst, seg.dst_port()),
+                        &seg,
+                    );
+                }
+                Err(e) => self.stats.decode_errors[layer_index(e.layer)] += 1,
+            },
+            PROTO_UDP => match UdpDatagram::new_checked(payload) {
+                Ok(_) => self.stats.udp_packets += 1,
+                Err(e) => self.stats.decode_errors[layer_index(e.layer)] += 1,
+            },
+            _ => self.stats.other_ip += 1,
+        }
+    }
+
+    fn tcp(&mut self, ts: Timestamp, src: SocketAddr, dst: SocketAddr, seg: &TcpSegment<'_>) {
+        let flags = seg.flags();
+        let key = FlowKey::new(src, dst, PROTO_TCP);
+        let mut evicted: Vec<(Flow<Conn>, Eviction)> = Vec::new();
+
+        // A new SYN on a 5-tuple whose connection is closed is a new connection (port reuse).
+        if flags.syn()
+            && !flags.ack()
+            && let Some(f) = self.flows.get_mut(&key)
+        {
+            let dir = f.meta.dir_of(src);
+            let new_isn = f.state.syn_seq[dir.index()].is_some_and(|s| s != seg.seq())
+                || (f.state.syn_seq[dir.index()].is_none()
+                    && f.state.reasm[dir.index()].is_started());
+            if (f.meta.closed_at.is_some() || new_isn)
+                && let Some(old) = self.flows.remove(&key)
+            {
+                self.stats.flows_reused += 1;
+                evicted.push((old, Eviction::Reused));
+            }
+        }
+        if self.flows.get_mut(&key).is_none() {
+            let (client, server, roles) = decide_roles(src, dst, flags.syn(), flags.ack());
+            let meta = FlowMeta {
+                id: 0,
+                key,
+                client,
+                server,
+                roles,
+                first_seen: ts,
+                last_seen: ts,
+                closed_at: None,
+            };
+            let conn = Conn {
+                app: AppSession::new(),
+                ..Conn::default()
+            };
+            self.flows
+                .insert(meta, conn, &mut |f, why| evicted.push((f, why)));
+        }
+        for (f, _) in evicted {
+            finish_flow(f, ts, &self.limits, &mut self.out, &mut self.stats);
+        }
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        flow.meta.last_seen = ts;
+        let dir = flow.meta.dir_of(src);
+        let other = dir.flip();
+        if flags.syn() {
+            flow.state.syn_seq[dir.index()].get_or_insert(seg.seq());
+        }
+        let Conn {
+            reasm, fin, app, ..
+        } = &mut flow.state;
+        let mut ctx = Ctx {
+            limits: &self.limits,
+            meta: &flow.meta,
+            out: &mut self.out,
+            stats: &mut self.stats.dissect,
+        };
+        let [r0, r1] = reasm;
+        let (mine, theirs) = if dir == Dir::ToServer {
+            (r0, r1)
+        } else {
+            (r1, r0)
+        };
+        mine.segment(
+            seg.seq(),
+            flags.syn(),
+            flags.fin(),
+            seg.payload(),
+            self.limits.reassembly_window_bytes,
+            self.limits.reassembly_max_segments,
+            &mut |ch| app.on_chunk(dir, ts, ch, &mut ctx),
+        );
+        if flags.ack() && !flags.rst() {
+            theirs.acked(seg.ack(), &mut |ch| app.on_chunk(other, ts, ch, &mut ctx));
+        }
+        if flags.fin() {
+            fin[dir.index()] = true;
+        }
+        let closed = flags.rst() || (fin[0] && fin[1] && mine.is_ended() && theirs.is_ended());
+        if flags.rst() {
+            // The connection is gone: whatever is still buffered will not be completed.
+            mine.flush(&mut |ch| app.on_chunk(dir, ts, ch, &mut ctx));
+            theirs.flush(&mut |ch| app.on_chunk(other, ts, ch, &mut ctx));
+            app.finish(ts, &mut ctx);
+        }
+        if closed && flow.meta.closed_at.is_none() {
+            flow.meta.closed_at = Some(ts);
+        }
+    }
+
+    fn sweep(&mut self, now: Timestamp) {
+        self.last_sweep = now;
+        let tcp_idle = self.limits.tcp_idle_timeout_us.saturating_mul(1000);
+        let udp_idle = self.limits.udp_idle_timeout_us.saturating_mul(1000);
+        let mut gone = Vec::new();
+        self.flows.sweep(
+            now,
+            &|k: &FlowKey| {
+                if k.proto == PROTO_TCP {
+                    tcp_idle
+                } else {
+                    udp_idle
+                }
+            },
+            self.limits.tcp_closed_linger_us.saturating_mul(1000),
+            &mut |f, why| gone.push((f, why)),
+        );
+        for (f, _) in gone {
+            finish_flow(f, now, &self.limits, &mut self.out, &mut self.stats);
+        }
+        self.publish();
+    }
+
+    /// End of a source: flush every open flow and publish everything.
+    pub fn finish(&mut self) {
+        let now = self.stats.last_ts.unwrap_or_default();
+        let mut all = Vec::new();
+        self.flows.drain_all(&mut |f, why| all.push((f, why)));
+        for (f, _) in all {
+            finish_flow(f, now, &self.limits, &mut self.out, &mut self.stats);
+        }
+        self.flush_entries();
+        self.publish();
+    }
+
+    /// Hands finished entries to the store.
+    pub fn flush_entries(&mut self) {
+        self.stats.entries_emitted += self.out.len() as u64;
+        self.shared.store.insert_batch(&mut self.out);
+    }
+
+    /// Copies the counters where readers can see them.
+    pub fn publish(&mut self) {
+        self.stats.flows_active = self.flows.len() as u64;
+        self.stats.flows_created = self.flows.created;
+        self.stats.flows_evicted_idle = self.flows.evicted_idle;
+        self.stats.flows_evicted_closed = self.flows.evicted_closed;
+        self.stats.flows_evicted_capacity = self.flows.evicted_capacity;
+        self.stats.frag = self.defrag.stats;
+        *self.shared.stats.lock() = self.stats.clone();
+    }
+}
+
+fn layer_index(l: Layer) -> usize {
+    Layer::ALL.iter().position(|x| *x == l).unwrap_or(0)
+}
+
+/// A flow leaves the table: deliver what is buffered (with gaps), close its dissector.
+fn finish_flow(
+    mut f: Flow<Conn>,
+    now: Timestamp,
+    limits: &Limits,
+    out: &mut Vec<Entry>,
+    stats: &mut Stats,
+) {
+    let ts = now.max(f.meta.last_seen);
+    let mut dstats = DissectStats::default();
+    {
+        let Conn { reasm, app, .. } = &mut f.state;
+        let mut ctx = Ctx {
+            limits,
+            meta: &f.meta,
+            out,
+            stats: &mut dstats,
+        };
+        for (i, r) in reasm.iter_mut().enumerate() {
+            let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };
+            r.flush(&mut |ch| app.on_chunk(dir, ts, ch, &mut ctx));
+        }
+        app.finish(ts, &mut ctx);
+    }
+    stats.dissect.add(&dstats);
+    for r in &f.state.reasm {
+        stats.add_reassembly(&r.stats);
+    }
+}
+
+/// Reads files into a fresh engine and returns what it shares (used by `call` and tests).
+pub fn load_pcaps(paths: &[&Path], limits: Limits) -> Result<Shared, file::FileError> {
+    let shared = Shared::new(limits.store_memory_bytes);
+    let mut engine = Engine::new(limits, shared.clone());
+    for p in paths {
+        engine.read_pcap(p)?;
+    }
+    Ok(shared)
+}

@@ -1,0 +1,260 @@
+//! Entries: one request/response exchange (or one lone message) found on the wire.
+//!
+//! The engine's own representation, compact and owned. The MCP vocabulary in `tools-schema` is
+//! derived from it in `mcp-server`; field access by name goes through [`crate::fields`].
+
+use std::net::SocketAddr;
+
+use crate::time::Timestamp;
+
+/// Application protocol of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Http10,
+    Http11,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Http10, Protocol::Http11];
+    /// The name used in results and filters (`"http/1.1"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http10 => "http/1.0",
+            Protocol::Http11 => "http/1.1",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Protocol> {
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+    }
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http10 | Protocol::Http11)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
+/// One entry in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Assigned by the store on insert; unique and increasing for the store's lifetime.
+    pub id: u64,
+    /// First byte of the request (or of the message, when there is no request).
+    pub ts: Timestamp,
+    pub protocol: Protocol,
+    pub transport: Transport,
+    /// The requester (client) and the responder (server), as found from the content.
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub flow_id: u64,
+    /// First request byte to last response byte.
+    pub elapsed_us: Option<u64>,
+    pub detail: Detail,
+}
+
+/// Protocol-specific content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    Http(Box<HttpTxn>),
+}
+
+/// Anomalies of an HTTP exchange, as bit flags.
+pub mod http_flags {
+    /// Bytes of a message were missing from the capture (a TCP gap).
+    pub const GAP: u32 = 1;
+    /// The request never completed (capture ended, connection closed, or parse error).
+    pub const REQUEST_INCOMPLETE: u32 = 2;
+    /// The response started but never completed.
+    pub const RESPONSE_INCOMPLETE: u32 = 4;
+    /// A response with no request seen (capture started mid-connection).
+    pub const NO_REQUEST: u32 = 8;
+    /// A header block exceeded `http_max_header_bytes`.
+    pub const HEADER_TOO_LARGE: u32 = 16;
+    /// Evicted from the pipelining queue (`http_max_pending`) before its response came.
+    pub const PIPELINE_OVERFLOW: u32 = 32;
+    /// The response switched protocols (101) or opened a tunnel (CONNECT).
+    pub const UPGRADED: u32 = 64;
+}
+
+/// One HTTP/1.x request/response exchange.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpTxn {
+    pub method: Option<Box<str>>,
+    /// Request-target as on the wire.
+    pub path: Option<Box<str>>,
+    /// Host header as sent (port included when present).
+    pub host: Option<Box<str>>,
+    /// Final status (interim 1xx statuses are in `interim`).
+    pub status: Option<u16>,
+    pub reason: Option<Box<str>>,
+    pub request: Option<HttpMessage>,
+    pub response: Option<HttpMessage>,
+    pub interim: Vec<u16>,
+    /// The `Upgrade` protocol when the server switched (101), e.g. `h2c` or `websocket`.
+    pub upgrade: Option<Box<str>>,
+    /// First request byte to first response byte.
+    pub ttfb_us: Option<u64>,
+    /// [`http_flags`] bits.
+    pub flags: u32,
+}
+
+/// One HTTP message as captured.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpMessage {
+    /// Start line and header block as on the wire, including the final empty line.
+    pub head: Box<[u8]>,
+    /// The first `body_capture_bytes` of the entity body, after de-chunking, before content
+    /// decoding.
+    pub body: Box<[u8]>,
+    /// Entity-body bytes seen, after de-chunking (gap bytes of a known-length body included).
+    pub body_size: u64,
+    /// True when `body` holds fewer bytes than `body_size`.
+    pub body_truncated: bool,
+    pub chunked: bool,
+    /// Trailer fields of a chunked body, as on the wire.
+    pub trailers: Box<[u8]>,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub complete: bool,
+}
+
+impl HttpMessage {
+    fn heap_bytes(&self) -> usize {
+        self.head.len() + self.body.len() + self.trailers.len()
+    }
+
+    /// Header (name, value) pairs, parsed again from the stored head. Values are lossy UTF-8.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        crate::dissect::http1::parse::header_pairs(&self.head)
+    }
+
+    /// The value of the first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers()
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}
+
+impl Entry {
+    pub fn http(&self) -> Option<&HttpTxn> {
+        match &self.detail {
+            Detail::Http(h) => Some(h),
+        }
+    }
+
+    /// Bytes this entry holds on the heap plus its own size: what the store budget counts.
+    pub fn memory_bytes(&self) -> usize {
+        let detail = match &self.detail {
+            Detail::Http(h) => {
+                std::mem::size_of::<HttpTxn>()
+                    + h.method.as_ref().map_or(0, |s| s.len())
+                    + h.path.as_ref().map_or(0, |s| s.len())
+                    + h.host.as_ref().map_or(0, |s| s.len())
+                    + h.reason.as_ref().map_or(0, |s| s.len())
+                    + h.upgrade.as_ref().map_or(0, |s| s.len())
+                    + h.interim.capacity() * 2
+                    + h.request.as_ref().map_or(0, HttpMessage::heap_bytes)
+                    + h.response.as_ref().map_or(0, HttpMessage::heap_bytes)
+            }
+        };
+        std::mem::size_of::<Entry>() + detail
+    }
+
+    /// Request body size, when there is a request.
+    pub fn request_body_size(&self) -> Option<u64> {
+        self.http()
+            .and_then(|h| h.request.as_ref())
+            .map(|m| m.body_size)
+    }
+
+    /// Response body size; `None` when there is no response at all.
+    pub fn response_body_size(&self) -> Option<u64> {
+        self.http()
+            .and_then(|h| h.response.as_ref())
+            .map(|m| m.body_size)
+    }
+
+    /// A one-line description, with payload-derived text escaped and cut.
+    pub fn summary(&self) -> String {
+        match &self.detail {
+            Detail::Http(h) => {
+                let mut s = String::new();
+                match (&h.method, &h.path) {
+                    (Some(m), Some(p)) => {
+                        s.push_str(&sanitize(m, 16));
+                        s.push(' ');
+                        if let Some(host) = &h.host {
+                            s.push_str(&sanitize(host, 64));
+                        }
+                        s.push_str(&sanitize(p, 120));
+                    }
+                    _ => s.push_str("(response without captured request)"),
+                }
+                match h.status {
+                    Some(code) => {
+                        s.push_str(&format!(" → {code}"));
+                        if let Some(r) = &h.reason
+                            && !r.is_empty()
+                        {
+                            s.push(' ');
+                            s.push_str(&sanitize(r, 40));
+                        }
+                    }
+                    None => s.push_str(" → no response"),
+                }
+                if let Some(us) = self.elapsed_us {
+                    s.push_str(&format!(" ({:.1} ms)", us as f64 / 1000.0));
+                }
+                s
+            }
+        }
+    }
+}
+
+/// Escapes control characters (including ANSI escapes and bidi overrides) and cuts long text with
+/// a marker, so payload-derived text can sit in a one-line summary.
+pub fn sanitize(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars + 8));
+    for (n, c) in s.chars().enumerate() {
+        if n >= max_chars {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' => {
+                out.push_str(&format!("\\u{{{:04x}}}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_escapes_and_cuts() {
+        assert_eq!(sanitize("a\x1b[31mb", 50), "a\\x1b[31mb");
+        assert_eq!(sanitize("x\u{202e}y", 50), "x\\u{202e}y");
+        assert_eq!(sanitize("abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,128 @@
+//! Every cap the engine enforces, in one value passed down from the top (never a global).
+//!
+//! Each field says why it has its default. Hitting a cap is counted in [`crate::stats::Stats`]
+//! and shown by `capture_status` and in every result's coverage; it never panics or grows memory.
+
+/// The engine's caps. Build with `Limits::default()` and override fields as needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest capture record accepted from a file. Snap lengths are at most 262,144 bytes in
+    /// libpcap; 16 MiB leaves room for odd tools and still refuses absurd length fields.
+    pub max_record_bytes: usize,
+    /// IP datagrams being reassembled at once. Fragmentation is rare on modern networks; 4,096
+    /// in flight covers bursts and stops fragment floods.
+    pub ip_frag_max_datagrams: usize,
+    /// Bytes held by IP reassembly in total (64 full-size datagrams).
+    pub ip_frag_max_bytes: usize,
+    /// A fragmented datagram that does not complete in this time is dropped (Linux uses 30 s).
+    pub ip_frag_timeout_us: u64,
+    /// Flows tracked at once. About 500 bytes each, so the default holds ~128 MiB at worst.
+    pub max_flows: usize,
+    /// A TCP flow with no packet for this long is evicted (an idle keep-alive connection is
+    /// picked up again mid-stream if it resumes).
+    pub tcp_idle_timeout_us: u64,
+    /// A TCP flow closed by FIN or RST is kept this long for late ACKs and retransmissions.
+    pub tcp_closed_linger_us: u64,
+    /// A UDP flow with no packet for this long is evicted.
+    pub udp_idle_timeout_us: u64,
+    /// Out-of-order bytes buffered per direction while waiting for a missing segment. Beyond it
+    /// the hole is declared a gap. 1 MiB covers a typical receive window.
+    pub reassembly_window_bytes: usize,
+    /// Out-of-order segments buffered per direction (holes in the assembler).
+    pub reassembly_max_segments: usize,
+    /// Unparsed bytes a dissector may hold per direction (an incomplete header block or chunk
+    /// line). Beyond it the parser re-synchronises.
+    pub dissector_buffer_bytes: usize,
+    /// Largest HTTP/1 header block. Servers refuse at 8–64 KiB (nginx 8 KiB, Node 16 KiB).
+    pub http_max_header_bytes: usize,
+    /// Most headers in one HTTP/1 message (httparse needs a fixed array).
+    pub http_max_headers: usize,
+    /// Requests awaiting a response on one connection (pipelining depth). Browsers pipeline a
+    /// handful; 64 absorbs floods without unbounded queues.
+    pub http_max_pending: usize,
+    /// Body bytes kept per message; the rest is counted, not kept (`truncated`).
+    pub body_capture_bytes: usize,
+    /// Output cap when decoding gzip/deflate/br on request: stops decompression bombs.
+    pub decompress_max_bytes: usize,
+    /// Memory budget of the entry store, payloads included (`--store-memory`).
+    pub store_memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_bytes: 16 << 20,
+            ip_frag_max_datagrams: 4_096,
+            ip_frag_max_bytes: 64 * 65_535,
+            ip_frag_timeout_us: 30_000_000,
+            max_flows: 262_144,
+            tcp_idle_timeout_us: 300_000_000,
+            tcp_closed_linger_us: 10_000_000,
+            udp_idle_timeout_us: 60_000_000,
+            reassembly_window_bytes: 1 << 20,
+            reassembly_max_segments: 1_024,
+            dissector_buffer_bytes: 256 << 10,
+            http_max_header_bytes: 64 << 10,
+            http_max_headers: 128,
+            http_max_pending: 64,
+            body_capture_bytes: 64 << 10,
+            decompress_max_bytes: 16 << 20,
+            store_memory_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Parses a size such as `64MiB`, `2GiB`, `512MB`, `10k` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| {
+        format!(
+            "`{s}` is not a size: expected a number with an optional unit, e.g. 64MiB, 2GiB, 512MB"
+        )
+    })?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        other => {
+            return Err(format!(
+                "`{s}`: unknown size unit `{other}` (use B, KB, KiB, MB, MiB, GB, GiB)"
+            ));
+        }
+    };
+    let bytes = value * mult;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > usize::MAX as f64 {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(bytes as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("512MB").unwrap(), 512_000_000);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
+        assert!(parse_size("lots").is_err());
+        assert!(
+            parse_size("5 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! The flow table: connections keyed by their 5-tuple, with client/server roles and bounded,
+//! time-based eviction.
+//!
+//! Roles: the sender of a SYN (without ACK) is the client; else the receiver of a SYN-ACK. With
+//! no handshake captured, the documented heuristic is: the side on a well-known service port is
+//! the server; else the side with the lower port; else (equal ports) the sender of the first
+//! packet is the client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::time::Timestamp;
+
+/// Direction of a packet relative to the flow's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    ToServer = 0,
+    ToClient = 1,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    pub fn flip(self) -> Dir {
+        match self {
+            Dir::ToServer => Dir::ToClient,
+            Dir::ToClient => Dir::ToServer,
+        }
+    }
+}
+
+/// How the client/server roles of a flow were decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleSource {
+    Syn,
+    SynAck,
+    Port,
+    FirstPacket,
+}
+
+impl RoleSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            RoleSource::Syn => "syn",
+            RoleSource::SynAck => "synack",
+            RoleSource::Port => "port",
+            RoleSource::FirstPacket => "first-packet",
+        }
+    }
+}
+
+/// Ports on which a server is assumed when no handshake was seen.
+const SERVICE_PORTS: &[u16] = &[
+    21, 22, 23, 25, 53, 80, 110, 143, 389, 443, 445, 465, 587, 636, 853, 993, 995, 1433, 1521,
+    2181, 2379, 3000, 3306, 4222, 5000, 5432, 5672, 5671, 6379, 6380, 6443, 8000, 8080, 8443, 8888,
+    9000, 9042, 9090, 9092, 9200, 9300, 10250, 11211, 15672, 27017, 50051,
+];
+
+/// Protocol-independent key: the two endpoints in canonical order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub lo: SocketAddr,
+    pub hi: SocketAddr,
+    pub proto: u8,
+}
+
+impl FlowKey {
+    pub fn new(a: SocketAddr, b: SocketAddr, proto: u8) -> Self {
+        if (a.ip(), a.port()) <= (b.ip(), b.port()) {
+            FlowKey {
+                lo: a,
+                hi: b,
+                proto,
+            }
+        } else {
+            FlowKey {
+                lo: b,
+                hi: a,
+                proto,
+            }
+        }
+    }
+}
+
+/// Decides the roles for a new flow from its first packet (sent by `src` to `dst`).
+pub fn decide_roles(
+    src: SocketAddr,
+    dst: SocketAddr,
+    syn: bool,
+    ack: bool,
+) -> (SocketAddr, SocketAddr, RoleSource) {
+    if syn && !ack {
+        return (src, dst, RoleSource::Syn);
+    }
+    if syn && ack {
+        return (dst, src, RoleSource::SynAck);
+    }
+    let s_svc = SERVICE_PORTS.contains(&src.port());
+    let d_svc = SERVICE_PORTS.contains(&dst.port());
+    if d_svc && !s_svc {
+        return (src, dst, RoleSource::Port);
+    }
+    if s_svc && !d_svc {
+        return (dst, src, RoleSource::Port);
+    }
+    if src.port() > dst.port() {
+        (src, dst, RoleSource::Port)
+    } else if dst.port() > src.port() {
+        (dst, src, RoleSource::Port)
+    } else {
+        (src, dst, RoleSource::FirstPacket)
+    }
+}
+
+/// What every flow carries besides its protocol state.
+#[derive(Debug, Clone)]
+pub struct FlowMeta {
+    pub id: u64,
+    pub key: FlowKey,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub roles: RoleSource,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Set when the flow closed (both FINs, or a RST).
+    pub closed_at: Option<Timestamp>,
+}
+
+impl FlowMeta {
+    pub fn dir_of(&self, src: SocketAddr) -> Dir {
+        if src == self.client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        }
+    }
+}
+
+pub struct Flow<T> {
+    pub meta: FlowMeta,
+    pub state: T,
+}
+
+/// Why a flow left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    Idle,
+    Closed,
+    Capacity,
+    /// Replaced by a new connection on the same 5-tuple.
+    Reused,
+    /// End of the capture.
+    Finish,
+}
+
+/// Flows by key, bounded by `max_flows`.
+pub struct FlowTable<T> {
+    flows: HashMap<FlowKey, Flow<T>, ahash::RandomState>,
+    next_id: u64,
+    max_flows: usize,
+    pub created: u64,
+    pub evicted_idle: u64,
+    pub evicted_closed: u64,
+    pub evicted_capacity: u64,
+}
+
+impl<T> FlowTable<T> {
+    pub fn new(max_flows: usize) -> Self {
+        FlowTable {
+            flows: HashMap::with_hasher(ahash::RandomState::new()),
+            next_id: 1,
+            max_flows: max_flows.max(1),
+            created: 0,
+            evicted_idle: 0,
+            evicted_closed: 0,
+            evicted_capacity: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow<T>> {
+        self.flows.get_mut(key)
+    }
+
+    pub fn remove(&mut self, key: &FlowKey) -> Option<Flow<T>> {
+        self.flows.remove(key)
+    }
+
+    /// Inserts a new flow, evicting the least recently seen eighth of the table first when it is
+    /// full (evicted flows are passed to `on_evict`).
+    pub fn insert(
+        &mut self,
+        mut meta: FlowMeta,
+        state: T,
+        on_evict: &mut dyn FnMut(Flow<T>, Eviction),
+    ) -> &mut Flow<T> {
+        if self.flows.len() >= self.max_flows {
+            let mut seen: Vec<(Timestamp, FlowKey)> = self
+                .flows
+                .values()
+                .map(|f| (f.meta.last_seen, f.meta.key))
+                .collect();
+            let n = (self.max_flows / 8).max(1).min(seen.len());
+            seen.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
+            for (_, k) in seen.into_iter().take(n) {
+                if let Some(f) = self.flows.remove(&k) {
+                    self.evicted_capacity += 1;
+                    on_evict(f, Eviction::Capacity);
+                }
+            }
+        }
+        meta.id = self.next_id;
+        self.next_id += 1;
+        self.created += 1;
+        let key = meta.key;
+        self.flows.insert(key, Flow { meta, state });
+        self.flows.get_mut(&key).expect("just inserted")
+    }
+
+    /// Evicts flows idle past their timeout or closed past the linger time.
+    pub fn sweep(
+        &mut self,
+        now: Timestamp,
+        idle_timeout_ns: &dyn Fn(&FlowKey) -> u64,
+        linger_ns: u64,
+        on_evict: &mut dyn FnMut(Flow<T>, Eviction),
+    ) {
+        let mut gone: Vec<(FlowKey, Eviction)> = Vec::new();
+        for (k, f) in &self.flows {
+            if let Some(c) = f.meta.closed_at
+                && now.0.saturating_sub(c.0) > linger_ns
+            {
+                gone.push((*k, Eviction::Closed));
+                continue;
+            }
+            if now.0.saturating_sub(f.meta.last_seen.0) > idle_timeout_ns(k) {
+                gone.push((*k, Eviction::Idle));
+            }
+        }
+        for (k, why) in gone {
+            if let Some(f) = self.flows.remove(&k) {
+                match why {
+                    Eviction::Closed => self.evicted_closed += 1,
+                    _ => self.evicted_idle += 1,
+                }
+                on_evict(f, why);
+            }
+        }
+    }
+
+    /// Removes every flow (end of capture), oldest first.
+    pub fn drain_all(&mut self, on_evict: &mut dyn FnMut(Flow<T>, Eviction)) {
+        let mut all: Vec<Flow<T>> = self.flows.drain().map(|(_, f)| f).collect();
+        all.sort_by_key(|f| f.meta.id);
+        for f in all {
+            on_evict(f, Eviction::Finish);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Flow<T>> {
+        self.flows.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn roles() {
+        let c = sa("10.0.0.1:40000");
+        let s = sa("10.0.0.2:8080");
+        assert_eq!(decide_roles(c, s, true, false), (c, s, RoleSource::Syn));
+        assert_eq!(decide_roles(s, c, true, true), (c, s, RoleSource::SynAck));
+        assert_eq!(decide_roles(s, c, false, true), (c, s, RoleSource::Port));
+        let a = sa("10.0.0.1:31313");
+        let b = sa("10.0.0.2:41000");
+        assert_eq!(decide_roles(a, b, false, true), (b, a, RoleSource::Port));
+        let x = sa("10.0.0.1:7000");
+        let y = sa("10.0.0.2:7000");
+        assert_eq!(
+            decide_roles(y, x, false, false),
+            (y, x, RoleSource::FirstPacket)
+        );
+    }
+
+    #[test]
+    fn key_is_symmetric() {
+        let a = sa("10.0.0.1:1");
+        let b = sa("[::1]:2");
+        assert_eq!(FlowKey::new(a, b, 6), FlowKey::new(b, a, 6));
+    }
+
+    fn meta(i: u16, ts: u64) -> FlowMeta {
+        let c = SocketAddr::from(([10, 0, 0, 1], 1000 + i));
+        let s = sa("10.0.0.2:80");
+        FlowMeta {
+            id: 0,
+            key: FlowKey::new(c, s, 6),
+            client: c,
+            server: s,
+            roles: RoleSource::Syn,
+            first_seen: Timestamp(ts),
+            last_seen: Timestamp(ts),
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn capacity_evicts_oldest() {
+        let mut t: FlowTable<()> = FlowTable::new(8);
+        let mut evicted = Vec::new();
+        for i in 0..9 {
+            t.insert(meta(i, u64::from(i)), (), &mut |f, why| {
+                evicted.push((f.meta.last_seen.0, why))
+            });
+        }
+        assert_eq!(evicted, vec![(0, Eviction::Capacity)]);
+        assert_eq!(t.len(), 8);
+        t.sweep(Timestamp(100), &|_| 50, 10, &mut |f, why| {
+            evicted.push((f.meta.last_seen.0, why))
+        });
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.evicted_idle, 8);
+    }
+}

@@ -1,0 +1,165 @@
+//! Engine values → tools-schema types. The only place where the two meet.
+
+use std::borrow::Cow;
+
+use capture_core::engine::Shared;
+use capture_core::entry::Entry;
+use capture_core::fields::{FieldDef, Value};
+use capture_core::stats::SourceInfo;
+use serde_json::{Map, Value as Json};
+use tools_schema::{Coverage, CoverageDrops, Endpoint, EntrySummary, SourceSummary};
+
+pub fn ts(t: Option<capture_core::time::Timestamp>) -> Option<String> {
+    t.map(|t| t.to_rfc3339())
+}
+
+pub fn value_to_json(v: Value<'_>) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(b),
+        Value::Int(i) => Json::from(i),
+        Value::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
+        Value::Str(Cow::Borrowed(s)) => Json::String(s.to_string()),
+        Value::Str(Cow::Owned(s)) => Json::String(s),
+        Value::List(items) => Json::Array(items.into_iter().map(value_to_json).collect()),
+    }
+}
+
+/// A flat object with exactly the requested fields (under the names as requested).
+pub fn project(e: &Entry, fields: &[(String, &'static FieldDef)]) -> Map<String, Json> {
+    fields
+        .iter()
+        .map(|(name, f)| (name.clone(), value_to_json((f.get)(e))))
+        .collect()
+}
+
+pub fn summary(e: &Entry) -> EntrySummary {
+    let h = e.http();
+    EntrySummary {
+        id: e.id.to_string(),
+        timestamp: e.ts.to_rfc3339(),
+        protocol: e.protocol.name().into(),
+        transport: e.transport.name().into(),
+        src: Endpoint {
+            ip: e.src.ip().to_string(),
+            port: e.src.port(),
+        },
+        dst: Endpoint {
+            ip: e.dst.ip().to_string(),
+            port: e.dst.port(),
+        },
+        flow_id: e.flow_id,
+        elapsed_ms: e.elapsed_us.map(|us| us as f64 / 1000.0),
+        summary: e.summary(),
+        method: h.and_then(|h| h.method.as_deref()).map(str::to_string),
+        host: h.and_then(|h| h.host.as_deref()).map(str::to_string),
+        path: h.and_then(|h| h.path.as_deref()).map(str::to_string),
+        status: h.and_then(|h| h.status),
+        request_body_size: e.request_body_size(),
+        response_body_size: e.response_body_size(),
+    }
+}
+
+pub fn source(s: &SourceInfo) -> SourceSummary {
+    SourceSummary {
+        kind: s.kind.clone(),
+        name: s.name.clone(),
+        packets: s.packets,
+        bytes: s.bytes,
+        from: ts(s.first_ts),
+        to: ts(s.last_ts),
+        link_types: s.link_types.clone(),
+        warning: s.warning.clone(),
+    }
+}
+
+/// What every result says about the data it is based on.
+pub fn coverage(shared: &Shared) -> Coverage {
+    let stats = shared.stats.lock().clone();
+    let store = shared.store.stats();
+    let sources = shared.sources.lock().clone();
+    let drops = CoverageDrops {
+        decode_errors: stats.decode_errors_total(),
+        reassembly_gap_bytes: stats.reassembly.gap_bytes,
+        flows_evicted_capacity: stats.flows_evicted_capacity,
+        parse_errors: stats.dissect.http_parse_errors + stats.dissect.http_header_too_large,
+        fragments_dropped: stats.frag.timed_out + stats.frag.dropped_cap,
+        packets_snapped: stats.packets_snapped,
+    };
+    let mut notes = Vec::new();
+    if sources.is_empty() {
+        notes.push("no source was read: start wirelens with --pcap FILE or --demo".to_string());
+    }
+    if store.evicted > 0 {
+        notes.push(format!(
+            "{} entries were evicted by the store budget ({} bytes); entries up to {} are incomplete",
+            store.evicted,
+            store.budget_bytes,
+            ts(store.evicted_until).unwrap_or_default()
+        ));
+    }
+    if drops.reassembly_gap_bytes > 0 {
+        notes.push(format!(
+            "{} bytes were missing from TCP streams (not captured); messages spanning them may be incomplete",
+            drops.reassembly_gap_bytes
+        ));
+    }
+    if drops.decode_errors > 0 {
+        notes.push(format!(
+            "{} packets could not be decoded (capture_status.drops)",
+            drops.decode_errors
+        ));
+    }
+    if drops.flows_evicted_capacity > 0 {
+        notes.push(format!(
+            "{} flows were evicted because the flow table was full",
+            drops.flows_evicted_capacity
+        ));
+    }
+    if drops.parse_errors > 0 {
+        notes.push(format!(
+            "{} HTTP messages did not parse (capture_status.dissection)",
+            drops.parse_errors
+        ));
+    }
+    if drops.fragments_dropped > 0 {
+        notes.push(format!(
+            "{} IP fragments were dropped",
+            drops.fragments_dropped
+        ));
+    }
+    for s in &sources {
+        if let Some(w) = &s.warning {
+            notes.push(format!("{}: {w}", s.name));
+        }
+    }
+    let complete = !sources.is_empty()
+        && store.evicted == 0
+        && drops
+            == CoverageDrops {
+                packets_snapped: drops.packets_snapped,
+                ..CoverageDrops::default()
+            }
+        && sources.iter().all(|s| s.warning.is_none());
+    Coverage {
+        from: ts(stats.first_ts),
+        to: ts(stats.last_ts),
+        sources: sources
+            .iter()
+            .map(|s| {
+                if s.kind == "demo" {
+                    "demo".to_string()
+                } else {
+                    format!("{}:{}", s.kind, s.name)
+                }
+            })
+            .collect(),
+        packets: stats.packets,
+        entries_stored: store.entries,
+        entries_evicted: store.evicted,
+        evicted_until: ts(store.evicted_until),
+        drops,
+        complete,
+        notes,
+    }
+}

@@ -1,0 +1,140 @@
+//! `capture_status`: sources, volumes, flows, the store and every drop counter.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use tools_schema::status::{FlowCounts, StoreStatus};
+use tools_schema::{CaptureStatus, CaptureStatusParams};
+
+use super::{ToolError, parse_args};
+use crate::convert;
+use crate::state::AppState;
+
+pub const DESCRIPTION: &str = "What was captured and what was lost: sources (files, demo) with their time ranges, \
+packet and byte counts, flows, the entry store's use against its memory budget, every drop counter (decode errors, \
+TCP gaps, evictions, parse errors, fragments) and the caps in force. Call it first when results look empty or odd.";
+
+pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, ToolError> {
+    let _: CaptureStatusParams = parse_args("capture_status", args)?;
+    let s = state.shared.stats.lock().clone();
+    let st = state.shared.store.stats();
+    let sources = state
+        .shared
+        .sources
+        .lock()
+        .iter()
+        .map(convert::source)
+        .collect();
+    let mut drops = BTreeMap::new();
+    for (i, layer) in capture_core::wire::Layer::ALL.iter().enumerate() {
+        drops.insert(format!("decode_error_{}", layer.name()), s.decode_errors[i]);
+    }
+    let d = &s.dissect;
+    let r = &s.reassembly;
+    for (k, v) in [
+        ("packets_snapped", s.packets_snapped),
+        ("ip_fragments_timed_out", s.frag.timed_out),
+        ("ip_fragments_dropped_cap", s.frag.dropped_cap),
+        ("ip_fragment_overlaps", s.frag.overlaps),
+        ("tcp_gaps", r.gaps),
+        ("tcp_gap_bytes", r.gap_bytes),
+        ("tcp_window_overflows", r.window_overflows),
+        ("tcp_conflicting_overlaps", r.conflicting_overlaps),
+        ("flows_evicted_capacity", s.flows_evicted_capacity),
+        ("store_entries_evicted", st.evicted),
+        ("store_rejected_oversize", st.rejected_oversize),
+        ("http_parse_errors", d.http_parse_errors),
+        ("http_header_too_large", d.http_header_too_large),
+        ("http_buffer_overflows", d.http_buffer_overflows),
+        ("http_pipeline_overflows", d.http_pipeline_overflows),
+    ] {
+        drops.insert(k.to_string(), v);
+    }
+    let dissection = BTreeMap::from([
+        ("connections_http1".to_string(), d.connections_http1),
+        ("connections_unclaimed".to_string(), d.connections_opaque),
+        ("http_resyncs".to_string(), d.http_resyncs),
+        ("http_bodies_truncated".to_string(), d.http_bodies_truncated),
+        ("bytes_not_dissected".to_string(), d.bytes_not_dissected),
+        ("tcp_bytes_reassembled".to_string(), r.bytes_delivered),
+        ("tcp_bytes_duplicate".to_string(), r.bytes_duplicate),
+        ("entries_emitted".to_string(), s.entries_emitted),
+    ]);
+    let l = &state.limits;
+    let limits = BTreeMap::from([
+        (
+            "store_memory_bytes".to_string(),
+            l.store_memory_bytes as u64,
+        ),
+        ("max_flows".to_string(), l.max_flows as u64),
+        (
+            "reassembly_window_bytes".to_string(),
+            l.reassembly_window_bytes as u64,
+        ),
+        (
+            "reassembly_max_segments".to_string(),
+            l.reassembly_max_segments as u64,
+        ),
+        (
+            "dissector_buffer_bytes".to_string(),
+            l.dissector_buffer_bytes as u64,
+        ),
+        (
+            "http_max_header_bytes".to_string(),
+            l.http_max_header_bytes as u64,
+        ),
+        ("http_max_pending".to_string(), l.http_max_pending as u64),
+        (
+            "body_capture_bytes".to_string(),
+            l.body_capture_bytes as u64,
+        ),
+        (
+            "decompress_max_bytes".to_string(),
+            l.decompress_max_bytes as u64,
+        ),
+        (
+            "ip_frag_max_datagrams".to_string(),
+            l.ip_frag_max_datagrams as u64,
+        ),
+        ("ip_frag_max_bytes".to_string(), l.ip_frag_max_bytes as u64),
+        ("tcp_idle_timeout_us".to_string(), l.tcp_idle_timeout_us),
+    ]);
+    Ok(CaptureStatus {
+        sources,
+        packets: s.packets,
+        bytes: s.bytes,
+        wire_bytes: s.wire_bytes,
+        tcp_packets: s.tcp_packets,
+        udp_packets: s.udp_packets,
+        non_ip_packets: s.non_ip,
+        other_ip_packets: s.other_ip,
+        flows: FlowCounts {
+            active: s.flows_active,
+            created: s.flows_created,
+            evicted_idle: s.flows_evicted_idle,
+            evicted_closed: s.flows_evicted_closed,
+            evicted_capacity: s.flows_evicted_capacity,
+            reused: s.flows_reused,
+        },
+        store: StoreStatus {
+            entries: st.entries,
+            bytes: st.bytes,
+            budget_bytes: st.budget_bytes,
+            utilization: if st.budget_bytes == 0 {
+                0.0
+            } else {
+                st.bytes as f64 / st.budget_bytes as f64
+            },
+            inserted: st.inserted,
+            evicted: st.evicted,
+            evicted_bytes: st.evicted_bytes,
+            rejected_oversize: st.rejected_oversize,
+            oldest: convert::ts(st.oldest),
+            newest: convert::ts(st.newest),
+        },
+        drops,
+        dissection,
+        limits,
+        coverage: convert::coverage(&state.shared),
+    })
+}

@@ -1,0 +1,231 @@
+//! `get_payload`: one entry's start lines, headers (secrets redacted) and bodies, decoded on
+//! request and returned in windows of `max_bytes`.
+
+use base64::Engine as _;
+use capture_core::content;
+use capture_core::entry::{Entry, HttpMessage, http_flags};
+use capture_core::redact;
+use serde_json::{Map, Value};
+use tools_schema::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part};
+
+use super::{ToolError, err, parse_args};
+use crate::convert;
+use crate::state::AppState;
+
+pub const DESCRIPTION: &str = "Show one entry's request and/or response: start line, headers (credentials redacted, \
+length and hash prefix kept) and body. Bodies are content-decoded (gzip, deflate, br) unless `decode` is `raw`; \
+`auto` returns JSON as `body_json`, text as UTF-8 and binary as base64. At most `max_bytes` (default 16384) of body \
+per message are returned; when `truncated` is true, call again with `offset` = `next_offset` for the rest.";
+
+pub const DEFAULT_MAX_BYTES: u64 = 16 << 10;
+pub const MAX_MAX_BYTES: u64 = 1 << 20;
+
+pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResult, ToolError> {
+    let p: GetPayloadParams = parse_args("get_payload", args)?;
+    let Ok(id) = p.id.trim().parse::<u64>() else {
+        return err(format!(
+            "`id` must be an entry id as returned by list_entries (a number in a string), got `{}`",
+            p.id
+        ));
+    };
+    let max = p.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+    if max == 0 || max > MAX_MAX_BYTES {
+        return err(format!(
+            "`max_bytes` must be between 1 and {MAX_MAX_BYTES} (got {max})"
+        ));
+    }
+    let Some(entry) = state.shared.store.get(id) else {
+        let cov = convert::coverage(&state.shared);
+        let evicted = if cov.entries_evicted > 0 {
+            " It may have been evicted by the store budget (see coverage)."
+        } else {
+            ""
+        };
+        return err(format!(
+            "no entry with id {id}.{evicted} Use list_entries to find current ids."
+        ));
+    };
+    let part = p.part.unwrap_or_default();
+    let decode = p.decode.unwrap_or_default();
+    let offset = p.offset.unwrap_or(0);
+    let limits = &state.limits;
+    let msg = |m: &HttpMessage| message(m, decode, offset, max, limits.decompress_max_bytes);
+    let h = entry.http();
+    let request = if part != Part::Response {
+        h.and_then(|h| h.request.as_ref()).map(msg)
+    } else {
+        None
+    };
+    let response = if part != Part::Request {
+        h.and_then(|h| h.response.as_ref()).map(msg)
+    } else {
+        None
+    };
+    Ok(GetPayloadResult {
+        id: entry.id.to_string(),
+        protocol: entry.protocol.name().into(),
+        summary: entry.summary(),
+        interim_statuses: h.map(|h| h.interim.clone()).unwrap_or_default(),
+        upgrade: h.and_then(|h| h.upgrade.as_deref()).map(str::to_string),
+        anomalies: anomalies(&entry),
+        request,
+        response,
+        coverage: convert::coverage(&state.shared),
+    })
+}
+
+fn anomalies(e: &Entry) -> Vec<String> {
+    let Some(h) = e.http() else { return Vec::new() };
+    let names = [
+        (http_flags::GAP, "gap"),
+        (http_flags::REQUEST_INCOMPLETE, "request_incomplete"),
+        (http_flags::RESPONSE_INCOMPLETE, "response_incomplete"),
+        (http_flags::NO_REQUEST, "no_request"),
+        (http_flags::HEADER_TOO_LARGE, "header_too_large"),
+        (http_flags::PIPELINE_OVERFLOW, "pipeline_overflow"),
+        (http_flags::UPGRADED, "upgraded"),
+    ];
+    let mut v: Vec<String> = names
+        .iter()
+        .filter(|(f, _)| h.flags & f != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    if h.response.is_none() && h.request.is_some() {
+        v.push("no_response".into());
+    }
+    v
+}
+
+fn headers_of(pairs: Vec<(String, String)>) -> Vec<Header> {
+    pairs
+        .into_iter()
+        .map(|(n, v)| Header {
+            value: redact::header_value(&n, &v),
+            name: n,
+        })
+        .collect()
+}
+
+fn message(
+    m: &HttpMessage,
+    decode: BodyDecode,
+    offset: u64,
+    max: u64,
+    decompress_max: usize,
+) -> MessagePayload {
+    let start_line = m
+        .head
+        .split(|&b| b == b'\n')
+        .next()
+        .map(|l| String::from_utf8_lossy(l.strip_suffix(b"\r").unwrap_or(l)).into_owned())
+        .unwrap_or_default();
+    let pairs = m.headers();
+    let ce = pairs
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+        .map(|(_, v)| v.clone());
+    let ctype = pairs
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.to_ascii_lowercase());
+    let mut notes = Vec::new();
+    if m.body_truncated {
+        notes.push(format!(
+            "the capture kept {} of {} body bytes (body_capture_bytes cap, or bytes missing from the capture)",
+            m.body.len(),
+            m.body_size
+        ));
+    }
+    let (bytes, content_decoded) = if decode == BodyDecode::Raw {
+        (m.body.to_vec(), None)
+    } else {
+        let d = content::decode(ce.as_deref(), &m.body, decompress_max);
+        if let Some(n) = d.note {
+            notes.push(n);
+        }
+        (d.bytes, d.coding.map(str::to_string))
+    };
+    let len = bytes.len() as u64;
+    let start = offset.min(len) as usize;
+    let mut end = (offset.saturating_add(max)).min(len) as usize;
+    let mut body_json = None;
+    let mut body = None;
+    let mut encoding = "utf8";
+    let want_json = match decode {
+        BodyDecode::Json => true,
+        BodyDecode::Auto => {
+            ctype.as_deref().is_some_and(|c| c.contains("json"))
+                || bytes
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    .is_some_and(|b| *b == b'{' || *b == b'[')
+        }
+        _ => false,
+    };
+    if want_json && offset == 0 && len <= max {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) => {
+                body_json = Some(v);
+                encoding = "json";
+            }
+            Err(e) if decode == BodyDecode::Json => {
+                notes.push(format!("the body is not valid JSON ({e}); shown as text"))
+            }
+            Err(_) => {}
+        }
+    } else if decode == BodyDecode::Json && len > max {
+        notes.push(format!(
+            "the body ({len} bytes) is larger than max_bytes; shown as text windows instead of JSON"
+        ));
+    }
+    if body_json.is_none() && start < end {
+        let window = &bytes[start..end];
+        match decode {
+            BodyDecode::Raw => {
+                encoding = "base64";
+                body = Some(base64::engine::general_purpose::STANDARD.encode(window));
+            }
+            BodyDecode::Text | BodyDecode::Json => {
+                body = Some(String::from_utf8_lossy(window).into_owned())
+            }
+            BodyDecode::Auto => match std::str::from_utf8(window) {
+                Ok(s) => body = Some(s.to_string()),
+                // A multi-byte character cut by the window end: stop before it.
+                Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => {
+                    end = start + e.valid_up_to();
+                    body = Some(String::from_utf8_lossy(&bytes[start..end]).into_owned());
+                }
+                Err(_) => {
+                    encoding = "base64";
+                    body = Some(base64::engine::general_purpose::STANDARD.encode(window));
+                }
+            },
+        }
+    }
+    let returned = if body_json.is_some() {
+        len
+    } else {
+        (end - start) as u64
+    };
+    let next = start as u64 + returned;
+    let next_offset = (next < len).then_some(next);
+    MessagePayload {
+        start_line,
+        headers: headers_of(pairs),
+        body_size: m.body_size,
+        body_captured: m.body.len() as u64,
+        body_encoding: encoding.into(),
+        body,
+        body_json,
+        content_decoded,
+        offset: start as u64,
+        returned_bytes: returned,
+        truncated: next_offset.is_some() || m.body_truncated,
+        next_offset,
+        trailers: headers_of(capture_core::dissect::http1::parse::header_pairs(
+            &[b"X\r\n".as_slice(), &m.trailers, b"\r\n"].concat(),
+        )),
+        complete: m.complete,
+        notes,
+    }
+}

@@ -1,0 +1,80 @@
+//! The tools, as plain functions: arguments (a JSON object) → engine → result. Both the MCP
+//! server and `wirelens call` run them, so the two cannot disagree.
+
+pub mod capture_status;
+pub mod get_payload;
+pub mod list_entries;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::state::AppState;
+
+/// A tool error: what was wrong and how to fix it. Shown to the caller as `isError` text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError(pub String);
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+pub fn err<T>(msg: impl Into<String>) -> Result<T, ToolError> {
+    Err(ToolError(msg.into()))
+}
+
+/// Parses tool arguments, turning serde's message into one that names the argument.
+pub fn parse_args<T: DeserializeOwned>(
+    tool: &str,
+    args: Map<String, Value>,
+) -> Result<T, ToolError> {
+    serde_json::from_value(Value::Object(args)).map_err(|e| {
+        ToolError(format!("{tool}: invalid arguments: {e}. See the tool's input schema for the accepted arguments."))
+    })
+}
+
+/// The tools in a fixed order: (name, title, description).
+pub const TOOLS: &[(&str, &str, &str)] = &[
+    ("list_entries", "List entries", list_entries::DESCRIPTION),
+    (
+        "get_payload",
+        "Get an entry's payload",
+        get_payload::DESCRIPTION,
+    ),
+    (
+        "capture_status",
+        "Capture status",
+        capture_status::DESCRIPTION,
+    ),
+];
+
+/// Runs a tool by name and returns its structured result.
+pub fn call(state: &AppState, name: &str, args: Map<String, Value>) -> Result<Value, CallError> {
+    let to_json = |r: Result<Value, serde_json::Error>| {
+        r.map_err(|e| CallError::Tool(ToolError(format!("internal: {e}"))))
+    };
+    match name {
+        "list_entries" => to_json(serde_json::to_value(list_entries::run(state, args)?)),
+        "get_payload" => to_json(serde_json::to_value(get_payload::run(state, args)?)),
+        "capture_status" => to_json(serde_json::to_value(capture_status::run(state, args)?)),
+        other => Err(CallError::UnknownTool(format!(
+            "unknown tool `{other}`; the tools are: {}",
+            TOOLS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+#[derive(Debug)]
+pub enum CallError {
+    Tool(ToolError),
+    UnknownTool(String),
+}
+
+impl From<ToolError> for CallError {
+    fn from(e: ToolError) -> Self {
+        CallError::Tool(e)
+    }
+}

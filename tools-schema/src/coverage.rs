@@ -1,0 +1,61 @@
+//! Coverage: what the answer is based on, so that "no entries" is never ambiguous.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Carried by every result: which time range and sources were captured, and what was dropped
+/// or evicted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Coverage {
+    /// Capture time of the first packet read (RFC 3339), null when nothing was read.
+    pub from: Option<String>,
+    /// Capture time of the last packet read.
+    pub to: Option<String>,
+    /// The sources read, e.g. `pcap:/tmp/x.pcap` or `demo`.
+    pub sources: Vec<String>,
+    pub packets: u64,
+    /// Entries currently held in the store.
+    pub entries_stored: u64,
+    /// Entries evicted by the store's memory budget.
+    pub entries_evicted: u64,
+    /// Entries older than this were evicted: results before it are incomplete.
+    pub evicted_until: Option<String>,
+    pub drops: CoverageDrops,
+    /// True when nothing was dropped, evicted or cut.
+    pub complete: bool,
+    /// Plain-language notes on anything that limits the answer.
+    pub notes: Vec<String>,
+}
+
+/// Data lost on the way, by cause. Details are in `capture_status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct CoverageDrops {
+    /// Packets whose decoding stopped (malformed or truncated headers).
+    pub decode_errors: u64,
+    /// Bytes missing from TCP streams (not captured, or beyond the reassembly window).
+    pub reassembly_gap_bytes: u64,
+    /// Flows evicted because the flow table was full.
+    pub flows_evicted_capacity: u64,
+    /// HTTP messages that did not parse.
+    pub parse_errors: u64,
+    /// IP fragments dropped (timeout or caps).
+    pub fragments_dropped: u64,
+    /// Packets shorter on capture than on the wire (snap length).
+    pub packets_snapped: u64,
+}
+
+/// One source read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct SourceSummary {
+    /// `pcap`, `pcapng` or `demo`.
+    pub kind: String,
+    pub name: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Link types seen (tcpdump LINKTYPE numbers).
+    pub link_types: Vec<u32>,
+    /// A non-fatal problem, e.g. the file ends inside a record.
+    pub warning: Option<String>,
+}

@@ -1,0 +1,92 @@
+//! `list_entries`: the request/response entries found on the wire.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::coverage::Coverage;
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Newest first (the default).
+    #[default]
+    Desc,
+    /// Oldest first.
+    Asc,
+}
+
+/// Arguments of `list_entries`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListEntriesParams {
+    /// Only entries of this protocol: `http` (any HTTP version), `http/1.1` or `http/1.0`.
+    pub protocol: Option<String>,
+    /// Only entries at or after this time: RFC 3339 (`2026-01-15T10:00:00Z`) or a duration before
+    /// the newest capture time (`30s`, `5m`, `2h`).
+    pub since: Option<String>,
+    /// Only entries before this time (same forms as `since`).
+    pub until: Option<String>,
+    /// Page size: 1–1000, default 50.
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page, passed back unchanged.
+    pub cursor: Option<String>,
+    /// Return only these fields per entry, as flat objects (e.g. `["method","path","status"]`).
+    /// Dotted names such as `src.ip` are allowed. Fields that do not apply are null.
+    pub fields: Option<Vec<String>>,
+    /// `desc` (newest first, default) or `asc` (oldest first).
+    pub order: Option<Order>,
+}
+
+/// A network endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Endpoint {
+    pub ip: String,
+    pub port: u16,
+}
+
+/// One entry as listed. Fields of other protocols are null.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct EntrySummary {
+    /// Stable id; pass it to `get_payload`.
+    pub id: String,
+    /// Capture time of the first request byte (RFC 3339, UTC, microseconds).
+    pub timestamp: String,
+    /// `http/1.1`, `http/1.0`.
+    pub protocol: String,
+    /// `tcp` or `udp`.
+    pub transport: String,
+    /// The requester (client).
+    pub src: Endpoint,
+    /// The responder (server).
+    pub dst: Endpoint,
+    pub flow_id: u64,
+    /// First request byte to last response byte, ms; null without a response.
+    pub elapsed_ms: Option<f64>,
+    /// One line: method, host and path, status, time.
+    pub summary: String,
+    pub method: Option<String>,
+    /// Host header as sent.
+    pub host: Option<String>,
+    /// Request-target as on the wire.
+    pub path: Option<String>,
+    /// HTTP status; null when there was no response.
+    pub status: Option<u16>,
+    /// Entity-body bytes after de-chunking, before content decoding.
+    pub request_body_size: Option<u64>,
+    /// Null when there was no response at all.
+    pub response_body_size: Option<u64>,
+}
+
+/// Result of `list_entries`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ListEntriesResult {
+    /// Entries of this page: `EntrySummary` objects, or flat objects holding exactly the
+    /// requested `fields`.
+    pub entries: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+    /// Entries matching the arguments in the whole store (all pages).
+    pub total_matched: u64,
+    pub coverage: Coverage,
+}

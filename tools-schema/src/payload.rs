@@ -1,0 +1,105 @@
+//! `get_payload`: one entry's headers and bodies, paged and decoded on request.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::coverage::Coverage;
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Request,
+    Response,
+    #[default]
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyDecode {
+    /// Entity bytes as captured (after de-chunking), base64.
+    Raw,
+    /// Content-decoded (gzip, deflate, br), as UTF-8 text (invalid bytes replaced).
+    Text,
+    /// Content-decoded and parsed as JSON into `body_json`.
+    Json,
+    /// Content-decoded; JSON when it parses, text when it is UTF-8, else base64 (default).
+    #[default]
+    Auto,
+}
+
+/// Arguments of `get_payload`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GetPayloadParams {
+    /// Entry id from `list_entries`.
+    pub id: String,
+    /// `request`, `response` or `both` (default).
+    pub part: Option<Part>,
+    /// Most body bytes returned per message: 1–1048576, default 16384.
+    #[schemars(range(min = 1, max = 1_048_576))]
+    pub max_bytes: Option<u64>,
+    /// Body offset to start from (use `next_offset` of a previous call).
+    pub offset: Option<u64>,
+    /// `raw`, `text`, `json` or `auto` (default).
+    pub decode: Option<BodyDecode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// One HTTP message.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct MessagePayload {
+    /// Request line or status line.
+    pub start_line: String,
+    /// Headers in wire order; secret values are redacted (length and hash prefix kept).
+    pub headers: Vec<Header>,
+    /// Entity-body bytes on the wire (after de-chunking, before content decoding).
+    pub body_size: u64,
+    /// Entity-body bytes kept by the capture (a cap applies; see `capture_status`).
+    pub body_captured: u64,
+    /// `utf8` (`body` is text), `base64`, or `json` (`body_json` holds the value).
+    pub body_encoding: String,
+    /// The body window, as text or base64; null when empty or returned as `body_json`.
+    pub body: Option<String>,
+    /// The body parsed as JSON (with `decode` `json`, or `auto` when it parses).
+    pub body_json: Option<serde_json::Value>,
+    /// The content-encoding that was decoded (`gzip`, `deflate`, `br`), if any.
+    pub content_decoded: Option<String>,
+    /// Offset of this window in the (decoded) body.
+    pub offset: u64,
+    /// Bytes of body in this window.
+    pub returned_bytes: u64,
+    /// More body bytes exist after this window, or the capture did not keep all of them.
+    pub truncated: bool,
+    /// Pass as `offset` to get the next window; null when this window reaches the end of what
+    /// was kept.
+    pub next_offset: Option<u64>,
+    /// Chunked-body trailer fields.
+    pub trailers: Vec<Header>,
+    /// False when the message was cut (capture ended, gap, reset).
+    pub complete: bool,
+    /// Plain-language notes (decoding problems, capture caps).
+    pub notes: Vec<String>,
+}
+
+/// Result of `get_payload`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct GetPayloadResult {
+    pub id: String,
+    pub protocol: String,
+    pub summary: String,
+    /// Interim (1xx) statuses seen before the final response.
+    pub interim_statuses: Vec<u16>,
+    /// Protocol switched to by a 101 response (e.g. `h2c`, `websocket`).
+    pub upgrade: Option<String>,
+    /// Anomalies: `gap`, `request_incomplete`, `response_incomplete`, `no_request`, …
+    pub anomalies: Vec<String>,
+    pub request: Option<MessagePayload>,
+    pub response: Option<MessagePayload>,
+    pub coverage: Coverage,
+}

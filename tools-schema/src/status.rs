@@ -1,0 +1,65 @@
+//! `capture_status`: sources, volumes, the store, and every drop counter.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::coverage::{Coverage, SourceSummary};
+
+/// `capture_status` takes no arguments.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureStatusParams {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct CaptureStatus {
+    pub sources: Vec<SourceSummary>,
+    pub packets: u64,
+    /// Captured bytes.
+    pub bytes: u64,
+    /// Bytes on the wire (original lengths).
+    pub wire_bytes: u64,
+    pub tcp_packets: u64,
+    pub udp_packets: u64,
+    /// Frames that are not IP (ARP, LLDP…).
+    pub non_ip_packets: u64,
+    /// IP packets that are neither TCP nor UDP.
+    pub other_ip_packets: u64,
+    pub flows: FlowCounts,
+    pub store: StoreStatus,
+    /// Every drop and anomaly counter, by name. Zero means nothing was lost there.
+    pub drops: BTreeMap<String, u64>,
+    /// HTTP dissection counters.
+    pub dissection: BTreeMap<String, u64>,
+    /// The caps in force.
+    pub limits: BTreeMap<String, u64>,
+    pub coverage: Coverage,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct FlowCounts {
+    pub active: u64,
+    pub created: u64,
+    pub evicted_idle: u64,
+    pub evicted_closed: u64,
+    pub evicted_capacity: u64,
+    /// A new connection replaced a closed one on the same 5-tuple.
+    pub reused: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct StoreStatus {
+    pub entries: u64,
+    pub bytes: u64,
+    pub budget_bytes: u64,
+    /// Share of the budget in use, 0–1.
+    pub utilization: f64,
+    pub inserted: u64,
+    pub evicted: u64,
+    pub evicted_bytes: u64,
+    /// Entries larger than the whole budget, refused.
+    pub rejected_oversize: u64,
+    pub oldest: Option<String>,
+    pub newest: Option<String>,
+}
