@@ -1,11 +1,6 @@
 //! `wirelens`: the command line. `mcp` serves MCP on stdio, `call` runs one tool and prints its
 //! structured result. Logs go to stderr only: stdout belongs to MCP and to `call`'s JSON.
 
-mod convert;
-mod server;
-mod state;
-mod tools;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,9 +9,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use capture_core::limits::{Limits, parse_size};
 use clap::{Args, Parser, Subcommand};
+use mcp_server::state::{AppState, SourceArgs};
+use mcp_server::{server, tools};
 use rmcp::ServiceExt;
-
-use crate::state::{AppState, SourceArgs};
 
 #[derive(Parser)]
 #[command(
@@ -182,7 +177,7 @@ fn call(source: &Source, tool: &str, args: Option<&str>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(tools::CallError::Tool(e)) => {
-            eprintln!("wirelens call: {tool}: {e}");
+            eprintln!("wirelens call: {e}");
             ExitCode::from(1)
         }
         Err(tools::CallError::UnknownTool(m)) => {

@@ -1,1 +1,85 @@
+//! Support for the end-to-end suites: where the shared captures are, reading tshark's reference
+//! tables, and running captures through the engine.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use capture_core::engine::{Engine, Shared};
+use capture_core::entry::Entry;
+use capture_core::limits::Limits;
+use capture_core::store::Order;
+
+/// `../shared/pcaps` next to the repository (or `$WIRELENS_PCAPS`). When it is missing the
+/// suites say so loudly, and fail under `CI=true`; they never skip silently.
+pub fn pcaps_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("WIRELENS_PCAPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "\n\n*** The shared captures are missing: {} does not exist. ***\n*** The conformance suites did NOT run. Set WIRELENS_PCAPS or check out ../shared. ***\n",
+        dir.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("{msg}");
+    None
+}
+
+/// Every capture under `dir` (recursively) that has `<stem>.ref/<table>`.
+pub fn captures_with(dir: &Path, table: &str, exclude_dirs: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if !name.ends_with(".ref") && !exclude_dirs.contains(&name) {
+                    stack.push(p);
+                }
+            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng" | "cap"))
+                && ref_dir(&p).join(table).is_file()
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn ref_dir(capture: &Path) -> PathBuf {
+    let stem = capture.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    capture.with_file_name(format!("{stem}.ref"))
+}
+
+/// A TSV table: rows as column-name → value maps.
+pub fn read_tsv(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| header.iter().zip(l.split('\t')).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+        .collect()
+}
+
+/// Runs one capture through a fresh engine; returns its entries oldest first.
+pub fn entries_of(capture: &Path) -> Vec<Arc<Entry>> {
+    let limits = Limits::default();
+    let shared = Shared::new(limits.store_memory_bytes);
+    let mut engine = Engine::new(limits, shared.clone());
+    engine.read_pcap(capture).unwrap_or_else(|e| panic!("{e}"));
+    let mut v = Vec::new();
+    shared.store.scan(Order::Asc, None, &mut |e| {
+        v.push(Arc::clone(e));
+        std::ops::ControlFlow::Continue(())
+    });
+    v
+}

@@ -31,8 +31,11 @@ pub fn parse_args<T: DeserializeOwned>(
     tool: &str,
     args: Map<String, Value>,
 ) -> Result<T, ToolError> {
-    serde_json::from_value(Value::Object(args)).map_err(|e| {
-        ToolError(format!("{tool}: invalid arguments: {e}. See the tool's input schema for the accepted arguments."))
+    serde_path_to_error::deserialize(Value::Object(args)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path.is_empty() || path == "." { String::new() } else { format!(" argument `{path}`:") };
+        ToolError(format!("{tool}: invalid arguments:{at} {inner}. See the tool's input schema for the accepted arguments."))
     })
 }
 

@@ -1,0 +1,13 @@
+//! The wirelens MCP server as a library: the `wirelens` binary is a thin CLI over it, and the
+//! end-to-end suites drive it in-process.
+//!
+//! # Layout
+//! - [`state`]: loads the sources named on the command line into the engine's shared store;
+//! - [`tools`]: each tool as a plain function (JSON arguments → engine → result);
+//! - [`server`]: the rmcp service that exposes the tools over MCP;
+//! - [`convert`]: engine values → `tools-schema` types (the only place they meet).
+
+pub mod convert;
+pub mod server;
+pub mod state;
+pub mod tools;
