@@ -15,13 +15,29 @@ fn demo_lists_entries_with_the_contract_shape() {
     assert_eq!(v["coverage"]["complete"], true);
     assert_eq!(v["coverage"]["sources"][0], "demo");
     for key in [
-        "id", "timestamp", "protocol", "transport", "src", "dst", "flow_id", "elapsed_ms", "summary", "method", "host",
-        "path", "status", "request_body_size", "response_body_size",
+        "id",
+        "timestamp",
+        "protocol",
+        "transport",
+        "src",
+        "dst",
+        "flow_id",
+        "elapsed_ms",
+        "summary",
+        "method",
+        "host",
+        "path",
+        "status",
+        "request_body_size",
+        "response_body_size",
     ] {
         assert!(entries[0].get(key).is_some(), "missing {key}");
     }
     // Newest first by default.
-    let ts: Vec<&str> = entries.iter().map(|e| e["timestamp"].as_str().unwrap()).collect();
+    let ts: Vec<&str> = entries
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap())
+        .collect();
     assert!(ts.windows(2).all(|w| w[0] >= w[1]), "{ts:?}");
     assert!(ts[0].ends_with('Z') && ts[0].len() == "2026-01-15T10:00:00.000000Z".len());
 }
@@ -34,7 +50,8 @@ fn pagination_visits_every_entry_once() {
         let mut total: u64;
         let mut pages = 0;
         loop {
-            let mut args = serde_json::json!({"limit": 37, "order": order, "fields": ["id", "timestamp"]});
+            let mut args =
+                serde_json::json!({"limit": 37, "order": order, "fields": ["id", "timestamp"]});
             if let Some(c) = &cursor {
                 args["cursor"] = Value::String(c.clone());
             }
@@ -43,8 +60,15 @@ fn pagination_visits_every_entry_once() {
             let page = v["entries"].as_array().unwrap();
             assert!(page.len() <= 37);
             for e in page {
-                assert_eq!(e.as_object().unwrap().len(), 2, "projection holds exactly the requested keys");
-                assert!(seen.insert(e["id"].as_str().unwrap().to_string()), "id repeated across pages");
+                assert_eq!(
+                    e.as_object().unwrap().len(),
+                    2,
+                    "projection holds exactly the requested keys"
+                );
+                assert!(
+                    seen.insert(e["id"].as_str().unwrap().to_string()),
+                    "id repeated across pages"
+                );
             }
             pages += 1;
             match v["next_cursor"].as_str() {
@@ -83,7 +107,12 @@ fn projection_nulls_and_request_without_response() {
 #[test]
 fn errors_exit_codes_and_messages() {
     // Unknown field: a tool error (exit 1) that suggests the closest name.
-    let out = run(&["call", "--demo", "list_entries", r#"{"fields": ["stauts"]}"#]);
+    let out = run(&[
+        "call",
+        "--demo",
+        "list_entries",
+        r#"{"fields": ["stauts"]}"#,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `status`"));
     // Bad argument values and unknown arguments are tool errors too.
@@ -96,10 +125,23 @@ fn errors_exit_codes_and_messages() {
     let out = run(&["call", "--demo", "get_payload", r#"{"id": "999999"}"#]);
     assert_eq!(out.status.code(), Some(1));
     // Bad usage: exit 2.
-    assert_eq!(run(&["call", "--demo", "list_entries", "{not json"]).status.code(), Some(2));
-    assert_eq!(run(&["call", "--demo", "no_such_tool"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["call", "--demo", "list_entries", "{not json"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["call", "--demo", "no_such_tool"]).status.code(),
+        Some(2)
+    );
     assert_eq!(run(&["call", "list_entries"]).status.code(), Some(2));
-    assert_eq!(run(&["call", "--demo", "--store-memory", "lots", "list_entries"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["call", "--demo", "--store-memory", "lots", "list_entries"])
+            .status
+            .code(),
+        Some(2)
+    );
     // A file that is not a capture: exit 1, naming the offset.
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("notes.pcap");
@@ -107,7 +149,10 @@ fn errors_exit_codes_and_messages() {
     let out = run(&["call", "--pcap", p.to_str().unwrap(), "capture_status"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("byte offset 0") && err.contains("not a pcap"), "{err}");
+    assert!(
+        err.contains("byte offset 0") && err.contains("not a pcap"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty(), "nothing on stdout on error");
 }
 
@@ -115,7 +160,8 @@ fn errors_exit_codes_and_messages() {
 fn truncated_capture_is_read_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = conv("10.0.0.1:40001", "10.0.0.2:80", 0);
-    a.client_send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", 100).server_send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 100);
+    a.client_send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", 100)
+        .server_send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 100);
     let path = write_pcap(dir.path(), "cut.pcap", vec![a]);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
@@ -137,34 +183,75 @@ fn get_payload_decodes_pages_and_redacts() {
     .into_bytes();
     resp.extend_from_slice(&gz);
     let mut a = conv("10.0.0.1:40002", "10.0.0.2:80", 0);
-    a.client_send(b"GET /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cr3t-token\r\n\r\n", 100).server_send(&resp, 100);
+    a.client_send(
+        b"GET /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cr3t-token\r\n\r\n",
+        100,
+    )
+    .server_send(&resp, 100);
     let text = "x".repeat(5000);
-    let resp2 = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n{text}");
-    a.client_send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n", 100).server_send(resp2.as_bytes(), 100);
+    let resp2 = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n{text}"
+    );
+    a.client_send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n", 100)
+        .server_send(resp2.as_bytes(), 100);
     let path = write_pcap(dir.path(), "payload.pcap", vec![a]);
     let p = path.to_str().unwrap();
-    let list = call_json(&["call", "--pcap", p, "list_entries", r#"{"order": "asc", "fields": ["id", "path"]}"#]);
+    let list = call_json(&[
+        "call",
+        "--pcap",
+        p,
+        "list_entries",
+        r#"{"order": "asc", "fields": ["id", "path"]}"#,
+    ]);
     let id1 = list["entries"][0]["id"].as_str().unwrap().to_string();
     let id2 = list["entries"][1]["id"].as_str().unwrap().to_string();
 
-    let v = call_json(&["call", "--pcap", p, "get_payload", &serde_json::json!({"id": id1}).to_string()]);
+    let v = call_json(&[
+        "call",
+        "--pcap",
+        p,
+        "get_payload",
+        &serde_json::json!({"id": id1}).to_string(),
+    ]);
     let resp = &v["response"];
     assert_eq!(resp["body_json"]["note"], "hello");
     assert_eq!(resp["content_decoded"], "gzip");
     assert_eq!(resp["body_size"], gz.len());
     let all = v.to_string();
-    assert!(!all.contains("s3cr3t-token") && !all.contains("session=abcdef"), "secrets redacted");
+    assert!(
+        !all.contains("s3cr3t-token") && !all.contains("session=abcdef"),
+        "secrets redacted"
+    );
     assert!(all.contains("Bearer [redacted len=12 sha256="));
 
-    let raw = call_json(&["call", "--pcap", p, "get_payload", &serde_json::json!({"id": id1, "part": "response", "decode": "raw"}).to_string()]);
+    let raw = call_json(&[
+        "call",
+        "--pcap",
+        p,
+        "get_payload",
+        &serde_json::json!({"id": id1, "part": "response", "decode": "raw"}).to_string(),
+    ]);
     assert_eq!(raw["response"]["body_encoding"], "base64");
     assert_eq!(raw["request"], Value::Null);
 
-    let w1 = call_json(&["call", "--pcap", p, "get_payload", &serde_json::json!({"id": id2, "part": "response", "max_bytes": 3000}).to_string()]);
+    let w1 = call_json(&[
+        "call",
+        "--pcap",
+        p,
+        "get_payload",
+        &serde_json::json!({"id": id2, "part": "response", "max_bytes": 3000}).to_string(),
+    ]);
     assert_eq!(w1["response"]["returned_bytes"], 3000);
     assert_eq!(w1["response"]["truncated"], true);
     assert_eq!(w1["response"]["next_offset"], 3000);
-    let w2 = call_json(&["call", "--pcap", p, "get_payload", &serde_json::json!({"id": id2, "part": "response", "max_bytes": 3000, "offset": 3000}).to_string()]);
+    let w2 = call_json(&[
+        "call",
+        "--pcap",
+        p,
+        "get_payload",
+        &serde_json::json!({"id": id2, "part": "response", "max_bytes": 3000, "offset": 3000})
+            .to_string(),
+    ]);
     assert_eq!(w2["response"]["returned_bytes"], 2000);
     assert_eq!(w2["response"]["truncated"], false);
     assert_eq!(w2["response"]["next_offset"], Value::Null);
@@ -179,7 +266,13 @@ fn capture_status_counts_everything() {
     assert_eq!(v["store"]["budget_bytes"], 256u64 << 20);
     assert_eq!(v["drops"]["tcp_gap_bytes"], 0);
     assert!(v["limits"]["body_capture_bytes"].as_u64().is_some());
-    let small = call_json(&["call", "--demo", "--store-memory", "64KiB", "capture_status"]);
+    let small = call_json(&[
+        "call",
+        "--demo",
+        "--store-memory",
+        "64KiB",
+        "capture_status",
+    ]);
     assert!(small["store"]["evicted"].as_u64().unwrap() > 0);
     assert!(small["store"]["bytes"].as_u64().unwrap() <= 64 << 10);
     assert_eq!(small["coverage"]["complete"], false);

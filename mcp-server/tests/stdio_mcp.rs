@@ -26,7 +26,12 @@ impl Session {
             .expect("spawn wirelens mcp");
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        Session { child, stdin, stdout, next_id: 1 }
+        Session {
+            child,
+            stdin,
+            stdout,
+            next_id: 1,
+        }
     }
 
     fn send(&mut self, v: &Value) {
@@ -40,7 +45,10 @@ impl Session {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         loop {
             let mut line = String::new();
-            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "server closed stdout");
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "server closed stdout"
+            );
             let v: Value = serde_json::from_str(&line).expect("every stdout line is JSON-RPC");
             if v["id"] == json!(id) {
                 return v;
@@ -64,7 +72,12 @@ fn stdio_session_lists_and_calls_tools() {
         json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}),
     );
     assert_eq!(init["result"]["serverInfo"]["name"], "wirelens", "{init}");
-    assert!(init["result"]["instructions"].as_str().unwrap().contains("untrusted"));
+    assert!(
+        init["result"]["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("untrusted")
+    );
     s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
 
     let tools = s.request("tools/list", json!({}));
@@ -76,30 +89,68 @@ fn stdio_session_lists_and_calls_tools() {
     for t in list {
         assert_eq!(t["annotations"]["readOnlyHint"], true, "{t}");
         assert!(t["outputSchema"].is_object(), "{t}");
-        assert!(t["inputSchema"]["properties"].is_object() || t["name"] == "capture_status", "{t}");
-        assert!(!t.to_string().contains("\"uint"), "non-standard formats are stripped: {t}");
+        assert!(
+            t["inputSchema"]["properties"].is_object() || t["name"] == "capture_status",
+            "{t}"
+        );
+        assert!(
+            !t.to_string().contains("\"uint"),
+            "non-standard formats are stripped: {t}"
+        );
         assert!(t["description"].as_str().unwrap().len() > 40);
     }
 
-    let r = s.request("tools/call", json!({"name": "list_entries", "arguments": {"limit": 2, "fields": ["method", "status"]}}));
+    let r = s.request(
+        "tools/call",
+        json!({"name": "list_entries", "arguments": {"limit": 2, "fields": ["method", "status"]}}),
+    );
     let sc = &r["result"]["structuredContent"];
     assert_eq!(sc["entries"].as_array().unwrap().len(), 2, "{r}");
     assert_ne!(r["result"]["isError"], true);
-    assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("total_matched"));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("total_matched")
+    );
 
     let id = sc["entries"][0].clone();
     assert!(id.get("method").is_some());
 
-    let bad = s.request("tools/call", json!({"name": "list_entries", "arguments": {"limit": 5000}}));
+    let bad = s.request(
+        "tools/call",
+        json!({"name": "list_entries", "arguments": {"limit": 5000}}),
+    );
     assert_eq!(bad["result"]["isError"], true, "{bad}");
-    assert!(bad["result"]["content"][0]["text"].as_str().unwrap().contains("between 1 and 1000"));
+    assert!(
+        bad["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("between 1 and 1000")
+    );
 
-    let bad = s.request("tools/call", json!({"name": "get_payload", "arguments": {}}));
+    let bad = s.request(
+        "tools/call",
+        json!({"name": "get_payload", "arguments": {}}),
+    );
     assert_eq!(bad["result"]["isError"], true, "{bad}");
-    assert!(bad["result"]["content"][0]["text"].as_str().unwrap().contains("missing field `id`"));
+    assert!(
+        bad["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `id`")
+    );
 
-    let st = s.request("tools/call", json!({"name": "capture_status", "arguments": {}}));
-    assert!(st["result"]["structuredContent"]["packets"].as_u64().unwrap() > 0);
+    let st = s.request(
+        "tools/call",
+        json!({"name": "capture_status", "arguments": {}}),
+    );
+    assert!(
+        st["result"]["structuredContent"]["packets"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]
@@ -120,7 +171,10 @@ fn server_exits_when_stdin_closes() {
             assert!(status.success(), "{status:?}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "server did not exit after stdin closed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not exit after stdin closed"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

@@ -35,7 +35,9 @@ pub fn captures_with(dir: &Path, table: &str, exclude_dirs: &[&str]) -> Vec<Path
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -43,8 +45,10 @@ pub fn captures_with(dir: &Path, table: &str, exclude_dirs: &[&str]) -> Vec<Path
                 if !name.ends_with(".ref") && !exclude_dirs.contains(&name) {
                     stack.push(p);
                 }
-            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng" | "cap"))
-                && ref_dir(&p).join(table).is_file()
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng" | "cap")
+            ) && ref_dir(&p).join(table).is_file()
             {
                 out.push(p);
             }
@@ -66,7 +70,13 @@ pub fn read_tsv(path: &Path) -> Vec<HashMap<String, String>> {
     let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
     lines
         .filter(|l| !l.is_empty())
-        .map(|l| header.iter().zip(l.split('\t')).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
         .collect()
 }
 

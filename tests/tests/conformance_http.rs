@@ -32,20 +32,38 @@ fn body_ok(row: &HashMap<String, String>, col: &str, got: Option<u64>) -> bool {
         return true; // rule 4: no body bytes were seen; the header's figure is not comparable
     }
     let want = row.get(col).map(String::as_str).unwrap_or("");
-    if want.is_empty() { got.is_none() || got == Some(0) } else { got == want.parse().ok() }
+    if want.is_empty() {
+        got.is_none() || got == Some(0)
+    } else {
+        got == want.parse().ok()
+    }
 }
 
 fn compare(capture: &std::path::Path) -> Tally {
     let refs = ref_dir(capture);
     let streams: HashMap<String, (SocketAddr, SocketAddr)> = read_tsv(&refs.join("tcp.tsv"))
         .into_iter()
-        .map(|r| (r["stream"].clone(), (endpoint(&r["client"]), endpoint(&r["server"]))))
+        .map(|r| {
+            (
+                r["stream"].clone(),
+                (endpoint(&r["client"]), endpoint(&r["server"])),
+            )
+        })
         .collect();
     let rows = read_tsv(&refs.join("http.tsv"));
-    let entries: Vec<_> = entries_of(capture).into_iter().filter(|e| e.protocol.is_http()).collect();
+    let entries: Vec<_> = entries_of(capture)
+        .into_iter()
+        .filter(|e| e.protocol.is_http())
+        .collect();
     let mut used = vec![false; entries.len()];
-    let mut t = Tally { reference: 0, matched: 0, extra: 0, mismatches: Vec::new() };
-    let on_conn = |e: &Entry, c: (SocketAddr, SocketAddr)| (e.src, e.dst) == c || (e.dst, e.src) == c;
+    let mut t = Tally {
+        reference: 0,
+        matched: 0,
+        extra: 0,
+        mismatches: Vec::new(),
+    };
+    let on_conn =
+        |e: &Entry, c: (SocketAddr, SocketAddr)| (e.src, e.dst) == c || (e.dst, e.src) == c;
     let mut excluded = Vec::new();
     for row in &rows {
         let conn = streams[&row["stream"]];
@@ -63,7 +81,10 @@ fn compare(capture: &std::path::Path) -> Tally {
                 && h.host.as_deref().unwrap_or("") == row["host"]
                 && h.path.as_deref() == Some(row["uri"].as_str())
         }) else {
-            t.mismatches.push(format!("missing: {} {} {} (stream {})", row["method"], row["host"], row["uri"], row["stream"]));
+            t.mismatches.push(format!(
+                "missing: {} {} {} (stream {})",
+                row["method"], row["host"], row["uri"], row["stream"]
+            ));
             continue;
         };
         used[i] = true;
@@ -71,10 +92,18 @@ fn compare(capture: &std::path::Path) -> Tally {
         let h = e.http().expect("http");
         let mut diffs = Vec::new();
         if e.protocol.name() != row["version"].to_ascii_lowercase() {
-            diffs.push(format!("version {} vs {}", e.protocol.name(), row["version"]));
+            diffs.push(format!(
+                "version {} vs {}",
+                e.protocol.name(),
+                row["version"]
+            ));
         }
         if !body_ok(row, "req_body_len", e.request_body_size()) {
-            diffs.push(format!("request body {:?} vs {}", e.request_body_size(), row["req_body_len"]));
+            diffs.push(format!(
+                "request body {:?} vs {}",
+                e.request_body_size(),
+                row["req_body_len"]
+            ));
         }
         // Rule 3: tshark shows no response when it could not reassemble all of it.
         if !row["status"].is_empty() {
@@ -82,13 +111,22 @@ fn compare(capture: &std::path::Path) -> Tally {
                 diffs.push(format!("status {:?} vs {}", h.status, row["status"]));
             }
             if !body_ok(row, "resp_body_len", e.response_body_size()) {
-                diffs.push(format!("response body {:?} vs {}", e.response_body_size(), row["resp_body_len"]));
+                diffs.push(format!(
+                    "response body {:?} vs {}",
+                    e.response_body_size(),
+                    row["resp_body_len"]
+                ));
             }
         }
         if diffs.is_empty() {
             t.matched += 1;
         } else {
-            t.mismatches.push(format!("{} {}: {}", row["method"], row["uri"], diffs.join(", ")));
+            t.mismatches.push(format!(
+                "{} {}: {}",
+                row["method"],
+                row["uri"],
+                diffs.join(", ")
+            ));
         }
     }
     // Rules 1 and 2: excluded rows absorb one leftover entry of their connection with that status.
@@ -96,8 +134,15 @@ fn compare(capture: &std::path::Path) -> Tally {
         if used[i] {
             continue;
         }
-        let status = e.http().and_then(|h| h.status).map(|s| s.to_string()).unwrap_or_default();
-        if let Some(k) = excluded.iter().position(|(c, s)| on_conn(e, *c) && (s.is_empty() || *s == status)) {
+        let status = e
+            .http()
+            .and_then(|h| h.status)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        if let Some(k) = excluded
+            .iter()
+            .position(|(c, s)| on_conn(e, *c) && (s.is_empty() || *s == status))
+        {
             excluded.remove(k);
         } else {
             t.extra += 1;
@@ -111,25 +156,46 @@ fn compare(capture: &std::path::Path) -> Tally {
 fn http_agrees_with_tshark() {
     let Some(dir) = pcaps_dir() else { return };
     let captures = captures_with(&dir, "http.tsv", &["tls"]);
-    assert!(captures.len() >= 10, "expected the HTTP captures under {}", dir.display());
+    assert!(
+        captures.len() >= 10,
+        "expected the HTTP captures under {}",
+        dir.display()
+    );
     let (mut reference, mut matched, mut extra) = (0, 0, 0);
     let mut report = String::new();
     for c in &captures {
         let t = compare(c);
         let name = c.strip_prefix(&dir).unwrap_or(c).display().to_string();
-        report.push_str(&format!("{name}: {}/{} matched, {} extra\n", t.matched, t.reference, t.extra));
+        report.push_str(&format!(
+            "{name}: {}/{} matched, {} extra\n",
+            t.matched, t.reference, t.extra
+        ));
         let known = KNOWN_DIFFERENCES.iter().any(|(f, _)| *f == name);
         for m in &t.mismatches {
-            report.push_str(&format!("    {m}{}\n", if known { " (known difference)" } else { "" }));
+            report.push_str(&format!(
+                "    {m}{}\n",
+                if known { " (known difference)" } else { "" }
+            ));
         }
         reference += t.reference;
         matched += t.matched;
         extra += t.extra;
     }
     let agreement = matched as f64 / (reference + extra).max(1) as f64;
-    eprintln!("{report}HTTP agreement with tshark: {matched}/{} = {:.1}%", reference + extra, agreement * 100.0);
-    assert!(reference >= 60, "too few reference transactions: {reference}");
-    assert!(agreement >= 0.99, "agreement {:.2}% below 99%:\n{report}", agreement * 100.0);
+    eprintln!(
+        "{report}HTTP agreement with tshark: {matched}/{} = {:.1}%",
+        reference + extra,
+        agreement * 100.0
+    );
+    assert!(
+        reference >= 60,
+        "too few reference transactions: {reference}"
+    );
+    assert!(
+        agreement >= 0.99,
+        "agreement {:.2}% below 99%:\n{report}",
+        agreement * 100.0
+    );
 }
 
 #[test]

@@ -18,7 +18,10 @@ pub fn bin() -> &'static str {
 }
 
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run wirelens")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run wirelens")
 }
 
 pub fn call_json(args: &[&str]) -> serde_json::Value {
@@ -39,7 +42,12 @@ pub fn write_pcap(dir: &Path, name: &str, convs: Vec<Conversation>) -> PathBuf {
     packets.sort_by_key(|p| p.ts);
     let path = dir.join(name);
     let f = std::fs::File::create(&path).unwrap();
-    let mut w = PcapWriter::new(std::io::BufWriter::new(f), LinkType::ETHERNET, TsResolution::Micros).unwrap();
+    let mut w = PcapWriter::new(
+        std::io::BufWriter::new(f),
+        LinkType::ETHERNET,
+        TsResolution::Micros,
+    )
+    .unwrap();
     for p in &packets {
         w.write_packet(p.ts, &p.data, p.data.len() as u32).unwrap();
     }
@@ -50,7 +58,14 @@ pub fn write_pcap(dir: &Path, name: &str, convs: Vec<Conversation>) -> PathBuf {
 pub fn conv(client: &str, server: &str, start_s: u64) -> Conversation {
     let c: SocketAddr = client.parse().unwrap();
     let s: SocketAddr = server.parse().unwrap();
-    let mut conv = Conversation::new(c, s, Timestamp::from_secs_nanos(1_700_000_000 + start_s, 0), 2_000, 1000, 5000);
+    let mut conv = Conversation::new(
+        c,
+        s,
+        Timestamp::from_secs_nanos(1_700_000_000 + start_s, 0),
+        2_000,
+        1000,
+        5000,
+    );
     conv.handshake();
     conv
 }
