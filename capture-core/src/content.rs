@@ -50,11 +50,7 @@ pub fn decode(content_encoding: Option<&str>, body: &[u8], max_out: usize) -> De
                 z
             }
         }
-        "br" => run(
-            brotli_decompressor::Decompressor::new(body, 4096),
-            "br",
-            max_out,
-        ),
+        "br" => run(brotli_decompressor::Decompressor::new(body, 4096), "br", max_out),
         other => Decoded {
             bytes: body.to_vec(),
             coding: None,
@@ -79,9 +75,7 @@ fn run<R: Read>(reader: R, coding: &'static str, max_out: usize) -> Decoded {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Some(format!(
             "{coding} stream ends early (body cut by the capture cap or a gap); partial output shown"
         )),
-        Err(e) => Some(format!(
-            "{coding} data is corrupt ({e}); partial output shown"
-        )),
+        Err(e) => Some(format!("{coding} data is corrupt ({e}); partial output shown")),
     };
     Decoded {
         bytes: out,
@@ -110,17 +104,10 @@ mod tests {
         );
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(b"zz").unwrap();
-        assert_eq!(
-            decode(Some("deflate"), &z.finish().unwrap(), 100).bytes,
-            b"zz"
-        );
-        let mut raw =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        assert_eq!(decode(Some("deflate"), &z.finish().unwrap(), 100).bytes, b"zz");
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(b"raw").unwrap();
-        assert_eq!(
-            decode(Some("deflate"), &raw.finish().unwrap(), 100).bytes,
-            b"raw"
-        );
+        assert_eq!(decode(Some("deflate"), &raw.finish().unwrap(), 100).bytes, b"raw");
     }
 
     #[test]

@@ -12,11 +12,13 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::dissect::{AppSession, Ctx, DissectStats};
-use crate::entry::Entry;
+use crate::entry::{Entry, Transport};
+use crate::flows::{FlowEnd, FlowRecord, FlowStore};
 use crate::limits::Limits;
 use crate::source::{LinkType, Packet, file};
 use crate::stats::{SourceInfo, Stats};
 use crate::store::Store;
+use crate::tcp::analysis::{Segment, TcpAnalysis};
 use crate::tcp::flow::{Dir, Eviction, Flow, FlowKey, FlowMeta, FlowTable, decide_roles};
 use crate::tcp::reassembly::Reassembler;
 use crate::time::Timestamp;
@@ -36,21 +38,32 @@ pub struct Conn {
     syn_seq: [Option<u32>; 2],
     reasm: [Reassembler; 2],
     fin: [bool; 2],
+    rst: bool,
     app: AppSession,
+    analysis: TcpAnalysis,
 }
 
 /// What the engine shares with readers while it runs (tools read it for `capture_status`).
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub store: Arc<Store>,
+    pub flows: Arc<FlowStore>,
     pub stats: Arc<Mutex<Stats>>,
     pub sources: Arc<Mutex<Vec<SourceInfo>>>,
 }
 
 impl Shared {
     pub fn new(store_budget: usize) -> Self {
+        Self::with_limits(&Limits {
+            store_memory_bytes: store_budget,
+            ..Limits::default()
+        })
+    }
+
+    pub fn with_limits(limits: &Limits) -> Self {
         Shared {
-            store: Arc::new(Store::new(store_budget)),
+            store: Arc::new(Store::new(limits.store_memory_bytes)),
+            flows: Arc::new(FlowStore::new(limits.max_flow_records)),
             stats: Arc::new(Mutex::new(Stats::default())),
             sources: Arc::new(Mutex::new(Vec::new())),
         }
@@ -133,12 +146,7 @@ impl Engine {
     }
 
     /// Replays owned packets (the demo, tests), then flushes open flows.
-    pub fn replay(
-        &mut self,
-        name: &str,
-        link: LinkType,
-        packets: &[(Timestamp, Vec<u8>)],
-    ) -> SourceInfo {
+    pub fn replay(&mut self, name: &str, link: LinkType, packets: &[(Timestamp, Vec<u8>)]) -> SourceInfo {
         for (ts, data) in packets {
             self.process(&Packet {
                 ts: *ts,
@@ -188,11 +196,16 @@ impl Engine {
         };
         if let Some(frag) = ip.fragment {
             if let Some(dg) = self.defrag.add(pkt.ts, &ip, frag) {
-                self.transport(pkt.ts, dg.src, dg.dst, dg.protocol, &dg.payload);
+                let len = dg.payload.len();
+                self.transport(pkt.ts, dg.src, dg.dst, dg.protocol, &dg.payload, len, pkt.orig_len);
             }
             self.stats.frag = self.defrag.stats;
         } else {
-            self.transport(pkt.ts, ip.src, ip.dst, ip.protocol, ip.payload);
+            // Bytes the header declares beyond the frame count only when a snap length cut them
+            // (a header that lies about its length is clamped to the frame, as tshark does).
+            let snapped = (pkt.orig_len as usize).saturating_sub(pkt.data.len());
+            let declared = ip.declared_len.min(ip.payload.len() + snapped);
+            self.transport(pkt.ts, ip.src, ip.dst, ip.protocol, ip.payload, declared, pkt.orig_len);
         }
         if pkt.ts.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
             self.sweep(pkt.ts);
@@ -202,29 +215,84 @@ impl Engine {
         }
     }
 
-    fn transport(&mut self, ts: Timestamp, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) {
+    #[allow(clippy::too_many_arguments)]
+    fn transport(
+        &mut self,
+        ts: Timestamp,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        payload: &[u8],
+        declared_len: usize,
+        frame_len: u32,
+    ) {
         match proto {
             PROTO_TCP => match TcpSegment::new_checked(payload) {
                 Ok(seg) => {
                     self.stats.tcp_packets += 1;
-                    self.tcp(
-                        ts,
+                    let seglen = declared_len.saturating_sub(seg.header_len()) as u32;
+                    let (s, d) = (
                         SocketAddr::new(src, seg.src_port()),
                         SocketAddr::new(dst, seg.dst_port()),
-                        &seg,
                     );
+                    self.tcp(ts, s, d, &seg, seglen, frame_len);
                 }
                 Err(e) => self.stats.decode_errors[layer_index(e.layer)] += 1,
             },
             PROTO_UDP => match UdpDatagram::new_checked(payload) {
-                Ok(_) => self.stats.udp_packets += 1,
+                Ok(dg) => {
+                    self.stats.udp_packets += 1;
+                    let (s, d) = (SocketAddr::new(src, dg.src_port()), SocketAddr::new(dst, dg.dst_port()));
+                    self.udp(ts, s, d, dg.payload().len() as u32, frame_len);
+                }
                 Err(e) => self.stats.decode_errors[layer_index(e.layer)] += 1,
             },
             _ => self.stats.other_ip += 1,
         }
     }
 
-    fn tcp(&mut self, ts: Timestamp, src: SocketAddr, dst: SocketAddr, seg: &TcpSegment<'_>) {
+    /// UDP conversations: counted per 5-tuple (dissection of UDP protocols plugs in here).
+    fn udp(&mut self, ts: Timestamp, src: SocketAddr, dst: SocketAddr, len: u32, frame_len: u32) {
+        let key = FlowKey::new(src, dst, PROTO_UDP);
+        let mut evicted: Vec<(Flow<Conn>, Eviction)> = Vec::new();
+        if self.flows.get_mut(&key).is_none() {
+            let (client, server, roles) = decide_roles(src, dst, false, false);
+            let meta = FlowMeta {
+                id: 0,
+                key,
+                client,
+                server,
+                roles,
+                first_seen: ts,
+                last_seen: ts,
+                closed_at: None,
+            };
+            self.flows
+                .insert(meta, Conn::default(), &mut |f, why| evicted.push((f, why)));
+        }
+        for (f, why) in evicted {
+            finish_flow(f, why, ts, &self.limits, &mut self.out, &mut self.stats, &self.shared);
+        }
+        let Some(flow) = self.flows.get_mut(&key) else { return };
+        flow.meta.last_seen = ts;
+        let d = flow.meta.dir_of(src).index();
+        let m = &mut flow.state.analysis.metrics;
+        m.packets[d] += 1;
+        m.frame_bytes[d] += u64::from(frame_len);
+        m.payload_bytes[d] += u64::from(len);
+        m.first_ts.get_or_insert(ts);
+        m.last_ts = Some(ts);
+    }
+
+    fn tcp(
+        &mut self,
+        ts: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seg: &TcpSegment<'_>,
+        seglen: u32,
+        frame_len: u32,
+    ) {
         let flags = seg.flags();
         let key = FlowKey::new(src, dst, PROTO_TCP);
         let mut evicted: Vec<(Flow<Conn>, Eviction)> = Vec::new();
@@ -236,8 +304,7 @@ impl Engine {
         {
             let dir = f.meta.dir_of(src);
             let new_isn = f.state.syn_seq[dir.index()].is_some_and(|s| s != seg.seq())
-                || (f.state.syn_seq[dir.index()].is_none()
-                    && f.state.reasm[dir.index()].is_started());
+                || (f.state.syn_seq[dir.index()].is_none() && f.state.reasm[dir.index()].is_started());
             if (f.meta.closed_at.is_some() || new_isn)
                 && let Some(old) = self.flows.remove(&key)
             {
@@ -261,11 +328,10 @@ impl Engine {
                 app: AppSession::new(),
                 ..Conn::default()
             };
-            self.flows
-                .insert(meta, conn, &mut |f, why| evicted.push((f, why)));
+            self.flows.insert(meta, conn, &mut |f, why| evicted.push((f, why)));
         }
-        for (f, _) in evicted {
-            finish_flow(f, ts, &self.limits, &mut self.out, &mut self.stats);
+        for (f, why) in evicted {
+            finish_flow(f, why, ts, &self.limits, &mut self.out, &mut self.stats, &self.shared);
         }
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
@@ -276,8 +342,28 @@ impl Engine {
         if flags.syn() {
             flow.state.syn_seq[dir.index()].get_or_insert(seg.seq());
         }
+        let window_scale = if flags.syn() {
+            seg.options().find_map(|o| match o {
+                crate::wire::transport::TcpOption::WindowScale(w) => Some(w),
+                _ => None,
+            })
+        } else {
+            None
+        };
+        let analysis = flow.state.analysis.packet(&Segment {
+            ts,
+            dir: dir.index(),
+            seq: seg.seq(),
+            ack: seg.ack(),
+            flags,
+            window: seg.window(),
+            seglen,
+            window_scale,
+            frame_len,
+        });
+        tracing::trace!(packet = self.stats.packets, flow = flow.meta.id, analysis, "tcp segment");
         let Conn {
-            reasm, fin, app, ..
+            reasm, fin, app, rst, ..
         } = &mut flow.state;
         let mut ctx = Ctx {
             limits: &self.limits,
@@ -286,11 +372,7 @@ impl Engine {
             stats: &mut self.stats.dissect,
         };
         let [r0, r1] = reasm;
-        let (mine, theirs) = if dir == Dir::ToServer {
-            (r0, r1)
-        } else {
-            (r1, r0)
-        };
+        let (mine, theirs) = if dir == Dir::ToServer { (r0, r1) } else { (r1, r0) };
         mine.segment(
             seg.seq(),
             flags.syn(),
@@ -308,6 +390,7 @@ impl Engine {
         }
         let closed = flags.rst() || (fin[0] && fin[1] && mine.is_ended() && theirs.is_ended());
         if flags.rst() {
+            *rst = true;
             // The connection is gone: whatever is still buffered will not be completed.
             mine.flush(&mut |ch| app.on_chunk(dir, ts, ch, &mut ctx));
             theirs.flush(&mut |ch| app.on_chunk(other, ts, ch, &mut ctx));
@@ -326,17 +409,13 @@ impl Engine {
         self.flows.sweep(
             now,
             &|k: &FlowKey| {
-                if k.proto == PROTO_TCP {
-                    tcp_idle
-                } else {
-                    udp_idle
-                }
+                if k.proto == PROTO_TCP { tcp_idle } else { udp_idle }
             },
             self.limits.tcp_closed_linger_us.saturating_mul(1000),
             &mut |f, why| gone.push((f, why)),
         );
-        for (f, _) in gone {
-            finish_flow(f, now, &self.limits, &mut self.out, &mut self.stats);
+        for (f, why) in gone {
+            finish_flow(f, why, now, &self.limits, &mut self.out, &mut self.stats, &self.shared);
         }
         self.publish();
     }
@@ -346,8 +425,8 @@ impl Engine {
         let now = self.stats.last_ts.unwrap_or_default();
         let mut all = Vec::new();
         self.flows.drain_all(&mut |f, why| all.push((f, why)));
-        for (f, _) in all {
-            finish_flow(f, now, &self.limits, &mut self.out, &mut self.stats);
+        for (f, why) in all {
+            finish_flow(f, why, now, &self.limits, &mut self.out, &mut self.stats, &self.shared);
         }
         self.flush_entries();
         self.publish();
@@ -378,10 +457,12 @@ fn layer_index(l: Layer) -> usize {
 /// A flow leaves the table: deliver what is buffered (with gaps), close its dissector.
 fn finish_flow(
     mut f: Flow<Conn>,
+    why: Eviction,
     now: Timestamp,
     limits: &Limits,
     out: &mut Vec<Entry>,
     stats: &mut Stats,
+    shared: &Shared,
 ) {
     let ts = now.max(f.meta.last_seen);
     let mut dstats = DissectStats::default();
@@ -403,11 +484,35 @@ fn finish_flow(
     for r in &f.state.reasm {
         stats.add_reassembly(&r.stats);
     }
+    let tcp = f.meta.key.proto == PROTO_TCP;
+    let end = if f.state.rst {
+        FlowEnd::Reset
+    } else if f.state.fin[0] && f.state.fin[1] {
+        FlowEnd::Closed
+    } else {
+        match why {
+            Eviction::Idle => FlowEnd::Idle,
+            Eviction::Capacity => FlowEnd::Capacity,
+            Eviction::Reused => FlowEnd::Reused,
+            Eviction::Closed | Eviction::Finish => FlowEnd::Open,
+        }
+    };
+    shared.flows.push(FlowRecord {
+        id: f.meta.id,
+        transport: if tcp { Transport::Tcp } else { Transport::Udp },
+        client: f.meta.client,
+        server: f.meta.server,
+        roles: f.meta.roles,
+        first_seen: f.meta.first_seen,
+        last_seen: f.meta.last_seen,
+        end,
+        metrics: f.state.analysis.metrics,
+    });
 }
 
 /// Reads files into a fresh engine and returns what it shares (used by `call` and tests).
 pub fn load_pcaps(paths: &[&Path], limits: Limits) -> Result<Shared, file::FileError> {
-    let shared = Shared::new(limits.store_memory_bytes);
+    let shared = Shared::with_limits(&limits);
     let mut engine = Engine::new(limits, shared.clone());
     for p in paths {
         engine.read_pcap(p)?;

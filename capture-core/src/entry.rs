@@ -24,9 +24,7 @@ impl Protocol {
         }
     }
     pub fn from_name(s: &str) -> Option<Protocol> {
-        Protocol::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
+        Protocol::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(s))
     }
     pub fn is_http(self) -> bool {
         matches!(self, Protocol::Http10 | Protocol::Http11)
@@ -178,16 +176,12 @@ impl Entry {
 
     /// Request body size, when there is a request.
     pub fn request_body_size(&self) -> Option<u64> {
-        self.http()
-            .and_then(|h| h.request.as_ref())
-            .map(|m| m.body_size)
+        self.http().and_then(|h| h.request.as_ref()).map(|m| m.body_size)
     }
 
     /// Response body size; `None` when there is no response at all.
     pub fn response_body_size(&self) -> Option<u64> {
-        self.http()
-            .and_then(|h| h.response.as_ref())
-            .map(|m| m.body_size)
+        self.http().and_then(|h| h.response.as_ref()).map(|m| m.body_size)
     }
 
     /// A one-line description, with payload-derived text escaped and cut.

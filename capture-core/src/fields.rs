@@ -1,10 +1,23 @@
 //! The field registry: every field an entry carries, with its name, aliases, type, protocol,
 //! description and example. Projections (`fields`) read entries through it, and the filter
-//! language type-checks against it, so there is one source of truth for field names.
+//! language ([`crate::kfl`]) type-checks against it and generates its reference from it, so there
+//! is one source of truth for field names.
+//!
+//! Each field has two readers built from the same code:
+//! - [`FieldDef::get`] returns a [`Value`] for projections (`null` when the field does not apply);
+//! - [`FieldDef::access`] is the typed reader the filter engine calls per entry; it borrows from
+//!   the entry and does not allocate for the fields filters use most.
+//!
+//! Fields of protocols that are not dissected yet (gRPC, Redis, Kafka, DNS, AMQP) are registered
+//! already: they do not apply to today's entries, so projections return `null` and filters read
+//! KFL2's empty defaults (`""`, `0`, `false`, `[]`, `{}`). Kubernetes identity fields are empty
+//! (`""`, `[]`, `{}`) on every entry until identities are resolved.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
-use crate::entry::{Entry, Protocol};
+use crate::entry::{Entry, HttpMessage, Protocol, Transport};
+use crate::time::Timestamp;
 
 /// A field's value for one entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +28,8 @@ pub enum Value<'a> {
     Float(f64),
     Str(Cow<'a, str>),
     List(Vec<Value<'a>>),
+    /// A string-keyed map (header names lower-cased), in first-seen key order.
+    Map(Vec<(Cow<'a, str>, Value<'a>)>),
 }
 
 /// The type a field has when it applies.
@@ -27,6 +42,8 @@ pub enum FieldType {
     /// RFC 3339 text in results; comparable as a timestamp in filters.
     Timestamp,
     StringList,
+    /// Map of string to string (`request.headers`, labels).
+    Map,
 }
 
 impl FieldType {
@@ -38,8 +55,44 @@ impl FieldType {
             FieldType::String => "string",
             FieldType::Timestamp => "timestamp",
             FieldType::StringList => "list<string>",
+            FieldType::Map => "map<string, string>",
         }
     }
+}
+
+/// Reads a list of strings: `len` is `None` when the field does not apply to the entry.
+#[derive(Clone, Copy)]
+pub struct ListAccess {
+    pub len: fn(&Entry) -> Option<usize>,
+    pub item: for<'a> fn(&'a Entry, usize) -> Option<Cow<'a, str>>,
+}
+
+/// Reads a map of strings: `len` is `None` when the field does not apply to the entry. Keys are
+/// looked up case-insensitively where the protocol says so (header names).
+#[derive(Clone, Copy)]
+pub struct MapAccess {
+    pub len: fn(&Entry) -> Option<usize>,
+    pub get: for<'a> fn(&'a Entry, &str) -> Option<Cow<'a, str>>,
+    /// Every (key, value), in first-seen order; `None` when the field does not apply.
+    pub entries: MapEntriesFn,
+}
+
+/// Reads every (key, value) of a map field.
+pub type MapEntriesFn = for<'a> fn(&'a Entry) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>;
+
+/// The typed reader the filter engine uses. `None` means the field does not apply to the entry
+/// (a filter then reads the type's empty default).
+#[derive(Clone, Copy)]
+pub enum Access {
+    Bool(fn(&Entry) -> Option<bool>),
+    Int(fn(&Entry) -> Option<i64>),
+    Float(fn(&Entry) -> Option<f64>),
+    Str(for<'a> fn(&'a Entry) -> Option<Cow<'a, str>>),
+    /// A string field holding an IP address: filters compare addresses without formatting.
+    Ip(fn(&Entry) -> Option<IpAddr>),
+    Timestamp(fn(&Entry) -> Option<Timestamp>),
+    StrList(ListAccess),
+    StrMap(MapAccess),
 }
 
 /// One registered field.
@@ -47,11 +100,18 @@ pub struct FieldDef {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
     pub ty: FieldType,
-    /// `None` for fields every entry has; else the protocol family (`"http"`).
+    /// `None` for fields every entry has; else the protocol family (`"http"`, `"dns"`, …).
     pub protocol: Option<&'static str>,
     pub description: &'static str,
     pub example: &'static str,
+    /// The value for projections; `Value::Null` when the field does not apply.
     pub get: for<'a> fn(&'a Entry) -> Value<'a>,
+    /// The typed reader for filters.
+    pub access: Access,
+    /// Relative cost of reading the field, used to test cheap conditions first: 0 reads nothing
+    /// (a constant today), 1 the entry itself, 2 its HTTP exchange, 3–4 parses the stored head,
+    /// more builds text.
+    pub cost: u8,
 }
 
 impl std::fmt::Debug for FieldDef {
@@ -63,197 +123,1151 @@ impl std::fmt::Debug for FieldDef {
     }
 }
 
-fn s(v: &str) -> Value<'_> {
-    Value::Str(Cow::Borrowed(v))
+/// A bare protocol flag of the filter language (`http`, `dns`, …).
+pub struct FlagDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub test: fn(&Entry) -> bool,
+    /// Relative cost of the test, as [`FieldDef::cost`].
+    pub cost: u8,
+    /// When the flag depends on the protocol only: which protocols make it true. `None` when it
+    /// depends on something else (the transport).
+    pub protocols: Option<fn(Protocol) -> bool>,
 }
 
-fn opt_str(v: Option<&str>) -> Value<'_> {
-    v.map_or(Value::Null, s)
+impl std::fmt::Debug for FlagDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlagDef").field("name", &self.name).finish()
+    }
 }
 
-fn opt_int(v: Option<u64>) -> Value<'static> {
-    v.map_or(Value::Null, |n| {
-        Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+/// Every protocol flag, in documentation order.
+pub static FLAGS: &[FlagDef] = &[
+    FlagDef {
+        name: "http",
+        description: "HTTP/1.0 and HTTP/1.1 entries (HTTP/2 and gRPC too once they are dissected).",
+        test: |e| e.protocol.is_http(),
+        cost: 1,
+        protocols: Some(Protocol::is_http),
+    },
+    FlagDef {
+        name: "grpc",
+        description: "gRPC calls. None yet: true once the HTTP/2 dissector lands.",
+        test: |_| false,
+        cost: 0,
+        protocols: Some(|_| false),
+    },
+    FlagDef {
+        name: "redis",
+        description: "Redis commands. None yet: true once the Redis dissector lands.",
+        test: |_| false,
+        cost: 0,
+        protocols: Some(|_| false),
+    },
+    FlagDef {
+        name: "kafka",
+        description: "Kafka requests. None yet: true once the Kafka dissector lands.",
+        test: |_| false,
+        cost: 0,
+        protocols: Some(|_| false),
+    },
+    FlagDef {
+        name: "dns",
+        description: "DNS messages. None yet: true once the DNS dissector lands.",
+        test: |_| false,
+        cost: 0,
+        protocols: Some(|_| false),
+    },
+    FlagDef {
+        name: "amqp",
+        description: "AMQP method frames. None yet: true once the AMQP dissector lands.",
+        test: |_| false,
+        cost: 0,
+        protocols: Some(|_| false),
+    },
+    FlagDef {
+        name: "tls",
+        description: "Entries decrypted from TLS. None yet: true once TLS decryption lands.",
+        test: |_| false,
+        cost: 0,
+        protocols: Some(|_| false),
+    },
+    FlagDef {
+        name: "tcp",
+        description: "Entries carried over TCP.",
+        test: |e| e.transport == Transport::Tcp,
+        cost: 1,
+        protocols: None,
+    },
+    FlagDef {
+        name: "udp",
+        description: "Entries carried over UDP.",
+        test: |e| e.transport == Transport::Udp,
+        cost: 1,
+        protocols: None,
+    },
+];
+
+/// Looks a protocol flag up by name.
+pub fn flag(name: &str) -> Option<&'static FlagDef> {
+    FLAGS.iter().find(|f| f.name == name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value helpers shared by the getters.
+
+fn str_value(v: Option<Cow<'_, str>>) -> Value<'_> {
+    v.map_or(Value::Null, Value::Str)
+}
+
+fn int_value(v: Option<i64>) -> Value<'static> {
+    v.map_or(Value::Null, Value::Int)
+}
+
+fn float_value(v: Option<f64>) -> Value<'static> {
+    v.map_or(Value::Null, Value::Float)
+}
+
+fn bool_value(v: Option<bool>) -> Value<'static> {
+    v.map_or(Value::Null, Value::Bool)
+}
+
+fn ts_value(v: Option<Timestamp>) -> Value<'static> {
+    v.map_or(Value::Null, |t| Value::Str(Cow::Owned(t.to_rfc3339())))
+}
+
+fn ip_value(v: Option<IpAddr>) -> Value<'static> {
+    v.map_or(Value::Null, |ip| Value::Str(Cow::Owned(ip.to_string())))
+}
+
+fn list_value<'a>(acc: &ListAccess, e: &'a Entry) -> Value<'a> {
+    match (acc.len)(e) {
+        None => Value::Null,
+        Some(n) => Value::List((0..n).filter_map(|i| (acc.item)(e, i).map(Value::Str)).collect()),
+    }
+}
+
+fn map_value<'a>(acc: &MapAccess, e: &'a Entry) -> Value<'a> {
+    match (acc.entries)(e) {
+        None => Value::Null,
+        Some(kv) => Value::Map(kv.into_iter().map(|(k, v)| (k, Value::Str(v))).collect()),
+    }
+}
+
+fn borrowed(v: Option<&str>) -> Option<Cow<'_, str>> {
+    v.map(Cow::Borrowed)
+}
+
+fn u64_to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The empty string of an identity field that applies to every entry.
+fn empty_str(_: &Entry) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(""))
+}
+
+/// A field of a protocol that no entry carries yet.
+fn none<T>(_: &Entry) -> Option<T> {
+    None
+}
+
+fn no_item(_: &Entry, _: usize) -> Option<Cow<'_, str>> {
+    None
+}
+
+fn no_key<'a>(_: &'a Entry, _: &str) -> Option<Cow<'a, str>> {
+    None
+}
+
+/// An always-empty list (identity lists until identities are resolved).
+const EMPTY_LIST: ListAccess = ListAccess {
+    len: |_| Some(0),
+    item: no_item,
+};
+
+/// A list of a protocol no entry carries yet.
+const NA_LIST: ListAccess = ListAccess {
+    len: none,
+    item: no_item,
+};
+
+/// An always-empty map (labels, annotations until identities are resolved).
+const EMPTY_MAP: MapAccess = MapAccess {
+    len: |_| Some(0),
+    get: no_key,
+    entries: |_| Some(Vec::new()),
+};
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers: header, cookie and query lookups straight from the stored bytes.
+
+fn request(e: &Entry) -> Option<&HttpMessage> {
+    e.http().and_then(|h| h.request.as_ref())
+}
+
+fn response(e: &Entry) -> Option<&HttpMessage> {
+    e.http().and_then(|h| h.response.as_ref())
+}
+
+fn trim_bytes(mut b: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+fn lossy(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// The header lines of a head (after the start line, up to the empty line), without CR.
+fn header_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    head.split(|&b| b == b'\n')
+        .skip(1)
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .take_while(|l| !l.is_empty())
+}
+
+/// True when some header continues on the next line (obsolete folding): the borrowed readers
+/// then defer to [`HttpMessage::headers`].
+fn has_folding(head: &[u8]) -> bool {
+    header_lines(head).any(|l| l[0] == b' ' || l[0] == b'\t')
+}
+
+/// Header (name, value) pairs as borrowed bytes, trimmed like [`HttpMessage::headers`]. Only
+/// valid when the head has no folded lines.
+fn raw_pairs(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    header_lines(head).filter_map(|line| {
+        let colon = memchr::memchr(b':', line)?;
+        Some((trim_bytes(&line[..colon]), trim_bytes(&line[colon + 1..])))
     })
 }
 
+/// Every value of headers named `name` (case-insensitive), joined with ", " when repeated.
+fn header_value<'a>(m: &'a HttpMessage, name: &str) -> Option<Cow<'a, str>> {
+    if has_folding(&m.head) {
+        let mut out: Option<String> = None;
+        for (n, v) in m.headers() {
+            if n.eq_ignore_ascii_case(name) {
+                match &mut out {
+                    None => out = Some(v),
+                    Some(o) => {
+                        o.push_str(", ");
+                        o.push_str(&v);
+                    }
+                }
+            }
+        }
+        return out.map(Cow::Owned);
+    }
+    let mut out: Option<Cow<'a, str>> = None;
+    for (n, v) in raw_pairs(&m.head) {
+        if n.eq_ignore_ascii_case(name.as_bytes()) {
+            out = Some(match out {
+                None => lossy(v),
+                Some(prev) => Cow::Owned(format!("{prev}, {}", lossy(v))),
+            });
+        }
+    }
+    out
+}
+
+/// Headers as (lower-cased name, value), repeated names joined with ", ", in first-seen order.
+fn header_entries(m: &HttpMessage) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
+    let mut out: Vec<(Cow<'static, str>, Cow<'static, str>)> = Vec::new();
+    for (n, v) in m.headers() {
+        let n = n.to_ascii_lowercase();
+        match out.iter_mut().find(|(k, _)| **k == n) {
+            Some((_, prev)) => {
+                let p = prev.to_mut();
+                p.push_str(", ");
+                p.push_str(&v);
+            }
+            None => out.push((Cow::Owned(n), Cow::Owned(v))),
+        }
+    }
+    out
+}
+
+/// Number of distinct header names (case-insensitive), without allocating.
+fn header_count(m: &HttpMessage) -> usize {
+    if has_folding(&m.head) {
+        return header_entries(m).len();
+    }
+    let mut n = 0;
+    for (i, (name, _)) in raw_pairs(&m.head).enumerate() {
+        if !raw_pairs(&m.head)
+            .take(i)
+            .any(|(prev, _)| prev.eq_ignore_ascii_case(name))
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `name=value` pairs of one `Cookie` header value.
+fn cookie_pairs(v: &str) -> impl Iterator<Item = (&str, &str)> {
+    v.split(';').filter_map(|p| {
+        let p = p.trim();
+        let (k, v) = p.split_once('=')?;
+        Some((k.trim(), v.trim().trim_matches('"')))
+    })
+}
+
+/// A request cookie, from every `Cookie` header.
+fn request_cookie<'a>(m: &'a HttpMessage, name: &str) -> Option<Cow<'a, str>> {
+    if has_folding(&m.head) {
+        return request_cookie_entries(m)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v);
+    }
+    raw_pairs(&m.head)
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+        .find_map(|(_, v)| {
+            let v = std::str::from_utf8(v).ok()?;
+            cookie_pairs(v)
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| Cow::Borrowed(v))
+        })
+}
+
+fn request_cookie_entries(m: &HttpMessage) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
+    let mut out: Vec<(Cow<'static, str>, Cow<'static, str>)> = Vec::new();
+    for (n, v) in m.headers() {
+        if n.eq_ignore_ascii_case("cookie") {
+            for (k, v) in cookie_pairs(&v) {
+                if !out.iter().any(|(x, _)| x == k) {
+                    out.push((Cow::Owned(k.to_string()), Cow::Owned(v.to_string())));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Response cookies: the first `name=value` of each `Set-Cookie` header.
+fn response_cookie_entries(m: &HttpMessage) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
+    let mut out: Vec<(Cow<'static, str>, Cow<'static, str>)> = Vec::new();
+    for (n, v) in m.headers() {
+        if n.eq_ignore_ascii_case("set-cookie")
+            && let Some((k, v)) = cookie_pairs(&v).next()
+            && !out.iter().any(|(x, _)| x == k)
+        {
+            out.push((Cow::Owned(k.to_string()), Cow::Owned(v.to_string())));
+        }
+    }
+    out
+}
+
+fn response_cookie<'a>(m: &'a HttpMessage, name: &str) -> Option<Cow<'a, str>> {
+    if has_folding(&m.head) {
+        return response_cookie_entries(m)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v);
+    }
+    raw_pairs(&m.head)
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"))
+        .find_map(|(_, v)| {
+            let v = std::str::from_utf8(v).ok()?;
+            let (k, val) = cookie_pairs(v).next()?;
+            (k == name).then_some(Cow::Borrowed(val))
+        })
+}
+
+/// Decodes `%XX` escapes and `+` (as a space) of a query component; borrows when there is none.
+fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The query string of a request-target (after `?`, before `#`).
+fn query_of(path: &str) -> Option<&str> {
+    let q = path.split_once('?')?.1;
+    Some(q.split_once('#').map_or(q, |(q, _)| q))
+}
+
+/// Raw (key, value) pairs of a query string; a key without `=` has an empty value.
+fn query_pairs(q: &str) -> impl Iterator<Item = (&str, &str)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+fn http_path(e: &Entry) -> Option<&str> {
+    e.http().and_then(|h| h.path.as_deref())
+}
+
+fn query_get<'a>(e: &'a Entry, key: &str) -> Option<Cow<'a, str>> {
+    let q = query_of(http_path(e)?)?;
+    query_pairs(q)
+        .find(|(k, _)| percent_decode(k) == key)
+        .map(|(_, v)| percent_decode(v))
+}
+
+fn query_entries(e: &Entry) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
+    let path = http_path(e)?;
+    let mut out: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    if let Some(q) = query_of(path) {
+        for (k, v) in query_pairs(q) {
+            let k = percent_decode(k);
+            if !out.iter().any(|(x, _)| *x == k) {
+                out.push((k, percent_decode(v)));
+            }
+        }
+    }
+    Some(out)
+}
+
+fn query_len(e: &Entry) -> Option<usize> {
+    query_entries(e).map(|v| v.len())
+}
+
+/// The request path without its query string (the KFL2 meaning of "path").
+fn path_only(p: &str) -> &str {
+    p.split(['?', '#']).next().unwrap_or(p)
+}
+
+const REQUEST_HEADERS: MapAccess = MapAccess {
+    len: |e| request(e).map(header_count),
+    get: |e, k| header_value(request(e)?, k),
+    entries: |e| request(e).map(header_entries),
+};
+
+const RESPONSE_HEADERS: MapAccess = MapAccess {
+    len: |e| response(e).map(header_count),
+    get: |e, k| header_value(response(e)?, k),
+    entries: |e| response(e).map(header_entries),
+};
+
+const REQUEST_COOKIES: MapAccess = MapAccess {
+    len: |e| request(e).map(|m| request_cookie_entries(m).len()),
+    get: |e, k| request_cookie(request(e)?, k),
+    entries: |e| request(e).map(request_cookie_entries),
+};
+
+const RESPONSE_COOKIES: MapAccess = MapAccess {
+    len: |e| response(e).map(|m| response_cookie_entries(m).len()),
+    get: |e, k| response_cookie(response(e)?, k),
+    entries: |e| response(e).map(response_cookie_entries),
+};
+
+const QUERY_STRING: MapAccess = MapAccess {
+    len: query_len,
+    get: query_get,
+    entries: query_entries,
+};
+
+// ---------------------------------------------------------------------------------------------
+// The registry.
+
+/// Builds a [`FieldDef`] whose projection getter and filter reader share one expression.
+macro_rules! field {
+    (@def $cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, $ty:ident, $desc:expr, $ex:literal,
+     $access:expr, $get:expr) => {
+        FieldDef {
+            name: $name,
+            aliases: &[$($alias),*],
+            ty: FieldType::$ty,
+            protocol: $proto,
+            description: $desc,
+            example: $ex,
+            get: $get,
+            access: $access,
+            cost: $cost,
+        }
+    };
+    ($cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, Str, $desc:expr, $ex:literal, |$e:ident| $body:expr) => {
+        field!(@def $cost, $name, [$($alias),*], $proto, String, $desc, $ex,
+            Access::Str(|$e| $body), |$e| str_value($body))
+    };
+    ($cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, Ip, $desc:expr, $ex:literal, |$e:ident| $body:expr) => {
+        field!(@def $cost, $name, [$($alias),*], $proto, String, $desc, $ex,
+            Access::Ip(|$e| $body), |$e| ip_value($body))
+    };
+    ($cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, Int, $desc:expr, $ex:literal, |$e:ident| $body:expr) => {
+        field!(@def $cost, $name, [$($alias),*], $proto, Int, $desc, $ex,
+            Access::Int(|$e| $body), |$e| int_value($body))
+    };
+    ($cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, Float, $desc:expr, $ex:literal, |$e:ident| $body:expr) => {
+        field!(@def $cost, $name, [$($alias),*], $proto, Float, $desc, $ex,
+            Access::Float(|$e| $body), |$e| float_value($body))
+    };
+    ($cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, Bool, $desc:expr, $ex:literal, |$e:ident| $body:expr) => {
+        field!(@def $cost, $name, [$($alias),*], $proto, Bool, $desc, $ex,
+            Access::Bool(|$e| $body), |$e| bool_value($body))
+    };
+    ($cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, Timestamp, $desc:expr, $ex:literal, |$e:ident| $body:expr) => {
+        field!(@def $cost, $name, [$($alias),*], $proto, Timestamp, $desc, $ex,
+            Access::Timestamp(|$e| $body), |$e| ts_value($body))
+    };
+    ($cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, List, $desc:expr, $ex:literal, $acc:ident) => {
+        field!(@def $cost, $name, [$($alias),*], $proto, StringList, $desc, $ex,
+            Access::StrList($acc), |e| list_value(&$acc, e))
+    };
+    ($cost:literal, $name:literal, [$($alias:literal),*], $proto:expr, Map, $desc:expr, $ex:literal, $acc:ident) => {
+        field!(@def $cost, $name, [$($alias),*], $proto, Map, $desc, $ex,
+            Access::StrMap($acc), |e| map_value(&$acc, e))
+    };
+}
+
+/// A string field of a protocol that is not dissected yet.
+macro_rules! pending_str {
+    ($name:literal, [$($alias:literal),*], $proto:literal, $desc:expr, $ex:literal) => {
+        field!(0, $name, [$($alias),*], Some($proto), Str, $desc, $ex, |e| none(e))
+    };
+}
+
+/// An int field of a protocol that is not dissected yet.
+macro_rules! pending_int {
+    ($name:literal, [$($alias:literal),*], $proto:literal, $desc:expr, $ex:literal) => {
+        field!(0, $name, [$($alias),*], Some($proto), Int, $desc, $ex, |e| none(e))
+    };
+}
+
+/// A bool field of a protocol that is not dissected yet.
+macro_rules! pending_bool {
+    ($name:literal, $proto:literal, $desc:expr, $ex:literal) => {
+        field!(0, $name, [], Some($proto), Bool, $desc, $ex, |e| none(e))
+    };
+}
+
+/// A list field of a protocol that is not dissected yet.
+macro_rules! pending_list {
+    ($name:literal, $proto:literal, $desc:expr, $ex:literal) => {
+        field!(0, $name, [], Some($proto), List, $desc, $ex, NA_LIST)
+    };
+}
+
+/// A Kubernetes identity string: empty on every entry until identities are resolved.
+macro_rules! identity_str {
+    ($name:literal, [$($alias:literal),*], $desc:literal, $ex:literal) => {
+        field!(0, $name, [$($alias),*], None, Str,
+            concat!($desc, " Empty (\"\") until Kubernetes identities are resolved (the Kubernetes-identity issue)."),
+            $ex, |e| empty_str(e))
+    };
+}
+
+/// A Kubernetes identity list: empty on every entry until identities are resolved.
+macro_rules! identity_list {
+    ($name:literal, [$($alias:literal),*], $desc:literal, $ex:literal) => {
+        field!(0, $name, [$($alias),*], None, List,
+            concat!($desc, " Empty ([]) until Kubernetes identities are resolved (the Kubernetes-identity issue)."),
+            $ex, EMPTY_LIST)
+    };
+}
+
+/// A Kubernetes identity map: empty on every entry until identities are resolved.
+macro_rules! identity_map {
+    ($name:literal, [$($alias:literal),*], $desc:literal, $ex:literal) => {
+        field!(0, $name, [$($alias),*], None, Map,
+            concat!($desc, " Empty ({}) until Kubernetes identities are resolved (the Kubernetes-identity issue)."),
+            $ex, EMPTY_MAP)
+    };
+}
+
+const PENDING_GRPC: &str = "Null/empty until the HTTP/2 and gRPC dissector lands.";
+const PENDING_REDIS: &str = "Null/empty until the Redis dissector lands.";
+const PENDING_KAFKA: &str = "Null/empty until the Kafka dissector lands.";
+const PENDING_DNS: &str = "Null/empty until the DNS dissector lands.";
+const PENDING_AMQP: &str = "Null/empty until the AMQP dissector lands.";
+
 /// Every field, in documentation order.
 pub static FIELDS: &[FieldDef] = &[
-    FieldDef {
-        name: "id",
-        aliases: &[],
-        ty: FieldType::String,
-        protocol: None,
-        description: "Stable entry id; pass it to get_payload.",
-        example: "\"42\"",
-        get: |e| Value::Str(Cow::Owned(e.id.to_string())),
-    },
-    FieldDef {
-        name: "timestamp",
-        aliases: &[],
-        ty: FieldType::Timestamp,
-        protocol: None,
-        description: "Capture time of the first request byte (RFC 3339, UTC, microseconds).",
-        example: "\"2026-01-15T10:00:01.250000Z\"",
-        get: |e| Value::Str(Cow::Owned(e.ts.to_rfc3339())),
-    },
-    FieldDef {
-        name: "protocol",
-        aliases: &[],
-        ty: FieldType::String,
-        protocol: None,
-        description: "Application protocol: http/1.0, http/1.1.",
-        example: "\"http/1.1\"",
-        get: |e| s(e.protocol.name()),
-    },
-    FieldDef {
-        name: "transport",
-        aliases: &[],
-        ty: FieldType::String,
-        protocol: None,
-        description: "Transport protocol: tcp or udp.",
-        example: "\"tcp\"",
-        get: |e| s(e.transport.name()),
-    },
-    FieldDef {
-        name: "src.ip",
-        aliases: &["src_ip"],
-        ty: FieldType::String,
-        protocol: None,
-        description: "IP address of the requester (client).",
-        example: "\"10.42.0.12\"",
-        get: |e| Value::Str(Cow::Owned(e.src.ip().to_string())),
-    },
-    FieldDef {
-        name: "src.port",
-        aliases: &["src_port"],
-        ty: FieldType::Int,
-        protocol: None,
-        description: "Port of the requester (client).",
-        example: "43512",
-        get: |e| Value::Int(i64::from(e.src.port())),
-    },
-    FieldDef {
-        name: "dst.ip",
-        aliases: &["dst_ip"],
-        ty: FieldType::String,
-        protocol: None,
-        description: "IP address of the responder (server).",
-        example: "\"10.42.1.7\"",
-        get: |e| Value::Str(Cow::Owned(e.dst.ip().to_string())),
-    },
-    FieldDef {
-        name: "dst.port",
-        aliases: &["dst_port"],
-        ty: FieldType::Int,
-        protocol: None,
-        description: "Port of the responder (server).",
-        example: "8080",
-        get: |e| Value::Int(i64::from(e.dst.port())),
-    },
-    FieldDef {
-        name: "flow_id",
-        aliases: &[],
-        ty: FieldType::Int,
-        protocol: None,
-        description: "Id of the transport connection that carried the entry.",
-        example: "7",
-        get: |e| Value::Int(e.flow_id as i64),
-    },
-    FieldDef {
-        name: "elapsed_ms",
-        aliases: &[],
-        ty: FieldType::Float,
-        protocol: None,
-        description: "First request byte to last response byte, in milliseconds; null without a response.",
-        example: "12.5",
-        get: |e| {
-            e.elapsed_us
-                .map_or(Value::Null, |us| Value::Float(us as f64 / 1000.0))
-        },
-    },
-    FieldDef {
-        name: "summary",
-        aliases: &[],
-        ty: FieldType::String,
-        protocol: None,
-        description: "One-line description (payload text escaped and cut).",
-        example: "\"GET api.shop/orders/7 → 200 OK (3.1 ms)\"",
-        get: |e| Value::Str(Cow::Owned(e.summary())),
-    },
-    FieldDef {
-        name: "method",
-        aliases: &["request.method"],
-        ty: FieldType::String,
-        protocol: Some("http"),
-        description: "HTTP request method.",
-        example: "\"POST\"",
-        get: |e| opt_str(e.http().and_then(|h| h.method.as_deref())),
-    },
-    FieldDef {
-        name: "host",
-        aliases: &["request.host"],
-        ty: FieldType::String,
-        protocol: Some("http"),
-        description: "Host header as sent (port included when present).",
-        example: "\"orders.shop:8080\"",
-        get: |e| opt_str(e.http().and_then(|h| h.host.as_deref())),
-    },
-    FieldDef {
-        name: "path",
-        aliases: &["request.path", "url"],
-        ty: FieldType::String,
-        protocol: Some("http"),
-        description: "Request-target as on the wire (query string included).",
-        example: "\"/orders/123?expand=items\"",
-        get: |e| opt_str(e.http().and_then(|h| h.path.as_deref())),
-    },
-    FieldDef {
-        name: "status",
-        aliases: &["response.status", "status_code"],
-        ty: FieldType::Int,
-        protocol: Some("http"),
-        description: "Final HTTP status; null when there was no response.",
-        example: "503",
-        get: |e| opt_int(e.http().and_then(|h| h.status).map(u64::from)),
-    },
-    FieldDef {
-        name: "request_body_size",
-        aliases: &["request.body_size"],
-        ty: FieldType::Int,
-        protocol: Some("http"),
-        description: "Request entity-body bytes after de-chunking, before content decoding; 0 without a body.",
-        example: "512",
-        get: |e| opt_int(e.request_body_size()),
-    },
-    FieldDef {
-        name: "response_body_size",
-        aliases: &["response.body_size"],
-        ty: FieldType::Int,
-        protocol: Some("http"),
-        description: "Response entity-body bytes after de-chunking, before content decoding; null without a response.",
-        example: "2048",
-        get: |e| opt_int(e.response_body_size()),
-    },
+    // --- every entry ---------------------------------------------------------------------------
+    field!(
+        4,
+        "id",
+        [],
+        None,
+        Str,
+        "Stable entry id; pass it to get_payload.",
+        "\"42\"",
+        |e| Some(Cow::Owned(e.id.to_string()))
+    ),
+    field!(
+        1,
+        "timestamp",
+        [],
+        None,
+        Timestamp,
+        "Capture time of the first request byte (RFC 3339, UTC, microseconds). In filters compare it with timestamp(\"…\") or now() - duration(\"…\").",
+        "\"2026-01-15T10:00:01.250000Z\"",
+        |e| Some(e.ts)
+    ),
+    field!(
+        1,
+        "protocol",
+        [],
+        None,
+        Str,
+        "Application protocol: http/1.0, http/1.1.",
+        "\"http/1.1\"",
+        |e| Some(Cow::Borrowed(e.protocol.name()))
+    ),
+    field!(
+        1,
+        "transport",
+        [],
+        None,
+        Str,
+        "Transport protocol: tcp or udp.",
+        "\"tcp\"",
+        |e| Some(Cow::Borrowed(e.transport.name()))
+    ),
+    field!(
+        1,
+        "src.ip",
+        ["src_ip"],
+        None,
+        Ip,
+        "IP address of the requester (client).",
+        "\"10.42.0.12\"",
+        |e| Some(e.src.ip())
+    ),
+    field!(
+        1,
+        "src.port",
+        ["src_port"],
+        None,
+        Int,
+        "Port of the requester (client).",
+        "43512",
+        |e| Some(i64::from(e.src.port()))
+    ),
+    field!(
+        1,
+        "dst.ip",
+        ["dst_ip"],
+        None,
+        Ip,
+        "IP address of the responder (server).",
+        "\"10.42.1.7\"",
+        |e| Some(e.dst.ip())
+    ),
+    field!(
+        1,
+        "dst.port",
+        ["dst_port"],
+        None,
+        Int,
+        "Port of the responder (server).",
+        "8080",
+        |e| Some(i64::from(e.dst.port()))
+    ),
+    field!(
+        1,
+        "flow_id",
+        [],
+        None,
+        Int,
+        "Id of the transport connection that carried the entry.",
+        "7",
+        |e| Some(u64_to_i64(e.flow_id))
+    ),
+    field!(
+        1,
+        "elapsed_ms",
+        [],
+        None,
+        Float,
+        "First request byte to last response byte, in milliseconds; null without a response.",
+        "12.5",
+        |e| e.elapsed_us.map(|us| us as f64 / 1000.0)
+    ),
+    field!(
+        1,
+        "elapsed_time",
+        [],
+        None,
+        Int,
+        "First request byte to last response byte, in microseconds (KFL2); null (0 in filters) without a response.",
+        "12500",
+        |e| e.elapsed_us.map(u64_to_i64)
+    ),
+    field!(
+        8,
+        "summary",
+        [],
+        None,
+        Str,
+        "One-line description (payload text escaped and cut).",
+        "\"GET api.shop/orders/7 → 200 OK (3.1 ms)\"",
+        |e| Some(Cow::Owned(e.summary()))
+    ),
+    // --- HTTP ----------------------------------------------------------------------------------
+    field!(
+        2,
+        "method",
+        ["request.method"],
+        Some("http"),
+        Str,
+        "HTTP request method.",
+        "\"POST\"",
+        |e| borrowed(e.http().and_then(|h| h.method.as_deref()))
+    ),
+    field!(
+        2,
+        "host",
+        ["request.host"],
+        Some("http"),
+        Str,
+        "Host header as sent (port included when present).",
+        "\"orders.shop:8080\"",
+        |e| borrowed(e.http().and_then(|h| h.host.as_deref()))
+    ),
+    field!(
+        2,
+        "path",
+        ["request.path", "url"],
+        Some("http"),
+        Str,
+        "Request-target as on the wire (query string included).",
+        "\"/orders/123?expand=items\"",
+        |e| borrowed(http_path(e))
+    ),
+    field!(
+        2,
+        "path_only",
+        ["request.path_only"],
+        Some("http"),
+        Str,
+        "Request-target without its query string.",
+        "\"/orders/123\"",
+        |e| borrowed(http_path(e).map(path_only))
+    ),
+    field!(
+        2,
+        "status",
+        ["response.status", "status_code"],
+        Some("http"),
+        Int,
+        "Final HTTP status; null (0 in filters) when there was no response.",
+        "503",
+        |e| e.http().and_then(|h| h.status).map(i64::from)
+    ),
+    field!(
+        2,
+        "status_text",
+        ["response.reason"],
+        Some("http"),
+        Str,
+        "Reason phrase of the final status line.",
+        "\"Service Unavailable\"",
+        |e| borrowed(e.http().and_then(|h| h.reason.as_deref()))
+    ),
+    field!(
+        1,
+        "http_version",
+        [],
+        Some("http"),
+        Str,
+        "HTTP version: HTTP/1.0 or HTTP/1.1.",
+        "\"HTTP/1.1\"",
+        |e| match e.protocol {
+            Protocol::Http10 => Some(Cow::Borrowed("HTTP/1.0")),
+            Protocol::Http11 => Some(Cow::Borrowed("HTTP/1.1")),
+        }
+    ),
+    field!(
+        4,
+        "request.headers",
+        ["request_headers"],
+        Some("http"),
+        Map,
+        "Request headers by lower-cased name (repeated headers joined with \", \"); index with request.headers[\"content-type\"]. Null ({} in filters) without a captured request.",
+        "{\"content-type\": \"application/json\"}",
+        REQUEST_HEADERS
+    ),
+    field!(
+        4,
+        "response.headers",
+        ["response_headers"],
+        Some("http"),
+        Map,
+        "Response headers by lower-cased name (repeated headers joined with \", \"). Null ({} in filters) without a response.",
+        "{\"server\": \"envoy\"}",
+        RESPONSE_HEADERS
+    ),
+    field!(
+        4,
+        "request.cookies",
+        ["request_cookies"],
+        Some("http"),
+        Map,
+        "Cookies of the request's Cookie headers.",
+        "{\"session\": \"abc123\"}",
+        REQUEST_COOKIES
+    ),
+    field!(
+        4,
+        "response.cookies",
+        ["response_cookies"],
+        Some("http"),
+        Map,
+        "Cookies set by the response (the name=value of each Set-Cookie).",
+        "{\"token\": \"xyz\"}",
+        RESPONSE_COOKIES
+    ),
+    field!(
+        3,
+        "query_string",
+        ["request.query"],
+        Some("http"),
+        Map,
+        "Query parameters of the request-target, percent-decoded (the first of repeated keys).",
+        "{\"id\": \"123\"}",
+        QUERY_STRING
+    ),
+    field!(
+        2,
+        "request_headers_size",
+        ["request.headers_size"],
+        Some("http"),
+        Int,
+        "Bytes of the request line and header block; null without a request.",
+        "412",
+        |e| request(e).map(|m| u64_to_i64(m.head.len() as u64))
+    ),
+    field!(
+        2,
+        "response_headers_size",
+        ["response.headers_size"],
+        Some("http"),
+        Int,
+        "Bytes of the status line and header block; null without a response.",
+        "230",
+        |e| response(e).map(|m| u64_to_i64(m.head.len() as u64))
+    ),
+    field!(
+        2,
+        "request_body_size",
+        ["request.body_size"],
+        Some("http"),
+        Int,
+        "Request entity-body bytes after de-chunking, before content decoding; 0 without a body.",
+        "512",
+        |e| e.request_body_size().map(u64_to_i64)
+    ),
+    field!(
+        2,
+        "response_body_size",
+        ["response.body_size"],
+        Some("http"),
+        Int,
+        "Response entity-body bytes after de-chunking, before content decoding; null without a response.",
+        "2048",
+        |e| e.response_body_size().map(u64_to_i64)
+    ),
+    field!(
+        0,
+        "h2_stream_id",
+        [],
+        Some("http"),
+        Int,
+        "HTTP/2 stream id. Null until the HTTP/2 dissector lands (null for HTTP/1.x).",
+        "1",
+        |e| none(e)
+    ),
+    // --- gRPC ----------------------------------------------------------------------------------
+    pending_str!("grpc_service", [], "grpc", PENDING_GRPC, "\"shop.Orders\""),
+    pending_str!("grpc_method", [], "grpc", PENDING_GRPC, "\"CreateOrder\""),
+    pending_int!("grpc_status", ["response.status.code"], "grpc", PENDING_GRPC, "14"),
+    pending_str!("grpc_message", [], "grpc", PENDING_GRPC, "\"upstream connect error\""),
+    pending_int!("grpc_request_messages", [], "grpc", PENDING_GRPC, "1"),
+    pending_int!("grpc_response_messages", [], "grpc", PENDING_GRPC, "1"),
+    // --- Redis ---------------------------------------------------------------------------------
+    pending_str!("redis_command", ["redis_type"], "redis", PENDING_REDIS, "\"GET\""),
+    pending_str!("redis_key", [], "redis", PENDING_REDIS, "\"session:42\""),
+    pending_str!("redis_reply_type", [], "redis", PENDING_REDIS, "\"bulk_string\""),
+    // --- Kafka ---------------------------------------------------------------------------------
+    pending_int!("kafka_api_key", [], "kafka", PENDING_KAFKA, "0"),
+    pending_str!("kafka_api_key_name", [], "kafka", PENDING_KAFKA, "\"PRODUCE\""),
+    pending_int!("kafka_api_version", [], "kafka", PENDING_KAFKA, "9"),
+    pending_int!("kafka_correlation_id", [], "kafka", PENDING_KAFKA, "17"),
+    pending_str!("kafka_client_id", [], "kafka", PENDING_KAFKA, "\"payment-processor\""),
+    pending_list!("kafka_topics", "kafka", PENDING_KAFKA, "[\"orders\"]"),
+    pending_str!("kafka_request_summary", [], "kafka", PENDING_KAFKA, "\"orders\""),
+    pending_bool!("kafka_request", "kafka", PENDING_KAFKA, "true"),
+    pending_bool!("kafka_response", "kafka", PENDING_KAFKA, "true"),
+    // --- DNS -----------------------------------------------------------------------------------
+    pending_int!("dns_id", [], "dns", PENDING_DNS, "4660"),
+    pending_str!("dns_qname", [], "dns", PENDING_DNS, "\"orders.shop.svc.cluster.local\""),
+    pending_int!("dns_qtype", [], "dns", PENDING_DNS, "1"),
+    pending_int!("dns_rcode", [], "dns", PENDING_DNS, "3"),
+    pending_int!("dns_answer_count", [], "dns", PENDING_DNS, "1"),
+    pending_list!(
+        "dns_questions",
+        "dns",
+        PENDING_DNS,
+        "[\"orders.shop.svc.cluster.local\"]"
+    ),
+    pending_list!("dns_answers", "dns", PENDING_DNS, "[\"10.96.0.12\"]"),
+    pending_list!("dns_question_types", "dns", PENDING_DNS, "[\"A\"]"),
+    pending_bool!("dns_request", "dns", PENDING_DNS, "true"),
+    pending_bool!("dns_response", "dns", PENDING_DNS, "true"),
+    // --- AMQP ----------------------------------------------------------------------------------
+    pending_int!("amqp_channel", [], "amqp", PENDING_AMQP, "1"),
+    pending_list!("amqp_methods", "amqp", PENDING_AMQP, "[\"Basic.Publish\"]"),
+    pending_str!("amqp_method", [], "amqp", PENDING_AMQP, "\"Basic.Publish\""),
+    pending_str!("amqp_exchange", [], "amqp", PENDING_AMQP, "\"orders\""),
+    pending_str!("amqp_routing_key", [], "amqp", PENDING_AMQP, "\"orders.created\""),
+    pending_str!("amqp_queue", [], "amqp", PENDING_AMQP, "\"billing\""),
+    pending_int!("amqp_reply_code", [], "amqp", PENDING_AMQP, "200"),
+    // --- Kubernetes identity -------------------------------------------------------------------
+    identity_str!("src.pod.name", [], "Pod of the requester.", "\"frontend-7d9c-x2x\""),
+    identity_str!(
+        "src.pod.namespace",
+        [],
+        "Namespace of the requester's pod (falls back to its service's).",
+        "\"shop\""
+    ),
+    identity_str!(
+        "src.namespace",
+        [],
+        "Namespace of the requester (pod, else service).",
+        "\"shop\""
+    ),
+    identity_str!(
+        "src.service.name",
+        [],
+        "Service of the requester (the first by name when several select the pod).",
+        "\"frontend\""
+    ),
+    identity_str!(
+        "src.service.namespace",
+        [],
+        "Namespace of the requester's service.",
+        "\"shop\""
+    ),
+    identity_list!(
+        "src.services",
+        [],
+        "Every service selecting the requester's pod.",
+        "[\"frontend\"]"
+    ),
+    identity_str!(
+        "src.workload.name",
+        [],
+        "Workload (Deployment, StatefulSet, …) of the requester.",
+        "\"frontend\""
+    ),
+    identity_str!(
+        "src.node",
+        ["src.node.name"],
+        "Node of the requester's pod.",
+        "\"node-1\""
+    ),
+    identity_str!(
+        "src.name",
+        [],
+        "Best name of the requester: pod, else service, else DNS name.",
+        "\"frontend-7d9c-x2x\""
+    ),
+    identity_str!(
+        "src.dns",
+        [],
+        "DNS name of the requester's address.",
+        "\"frontend.shop.svc.cluster.local\""
+    ),
+    identity_str!("dst.pod.name", [], "Pod of the responder.", "\"payment-5f6b-k8q\""),
+    identity_str!(
+        "dst.pod.namespace",
+        [],
+        "Namespace of the responder's pod (falls back to its service's).",
+        "\"prod\""
+    ),
+    identity_str!(
+        "dst.namespace",
+        [],
+        "Namespace of the responder (pod, else service).",
+        "\"prod\""
+    ),
+    identity_str!(
+        "dst.service.name",
+        [],
+        "Service of the responder (the first by name when several select the pod).",
+        "\"payment-service\""
+    ),
+    identity_str!(
+        "dst.service.namespace",
+        [],
+        "Namespace of the responder's service.",
+        "\"prod\""
+    ),
+    identity_list!(
+        "dst.services",
+        [],
+        "Every service selecting the responder's pod.",
+        "[\"payment-service\"]"
+    ),
+    identity_str!(
+        "dst.workload.name",
+        [],
+        "Workload (Deployment, StatefulSet, …) of the responder.",
+        "\"payment\""
+    ),
+    identity_str!(
+        "dst.node",
+        ["dst.node.name"],
+        "Node of the responder's pod.",
+        "\"node-2\""
+    ),
+    identity_str!(
+        "dst.name",
+        [],
+        "Best name of the responder: pod, else service, else DNS name.",
+        "\"payment-5f6b-k8q\""
+    ),
+    identity_str!(
+        "dst.dns",
+        [],
+        "DNS name of the responder's address.",
+        "\"payment-service.prod.svc.cluster.local\""
+    ),
+    identity_list!(
+        "namespaces",
+        [],
+        "Every namespace involved (requester and responder, pod and service).",
+        "[\"shop\", \"prod\"]"
+    ),
+    identity_list!(
+        "pods",
+        [],
+        "Every pod involved (requester and responder).",
+        "[\"frontend-7d9c-x2x\"]"
+    ),
+    identity_list!(
+        "services",
+        [],
+        "Every service involved (requester and responder).",
+        "[\"payment-service\"]"
+    ),
+    identity_map!(
+        "local_labels",
+        [],
+        "Kubernetes labels of the local peer (the requester's pod).",
+        "{\"app\": \"checkout\"}"
+    ),
+    identity_map!(
+        "remote_labels",
+        [],
+        "Kubernetes labels of the remote peer (the responder's pod).",
+        "{\"app\": \"payment\"}"
+    ),
+    identity_map!(
+        "local_annotations",
+        [],
+        "Kubernetes annotations of the local peer.",
+        "{}"
+    ),
+    identity_map!(
+        "remote_annotations",
+        [],
+        "Kubernetes annotations of the remote peer.",
+        "{}"
+    ),
+    identity_str!(
+        "node_name",
+        ["node.name"],
+        "Node that captured the entry.",
+        "\"node-1\""
+    ),
+    identity_str!(
+        "node_ip",
+        ["node.ip"],
+        "Address of the node that captured the entry.",
+        "\"10.0.0.4\""
+    ),
+    identity_str!("local_node_name", [], "Node of the local peer.", "\"node-1\""),
+    identity_str!("remote_node_name", [], "Node of the remote peer.", "\"node-2\""),
+    identity_str!("local_process_name", [], "Process of the local peer.", "\"node\""),
+    identity_str!("remote_process_name", [], "Process of the remote peer.", "\"java\""),
+    identity_list!(
+        "dns_resolutions",
+        [],
+        "DNS names known for the addresses involved.",
+        "[\"payment-service.prod.svc.cluster.local\"]"
+    ),
 ];
 
 /// Looks a field up by name or alias.
 pub fn lookup(name: &str) -> Option<&'static FieldDef> {
+    FIELDS.iter().find(|f| f.name == name || f.aliases.contains(&name))
+}
+
+/// Every name and alias, in registry order.
+pub fn all_names() -> impl Iterator<Item = &'static str> {
     FIELDS
         .iter()
-        .find(|f| f.name == name || f.aliases.contains(&name))
+        .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
+}
+
+/// The closest of `candidates` to `name` (for "did you mean …?"): a case-insensitive match
+/// first, else the smallest edit distance within a third of the length (at least 3).
+pub fn closest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+    let lower = name.to_ascii_lowercase();
+    let mut best: Option<(usize, &'c str)> = None;
+    for n in candidates {
+        let d = if n.eq_ignore_ascii_case(name) {
+            0
+        } else {
+            strsim::damerau_levenshtein(&lower, &n.to_ascii_lowercase())
+        };
+        if d <= 3.max(n.len() / 3) && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, n));
+        }
+    }
+    best.map(|(_, n)| n)
 }
 
 /// The closest registered name (for "did you mean …?").
 pub fn suggest(name: &str) -> Option<&'static str> {
-    let lower = name.to_ascii_lowercase();
-    FIELDS
-        .iter()
-        .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
-        .map(|n| (strsim::damerau_levenshtein(&lower, n), n))
-        .filter(|(d, n)| *d <= 3.max(n.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| n)
+    closest(name, all_names())
 }
 
 /// Does this field apply to entries of this protocol?
@@ -271,10 +1285,7 @@ mod tests {
 
     #[test]
     fn names_are_unique() {
-        let mut all: Vec<&str> = FIELDS
-            .iter()
-            .flat_map(|f| std::iter::once(f.name).chain(f.aliases.iter().copied()))
-            .collect();
+        let mut all: Vec<&str> = all_names().chain(FLAGS.iter().map(|f| f.name)).collect();
         let n = all.len();
         all.sort();
         all.dedup();
@@ -286,7 +1297,35 @@ mod tests {
         assert_eq!(suggest("stauts"), Some("status"));
         assert_eq!(suggest("src.pi"), Some("src.ip"));
         assert_eq!(suggest("reqest_body_size"), Some("request_body_size"));
+        assert_eq!(suggest("Status_Code"), Some("status_code"));
         assert_eq!(suggest("zzzzzzzzzzzzzzz"), None);
         assert!(lookup("status_code").is_some());
+    }
+
+    #[test]
+    fn field_types_match_readers() {
+        for f in FIELDS {
+            let ok = matches!(
+                (f.ty, f.access),
+                (FieldType::Bool, Access::Bool(_))
+                    | (FieldType::Int, Access::Int(_))
+                    | (FieldType::Float, Access::Float(_))
+                    | (FieldType::String, Access::Str(_) | Access::Ip(_))
+                    | (FieldType::Timestamp, Access::Timestamp(_))
+                    | (FieldType::StringList, Access::StrList(_))
+                    | (FieldType::Map, Access::StrMap(_))
+            );
+            assert!(ok, "{} has a reader of another type", f.name);
+            assert!(!f.description.is_empty() && !f.example.is_empty());
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b+c"), "a b c");
+        assert_eq!(percent_decode("plain"), "plain");
+        assert_eq!(percent_decode("bad%zzx%4"), "bad%zzx%4");
+        assert_eq!(percent_decode("%41"), "A");
+        assert_eq!(path_only("/a/b?x=1#f"), "/a/b");
     }
 }

@@ -9,6 +9,7 @@
 //! - [`store`] keeps entries within a memory budget, oldest evicted first;
 //! - [`engine`] runs packets through all of the above; [`stats`] counts what it read and dropped;
 //! - [`fields`] names every entry field (the registry behind projections and filters);
+//! - [`kfl`] is the filter language: parsed with lalrpop, type-checked against [`fields`];
 //! - [`limits`] holds every cap; [`time`] capture timestamps;
 //! - [`synth`] builds packets and pcap files for the demo, tests and benchmarks.
 #![forbid(unsafe_code)]
@@ -18,6 +19,9 @@ pub mod dissect;
 pub mod engine;
 pub mod entry;
 pub mod fields;
+pub mod flows;
+pub mod health;
+pub mod kfl;
 pub mod limits;
 pub mod redact;
 pub mod source;

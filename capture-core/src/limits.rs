@@ -18,6 +18,8 @@ pub struct Limits {
     pub ip_frag_timeout_us: u64,
     /// Flows tracked at once. About 500 bytes each, so the default holds ~128 MiB at worst.
     pub max_flows: usize,
+    /// Finished flows kept for `tcp_insights` and `list_flows` (about 600 bytes each).
+    pub max_flow_records: usize,
     /// A TCP flow with no packet for this long is evicted (an idle keep-alive connection is
     /// picked up again mid-stream if it resumes).
     pub tcp_idle_timeout_us: u64,
@@ -56,6 +58,7 @@ impl Default for Limits {
             ip_frag_max_bytes: 64 * 65_535,
             ip_frag_timeout_us: 30_000_000,
             max_flows: 262_144,
+            max_flow_records: 200_000,
             tcp_idle_timeout_us: 300_000_000,
             tcp_closed_linger_us: 10_000_000,
             udp_idle_timeout_us: 60_000_000,
@@ -75,14 +78,10 @@ impl Default for Limits {
 /// Parses a size such as `64MiB`, `2GiB`, `512MB`, `10k` or a plain number of bytes.
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let value: f64 = num.parse().map_err(|_| {
-        format!(
-            "`{s}` is not a size: expected a number with an optional unit, e.g. 64MiB, 2GiB, 512MB"
-        )
+        format!("`{s}` is not a size: expected a number with an optional unit, e.g. 64MiB, 2GiB, 512MB")
     })?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
@@ -119,10 +118,6 @@ mod tests {
         assert_eq!(parse_size("1000").unwrap(), 1000);
         assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
         assert!(parse_size("lots").is_err());
-        assert!(
-            parse_size("5 parsecs")
-                .unwrap_err()
-                .contains("unknown size unit")
-        );
+        assert!(parse_size("5 parsecs").unwrap_err().contains("unknown size unit"));
     }
 }

@@ -28,8 +28,7 @@ pub fn redact_value(v: &str) -> String {
 pub fn header_value(name: &str, value: &str) -> String {
     if SECRET_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
         // Keep the auth scheme ("Bearer", "Basic"): it is not secret and helps debugging.
-        if (name.eq_ignore_ascii_case("authorization")
-            || name.eq_ignore_ascii_case("proxy-authorization"))
+        if (name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization"))
             && let Some((scheme, rest)) = value.split_once(' ')
         {
             return format!("{scheme} {}", redact_value(rest.trim()));

@@ -30,9 +30,7 @@ impl Timestamp {
     /// Parses RFC 3339 (any offset, any fraction length) into a timestamp.
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
         let dt = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| {
-                format!("`{s}` is not an RFC 3339 timestamp ({e}); use e.g. 2024-05-01T12:00:00Z")
-            })?;
+            .map_err(|e| format!("`{s}` is not an RFC 3339 timestamp ({e}); use e.g. 2024-05-01T12:00:00Z"))?;
         let ns = dt.unix_timestamp_nanos();
         if ns < 0 {
             return Err(format!("`{s}` is before 1970"));

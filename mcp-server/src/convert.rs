@@ -22,6 +22,11 @@ pub fn value_to_json(v: Value<'_>) -> Json {
         Value::Str(Cow::Borrowed(s)) => Json::String(s.to_string()),
         Value::Str(Cow::Owned(s)) => Json::String(s),
         Value::List(items) => Json::Array(items.into_iter().map(value_to_json).collect()),
+        Value::Map(kv) => Json::Object(
+            kv.into_iter()
+                .map(|(k, v)| (k.into_owned(), value_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -123,10 +128,7 @@ pub fn coverage(shared: &Shared) -> Coverage {
         ));
     }
     if drops.fragments_dropped > 0 {
-        notes.push(format!(
-            "{} IP fragments were dropped",
-            drops.fragments_dropped
-        ));
+        notes.push(format!("{} IP fragments were dropped", drops.fragments_dropped));
     }
     for s in &sources {
         if let Some(w) = &s.warning {

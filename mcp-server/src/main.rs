@@ -87,10 +87,8 @@ impl Source {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WIRELENS_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WIRELENS_LOG").unwrap_or_else(|_| "warn".into()))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -115,9 +113,7 @@ fn main() -> ExitCode {
 fn serve_stdio(source: &Source) -> anyhow::Result<()> {
     let args = source.to_args()?;
     let state = Arc::new(AppState::load(&args)?);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let service = server::WirelensServer::new(state)
             .serve(rmcp::transport::stdio())
@@ -129,29 +125,22 @@ fn serve_stdio(source: &Source) -> anyhow::Result<()> {
 
 /// Exit codes: 0 success, 1 tool error (or unreadable source), 2 bad usage.
 fn call(source: &Source, tool: &str, args: Option<&str>) -> ExitCode {
-    let parsed: serde_json::Map<String, serde_json::Value> =
-        match args.map(serde_json::from_str::<serde_json::Value>) {
-            None => serde_json::Map::new(),
-            Some(Ok(serde_json::Value::Object(m))) => m,
-            Some(Ok(_)) => {
-                eprintln!(
-                    "wirelens call: the arguments must be a JSON object, e.g. '{{\"limit\": 10}}'"
-                );
-                return ExitCode::from(2);
-            }
-            Some(Err(e)) => {
-                eprintln!("wirelens call: the arguments are not valid JSON: {e}");
-                return ExitCode::from(2);
-            }
-        };
+    let parsed: serde_json::Map<String, serde_json::Value> = match args.map(serde_json::from_str::<serde_json::Value>) {
+        None => serde_json::Map::new(),
+        Some(Ok(serde_json::Value::Object(m))) => m,
+        Some(Ok(_)) => {
+            eprintln!("wirelens call: the arguments must be a JSON object, e.g. '{{\"limit\": 10}}'");
+            return ExitCode::from(2);
+        }
+        Some(Err(e)) => {
+            eprintln!("wirelens call: the arguments are not valid JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if !tools::TOOLS.iter().any(|t| t.0 == tool) {
         eprintln!(
             "wirelens call: unknown tool `{tool}`; the tools are: {}",
-            tools::TOOLS
-                .iter()
-                .map(|t| t.0)
-                .collect::<Vec<_>>()
-                .join(", ")
+            tools::TOOLS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
         );
         return ExitCode::from(2);
     }

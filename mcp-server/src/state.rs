@@ -29,7 +29,7 @@ pub struct AppState {
 impl AppState {
     /// Reads every source to the end (files in order, then the demo).
     pub fn load(args: &SourceArgs) -> anyhow::Result<AppState> {
-        let shared = Shared::new(args.limits.store_memory_bytes);
+        let shared = Shared::with_limits(&args.limits);
         let mut engine = Engine::new(args.limits.clone(), shared.clone());
         for p in &args.pcaps {
             let info = engine
@@ -42,11 +42,7 @@ impl AppState {
         }
         if args.demo {
             let scenario = demo::demo_packets(DEMO_SEED);
-            let packets: Vec<(Timestamp, Vec<u8>)> = scenario
-                .packets
-                .into_iter()
-                .map(|p| (p.ts, p.data))
-                .collect();
+            let packets: Vec<(Timestamp, Vec<u8>)> = scenario.packets.into_iter().map(|p| (p.ts, p.data)).collect();
             let info = engine.replay("demo", scenario.link, &packets);
             tracing::info!(packets = info.packets, "demo scenario loaded");
         }

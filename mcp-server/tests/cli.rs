@@ -34,10 +34,7 @@ fn demo_lists_entries_with_the_contract_shape() {
         assert!(entries[0].get(key).is_some(), "missing {key}");
     }
     // Newest first by default.
-    let ts: Vec<&str> = entries
-        .iter()
-        .map(|e| e["timestamp"].as_str().unwrap())
-        .collect();
+    let ts: Vec<&str> = entries.iter().map(|e| e["timestamp"].as_str().unwrap()).collect();
     assert!(ts.windows(2).all(|w| w[0] >= w[1]), "{ts:?}");
     assert!(ts[0].ends_with('Z') && ts[0].len() == "2026-01-15T10:00:00.000000Z".len());
 }
@@ -50,8 +47,7 @@ fn pagination_visits_every_entry_once() {
         let mut total: u64;
         let mut pages = 0;
         loop {
-            let mut args =
-                serde_json::json!({"limit": 37, "order": order, "fields": ["id", "timestamp"]});
+            let mut args = serde_json::json!({"limit": 37, "order": order, "fields": ["id", "timestamp"]});
             if let Some(c) = &cursor {
                 args["cursor"] = Value::String(c.clone());
             }
@@ -107,12 +103,7 @@ fn projection_nulls_and_request_without_response() {
 #[test]
 fn errors_exit_codes_and_messages() {
     // Unknown field: a tool error (exit 1) that suggests the closest name.
-    let out = run(&[
-        "call",
-        "--demo",
-        "list_entries",
-        r#"{"fields": ["stauts"]}"#,
-    ]);
+    let out = run(&["call", "--demo", "list_entries", r#"{"fields": ["stauts"]}"#]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `status`"));
     // Bad argument values and unknown arguments are tool errors too.
@@ -126,15 +117,10 @@ fn errors_exit_codes_and_messages() {
     assert_eq!(out.status.code(), Some(1));
     // Bad usage: exit 2.
     assert_eq!(
-        run(&["call", "--demo", "list_entries", "{not json"])
-            .status
-            .code(),
+        run(&["call", "--demo", "list_entries", "{not json"]).status.code(),
         Some(2)
     );
-    assert_eq!(
-        run(&["call", "--demo", "no_such_tool"]).status.code(),
-        Some(2)
-    );
+    assert_eq!(run(&["call", "--demo", "no_such_tool"]).status.code(), Some(2));
     assert_eq!(run(&["call", "list_entries"]).status.code(), Some(2));
     assert_eq!(
         run(&["call", "--demo", "--store-memory", "lots", "list_entries"])
@@ -149,10 +135,7 @@ fn errors_exit_codes_and_messages() {
     let out = run(&["call", "--pcap", p.to_str().unwrap(), "capture_status"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("byte offset 0") && err.contains("not a pcap"),
-        "{err}"
-    );
+    assert!(err.contains("byte offset 0") && err.contains("not a pcap"), "{err}");
     assert!(out.stdout.is_empty(), "nothing on stdout on error");
 }
 
@@ -189,9 +172,7 @@ fn get_payload_decodes_pages_and_redacts() {
     )
     .server_send(&resp, 100);
     let text = "x".repeat(5000);
-    let resp2 = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n{text}"
-    );
+    let resp2 = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n{text}");
     a.client_send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n", 100)
         .server_send(resp2.as_bytes(), 100);
     let path = write_pcap(dir.path(), "payload.pcap", vec![a]);
@@ -249,8 +230,7 @@ fn get_payload_decodes_pages_and_redacts() {
         "--pcap",
         p,
         "get_payload",
-        &serde_json::json!({"id": id2, "part": "response", "max_bytes": 3000, "offset": 3000})
-            .to_string(),
+        &serde_json::json!({"id": id2, "part": "response", "max_bytes": 3000, "offset": 3000}).to_string(),
     ]);
     assert_eq!(w2["response"]["returned_bytes"], 2000);
     assert_eq!(w2["response"]["truncated"], false);
@@ -266,13 +246,7 @@ fn capture_status_counts_everything() {
     assert_eq!(v["store"]["budget_bytes"], 256u64 << 20);
     assert_eq!(v["drops"]["tcp_gap_bytes"], 0);
     assert!(v["limits"]["body_capture_bytes"].as_u64().is_some());
-    let small = call_json(&[
-        "call",
-        "--demo",
-        "--store-memory",
-        "64KiB",
-        "capture_status",
-    ]);
+    let small = call_json(&["call", "--demo", "--store-memory", "64KiB", "capture_status"]);
     assert!(small["store"]["evicted"].as_u64().unwrap() > 0);
     assert!(small["store"]["bytes"].as_u64().unwrap() <= 64 << 10);
     assert_eq!(small["coverage"]["complete"], false);

@@ -45,10 +45,7 @@ impl Session {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         loop {
             let mut line = String::new();
-            assert!(
-                self.stdout.read_line(&mut line).unwrap() > 0,
-                "server closed stdout"
-            );
+            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "server closed stdout");
             let v: Value = serde_json::from_str(&line).expect("every stdout line is JSON-RPC");
             if v["id"] == json!(id) {
                 return v;
@@ -72,12 +69,7 @@ fn stdio_session_lists_and_calls_tools() {
         json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}),
     );
     assert_eq!(init["result"]["serverInfo"]["name"], "wirelens", "{init}");
-    assert!(
-        init["result"]["instructions"]
-            .as_str()
-            .unwrap()
-            .contains("untrusted")
-    );
+    assert!(init["result"]["instructions"].as_str().unwrap().contains("untrusted"));
     s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
 
     let tools = s.request("tools/list", json!({}));
@@ -129,10 +121,7 @@ fn stdio_session_lists_and_calls_tools() {
             .contains("between 1 and 1000")
     );
 
-    let bad = s.request(
-        "tools/call",
-        json!({"name": "get_payload", "arguments": {}}),
-    );
+    let bad = s.request("tools/call", json!({"name": "get_payload", "arguments": {}}));
     assert_eq!(bad["result"]["isError"], true, "{bad}");
     assert!(
         bad["result"]["content"][0]["text"]
@@ -141,16 +130,8 @@ fn stdio_session_lists_and_calls_tools() {
             .contains("missing field `id`")
     );
 
-    let st = s.request(
-        "tools/call",
-        json!({"name": "capture_status", "arguments": {}}),
-    );
-    assert!(
-        st["result"]["structuredContent"]["packets"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    let st = s.request("tools/call", json!({"name": "capture_status", "arguments": {}}));
+    assert!(st["result"]["structuredContent"]["packets"].as_u64().unwrap() > 0);
 }
 
 #[test]

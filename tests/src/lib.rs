@@ -45,10 +45,8 @@ pub fn captures_with(dir: &Path, table: &str, exclude_dirs: &[&str]) -> Vec<Path
                 if !name.ends_with(".ref") && !exclude_dirs.contains(&name) {
                     stack.push(p);
                 }
-            } else if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng" | "cap")
-            ) && ref_dir(&p).join(table).is_file()
+            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng" | "cap"))
+                && ref_dir(&p).join(table).is_file()
             {
                 out.push(p);
             }
@@ -80,10 +78,19 @@ pub fn read_tsv(path: &Path) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
+/// Runs one capture through a fresh engine; returns its TCP/UDP flow records.
+pub fn flows_of(capture: &Path) -> Vec<Arc<capture_core::flows::FlowRecord>> {
+    let limits = Limits::default();
+    let shared = Shared::with_limits(&limits);
+    let mut engine = Engine::new(limits, shared.clone());
+    engine.read_pcap(capture).unwrap_or_else(|e| panic!("{e}"));
+    shared.flows.snapshot()
+}
+
 /// Runs one capture through a fresh engine; returns its entries oldest first.
 pub fn entries_of(capture: &Path) -> Vec<Arc<Entry>> {
     let limits = Limits::default();
-    let shared = Shared::new(limits.store_memory_bytes);
+    let shared = Shared::with_limits(&limits);
     let mut engine = Engine::new(limits, shared.clone());
     engine.read_pcap(capture).unwrap_or_else(|e| panic!("{e}"));
     let mut v = Vec::new();

@@ -43,12 +43,7 @@ fn compare(capture: &std::path::Path) -> Tally {
     let refs = ref_dir(capture);
     let streams: HashMap<String, (SocketAddr, SocketAddr)> = read_tsv(&refs.join("tcp.tsv"))
         .into_iter()
-        .map(|r| {
-            (
-                r["stream"].clone(),
-                (endpoint(&r["client"]), endpoint(&r["server"])),
-            )
-        })
+        .map(|r| (r["stream"].clone(), (endpoint(&r["client"]), endpoint(&r["server"]))))
         .collect();
     let rows = read_tsv(&refs.join("http.tsv"));
     let entries: Vec<_> = entries_of(capture)
@@ -62,8 +57,7 @@ fn compare(capture: &std::path::Path) -> Tally {
         extra: 0,
         mismatches: Vec::new(),
     };
-    let on_conn =
-        |e: &Entry, c: (SocketAddr, SocketAddr)| (e.src, e.dst) == c || (e.dst, e.src) == c;
+    let on_conn = |e: &Entry, c: (SocketAddr, SocketAddr)| (e.src, e.dst) == c || (e.dst, e.src) == c;
     let mut excluded = Vec::new();
     for row in &rows {
         let conn = streams[&row["stream"]];
@@ -92,11 +86,7 @@ fn compare(capture: &std::path::Path) -> Tally {
         let h = e.http().expect("http");
         let mut diffs = Vec::new();
         if e.protocol.name() != row["version"].to_ascii_lowercase() {
-            diffs.push(format!(
-                "version {} vs {}",
-                e.protocol.name(),
-                row["version"]
-            ));
+            diffs.push(format!("version {} vs {}", e.protocol.name(), row["version"]));
         }
         if !body_ok(row, "req_body_len", e.request_body_size()) {
             diffs.push(format!(
@@ -121,12 +111,8 @@ fn compare(capture: &std::path::Path) -> Tally {
         if diffs.is_empty() {
             t.matched += 1;
         } else {
-            t.mismatches.push(format!(
-                "{} {}: {}",
-                row["method"],
-                row["uri"],
-                diffs.join(", ")
-            ));
+            t.mismatches
+                .push(format!("{} {}: {}", row["method"], row["uri"], diffs.join(", ")));
         }
     }
     // Rules 1 and 2: excluded rows absorb one leftover entry of their connection with that status.
@@ -172,10 +158,7 @@ fn http_agrees_with_tshark() {
         ));
         let known = KNOWN_DIFFERENCES.iter().any(|(f, _)| *f == name);
         for m in &t.mismatches {
-            report.push_str(&format!(
-                "    {m}{}\n",
-                if known { " (known difference)" } else { "" }
-            ));
+            report.push_str(&format!("    {m}{}\n", if known { " (known difference)" } else { "" }));
         }
         reference += t.reference;
         matched += t.matched;
@@ -187,10 +170,7 @@ fn http_agrees_with_tshark() {
         reference + extra,
         agreement * 100.0
     );
-    assert!(
-        reference >= 60,
-        "too few reference transactions: {reference}"
-    );
+    assert!(reference >= 60, "too few reference transactions: {reference}");
     assert!(
         agreement >= 0.99,
         "agreement {:.2}% below 99%:\n{report}",

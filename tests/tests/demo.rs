@@ -15,11 +15,7 @@ fn demo_entries_match_ground_truth() {
     let scenario = demo_packets(7);
     let shared = Shared::new(256 << 20);
     let mut engine = Engine::new(Limits::default(), shared.clone());
-    let packets: Vec<_> = scenario
-        .packets
-        .iter()
-        .map(|p| (p.ts, p.data.clone()))
-        .collect();
+    let packets: Vec<_> = scenario.packets.iter().map(|p| (p.ts, p.data.clone())).collect();
     engine.replay("demo", scenario.link, &packets);
 
     let mut found: HashMap<(String, String, String, String, Option<u16>), usize> = HashMap::new();
@@ -62,16 +58,8 @@ fn demo_entries_match_ground_truth() {
     truth.sort_by_key(|c| c.request_ts);
     for (e, c) in entries.iter().zip(&truth) {
         assert_eq!(e.ts, c.request_ts, "{c:?}");
-        assert_eq!(
-            e.request_body_size(),
-            Some(c.request_body_len as u64),
-            "{c:?}"
-        );
-        assert_eq!(
-            e.response_body_size(),
-            Some(c.response_body_len as u64),
-            "{c:?}"
-        );
+        assert_eq!(e.request_body_size(), Some(c.request_body_len as u64), "{c:?}");
+        assert_eq!(e.response_body_size(), Some(c.response_body_len as u64), "{c:?}");
         assert_eq!(e.protocol.name(), c.version.to_ascii_lowercase(), "{c:?}");
     }
     let statuses: Vec<u16> = truth.iter().map(|c| c.status).collect();

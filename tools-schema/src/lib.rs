@@ -6,11 +6,16 @@
 
 pub mod coverage;
 pub mod entries;
+pub mod flows;
 pub mod payload;
 pub mod status;
 
 pub use coverage::{Coverage, CoverageDrops, SourceSummary};
 pub use entries::{Endpoint, EntrySummary, ListEntriesParams, ListEntriesResult, Order};
+pub use flows::{
+    FlowGroupOut, FlowListItem, FlowOut, FlowSummaryParams, FlowSummaryResult, FlowTransport, GroupBy, ListFlowsParams,
+    ListFlowsResult, TcpInsightsParams, TcpInsightsResult, TcpMetricsOut, Talker,
+};
 pub use payload::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part};
 pub use status::{CaptureStatus, CaptureStatusParams};
 

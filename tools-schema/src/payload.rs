@@ -43,6 +43,8 @@ pub struct GetPayloadParams {
     pub offset: Option<u64>,
     /// `raw`, `text`, `json` or `auto` (default).
     pub decode: Option<BodyDecode>,
+    /// Also return the TCP metrics and verdict of the entry's connection (`l4`).
+    pub include_l4: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -101,5 +103,8 @@ pub struct GetPayloadResult {
     pub anomalies: Vec<String>,
     pub request: Option<MessagePayload>,
     pub response: Option<MessagePayload>,
+    /// The connection's TCP analysis, with `include_l4: true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l4: Option<crate::flows::FlowOut>,
     pub coverage: Coverage,
 }

@@ -95,13 +95,7 @@ pub fn demo_services() -> Vec<DemoService> {
         port,
     };
     vec![
-        svc(
-            "frontend",
-            "web",
-            "frontend-6b8f9c7d4-h5k2m",
-            [10, 42, 1, 17],
-            3000,
-        ),
+        svc("frontend", "web", "frontend-6b8f9c7d4-h5k2m", [10, 42, 1, 17], 3000),
         svc(
             "api-gateway",
             "web",
@@ -109,27 +103,9 @@ pub fn demo_services() -> Vec<DemoService> {
             [10, 42, 1, 23],
             8080,
         ),
-        svc(
-            "orders",
-            "shop",
-            "orders-7d9f8b6c5-x2k4p",
-            [10, 42, 2, 31],
-            8080,
-        ),
-        svc(
-            "payments",
-            "shop",
-            "payments-5f7b9d8c6-m3n7t",
-            [10, 42, 3, 12],
-            8080,
-        ),
-        svc(
-            "inventory",
-            "shop",
-            "inventory-84c6d9f7b-r9v2j",
-            [10, 42, 2, 44],
-            8080,
-        ),
+        svc("orders", "shop", "orders-7d9f8b6c5-x2k4p", [10, 42, 2, 31], 8080),
+        svc("payments", "shop", "payments-5f7b9d8c6-m3n7t", [10, 42, 3, 12], 8080),
+        svc("inventory", "shop", "inventory-84c6d9f7b-r9v2j", [10, 42, 2, 44], 8080),
     ]
 }
 
@@ -425,16 +401,7 @@ impl Demo {
         conv.server_send_at(&bytes, resp.ready);
         let response_ts = conv.last_send_start().unwrap_or(resp.ready);
         let done = conv.client_ready_at();
-        self.record(
-            from,
-            to,
-            &req,
-            &resp,
-            "HTTP/1.1",
-            &conv,
-            request_ts,
-            response_ts,
-        );
+        self.record(from, to, &req, &resp, "HTTP/1.1", &conv, request_ts, response_ts);
         self.pools.entry((from, to)).or_default().push(conv);
         Reply {
             status: resp.status,
@@ -661,11 +628,7 @@ impl Demo {
                 }
             });
             let ready = later(reply.done, d.ms(1, 2));
-            Response::json(
-                reply.status,
-                String::from_utf8_lossy(&reply.body).into_owned(),
-                ready,
-            )
+            Response::json(reply.status, String::from_utf8_lossy(&reply.body).into_owned(), ready)
         });
     }
 
@@ -707,23 +670,12 @@ impl Demo {
                 d.create_order(got, qty, total, token, trace)
             });
             let ready = later(order.done, d.ms(1, 3));
-            Response::json(
-                order.status,
-                String::from_utf8_lossy(&order.body).into_owned(),
-                ready,
-            )
+            Response::json(order.status, String::from_utf8_lossy(&order.body).into_owned(), ready)
         });
     }
 
     /// `orders` handling `POST /orders`: validates, charges through payments, answers.
-    fn create_order(
-        &mut self,
-        got: Timestamp,
-        qty: u64,
-        total: u64,
-        token: u64,
-        trace: Trace,
-    ) -> Response {
+    fn create_order(&mut self, got: Timestamp, qty: u64, total: u64, token: u64, trace: Trace) -> Response {
         if qty == 0 {
             let body = "{\"error\":\"invalid_quantity\",\"message\":\"qty must be at least 1\"}";
             return Response::json(400, body.to_string(), later(got, self.ms(1, 3)));
@@ -766,8 +718,7 @@ impl Demo {
         self.charges += 1;
         let ready = later(got, self.ms(20, 40));
         if self.charge_500.contains(&n) {
-            let body =
-                "{\"error\":\"internal\",\"message\":\"unexpected null in card network response\"}";
+            let body = "{\"error\":\"internal\",\"message\":\"unexpected null in card network response\"}";
             Response::json(500, body.to_string(), ready)
         } else if n == self.charge_503 || self.rng.chance(0.1) {
             let mut resp = Response::json(
@@ -829,11 +780,7 @@ impl Demo {
         for (_, pool) in std::mem::take(&mut self.pools) {
             self.retired.extend(pool);
         }
-        let mut packets: Vec<SynthPacket> = self
-            .retired
-            .into_iter()
-            .flat_map(Conversation::packets)
-            .collect();
+        let mut packets: Vec<SynthPacket> = self.retired.into_iter().flat_map(Conversation::packets).collect();
         packets.sort_by_key(|p| p.ts);
         self.calls.sort_by_key(|c| c.request_ts);
         DemoScenario {
@@ -850,11 +797,7 @@ fn stock_level(body: &[u8]) -> u64 {
     let text = String::from_utf8_lossy(body);
     text.split("\"available\":")
         .nth(1)
-        .map(|rest| {
-            rest.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })
+        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
         .and_then(|digits| digits.parse().ok())
         .unwrap_or(0)
 }
@@ -901,16 +844,9 @@ mod tests {
         // Calls per connection in request order, from the ground truth.
         let mut expected: HashMap<(SocketAddr, SocketAddr), Vec<&DemoCall>> = HashMap::new();
         for c in &demo.ground_truth {
-            expected
-                .entry((c.client_addr, c.server_addr))
-                .or_default()
-                .push(c);
+            expected.entry((c.client_addr, c.server_addr)).or_default().push(c);
         }
-        assert_eq!(
-            conns.len(),
-            expected.len(),
-            "every connection carries calls"
-        );
+        assert_eq!(conns.len(), expected.len(), "every connection carries calls");
         let by_ip: HashMap<IpAddr, &str> = demo.services.iter().map(|s| (s.ip, s.name)).collect();
         let mut seen = 0;
         for (c, s) in conns {
@@ -940,11 +876,7 @@ mod tests {
         for seed in 0..6 {
             let demo = demo_packets(seed);
             let calls = &demo.ground_truth;
-            assert!(
-                (150..=300).contains(&calls.len()),
-                "seed {seed}: {} calls",
-                calls.len()
-            );
+            assert!((150..=300).contains(&calls.len()), "seed {seed}: {} calls", calls.len());
             assert!(calls.windows(2).all(|w| w[0].request_ts <= w[1].request_ts));
             let count = |f: &dyn Fn(&DemoCall) -> bool| calls.iter().filter(|c| f(c)).count();
             let statuses: BTreeSet<u16> = calls.iter().map(|c| c.status).collect();
@@ -952,10 +884,7 @@ mod tests {
                 assert!(statuses.contains(&st), "seed {seed}: no {st}");
             }
             let pay500 = count(&|c| c.server == "payments" && c.status == 500);
-            assert!(
-                (1..=2).contains(&pay500),
-                "seed {seed}: {pay500} payment 500s"
-            );
+            assert!((1..=2).contains(&pay500), "seed {seed}: {pay500} payment 500s");
             assert!(count(&|c| c.server == "payments" && c.status == 503) >= 1);
             assert_eq!(count(&|c| c.version == "HTTP/1.0"), 1);
             assert_eq!(count(&|c| c.chunked), 1);
@@ -967,22 +896,14 @@ mod tests {
                     matches!(d.transport, Transport::Tcp { flags, .. } if flags & FIN != 0)
                 })
                 .count();
-            assert!(
-                fins >= 4,
-                "seed {seed}: idle keep-alive connections get closed too"
-            );
+            assert!(fins >= 4, "seed {seed}: idle keep-alive connections get closed too");
             for c in calls {
                 let latency_ms = (c.response_ts.0 - c.request_ts.0) / MS;
                 if c.server == "inventory" && latency_ms >= 800 {
                     assert!(latency_ms <= 1_510, "slow stock call {latency_ms} ms");
                 }
                 if c.server == "payments" || c.server == "orders" && c.method == "GET" {
-                    assert!(
-                        latency_ms <= 41,
-                        "{} {} took {latency_ms} ms",
-                        c.method,
-                        c.path
-                    );
+                    assert!(latency_ms <= 41, "{} {} took {latency_ms} ms", c.method, c.path);
                 }
                 if c.status == 404 {
                     assert!(c.path.contains("/orders/"));
@@ -991,12 +912,8 @@ mod tests {
                     assert!(c.request_body_len > 50);
                 }
             }
-            assert!(
-                count(&|c| c.server == "inventory" && c.response_ts.0 - c.request_ts.0 >= 800 * MS)
-                    >= 1
-            );
-            let edges: BTreeSet<(&str, &str)> =
-                calls.iter().map(|c| (c.client, c.server)).collect();
+            assert!(count(&|c| c.server == "inventory" && c.response_ts.0 - c.request_ts.0 >= 800 * MS) >= 1);
+            let edges: BTreeSet<(&str, &str)> = calls.iter().map(|c| (c.client, c.server)).collect();
             assert_eq!(
                 edges,
                 BTreeSet::from([
@@ -1035,10 +952,52 @@ mod tests {
 
     #[test]
     fn stock_level_parses() {
-        assert_eq!(
-            stock_level(br#"{"sku":"X","available":17,"reserved":1}"#),
-            17
-        );
+        assert_eq!(stock_level(br#"{"sku":"X","available":17,"reserved":1}"#), 17);
         assert_eq!(stock_level(b"{}"), 0);
+    }
+}
+#[cfg(test)]
+mod scratch_baseline {
+    use crate::synth::conversation::*;
+    use crate::synth::pcap::*;
+    use crate::time::Timestamp;
+    fn conv(port: u16) -> Conversation {
+        Conversation::new(
+            format!("10.1.0.5:{port}").parse().unwrap(),
+            "10.2.0.1:80".parse().unwrap(),
+            Timestamp::from_secs_nanos(1_768_471_200 + port as u64, 0),
+            2_000,
+            1_000,
+            u32::MAX - 5,
+        )
+    }
+    #[test]
+    fn scratch_dump() {
+        let mut all = Vec::new();
+        for (i, lost) in [vec![2usize], vec![9], vec![7], vec![2, 6]].into_iter().enumerate() {
+            let mut c = conv(40000 + i as u16);
+            let body = vec![7u8; 1448 * 10];
+            c.handshake().client_send(b"GET /big HTTP/1.1\r\n\r\n", 0);
+            let at = c.server_ready_at();
+            c.server_send_impaired(&body, at, &Impairments { lost, slow_reader: None });
+            c.close();
+            eprintln!("{i}: {:?}", c.events());
+            all.extend(c.packets());
+        }
+        let mut c = conv(40010).with_mss(1024);
+        c.handshake().client_send(b"GET /export HTTP/1.1\r\n\r\n", 0);
+        let at = c.server_ready_at();
+        let ms = 1_000_000;
+        let reader = SlowReader { buffer: 64256, reads: vec![(50 * ms, 16_384), (700 * ms, 32_768), (300 * ms, 32_768), (80 * ms, 65_536)] };
+        c.server_send_impaired(&vec![3u8; 200_000], at, &Impairments { lost: vec![], slow_reader: Some(reader) });
+        c.close();
+        eprintln!("slow: {:?}", c.events());
+        all.extend(c.packets());
+        let mut c = conv(40020);
+        c.refused();
+        all.extend(c.packets());
+        all.sort_by_key(|p| p.ts);
+        let f = std::fs::File::create("/tmp/wl_micro.pcap").unwrap();
+        write_pcap(f, &all, TsResolution::Nanos).unwrap();
     }
 }

@@ -21,26 +21,15 @@ const INITIAL_BUFFER: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error("{path}: cannot open: {source}")]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Open { path: PathBuf, source: std::io::Error },
     #[error("{path}: byte offset 0: not a pcap or pcapng file (unknown magic number {magic})")]
     BadMagic { path: PathBuf, magic: String },
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
     #[error("{path}: byte offset {offset}: {reason}")]
-    Corrupt {
-        path: PathBuf,
-        offset: u64,
-        reason: String,
-    },
+    Corrupt { path: PathBuf, offset: u64, reason: String },
     #[error("{path}: byte offset {offset}: read error: {reason}")]
-    Read {
-        path: PathBuf,
-        offset: u64,
-        reason: String,
-    },
+    Read { path: PathBuf, offset: u64, reason: String },
 }
 
 /// What reading a file found besides packets.
@@ -113,11 +102,7 @@ pub fn read_from<R: Read + Send>(
     if !MAGICS.iter().any(|m| head == m) {
         return Err(FileError::BadMagic {
             path: path.into(),
-            magic: head
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            magic: head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
         });
     }
     let mut reader = create_reader(INITIAL_BUFFER, input).map_err(|e| FileError::Corrupt {
@@ -155,7 +140,7 @@ pub fn read_from<R: Read + Send>(
                             ts,
                             link,
                             data,
-                            orig_len: b.origlen.max(data.len() as u32),
+                            orig_len: b.origlen,
                             interface: 0,
                         });
                     }
@@ -193,7 +178,7 @@ pub fn read_from<R: Read + Send>(
                             ts,
                             link: iface.link,
                             data,
-                            orig_len: epb.origlen.max(data.len() as u32),
+                            orig_len: epb.origlen,
                             interface: epb.if_id,
                         });
                     }
@@ -207,7 +192,7 @@ pub fn read_from<R: Read + Send>(
                                 ts: Timestamp::default(),
                                 link: iface.link,
                                 data,
-                                orig_len: spb.origlen.max(data.len() as u32),
+                                orig_len: spb.origlen,
                                 interface: 0,
                             });
                         }
@@ -253,9 +238,7 @@ pub fn read_from<R: Read + Send>(
                 })?;
             }
             Err(PcapError::UnexpectedEof) => {
-                summary.truncated = Some(format!(
-                    "byte offset {offset}: unexpected end of file inside a record"
-                ));
+                summary.truncated = Some(format!("byte offset {offset}: unexpected end of file inside a record"));
                 break;
             }
             Err(e) => {
@@ -291,24 +274,72 @@ mod tests {
 
     #[test]
     fn bad_magic_names_offset_zero() {
-        let err = read_from(
-            Path::new("x.pcap"),
-            &b"GET / HTTP/1.1\r\n"[..],
-            1 << 24,
-            &mut |_| {},
-        )
-        .unwrap_err();
+        let err = read_from(Path::new("x.pcap"), &b"GET / HTTP/1.1\r\n"[..], 1 << 24, &mut |_| {}).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("byte offset 0") && msg.contains("47 45 54 20"),
-            "{msg}"
-        );
+        assert!(msg.contains("byte offset 0") && msg.contains("47 45 54 20"), "{msg}");
     }
 
     #[test]
     fn empty_file_is_an_error() {
         let err = read_from(Path::new("x.pcap"), &b""[..], 1 << 24, &mut |_| {}).unwrap_err();
         assert!(matches!(err, FileError::Empty { .. }));
+    }
+
+    use crate::synth::pcap::{ByteOrder, PcapNgWriter, PcapWriter, TsResolution};
+
+    fn read_all(bytes: &[u8]) -> (Vec<(Timestamp, LinkType, Vec<u8>, u32, u32)>, FileSummary) {
+        let mut got = Vec::new();
+        let summary = read_from(Path::new("t.pcap"), bytes, 1 << 24, &mut |p| {
+            got.push((p.ts, p.link, p.data.to_vec(), p.orig_len, p.interface))
+        })
+        .unwrap();
+        (got, summary)
+    }
+
+    #[test]
+    fn pcap_both_byte_orders_and_resolutions() {
+        let ts = Timestamp::from_secs_nanos(1_700_000_000, 123_456_789);
+        for order in [ByteOrder::Little, ByteOrder::Big] {
+            for res in [TsResolution::Micros, TsResolution::Nanos] {
+                let mut w = PcapWriter::with_byte_order(Vec::new(), LinkType::RAW, res, order).unwrap();
+                w.write_packet(ts, &[0x45, 1, 2, 3], 60).unwrap();
+                let (got, summary) = read_all(&w.into_inner().unwrap());
+                let want_ts = if res == TsResolution::Nanos { ts } else { Timestamp::from_secs_nanos(1_700_000_000, 123_456_000) };
+                assert_eq!(got, vec![(want_ts, LinkType::RAW, vec![0x45, 1, 2, 3], 60, 0)], "{order:?} {res:?}");
+                assert_eq!(summary.packets, 1);
+                assert!(summary.truncated.is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn pcapng_with_several_interfaces() {
+        let ts = Timestamp::from_secs_nanos(1_700_000_000, 5);
+        for order in [ByteOrder::Little, ByteOrder::Big] {
+            let mut w = PcapNgWriter::with_byte_order(Vec::new(), order).unwrap();
+            let eth = w.add_interface(LinkType::ETHERNET, TsResolution::Nanos).unwrap();
+            let sll = w.add_interface(LinkType::LINUX_SLL, TsResolution::Micros).unwrap();
+            w.write_packet(eth, ts, &[1, 2], 2).unwrap();
+            w.write_packet(sll, Timestamp::from_secs_nanos(1_700_000_001, 7_000), &[3], 1).unwrap();
+            let (got, summary) = read_all(&w.into_inner().unwrap());
+            assert_eq!(got.len(), 2);
+            assert_eq!((got[0].0, got[0].1, got[0].4), (ts, LinkType::ETHERNET, 0));
+            assert_eq!((got[1].0, got[1].1, got[1].4), (Timestamp::from_secs_nanos(1_700_000_001, 7_000), LinkType::LINUX_SLL, 1));
+            assert_eq!(summary.interfaces, vec![LinkType::ETHERNET, LinkType::LINUX_SLL]);
+        }
+    }
+
+    #[test]
+    fn cut_short_file_keeps_earlier_packets_and_names_the_offset() {
+        let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET, TsResolution::Micros).unwrap();
+        for i in 0..3u8 {
+            w.write_packet(Timestamp::from_secs_nanos(1, 0), &[i; 40], 40).unwrap();
+        }
+        let bytes = w.into_inner().unwrap();
+        let (got, summary) = read_all(&bytes[..bytes.len() - 10]);
+        assert_eq!(got.len(), 2);
+        let msg = summary.truncated.unwrap();
+        assert!(msg.contains("byte offset 136"), "{msg}");
     }
 
     #[test]
@@ -321,9 +352,6 @@ mod tests {
             ng_timestamp(1_000_000_001, 1_000_000_000, 0),
             Timestamp::from_secs_nanos(1, 1)
         );
-        assert_eq!(
-            ng_timestamp(3, 2, 10),
-            Timestamp::from_secs_nanos(11, 500_000_000)
-        );
+        assert_eq!(ng_timestamp(3, 2, 10), Timestamp::from_secs_nanos(11, 500_000_000));
     }
 }

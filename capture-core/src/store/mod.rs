@@ -127,8 +127,7 @@ impl Store {
             inner.by_id.remove(&old.id);
             inner.stats.evicted += 1;
             inner.stats.evicted_bytes += c as u64;
-            inner.stats.evicted_until =
-                Some(inner.stats.evicted_until.map_or(old.ts, |t| t.max(old.ts)));
+            inner.stats.evicted_until = Some(inner.stats.evicted_until.map_or(old.ts, |t| t.max(old.ts)));
         }
     }
 
@@ -162,12 +161,7 @@ impl Store {
 
     /// Visits entries in `order`, starting strictly after `after` when given, until the visitor
     /// breaks. Entries are shared (`Arc`), so a visitor can keep the ones it wants cheaply.
-    pub fn scan(
-        &self,
-        order: Order,
-        after: Option<Key>,
-        visit: &mut dyn FnMut(&Arc<Entry>) -> ControlFlow<()>,
-    ) {
+    pub fn scan(&self, order: Order, after: Option<Key>, visit: &mut dyn FnMut(&Arc<Entry>) -> ControlFlow<()>) {
         let g = self.inner.read();
         match order {
             Order::Asc => {
@@ -179,9 +173,7 @@ impl Store {
                 }
             }
             Order::Desc => {
-                let end = after.map_or(g.entries.len(), |k| {
-                    g.entries.partition_point(|x| Key::of(x) < k)
-                });
+                let end = after.map_or(g.entries.len(), |k| g.entries.partition_point(|x| Key::of(x) < k));
                 for e in g.entries.range(..end).rev() {
                     if visit(e).is_break() {
                         return;

@@ -79,11 +79,7 @@ pub struct WorkloadStats {
 /// Writes the workload to `out` as a classic pcap file (Ethernet, resolution from `opts`).
 /// The output is a pure function of `opts`.
 pub fn write_http_workload<W: Write>(out: W, opts: &WorkloadOpts) -> io::Result<WorkloadStats> {
-    let mut writer = PcapWriter::new(
-        BufWriter::with_capacity(1 << 20, out),
-        LINK,
-        opts.resolution,
-    )?;
+    let mut writer = PcapWriter::new(BufWriter::with_capacity(1 << 20, out), LINK, opts.resolution)?;
     let mut generator = Generator::new(opts);
     let mut stats = WorkloadStats::default();
     let parallel = opts.connections_in_parallel.max(1);
@@ -95,10 +91,7 @@ pub fn write_http_workload<W: Write>(out: W, opts: &WorkloadOpts) -> io::Result<
             let offset_ns = generator.rng.range(0..=500_000) * 1_000;
             let start = Timestamp(batch_start.0.saturating_add(offset_ns));
             let packets = generator.connection(start, &mut stats)?;
-            batch_bytes += packets
-                .iter()
-                .map(|p| 16 + p.data.len() as u64)
-                .sum::<u64>();
+            batch_bytes += packets.iter().map(|p| 16 + p.data.len() as u64).sum::<u64>();
             batch.push(packets);
             if writer.bytes_written() + batch_bytes >= opts.target_bytes {
                 break;
@@ -122,8 +115,7 @@ fn write_merged<W: Write>(
     batch: Vec<Vec<SynthPacket>>,
     stats: &mut WorkloadStats,
 ) -> io::Result<Option<Timestamp>> {
-    let mut iters: Vec<std::vec::IntoIter<SynthPacket>> =
-        batch.into_iter().map(Vec::into_iter).collect();
+    let mut iters: Vec<std::vec::IntoIter<SynthPacket>> = batch.into_iter().map(Vec::into_iter).collect();
     let mut heads: Vec<Option<SynthPacket>> = iters.iter_mut().map(Iterator::next).collect();
     let mut heap: BinaryHeap<Reverse<(Timestamp, usize)>> = heads
         .iter()
@@ -152,12 +144,7 @@ const SERVERS: [(u8, u16, &str, &str); 8] = [
     (2, 80, "api.example.com", "nginx/1.25.3"),
     (3, 80, "static.example.com", "nginx/1.24.0"),
     (4, 80, "img.example.com", "Apache/2.4.58 (Debian)"),
-    (
-        5,
-        8080,
-        "orders.internal.example.com:8080",
-        "Jetty(11.0.20)",
-    ),
+    (5, 8080, "orders.internal.example.com:8080", "Jetty(11.0.20)"),
     (6, 8080, "cart.internal.example.com:8080", "gunicorn"),
     (7, 8080, "users.internal.example.com:8080", "Kestrel"),
     (8, 8080, "search.internal.example.com:8080", "envoy"),
@@ -258,11 +245,7 @@ impl Generator {
     }
 
     /// One whole connection, its packets sorted by time.
-    fn connection(
-        &mut self,
-        start: Timestamp,
-        stats: &mut WorkloadStats,
-    ) -> io::Result<Vec<SynthPacket>> {
+    fn connection(&mut self, start: Timestamp, stats: &mut WorkloadStats) -> io::Result<Vec<SynthPacket>> {
         let client = self.client();
         let &(host_octet, port, host, server_name) = self.rng.pick(&SERVERS);
         let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 2, 0, host_octet)), port);
@@ -320,35 +303,19 @@ impl Generator {
                 0 => ("/api/v1/orders".to_string(), Body::Json, 201),
                 1 => ("/api/v1/cart/items".to_string(), Body::Json, 201),
                 2 => ("/api/v1/login".to_string(), Body::Json, 200),
-                _ => (
-                    format!("/api/v1/search?q=item{}", rng.range(1..=999)),
-                    Body::Json,
-                    200,
-                ),
+                _ => (format!("/api/v1/search?q=item{}", rng.range(1..=999)), Body::Json, 200),
             }
         } else {
             match rng.range(0..=7) {
-                0 | 1 => (
-                    format!("/api/v1/orders/{}", rng.range(100..=99_999)),
-                    Body::Json,
-                    200,
-                ),
+                0 | 1 => (format!("/api/v1/orders/{}", rng.range(100..=99_999)), Body::Json, 200),
                 2 => (
                     format!("/api/v1/products?page={}&limit=20", rng.range(1..=40)),
                     Body::Json,
                     200,
                 ),
-                3 => (
-                    format!("/api/v1/users/{}/cart", rng.range(1..=5_000)),
-                    Body::Json,
-                    200,
-                ),
+                3 => (format!("/api/v1/users/{}/cart", rng.range(1..=5_000)), Body::Json, 200),
                 4 => ("/static/app.js".to_string(), Body::Js, 200),
-                5 => (
-                    format!("/static/css/main.{:08x}.css", rng.next_u32()),
-                    Body::Css,
-                    200,
-                ),
+                5 => (format!("/static/css/main.{:08x}.css", rng.next_u32()), Body::Css, 200),
                 6 => (
                     format!("/images/products/{}.jpg", rng.range(1..=20_000)),
                     Body::Jpeg,
@@ -423,8 +390,7 @@ impl Generator {
             kind.content_type()
         );
         let wire_body = if gzip {
-            let mut enc =
-                GzEncoder::new(Vec::with_capacity(body.len() / 2 + 64), Compression::fast());
+            let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 2 + 64), Compression::fast());
             enc.write_all(&body)?;
             let gz = enc.finish()?;
             let _ = write!(
@@ -447,10 +413,7 @@ impl Generator {
             let _ = write!(head, "Content-Length: {}\r\n", body.len());
             body
         };
-        let _ = write!(
-            head,
-            "Connection: keep-alive\r\nX-Request-Id: {request_id}\r\n\r\n"
-        );
+        let _ = write!(head, "Connection: keep-alive\r\nX-Request-Id: {request_id}\r\n\r\n");
         let mut response = head.into_bytes();
         response.extend_from_slice(&wire_body);
 
@@ -536,8 +499,8 @@ fn text_body(rng: &mut SplitMix64, len: usize, css: bool) -> Vec<u8> {
 fn jpeg_body(rng: &mut SplitMix64, len: usize) -> Vec<u8> {
     const HEAD: [u8; 30] = [
         0xFF, 0xD8, // SOI
-        0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00,
-        0x01, 0x00, 0x00, // APP0: JFIF 1.01, 1:1 aspect, no thumbnail
+        0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
+        0x00, // APP0: JFIF 1.01, 1:1 aspect, no thumbnail
         0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, // SOS, one component
     ];
     let total = len.max(HEAD.len() + 2);
@@ -598,11 +561,7 @@ mod tests {
         let stats = write_http_workload(&mut file, &opts).unwrap();
         assert_eq!(stats.bytes, file.len() as u64);
         assert!(stats.bytes >= opts.target_bytes);
-        assert!(
-            stats.bytes < opts.target_bytes + 400_000,
-            "overshoot {}",
-            stats.bytes
-        );
+        assert!(stats.bytes < opts.target_bytes + 400_000, "overshoot {}", stats.bytes);
         assert!(stats.connections > 16, "more than one batch");
         let (_, cap) = parse_pcap(&file).unwrap();
         assert_eq!(cap.blocks.len() as u64, stats.packets);
@@ -611,14 +570,8 @@ mod tests {
             .iter()
             .map(|b| u64::from(b.ts_sec) * 1_000_000 + u64::from(b.ts_usec))
             .collect();
-        assert!(
-            times.windows(2).all(|w| w[0] <= w[1]),
-            "time goes backwards"
-        );
-        assert_eq!(
-            stats.first_ts.map(|t| t.as_micros()),
-            times.first().copied()
-        );
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "time goes backwards");
+        assert_eq!(stats.first_ts.map(|t| t.as_micros()), times.first().copied());
         assert_eq!(stats.last_ts.map(|t| t.as_micros()), times.last().copied());
 
         let (order, streams) = reassemble(cap.blocks.iter().map(|b| b.data));
@@ -642,22 +595,14 @@ mod tests {
             for r in &reqs {
                 if r.line.starts_with("POST") {
                     posts += 1;
-                    assert!(
-                        (100..=2_000).contains(&r.body.len()),
-                        "POST body {}",
-                        r.body.len()
-                    );
+                    assert!((100..=2_000).contains(&r.body.len()), "POST body {}", r.body.len());
                 } else {
                     assert!(r.body.is_empty());
                 }
             }
             for r in resps {
                 *statuses.entry(r.line.parse().unwrap()).or_insert(0) += 1;
-                assert!(
-                    (100..=20_000).contains(&r.body.len()),
-                    "body {}",
-                    r.body.len()
-                );
+                assert!((100..=20_000).contains(&r.body.len()), "body {}", r.body.len());
                 chunked += u64::from(r.chunked);
                 trailers += u64::from(r.trailer);
                 gzip += u64::from(r.gzip);
@@ -683,11 +628,7 @@ mod tests {
             "chunked share {}",
             share(chunked)
         );
-        assert!(
-            (0.05..0.16).contains(&share(gzip)),
-            "gzip share {}",
-            share(gzip)
-        );
+        assert!((0.05..0.16).contains(&share(gzip)), "gzip share {}", share(gzip));
         assert_eq!(
             stats.status_counts.keys().copied().collect::<Vec<_>>(),
             [200, 201, 404, 500]

@@ -161,15 +161,7 @@ fn v6_of(ip: IpAddr) -> Ipv6Addr {
 }
 
 /// Writes the Ethernet and IP headers for a `segment_len`-byte transport segment.
-fn push_eth_ip(
-    f: &mut Vec<u8>,
-    src: IpAddr,
-    dst: IpAddr,
-    ips: IpPair,
-    proto: u8,
-    segment_len: usize,
-    ip_id: u16,
-) {
+fn push_eth_ip(f: &mut Vec<u8>, src: IpAddr, dst: IpAddr, ips: IpPair, proto: u8, segment_len: usize, ip_id: u16) {
     f.extend_from_slice(&mac_for(dst));
     f.extend_from_slice(&mac_for(src));
     match ips {
@@ -256,10 +248,7 @@ pub fn tcp_frame(spec: &TcpSpec<'_>) -> Vec<u8> {
     f.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
     f.extend_from_slice(&options[..opt_len]);
     f.extend_from_slice(spec.payload);
-    let csum = fold(sum_words(
-        &f[start..],
-        ips.pseudo_sum(IPPROTO_TCP, segment_len),
-    ));
+    let csum = fold(sum_words(&f[start..], ips.pseudo_sum(IPPROTO_TCP, segment_len)));
     f[start + 16..start + 18].copy_from_slice(&csum.to_be_bytes());
     pad(&mut f);
     f
@@ -288,10 +277,7 @@ pub fn udp_frame(spec: &UdpSpec<'_>) -> Vec<u8> {
     f.extend_from_slice(&(segment_len as u16).to_be_bytes());
     f.extend_from_slice(&[0, 0]);
     f.extend_from_slice(spec.payload);
-    let csum = match fold(sum_words(
-        &f[start..],
-        ips.pseudo_sum(IPPROTO_UDP, segment_len),
-    )) {
+    let csum = match fold(sum_words(&f[start..], ips.pseudo_sum(IPPROTO_UDP, segment_len))) {
         0 => 0xFFFF, // zero means "no checksum" in UDP
         c => c,
     };
@@ -519,8 +505,8 @@ mod tests {
     fn ipv4_header_checksum() {
         // The classic example header 4500 003c 1c46 4000 4006 .... ac10 0a63 ac10 0a0c -> b1e6.
         let mut classic = [
-            0x45, 0x00, 0x00, 0x3C, 0x1C, 0x46, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 0xAC, 0x10,
-            0x0A, 0x63, 0xAC, 0x10, 0x0A, 0x0C,
+            0x45, 0x00, 0x00, 0x3C, 0x1C, 0x46, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 0xAC, 0x10, 0x0A, 0x63, 0xAC, 0x10,
+            0x0A, 0x0C,
         ];
         assert_eq!(internet_checksum(&classic), 0xB1E6);
         classic[10..12].copy_from_slice(&0xB1E6u16.to_be_bytes());
@@ -612,10 +598,7 @@ mod tests {
         });
         assert_eq!(be16(&f, 12), ETHERTYPE_IPV6);
         let d = decode_frame(&f).unwrap();
-        assert_eq!(
-            (d.src, d.dst, d.payload, d.ip_id),
-            (src, dst, &b"hello"[..], None)
-        );
+        assert_eq!((d.src, d.dst, d.payload, d.ip_id), (src, dst, &b"hello"[..], None));
         let t = tcp_frame(&TcpSpec {
             payload: b"abc",
             ..TcpSpec::new(src, dst, ACK)
@@ -642,10 +625,7 @@ mod tests {
             ..TcpSpec::new(spec.src, spec.dst, ACK)
         });
         t[20] ^= 1; // IPv4 flags/offset byte
-        assert_eq!(
-            decode_frame(&t),
-            Err(FrameError::BadChecksum("IPv4 header"))
-        );
+        assert_eq!(decode_frame(&t), Err(FrameError::BadChecksum("IPv4 header")));
     }
 
     #[test]

@@ -98,12 +98,7 @@ impl<W: Write> PcapWriter<W> {
     }
 
     /// A pcap file in the given byte order.
-    pub fn with_byte_order(
-        mut out: W,
-        link: LinkType,
-        resolution: TsResolution,
-        order: ByteOrder,
-    ) -> io::Result<Self> {
+    pub fn with_byte_order(mut out: W, link: LinkType, resolution: TsResolution, order: ByteOrder) -> io::Result<Self> {
         let magic = match resolution {
             TsResolution::Micros => MAGIC_MICROS,
             TsResolution::Nanos => MAGIC_NANOS,
@@ -130,12 +125,8 @@ impl<W: Write> PcapWriter<W> {
     /// length if smaller. Fails with `InvalidInput` for times after 2106 (32-bit seconds).
     pub fn write_packet(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) -> io::Result<()> {
         let (secs, frac) = self.resolution.split(ts);
-        let secs = u32::try_from(secs).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "timestamp does not fit classic pcap",
-            )
-        })?;
+        let secs = u32::try_from(secs)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "timestamp does not fit classic pcap"))?;
         let (cut, caplen, orig_len) = captured(data, orig_len);
         let mut h = [0u8; 16];
         h[0..4].copy_from_slice(&self.order.u32(secs));
@@ -235,9 +226,8 @@ impl<W: Write> PcapNgWriter<W> {
     /// Adds an interface and returns its id. Nanosecond interfaces carry `if_tsresol = 9`;
     /// microsecond ones carry no option (the pcapng default).
     pub fn add_interface(&mut self, link: LinkType, resolution: TsResolution) -> io::Result<u32> {
-        let link16 = u16::try_from(link.0).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "pcapng link types are 16-bit")
-        })?;
+        let link16 = u16::try_from(link.0)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pcapng link types are 16-bit"))?;
         let mut body = Vec::with_capacity(20);
         body.extend_from_slice(&self.order.u16(link16));
         body.extend_from_slice(&[0, 0]);
@@ -252,18 +242,9 @@ impl<W: Write> PcapNgWriter<W> {
     }
 
     /// Appends one Enhanced Packet Block on `interface`. Data beyond [`SNAPLEN`] is cut.
-    pub fn write_packet(
-        &mut self,
-        interface: u32,
-        ts: Timestamp,
-        data: &[u8],
-        orig_len: u32,
-    ) -> io::Result<()> {
+    pub fn write_packet(&mut self, interface: u32, ts: Timestamp, data: &[u8], orig_len: u32) -> io::Result<()> {
         let Some(&resolution) = self.interfaces.get(interface as usize) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "unknown pcapng interface",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "unknown pcapng interface"));
         };
         let units = resolution.units(ts);
         let (cut, caplen, orig_len) = captured(data, orig_len);
@@ -309,11 +290,7 @@ impl<W: Write> PcapNgWriter<W> {
 
 /// Writes synthesised packets (Ethernet) as a little-endian classic pcap file; returns the
 /// writer.
-pub fn write_pcap<W: Write>(
-    out: W,
-    packets: &[SynthPacket],
-    resolution: TsResolution,
-) -> io::Result<W> {
+pub fn write_pcap<W: Write>(out: W, packets: &[SynthPacket], resolution: TsResolution) -> io::Result<W> {
     let mut w = PcapWriter::new(out, LINK, resolution)?;
     for p in packets {
         w.write_packet(p.ts, &p.data, p.data.len() as u32)?;
@@ -335,33 +312,22 @@ pub fn write_pcapng<W: Write>(out: W, packets: &[SynthPacket]) -> io::Result<W> 
 mod tests {
     use super::*;
     use pcap_parser::traits::PcapReaderIterator;
-    use pcap_parser::{
-        Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader, parse_pcap,
-    };
+    use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader, parse_pcap};
 
     fn sample() -> Vec<(Timestamp, Vec<u8>, u32)> {
         vec![
-            (
-                Timestamp::from_secs_nanos(1_768_471_200, 123_456_789),
-                vec![1, 2, 3],
-                3,
-            ),
+            (Timestamp::from_secs_nanos(1_768_471_200, 123_456_789), vec![1, 2, 3], 3),
             (
                 Timestamp::from_secs_nanos(1_768_471_201, 999_999_999),
                 vec![9; 61],
                 1500,
             ),
-            (
-                Timestamp::from_secs_nanos(1_768_471_202, 0),
-                (0..=255).collect(),
-                256,
-            ),
+            (Timestamp::from_secs_nanos(1_768_471_202, 0), (0..=255).collect(), 256),
         ]
     }
 
     fn write_sample_pcap(res: TsResolution, order: ByteOrder) -> Vec<u8> {
-        let mut w =
-            PcapWriter::with_byte_order(Vec::new(), LinkType::ETHERNET, res, order).unwrap();
+        let mut w = PcapWriter::with_byte_order(Vec::new(), LinkType::ETHERNET, res, order).unwrap();
         for (ts, data, orig) in sample() {
             w.write_packet(ts, &data, orig).unwrap();
         }
@@ -377,10 +343,7 @@ mod tests {
         assert!(rest.is_empty());
         assert_eq!(cap.header.snaplen, SNAPLEN);
         assert_eq!(cap.header.network.0, 1);
-        assert_eq!(
-            cap.header.is_nanosecond_precision(),
-            res == TsResolution::Nanos
-        );
+        assert_eq!(cap.header.is_nanosecond_precision(), res == TsResolution::Nanos);
         assert_eq!(cap.blocks.len(), 3);
         for (b, (ts, data, orig)) in cap.blocks.iter().zip(sample()) {
             let (secs, frac) = res.split(ts);
@@ -460,13 +423,7 @@ mod tests {
                         PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                             let res = resolutions[epb.if_id as usize];
                             let (s, f) = epb.decode_ts(0, res);
-                            got.push((
-                                epb.if_id,
-                                s,
-                                f,
-                                epb.data[..epb.caplen as usize].to_vec(),
-                                epb.origlen,
-                            ));
+                            got.push((epb.if_id, s, f, epb.data[..epb.caplen as usize].to_vec(), epb.origlen));
                         }
                         _ => {}
                     }
@@ -518,9 +475,7 @@ mod tests {
     #[test]
     fn pcapng_big_endian_two_interfaces() {
         let mut w = PcapNgWriter::with_byte_order(Vec::new(), ByteOrder::Big).unwrap();
-        let a = w
-            .add_interface(LinkType::ETHERNET, TsResolution::Micros)
-            .unwrap();
+        let a = w.add_interface(LinkType::ETHERNET, TsResolution::Micros).unwrap();
         let b = w.add_interface(LinkType::RAW, TsResolution::Nanos).unwrap();
         assert_eq!((a, b), (0, 1));
         let ts = Timestamp::from_secs_nanos(1_768_471_200, 123_456_789);

@@ -1,6 +1,10 @@
-//! Test helpers: reassemble clean synthesised TCP streams and parse the HTTP/1.x messages in them.
+//! Test helpers: reassemble synthesised TCP streams, parse the HTTP/1.x messages in them, and run
+//! the TCP analysis over a conversation.
 
-use crate::synth::packet::{SYN, Transport, decode_frame};
+use crate::synth::SynthPacket;
+use crate::synth::packet::{FIN, SYN, Transport, decode_frame};
+use crate::tcp::analysis::{Segment, TcpAnalysis, TcpMetrics};
+use crate::wire::TcpFlags;
 use flate2::read::GzDecoder;
 use std::collections::HashMap;
 use std::io::Read;
@@ -9,28 +13,73 @@ use std::net::SocketAddr;
 /// One direction of a connection.
 pub type FlowKey = (SocketAddr, SocketAddr);
 
-/// Decodes every frame (checksums verified) and concatenates payloads per direction. Returns the
-/// connections (client, server) in SYN order and the byte streams. Only valid for captures
-/// without loss or retransmission, which is what the synthesisers produce.
-pub fn reassemble<'a>(
-    frames: impl IntoIterator<Item = &'a [u8]>,
-) -> (Vec<FlowKey>, HashMap<FlowKey, Vec<u8>>) {
+/// Decodes every frame (checksums verified) and puts payloads in sequence order per direction:
+/// retransmitted and probed bytes are taken once. Returns the connections (client, server) in
+/// SYN order and the byte streams. Panics on a gap: the synthesisers lose segments only after
+/// the capture point, so the capture always has every byte.
+pub fn reassemble<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> (Vec<FlowKey>, HashMap<FlowKey, Vec<u8>>) {
     let mut order = Vec::new();
     let mut streams: HashMap<FlowKey, Vec<u8>> = HashMap::new();
+    let mut next: HashMap<FlowKey, u32> = HashMap::new();
     for f in frames {
         let d = decode_frame(f).unwrap();
-        let Transport::Tcp { flags, .. } = d.transport else {
+        let Transport::Tcp { flags, seq, .. } = d.transport else {
             panic!("not TCP")
         };
+        let key = (d.src, d.dst);
         if flags == SYN {
-            order.push((d.src, d.dst));
+            order.push(key);
         }
-        streams
-            .entry((d.src, d.dst))
-            .or_default()
-            .extend_from_slice(d.payload);
+        let start = if flags & SYN != 0 { seq.wrapping_add(1) } else { seq };
+        let expected = *next.entry(key).or_insert(start);
+        let skip = expected.wrapping_sub(start);
+        assert!((skip as i32) >= 0, "gap in {key:?}: expected {expected}, got {start}");
+        let stream = streams.entry(key).or_default();
+        if (skip as usize) < d.payload.len() {
+            stream.extend_from_slice(&d.payload[skip as usize..]);
+        }
+        let end = start
+            .wrapping_add(d.payload.len() as u32)
+            .wrapping_add(u32::from(flags & FIN != 0));
+        if (end.wrapping_sub(expected) as i32) > 0 {
+            next.insert(key, end);
+        }
     }
     (order, streams)
+}
+
+/// Runs the TCP analysis over one conversation's packets (direction 0: the first packet's
+/// sender).
+pub fn analyse(packets: &[SynthPacket]) -> TcpMetrics {
+    let mut a = TcpAnalysis::default();
+    let mut client = None;
+    for p in packets {
+        let d = decode_frame(&p.data).unwrap();
+        let Transport::Tcp {
+            seq,
+            ack,
+            flags,
+            window,
+            window_scale,
+            ..
+        } = d.transport
+        else {
+            panic!("not TCP")
+        };
+        let client = *client.get_or_insert(d.src);
+        a.packet(&Segment {
+            ts: p.ts,
+            dir: usize::from(d.src != client),
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window,
+            seglen: d.payload.len() as u32,
+            window_scale,
+            frame_len: p.data.len() as u32,
+        });
+    }
+    a.metrics
 }
 
 /// One parsed HTTP message.
@@ -65,12 +114,7 @@ pub fn parse_messages(mut buf: &[u8], response: bool) -> Vec<Msg> {
             let h: Vec<(String, String)> = r
                 .headers
                 .iter()
-                .map(|h| {
-                    (
-                        h.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(h.value).into(),
-                    )
-                })
+                .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into()))
                 .collect();
             (n, line, r.version.unwrap(), h)
         } else {
@@ -82,12 +126,7 @@ pub fn parse_messages(mut buf: &[u8], response: bool) -> Vec<Msg> {
             let h: Vec<(String, String)> = r
                 .headers
                 .iter()
-                .map(|h| {
-                    (
-                        h.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(h.value).into(),
-                    )
-                })
+                .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into()))
                 .collect();
             (n, line, r.version.unwrap(), h)
         };

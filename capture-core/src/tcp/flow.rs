@@ -52,9 +52,9 @@ impl RoleSource {
 
 /// Ports on which a server is assumed when no handshake was seen.
 const SERVICE_PORTS: &[u16] = &[
-    21, 22, 23, 25, 53, 80, 110, 143, 389, 443, 445, 465, 587, 636, 853, 993, 995, 1433, 1521,
-    2181, 2379, 3000, 3306, 4222, 5000, 5432, 5672, 5671, 6379, 6380, 6443, 8000, 8080, 8443, 8888,
-    9000, 9042, 9090, 9092, 9200, 9300, 10250, 11211, 15672, 27017, 50051,
+    21, 22, 23, 25, 53, 80, 110, 143, 389, 443, 445, 465, 587, 636, 853, 993, 995, 1433, 1521, 2181, 2379, 3000, 3306,
+    4222, 5000, 5432, 5672, 5671, 6379, 6380, 6443, 8000, 8080, 8443, 8888, 9000, 9042, 9090, 9092, 9200, 9300, 10250,
+    11211, 15672, 27017, 50051,
 ];
 
 /// Protocol-independent key: the two endpoints in canonical order.
@@ -68,28 +68,15 @@ pub struct FlowKey {
 impl FlowKey {
     pub fn new(a: SocketAddr, b: SocketAddr, proto: u8) -> Self {
         if (a.ip(), a.port()) <= (b.ip(), b.port()) {
-            FlowKey {
-                lo: a,
-                hi: b,
-                proto,
-            }
+            FlowKey { lo: a, hi: b, proto }
         } else {
-            FlowKey {
-                lo: b,
-                hi: a,
-                proto,
-            }
+            FlowKey { lo: b, hi: a, proto }
         }
     }
 }
 
 /// Decides the roles for a new flow from its first packet (sent by `src` to `dst`).
-pub fn decide_roles(
-    src: SocketAddr,
-    dst: SocketAddr,
-    syn: bool,
-    ack: bool,
-) -> (SocketAddr, SocketAddr, RoleSource) {
+pub fn decide_roles(src: SocketAddr, dst: SocketAddr, syn: bool, ack: bool) -> (SocketAddr, SocketAddr, RoleSource) {
     if syn && !ack {
         return (src, dst, RoleSource::Syn);
     }
@@ -203,11 +190,8 @@ impl<T> FlowTable<T> {
         on_evict: &mut dyn FnMut(Flow<T>, Eviction),
     ) -> &mut Flow<T> {
         if self.flows.len() >= self.max_flows {
-            let mut seen: Vec<(Timestamp, FlowKey)> = self
-                .flows
-                .values()
-                .map(|f| (f.meta.last_seen, f.meta.key))
-                .collect();
+            let mut seen: Vec<(Timestamp, FlowKey)> =
+                self.flows.values().map(|f| (f.meta.last_seen, f.meta.key)).collect();
             let n = (self.max_flows / 8).max(1).min(seen.len());
             seen.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
             for (_, k) in seen.into_iter().take(n) {
@@ -290,10 +274,7 @@ mod tests {
         assert_eq!(decide_roles(a, b, false, true), (b, a, RoleSource::Port));
         let x = sa("10.0.0.1:7000");
         let y = sa("10.0.0.2:7000");
-        assert_eq!(
-            decide_roles(y, x, false, false),
-            (y, x, RoleSource::FirstPacket)
-        );
+        assert_eq!(decide_roles(y, x, false, false), (y, x, RoleSource::FirstPacket));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! TCP: sequence arithmetic, per-direction bounded reassembly, and the flow table.
 
+pub mod analysis;
 pub mod flow;
 pub mod reassembly;
 pub mod seq;

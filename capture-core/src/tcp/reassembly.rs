@@ -211,9 +211,7 @@ impl Reassembler {
             let lo = at.max(off);
             let hi = end.min(seg_end);
             overlapped += hi - lo;
-            if data[(lo - at) as usize..(hi - at) as usize]
-                != seg[(lo - off) as usize..(hi - off) as usize]
-            {
+            if data[(lo - at) as usize..(hi - at) as usize] != seg[(lo - off) as usize..(hi - off) as usize] {
                 conflict = true;
             }
         }
@@ -256,8 +254,7 @@ impl Reassembler {
             let piece = &data[(lo - start) as usize..(hi - start) as usize];
             // Make room: declare the first hole a gap until the piece fits.
             while !self.pending.is_empty()
-                && (self.pending_bytes + piece.len() > window_bytes
-                    || self.pending.len() >= max_segments)
+                && (self.pending_bytes + piece.len() > window_bytes || self.pending.len() >= max_segments)
             {
                 self.stats.window_overflows += 1;
                 self.skip_to_first_pending(out);
@@ -326,10 +323,7 @@ impl Reassembler {
             let before = self.next_off;
             self.drain(out);
             if self.next_off == before
-                && self
-                    .pending
-                    .first_key_value()
-                    .is_none_or(|(&o, _)| o > self.next_off)
+                && self.pending.first_key_value().is_none_or(|(&o, _)| o > self.next_off)
                 && self.next_off >= ack_off
             {
                 break;
@@ -454,9 +448,7 @@ mod tests {
     #[test]
     fn billion_byte_gap_is_bounded() {
         let mut r = Reassembler::new();
-        let mut c = Collected {
-            ..Default::default()
-        };
+        let mut c = Collected { ..Default::default() };
         let mut gaps = Vec::new();
         r.segment(0, false, false, b"a", 1 << 20, 64, &mut |_| {});
         r.segment(1_000_000_000, false, false, b"b", 1 << 20, 64, &mut |_| {});

@@ -144,8 +144,7 @@ impl Defragmenter {
             let start = (*o).max(filled);
             let stop = (o + b.len() as u32).min(total);
             if start < stop {
-                payload[start as usize..stop as usize]
-                    .copy_from_slice(&b[(start - o) as usize..(stop - o) as usize]);
+                payload[start as usize..stop as usize].copy_from_slice(&b[(start - o) as usize..(stop - o) as usize]);
                 filled = stop;
             }
         }
@@ -189,6 +188,7 @@ mod tests {
             protocol: 17,
             payload,
             fragment: None,
+            declared_len: payload.len(),
         }
     }
 

@@ -31,6 +31,9 @@ pub struct IpPacket<'a> {
     pub payload: &'a [u8],
     /// Set when the packet is a fragment that needs reassembly.
     pub fragment: Option<Fragment>,
+    /// Upper-layer length the header declares; larger than `payload.len()` when the capture
+    /// was cut by a snap length.
+    pub declared_len: usize,
 }
 
 /// Decodes the IP header of a link-layer payload. `Ok(None)` means not IP.
@@ -62,7 +65,7 @@ pub fn ipv4(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     }
     let total = usize::from(be16(b, 2));
     // TSO/GSO captures on the sending host may carry 0 here; trust the captured length then.
-    let end = if total == 0 {
+    let declared_end = if total == 0 {
         b.len()
     } else if total < ihl {
         return Err(DecodeError {
@@ -70,8 +73,9 @@ pub fn ipv4(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
             kind: DecodeErrorKind::BadHeaderLength(total),
         });
     } else {
-        total.min(b.len())
+        total
     };
+    let end = declared_end.min(b.len());
     let flags_frag = be16(b, 6);
     let more = flags_frag & 0x2000 != 0;
     let offset = u32::from(flags_frag & 0x1fff) * 8;
@@ -86,6 +90,7 @@ pub fn ipv4(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
         protocol: b[9],
         payload: &b[ihl..end],
         fragment,
+        declared_len: declared_end - ihl,
     })
 }
 
@@ -102,11 +107,8 @@ pub fn ipv6(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     }
     let plen = usize::from(be16(b, 4));
     // A zero payload length means a jumbogram (or a TSO capture): use what was captured.
-    let end = if plen == 0 {
-        b.len()
-    } else {
-        (40 + plen).min(b.len())
-    };
+    let declared_end = if plen == 0 { b.len() } else { 40 + plen };
+    let end = declared_end.min(b.len());
     let mut src = [0u8; 16];
     src.copy_from_slice(&b[8..24]);
     let mut dst = [0u8; 16];
@@ -171,6 +173,7 @@ pub fn ipv6(b: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
         protocol: next,
         payload: &b[at..end],
         fragment,
+        declared_len: declared_end.saturating_sub(at),
     })
 }
 
@@ -209,16 +212,10 @@ mod tests {
                 more: true
             })
         );
-        assert_eq!(
-            ipv4(&p[..10]).unwrap_err(),
-            DecodeError::truncated(Layer::Ipv4, 20, 10)
-        );
+        assert_eq!(ipv4(&p[..10]).unwrap_err(), DecodeError::truncated(Layer::Ipv4, 20, 10));
         let mut bad = p.clone();
         bad[0] = 0x44;
-        assert_eq!(
-            ipv4(&bad).unwrap_err().kind,
-            DecodeErrorKind::BadHeaderLength(16)
-        );
+        assert_eq!(ipv4(&bad).unwrap_err().kind, DecodeErrorKind::BadHeaderLength(16));
         assert_eq!(
             ipv4(&v4(10, 0, 6, &[])).unwrap_err().kind,
             DecodeErrorKind::BadHeaderLength(10)

@@ -41,11 +41,7 @@ pub fn decode_link(link: LinkType, data: &[u8]) -> Result<Network<'_>, DecodeErr
                 other => Ok(Network::Other(other as u16)),
             }
         }
-        LinkType::RAW
-        | LinkType::RAW_BSD_12
-        | LinkType::RAW_BSD_14
-        | LinkType::IPV4
-        | LinkType::IPV6 => raw_ip(data),
+        LinkType::RAW | LinkType::RAW_BSD_12 | LinkType::RAW_BSD_14 | LinkType::IPV4 | LinkType::IPV6 => raw_ip(data),
         LinkType(other) => Err(DecodeError {
             layer: Layer::Link,
             kind: DecodeErrorKind::UnsupportedLinkType(other),
@@ -158,10 +154,7 @@ mod tests {
         let mut sll = vec![0u8; 16];
         sll[14..16].copy_from_slice(&0x86ddu16.to_be_bytes());
         sll.push(0x60);
-        assert_eq!(
-            decode_link(LinkType::LINUX_SLL, &sll).unwrap(),
-            Network::Ipv6(&[0x60])
-        );
+        assert_eq!(decode_link(LinkType::LINUX_SLL, &sll).unwrap(), Network::Ipv6(&[0x60]));
         let mut sll2 = vec![0u8; 20];
         sll2[0..2].copy_from_slice(&0x0800u16.to_be_bytes());
         sll2.push(0x45);

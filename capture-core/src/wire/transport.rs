@@ -182,19 +182,15 @@ mod tests {
     use super::*;
 
     const SYN: [u8; 32] = [
-        0xc0, 0x01, 0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x80, 0x02, 0xff,
-        0xff, 0x00, 0x00, 0x00,
-        0x00, // options: MSS 1460, NOP, WS 7, SACK permitted, NOP, NOP... (12 bytes)
+        0xc0, 0x01, 0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x80, 0x02, 0xff, 0xff, 0x00, 0x00,
+        0x00, 0x00, // options: MSS 1460, NOP, WS 7, SACK permitted, NOP, NOP... (12 bytes)
         0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x07, 0x04, 0x02, 0x00, 0x00,
     ];
 
     #[test]
     fn tcp_header_and_options() {
         let t = TcpSegment::new_checked(&SYN).unwrap();
-        assert_eq!(
-            (t.src_port(), t.dst_port(), t.seq(), t.ack()),
-            (49153, 80, 1, 0)
-        );
+        assert_eq!((t.src_port(), t.dst_port(), t.seq(), t.ack()), (49153, 80, 1, 0));
         assert!(t.flags().syn() && !t.flags().ack());
         assert_eq!(t.payload().len(), 0);
         let opts: Vec<_> = t.options().collect();

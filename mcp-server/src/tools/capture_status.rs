@@ -18,13 +18,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     let _: CaptureStatusParams = parse_args("capture_status", args)?;
     let s = state.shared.stats.lock().clone();
     let st = state.shared.store.stats();
-    let sources = state
-        .shared
-        .sources
-        .lock()
-        .iter()
-        .map(convert::source)
-        .collect();
+    let sources = state.shared.sources.lock().iter().map(convert::source).collect();
     let mut drops = BTreeMap::new();
     for (i, layer) in capture_core::wire::Layer::ALL.iter().enumerate() {
         drops.insert(format!("decode_error_{}", layer.name()), s.decode_errors[i]);
@@ -62,40 +56,16 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     ]);
     let l = &state.limits;
     let limits = BTreeMap::from([
-        (
-            "store_memory_bytes".to_string(),
-            l.store_memory_bytes as u64,
-        ),
+        ("store_memory_bytes".to_string(), l.store_memory_bytes as u64),
         ("max_flows".to_string(), l.max_flows as u64),
-        (
-            "reassembly_window_bytes".to_string(),
-            l.reassembly_window_bytes as u64,
-        ),
-        (
-            "reassembly_max_segments".to_string(),
-            l.reassembly_max_segments as u64,
-        ),
-        (
-            "dissector_buffer_bytes".to_string(),
-            l.dissector_buffer_bytes as u64,
-        ),
-        (
-            "http_max_header_bytes".to_string(),
-            l.http_max_header_bytes as u64,
-        ),
+        ("reassembly_window_bytes".to_string(), l.reassembly_window_bytes as u64),
+        ("reassembly_max_segments".to_string(), l.reassembly_max_segments as u64),
+        ("dissector_buffer_bytes".to_string(), l.dissector_buffer_bytes as u64),
+        ("http_max_header_bytes".to_string(), l.http_max_header_bytes as u64),
         ("http_max_pending".to_string(), l.http_max_pending as u64),
-        (
-            "body_capture_bytes".to_string(),
-            l.body_capture_bytes as u64,
-        ),
-        (
-            "decompress_max_bytes".to_string(),
-            l.decompress_max_bytes as u64,
-        ),
-        (
-            "ip_frag_max_datagrams".to_string(),
-            l.ip_frag_max_datagrams as u64,
-        ),
+        ("body_capture_bytes".to_string(), l.body_capture_bytes as u64),
+        ("decompress_max_bytes".to_string(), l.decompress_max_bytes as u64),
+        ("ip_frag_max_datagrams".to_string(), l.ip_frag_max_datagrams as u64),
         ("ip_frag_max_bytes".to_string(), l.ip_frag_max_bytes as u64),
         ("tcp_idle_timeout_us".to_string(), l.tcp_idle_timeout_us),
     ]);

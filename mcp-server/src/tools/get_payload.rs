@@ -30,9 +30,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
     };
     let max = p.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
     if max == 0 || max > MAX_MAX_BYTES {
-        return err(format!(
-            "`max_bytes` must be between 1 and {MAX_MAX_BYTES} (got {max})"
-        ));
+        return err(format!("`max_bytes` must be between 1 and {MAX_MAX_BYTES} (got {max})"));
     }
     let Some(entry) = state.shared.store.get(id) else {
         let cov = convert::coverage(&state.shared);
@@ -70,6 +68,11 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
         anomalies: anomalies(&entry),
         request,
         response,
+        l4: if p.include_l4.unwrap_or(false) {
+            state.shared.flows.get(entry.flow_id).map(|f| super::tcp_insights::flow_out(&f))
+        } else {
+            None
+        },
         coverage: convert::coverage(&state.shared),
     })
 }
@@ -106,13 +109,7 @@ fn headers_of(pairs: Vec<(String, String)>) -> Vec<Header> {
         .collect()
 }
 
-fn message(
-    m: &HttpMessage,
-    decode: BodyDecode,
-    offset: u64,
-    max: u64,
-    decompress_max: usize,
-) -> MessagePayload {
+fn message(m: &HttpMessage, decode: BodyDecode, offset: u64, max: u64, decompress_max: usize) -> MessagePayload {
     let start_line = m
         .head
         .split(|&b| b == b'\n')
@@ -185,9 +182,7 @@ fn message(
                 encoding = "base64";
                 body = Some(base64::engine::general_purpose::STANDARD.encode(window));
             }
-            BodyDecode::Text | BodyDecode::Json => {
-                body = Some(String::from_utf8_lossy(window).into_owned())
-            }
+            BodyDecode::Text | BodyDecode::Json => body = Some(String::from_utf8_lossy(window).into_owned()),
             BodyDecode::Auto => match std::str::from_utf8(window) {
                 Ok(s) => body = Some(s.to_string()),
                 // A multi-byte character cut by the window end: stop before it.
@@ -202,11 +197,7 @@ fn message(
             },
         }
     }
-    let returned = if body_json.is_some() {
-        len
-    } else {
-        (end - start) as u64
-    };
+    let returned = if body_json.is_some() { len } else { (end - start) as u64 };
     let next = start as u64 + returned;
     let next_offset = (next < len).then_some(next);
     MessagePayload {

@@ -26,12 +26,7 @@ pub const MAX_LIMIT: u32 = 1000;
 
 /// Cursor: `<d|a>.<timestamp ns>.<id>` of the last entry of the previous page.
 fn encode_cursor(order: Order, k: Key) -> String {
-    format!(
-        "{}.{}.{}",
-        if order == Order::Asc { 'a' } else { 'd' },
-        k.ts.0,
-        k.id
-    )
+    format!("{}.{}.{}", if order == Order::Asc { 'a' } else { 'd' }, k.ts.0, k.id)
 }
 
 fn decode_cursor(s: &str, order: Order) -> Result<Key, ToolError> {
@@ -41,9 +36,7 @@ fn decode_cursor(s: &str, order: Order) -> Result<Key, ToolError> {
         ))
     };
     let mut parts = s.split('.');
-    let (Some(o), Some(t), Some(i), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(o), Some(t), Some(i), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
     let want = if order == Order::Asc { "a" } else { "d" };
@@ -59,18 +52,13 @@ fn decode_cursor(s: &str, order: Order) -> Result<Key, ToolError> {
 }
 
 /// Accepts RFC 3339, or a duration (`30s`, `5m`, `2h`, `1d`, `250ms`) before `newest`.
-pub fn parse_time(
-    arg: &str,
-    what: &str,
-    newest: Option<Timestamp>,
-) -> Result<Timestamp, ToolError> {
+pub fn parse_time(arg: &str, what: &str, newest: Option<Timestamp>) -> Result<Timestamp, ToolError> {
     let t = arg.trim();
     if let Some(d) = parse_duration_ns(t) {
         let base = newest.unwrap_or_default();
         return Ok(Timestamp(base.0.saturating_sub(d)));
     }
-    Timestamp::parse_rfc3339(t)
-        .map_err(|e| ToolError(format!("`{what}`: {e}, or a duration such as 5m, 2h")))
+    Timestamp::parse_rfc3339(t).map_err(|e| ToolError(format!("`{what}`: {e}, or a duration such as 5m, 2h")))
 }
 
 fn parse_duration_ns(s: &str) -> Option<u64> {
@@ -91,9 +79,7 @@ fn parse_duration_ns(s: &str) -> Option<u64> {
 /// Resolves `fields` against the registry; an unknown name is an error with a suggestion.
 pub fn resolve_fields(names: &[String]) -> Result<Vec<(String, &'static FieldDef)>, ToolError> {
     if names.is_empty() {
-        return err(
-            "`fields` is empty: list at least one field name, or leave it out to get full entries",
-        );
+        return err("`fields` is empty: list at least one field name, or leave it out to get full entries");
     }
     names
         .iter()
@@ -104,11 +90,7 @@ pub fn resolve_fields(names: &[String]) -> Result<Vec<(String, &'static FieldDef
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
                         "known fields: {}",
-                        fields::FIELDS
-                            .iter()
-                            .map(|f| f.name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        fields::FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
                     ),
                 };
                 err(format!("unknown field `{n}` in `fields`; {hint}"))
@@ -127,11 +109,7 @@ fn parse_protocol(p: &str) -> Result<Vec<Protocol>, ToolError> {
         Some(x) => Ok(vec![x]),
         None => err(format!(
             "unknown protocol `{p}`; use one of: http, {}",
-            Protocol::ALL
-                .iter()
-                .map(|x| x.name())
-                .collect::<Vec<_>>()
-                .join(", ")
+            Protocol::ALL.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
         )),
     }
 }
@@ -148,22 +126,10 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListEntriesResu
     let store = &state.shared.store;
     let newest = store.stats().newest;
     let protocols = p.protocol.as_deref().map(parse_protocol).transpose()?;
-    let since = p
-        .since
-        .as_deref()
-        .map(|s| parse_time(s, "since", newest))
-        .transpose()?;
-    let until = p
-        .until
-        .as_deref()
-        .map(|s| parse_time(s, "until", newest))
-        .transpose()?;
+    let since = p.since.as_deref().map(|s| parse_time(s, "since", newest)).transpose()?;
+    let until = p.until.as_deref().map(|s| parse_time(s, "until", newest)).transpose()?;
     let projection = p.fields.as_deref().map(resolve_fields).transpose()?;
-    let after = p
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor(c, order))
-        .transpose()?;
+    let after = p.cursor.as_deref().map(|c| decode_cursor(c, order)).transpose()?;
 
     let matches = |e: &Entry| {
         protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol))
@@ -229,10 +195,7 @@ mod tests {
             ts: Timestamp(123),
             id: 9,
         };
-        assert_eq!(
-            decode_cursor(&encode_cursor(Order::Desc, k), Order::Desc).unwrap(),
-            k
-        );
+        assert_eq!(decode_cursor(&encode_cursor(Order::Desc, k), Order::Desc).unwrap(), k);
         assert!(
             decode_cursor(&encode_cursor(Order::Desc, k), Order::Asc)
                 .unwrap_err()
@@ -253,12 +216,7 @@ mod tests {
             parse_time("1970-01-01T00:00:01Z", "since", newest).unwrap(),
             Timestamp(1_000_000_000)
         );
-        assert!(
-            parse_time("soon", "since", newest)
-                .unwrap_err()
-                .0
-                .contains("since")
-        );
+        assert!(parse_time("soon", "since", newest).unwrap_err().0.contains("since"));
     }
 
     #[test]
@@ -266,9 +224,6 @@ mod tests {
         let e = resolve_fields(&["stauts".to_string()]).unwrap_err();
         assert!(e.0.contains("did you mean `status`"), "{e}");
         assert!(resolve_fields(&[]).is_err());
-        assert_eq!(
-            resolve_fields(&["src.ip".into()]).unwrap()[0].1.name,
-            "src.ip"
-        );
+        assert_eq!(resolve_fields(&["src.ip".into()]).unwrap()[0].1.name, "src.ip");
     }
 }

@@ -2,8 +2,10 @@
 //! server and `wirelens call` run them, so the two cannot disagree.
 
 pub mod capture_status;
+pub mod flows;
 pub mod get_payload;
 pub mod list_entries;
+pub mod tcp_insights;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -27,42 +29,42 @@ pub fn err<T>(msg: impl Into<String>) -> Result<T, ToolError> {
 }
 
 /// Parses tool arguments, turning serde's message into one that names the argument.
-pub fn parse_args<T: DeserializeOwned>(
-    tool: &str,
-    args: Map<String, Value>,
-) -> Result<T, ToolError> {
+pub fn parse_args<T: DeserializeOwned>(tool: &str, args: Map<String, Value>) -> Result<T, ToolError> {
     serde_path_to_error::deserialize(Value::Object(args)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let at = if path.is_empty() || path == "." { String::new() } else { format!(" argument `{path}`:") };
-        ToolError(format!("{tool}: invalid arguments:{at} {inner}. See the tool's input schema for the accepted arguments."))
+        let at = if path.is_empty() || path == "." {
+            String::new()
+        } else {
+            format!(" argument `{path}`:")
+        };
+        ToolError(format!(
+            "{tool}: invalid arguments:{at} {inner}. See the tool's input schema for the accepted arguments."
+        ))
     })
 }
 
 /// The tools in a fixed order: (name, title, description).
 pub const TOOLS: &[(&str, &str, &str)] = &[
     ("list_entries", "List entries", list_entries::DESCRIPTION),
-    (
-        "get_payload",
-        "Get an entry's payload",
-        get_payload::DESCRIPTION,
-    ),
-    (
-        "capture_status",
-        "Capture status",
-        capture_status::DESCRIPTION,
-    ),
+    ("get_payload", "Get an entry's payload", get_payload::DESCRIPTION),
+    ("capture_status", "Capture status", capture_status::DESCRIPTION),
+    ("tcp_insights", "TCP insights", tcp_insights::DESCRIPTION),
+    ("list_flows", "List flows", flows::LIST_DESCRIPTION),
+    ("flow_summary", "Flow summary", flows::SUMMARY_DESCRIPTION),
 ];
 
 /// Runs a tool by name and returns its structured result.
 pub fn call(state: &AppState, name: &str, args: Map<String, Value>) -> Result<Value, CallError> {
-    let to_json = |r: Result<Value, serde_json::Error>| {
-        r.map_err(|e| CallError::Tool(ToolError(format!("internal: {e}"))))
-    };
+    let to_json =
+        |r: Result<Value, serde_json::Error>| r.map_err(|e| CallError::Tool(ToolError(format!("internal: {e}"))));
     match name {
         "list_entries" => to_json(serde_json::to_value(list_entries::run(state, args)?)),
         "get_payload" => to_json(serde_json::to_value(get_payload::run(state, args)?)),
         "capture_status" => to_json(serde_json::to_value(capture_status::run(state, args)?)),
+        "tcp_insights" => to_json(serde_json::to_value(tcp_insights::run(state, args)?)),
+        "list_flows" => to_json(serde_json::to_value(flows::run_list(state, args)?)),
+        "flow_summary" => to_json(serde_json::to_value(flows::run_summary(state, args)?)),
         other => Err(CallError::UnknownTool(format!(
             "unknown tool `{other}`; the tools are: {}",
             TOOLS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")

@@ -18,10 +18,7 @@ pub fn bin() -> &'static str {
 }
 
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .expect("run wirelens")
+    Command::new(bin()).args(args).output().expect("run wirelens")
 }
 
 pub fn call_json(args: &[&str]) -> serde_json::Value {
@@ -42,12 +39,7 @@ pub fn write_pcap(dir: &Path, name: &str, convs: Vec<Conversation>) -> PathBuf {
     packets.sort_by_key(|p| p.ts);
     let path = dir.join(name);
     let f = std::fs::File::create(&path).unwrap();
-    let mut w = PcapWriter::new(
-        std::io::BufWriter::new(f),
-        LinkType::ETHERNET,
-        TsResolution::Micros,
-    )
-    .unwrap();
+    let mut w = PcapWriter::new(std::io::BufWriter::new(f), LinkType::ETHERNET, TsResolution::Micros).unwrap();
     for p in &packets {
         w.write_packet(p.ts, &p.data, p.data.len() as u32).unwrap();
     }

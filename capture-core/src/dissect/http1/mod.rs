@@ -6,3 +6,6 @@
 
 pub mod parse;
 pub mod state;
+
+#[cfg(test)]
+mod tests;

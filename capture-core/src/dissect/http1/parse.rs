@@ -45,11 +45,7 @@ pub const MAX_PROBE_LINE: usize = 8 << 10;
 pub fn probe_request(buf: &[u8]) -> Probe {
     let Some(sp) = buf.iter().take(16).position(|&b| b == b' ') else {
         // Could still be the prefix of a method.
-        return if buf.len() < 16
-            && METHODS
-                .iter()
-                .any(|m| m.starts_with(buf) || buf.starts_with(m))
-            && !buf.is_empty()
+        return if buf.len() < 16 && METHODS.iter().any(|m| m.starts_with(buf) || buf.starts_with(m)) && !buf.is_empty()
         {
             Probe::NeedMore
         } else {
@@ -84,9 +80,7 @@ pub fn probe_response(buf: &[u8]) -> Probe {
     if buf.len() < 13 {
         return Probe::NeedMore;
     }
-    let ok = matches!(buf[7], b'0' | b'1')
-        && buf[8] == b' '
-        && buf[9..12].iter().all(u8::is_ascii_digit);
+    let ok = matches!(buf[7], b'0' | b'1') && buf[8] == b' ' && buf[9..12].iter().all(u8::is_ascii_digit);
     if ok { Probe::Match } else { Probe::NoMatch }
 }
 
@@ -235,10 +229,7 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
             // A list of identical values is allowed (RFC 9110 §8.6); different values are not.
             let mut parsed: Option<u64> = None;
             for part in v.split(',') {
-                let n: u64 = part
-                    .trim()
-                    .parse()
-                    .map_err(|_| HeadError::BadContentLength)?;
+                let n: u64 = part.trim().parse().map_err(|_| HeadError::BadContentLength)?;
                 if parsed.is_some_and(|p| p != n) || c.content_length.is_some_and(|p| p != n) {
                     return Err(HeadError::BadContentLength);
                 }
@@ -247,11 +238,7 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
             c.content_length = parsed;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             let v = String::from_utf8_lossy(h.value);
-            let last = v
-                .split(',')
-                .map(str::trim)
-                .rfind(|s| !s.is_empty())
-                .unwrap_or("");
+            let last = v.split(',').map(str::trim).rfind(|s| !s.is_empty()).unwrap_or("");
             c.chunked = last.eq_ignore_ascii_case("chunked");
             c.other_transfer_coding = !c.chunked && !last.is_empty();
         } else if name.eq_ignore_ascii_case("connection") {
@@ -283,9 +270,7 @@ pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead
     for h in req.headers.iter() {
         if host.is_none() && h.name.eq_ignore_ascii_case("host") {
             host = Some(lossy(h.value));
-        } else if h.name.eq_ignore_ascii_case("expect")
-            && h.value.eq_ignore_ascii_case(b"100-continue")
-        {
+        } else if h.name.eq_ignore_ascii_case("expect") && h.value.eq_ignore_ascii_case(b"100-continue") {
             expect_continue = true;
         }
     }
@@ -345,8 +330,7 @@ pub fn request_framing(c: &Common) -> Result<Framing, HeadError> {
 /// How a response body is delimited, given the request method and the status.
 pub fn response_framing(c: &Common, status: u16, request_method: Option<&str>) -> Framing {
     let head = request_method.is_some_and(|m| m.eq_ignore_ascii_case("HEAD"));
-    let connect_ok = request_method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
-        && (200..300).contains(&status);
+    let connect_ok = request_method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT")) && (200..300).contains(&status);
     if head || (100..200).contains(&status) || status == 204 || status == 304 || connect_ok {
         return Framing::None;
     }
@@ -383,9 +367,7 @@ pub fn header_pairs(head: &[u8]) -> Vec<(String, String)> {
         }
         if let Some(colon) = memchr::memchr(b':', line) {
             let name = String::from_utf8_lossy(&line[..colon]).trim().to_string();
-            let value = String::from_utf8_lossy(&line[colon + 1..])
-                .trim()
-                .to_string();
+            let value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_string();
             out.push((name, value));
         }
     }
@@ -449,8 +431,7 @@ impl ChunkedDecoder {
         match self.state {
             ChunkState::Done => Ok(ChunkStep { done: true, ..none }),
             ChunkState::Size => {
-                let Some(nl) = memchr::memchr(b'\n', &input[..input.len().min(MAX_CHUNK_LINE)])
-                else {
+                let Some(nl) = memchr::memchr(b'\n', &input[..input.len().min(MAX_CHUNK_LINE)]) else {
                     return if input.len() >= MAX_CHUNK_LINE {
                         Err(ChunkError::LineTooLong)
                     } else {
@@ -458,10 +439,7 @@ impl ChunkedDecoder {
                     };
                 };
                 let line = trim_cr(&input[..nl]);
-                let hex_end = line
-                    .iter()
-                    .position(|b| !b.is_ascii_hexdigit())
-                    .unwrap_or(line.len());
+                let hex_end = line.iter().position(|b| !b.is_ascii_hexdigit()).unwrap_or(line.len());
                 let rest = &line[hex_end..];
                 let rest_ok = rest.iter().all(|&b| b == b' ' || b == b'\t')
                     || rest.iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b';');
@@ -505,10 +483,7 @@ impl ChunkedDecoder {
                 }
                 if input[0] == b'\n' {
                     self.state = ChunkState::Size;
-                    return Ok(ChunkStep {
-                        consumed: 1,
-                        ..none
-                    });
+                    return Ok(ChunkStep { consumed: 1, ..none });
                 }
                 if input.len() < 2 {
                     return if input[0] == b'\r' {
@@ -521,14 +496,10 @@ impl ChunkedDecoder {
                     return Err(ChunkError::MissingCrlf);
                 }
                 self.state = ChunkState::Size;
-                Ok(ChunkStep {
-                    consumed: 2,
-                    ..none
-                })
+                Ok(ChunkStep { consumed: 2, ..none })
             }
             ChunkState::Trailers => {
-                let Some(nl) = memchr::memchr(b'\n', &input[..input.len().min(MAX_CHUNK_LINE)])
-                else {
+                let Some(nl) = memchr::memchr(b'\n', &input[..input.len().min(MAX_CHUNK_LINE)]) else {
                     return if input.len() >= MAX_CHUNK_LINE {
                         Err(ChunkError::LineTooLong)
                     } else {
@@ -594,10 +565,7 @@ mod tests {
             find_head_end(b"GET / HTTP/1.1\nHost: a\n\nBODY", 1000),
             HeadEnd::Found(24)
         );
-        assert_eq!(
-            find_head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 1000),
-            HeadEnd::NeedMore
-        );
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 1000), HeadEnd::NeedMore);
         assert_eq!(find_head_end(&[b'a'; 100], 50), HeadEnd::TooLarge);
     }
 
@@ -611,10 +579,7 @@ mod tests {
         assert!(r.expect_continue);
         assert_eq!(request_framing(&r.common).unwrap(), Framing::Length(5));
         let bad = b"POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n";
-        assert_eq!(
-            parse_request_head(bad, 32).unwrap_err(),
-            HeadError::BadContentLength
-        );
+        assert_eq!(parse_request_head(bad, 32).unwrap_err(), HeadError::BadContentLength);
         let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(40));
         assert_eq!(
             parse_request_head(many.as_bytes(), 32).unwrap_err(),
@@ -624,31 +589,15 @@ mod tests {
 
     #[test]
     fn response_framing_rules() {
-        let r = parse_response_head(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-            32,
-        )
-        .unwrap();
-        assert_eq!(
-            response_framing(&r.common, 200, Some("GET")),
-            Framing::Chunked
-        );
-        assert_eq!(
-            response_framing(&r.common, 200, Some("HEAD")),
-            Framing::None
-        );
+        let r = parse_response_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 32).unwrap();
+        assert_eq!(response_framing(&r.common, 200, Some("GET")), Framing::Chunked);
+        assert_eq!(response_framing(&r.common, 200, Some("HEAD")), Framing::None);
         let r = parse_response_head(b"HTTP/1.0 200 OK\r\n\r\n", 32).unwrap();
         assert_eq!(r.common.minor, 0);
-        assert_eq!(
-            response_framing(&r.common, 200, Some("GET")),
-            Framing::Close
-        );
+        assert_eq!(response_framing(&r.common, 200, Some("GET")), Framing::Close);
         assert_eq!(response_framing(&r.common, 304, Some("GET")), Framing::None);
         assert_eq!(response_framing(&r.common, 204, None), Framing::None);
-        assert_eq!(
-            response_framing(&r.common, 200, Some("CONNECT")),
-            Framing::None
-        );
+        assert_eq!(response_framing(&r.common, 200, Some("CONNECT")), Framing::None);
     }
 
     fn dechunk(input: &[u8]) -> Result<(Vec<u8>, Vec<u8>, usize), ChunkError> {
@@ -682,14 +631,8 @@ mod tests {
         assert_eq!(trailers, b"X-Trailer: t\r\n");
         assert_eq!(used, body.len() - 4);
         assert_eq!(dechunk(b"zz\r\n").unwrap_err(), ChunkError::BadSize);
-        assert_eq!(
-            dechunk(b"5\r\nhelloXX").unwrap_err(),
-            ChunkError::MissingCrlf
-        );
-        assert_eq!(
-            dechunk(b"fffffffffffffffff\r\n").unwrap_err(),
-            ChunkError::BadSize
-        );
+        assert_eq!(dechunk(b"5\r\nhelloXX").unwrap_err(), ChunkError::MissingCrlf);
+        assert_eq!(dechunk(b"fffffffffffffffff\r\n").unwrap_err(), ChunkError::BadSize);
         // Every prefix: no error, and nothing past what is there.
         for n in 0..body.len() {
             assert!(dechunk(&body[..n]).is_ok(), "prefix {n}");

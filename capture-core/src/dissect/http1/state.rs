@@ -9,8 +9,7 @@
 use std::collections::VecDeque;
 
 use super::parse::{
-    self, ChunkedDecoder, Framing, HeadEnd, find_head_end, find_message_start, parse_request_head,
-    parse_response_head,
+    self, ChunkedDecoder, Framing, HeadEnd, find_head_end, find_message_start, parse_request_head, parse_response_head,
 };
 use crate::dissect::Ctx;
 use crate::entry::{Detail, Entry, HttpMessage, HttpTxn, Protocol, Transport, http_flags};
@@ -210,8 +209,7 @@ impl Http1Session {
                                 st.resync = false;
                             }
                             None => {
-                                let tail_start =
-                                    memchr::memrchr(b'\n', &input[at..]).map_or(at, |p| at + p + 1);
+                                let tail_start = memchr::memrchr(b'\n', &input[at..]).map_or(at, |p| at + p + 1);
                                 let keep = if input.len() - tail_start <= RESYNC_TAIL {
                                     tail_start
                                 } else {
@@ -237,8 +235,7 @@ impl Http1Session {
                             st.resync = true;
                             st.first_ts = None;
                             // Skip the oversized block's first line so re-sync looks further on.
-                            at += memchr::memchr(b'\n', &input[at..])
-                                .map_or(input.len() - at, |p| p + 1);
+                            at += memchr::memchr(b'\n', &input[at..]).map_or(input.len() - at, |p| p + 1);
                         }
                         HeadEnd::Found(n) => {
                             st.first_ts = None;
@@ -263,14 +260,7 @@ impl Http1Session {
         self.dirs[dir.index()].resync = true;
     }
 
-    fn on_request_head(
-        &mut self,
-        dir: Dir,
-        first_ts: Timestamp,
-        ts: Timestamp,
-        head: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) {
+    fn on_request_head(&mut self, dir: Dir, first_ts: Timestamp, ts: Timestamp, head: &[u8], ctx: &mut Ctx<'_>) {
         if *self.req_dir.get_or_insert(dir) != dir {
             return self.parse_error(dir, ctx);
         }
@@ -320,14 +310,7 @@ impl Http1Session {
         }
     }
 
-    fn on_response_head(
-        &mut self,
-        dir: Dir,
-        first_ts: Timestamp,
-        ts: Timestamp,
-        head: &[u8],
-        ctx: &mut Ctx<'_>,
-    ) {
+    fn on_response_head(&mut self, dir: Dir, first_ts: Timestamp, ts: Timestamp, head: &[u8], ctx: &mut Ctx<'_>) {
         if *self.req_dir.get_or_insert(dir.flip()) == dir {
             return self.parse_error(dir, ctx);
         }
@@ -364,8 +347,7 @@ impl Http1Session {
         txn.txn.reason = Some(rh.reason.into_boxed_str());
         let mut resp = MsgBuilder::new(head, first_ts, ts, rh.common.chunked);
         let method = txn.txn.method.as_deref();
-        let connect_ok = method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
-            && (200..300).contains(&status);
+        let connect_ok = method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT")) && (200..300).contains(&status);
         if status == 101 || connect_ok {
             txn.txn.flags |= http_flags::UPGRADED;
             txn.txn.upgrade = rh.common.upgrade.map(String::into_boxed_str);
@@ -634,16 +616,10 @@ impl Http1Session {
         }
         let req = t.req.map(MsgBuilder::build);
         let resp = t.resp.map(MsgBuilder::build);
-        if req.as_ref().is_some_and(|m| m.body_truncated)
-            || resp.as_ref().is_some_and(|m| m.body_truncated)
-        {
+        if req.as_ref().is_some_and(|m| m.body_truncated) || resp.as_ref().is_some_and(|m| m.body_truncated) {
             ctx.stats.http_bodies_truncated += 1;
         }
-        let ts = req
-            .as_ref()
-            .or(resp.as_ref())
-            .map(|m| m.first_ts)
-            .unwrap_or_default();
+        let ts = req.as_ref().or(resp.as_ref()).map(|m| m.first_ts).unwrap_or_default();
         let elapsed_us = match (&req, &resp) {
             (Some(q), Some(r)) => Some(r.last_ts.micros_since(q.first_ts)),
             _ => None,

@@ -1,0 +1,139 @@
+//! Finished flows: one record per connection (TCP) or 5-tuple conversation (UDP) with its
+//! counters and TCP analysis, kept after the flow leaves the flow table so tools can report on
+//! it. Bounded by `Limits::max_flow_records`; the oldest records are evicted first and counted.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::entry::Transport;
+use crate::tcp::analysis::TcpMetrics;
+use crate::tcp::flow::RoleSource;
+use crate::time::Timestamp;
+
+/// How a flow ended (or why it left the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowEnd {
+    /// Both sides sent FIN.
+    Closed,
+    Reset,
+    /// No packet for the idle timeout.
+    Idle,
+    /// Evicted because the flow table was full.
+    Capacity,
+    /// A new connection reused its 5-tuple.
+    Reused,
+    /// Still open when the capture ended.
+    Open,
+}
+
+impl FlowEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            FlowEnd::Closed => "closed",
+            FlowEnd::Reset => "reset",
+            FlowEnd::Idle => "idle",
+            FlowEnd::Capacity => "evicted",
+            FlowEnd::Reused => "reused",
+            FlowEnd::Open => "open",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    pub id: u64,
+    pub transport: Transport,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub roles: RoleSource,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub end: FlowEnd,
+    /// Packet and byte counters for both transports; the analysis fields for TCP only.
+    pub metrics: TcpMetrics,
+}
+
+impl FlowRecord {
+    /// The server answered the SYN with a reset: nothing was listening (or a firewall said no).
+    pub fn refused(&self) -> bool {
+        use crate::tcp::analysis::completeness::*;
+        let c = self.metrics.completeness;
+        c & SYN != 0 && c & SYN_ACK == 0 && c & DATA == 0 && self.metrics.rst_from[1] > 0
+    }
+
+    /// A short connection state in the spirit of Wireshark's completeness string.
+    pub fn state(&self) -> &'static str {
+        use crate::tcp::analysis::completeness::*;
+        if self.transport == Transport::Udp {
+            return "udp";
+        }
+        let c = self.metrics.completeness;
+        match self.end {
+            FlowEnd::Reset if self.refused() => "refused",
+            FlowEnd::Reset => "reset",
+            FlowEnd::Closed => "closed",
+            _ if c & SYN != 0 && c & SYN_ACK == 0 => "syn_sent",
+            _ if c & FIN != 0 => "closing",
+            _ if c & (SYN | SYN_ACK) == (SYN | SYN_ACK) => "established",
+            _ => "established_midstream",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: VecDeque<Arc<FlowRecord>>,
+    evicted: u64,
+}
+
+/// The records, shared with the tools.
+#[derive(Debug)]
+pub struct FlowStore {
+    inner: RwLock<Inner>,
+    max: usize,
+}
+
+impl FlowStore {
+    pub fn new(max: usize) -> Self {
+        FlowStore {
+            inner: RwLock::new(Inner::default()),
+            max: max.max(1),
+        }
+    }
+
+    pub fn push(&self, r: FlowRecord) {
+        let mut g = self.inner.write();
+        if g.records.len() >= self.max {
+            g.records.pop_front();
+            g.evicted += 1;
+        }
+        g.records.push_back(Arc::new(r));
+    }
+
+    /// All records, in the order the flows began.
+    pub fn snapshot(&self) -> Vec<Arc<FlowRecord>> {
+        let g = self.inner.read();
+        let mut v: Vec<_> = g.records.iter().cloned().collect();
+        v.sort_by_key(|r| (r.first_seen, r.id));
+        v
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<FlowRecord>> {
+        self.inner.read().records.iter().find(|r| r.id == id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.read().records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn evicted(&self) -> u64 {
+        self.inner.read().evicted
+    }
+}

@@ -1,0 +1,150 @@
+//! `list_flows` and `flow_summary`: the connections (TCP) and conversations (UDP) seen.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use capture_core::entry::Transport;
+use capture_core::flows::FlowRecord;
+use capture_core::health;
+use serde_json::{Map, Value};
+use tools_schema::{
+    FlowListItem, FlowSummaryParams, FlowSummaryResult, FlowTransport, ListFlowsParams, ListFlowsResult, Talker,
+};
+
+use super::{ToolError, err, parse_args};
+use crate::convert;
+use crate::state::AppState;
+
+pub const LIST_DESCRIPTION: &str = "List the transport flows seen: TCP connections and UDP conversations, with \
+client and server, time span, state, packets and payload bytes per direction, how many entries each carried, and \
+the TCP health verdict. Narrow with `protocol` (tcp/udp) or `endpoint` (IP or IP:port); page with `cursor`. Use \
+tcp_insights for the full TCP analysis of a connection.";
+
+pub const SUMMARY_DESCRIPTION: &str = "Totals over all flows in one call: flows, packets and bytes; TCP connections by \
+state (refused, reset, closed, …) and by health verdict; the top talkers by bytes and by packets; and the \
+cross-namespace pairs. A good first call for \"what is talking to what, and is anything broken?\".";
+
+fn matches_transport(f: &FlowRecord, t: Option<FlowTransport>) -> bool {
+    match t {
+        None => true,
+        Some(FlowTransport::Tcp) => f.transport == Transport::Tcp,
+        Some(FlowTransport::Udp) => f.transport == Transport::Udp,
+    }
+}
+
+/// Entries per flow id (one pass over the store).
+fn entries_per_flow(state: &AppState) -> HashMap<u64, u64> {
+    let mut m = HashMap::new();
+    state.shared.store.scan(capture_core::store::Order::Asc, None, &mut |e| {
+        *m.entry(e.flow_id).or_default() += 1;
+        ControlFlow::Continue(())
+    });
+    m
+}
+
+pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsResult, ToolError> {
+    let p: ListFlowsParams = parse_args("list_flows", args)?;
+    let limit = p.limit.unwrap_or(50);
+    if limit == 0 || limit > 1000 {
+        return err(format!("`limit` must be between 1 and 1000 (got {limit})"));
+    }
+    let offset: usize = match p.cursor.as_deref() {
+        None => 0,
+        Some(c) => c.strip_prefix('o').and_then(|n| n.parse().ok()).ok_or_else(|| {
+            ToolError(format!("cursor `{c}` is not one this server issued; pass `next_cursor` back unchanged"))
+        })?,
+    };
+    let endpoint = p.endpoint.as_deref().map(str::trim);
+    let flows: Vec<Arc<FlowRecord>> = state
+        .shared
+        .flows
+        .snapshot()
+        .into_iter()
+        .filter(|f| matches_transport(f, p.protocol))
+        .filter(|f| endpoint.is_none_or(|e| super::tcp_insights::touches(f, e)))
+        .collect();
+    let counts = entries_per_flow(state);
+    let total = flows.len();
+    let start = offset.min(total);
+    let end = (start + limit as usize).min(total);
+    let items = flows[start..end]
+        .iter()
+        .map(|f| FlowListItem {
+            flow_id: f.id,
+            transport: if f.transport == Transport::Tcp { "tcp" } else { "udp" }.into(),
+            client: f.client.to_string(),
+            server: f.server.to_string(),
+            first_seen: f.first_seen.to_rfc3339(),
+            last_seen: f.last_seen.to_rfc3339(),
+            state: f.state().into(),
+            packets_c2s: f.metrics.packets[0],
+            packets_s2c: f.metrics.packets[1],
+            payload_bytes_c2s: f.metrics.payload_bytes[0],
+            payload_bytes_s2c: f.metrics.payload_bytes[1],
+            entries: counts.get(&f.id).copied().unwrap_or(0),
+            verdict: (f.transport == Transport::Tcp).then(|| health::assess_flow(f).0.name().to_string()),
+        })
+        .collect();
+    Ok(ListFlowsResult {
+        flows: items,
+        next_cursor: (end < total).then(|| format!("o{end}")),
+        total_matched: total as u64,
+        coverage: convert::coverage(&state.shared),
+    })
+}
+
+pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSummaryResult, ToolError> {
+    let p: FlowSummaryParams = parse_args("flow_summary", args)?;
+    let top = p.top.unwrap_or(10);
+    if top == 0 || top > 100 {
+        return err(format!("`top` must be between 1 and 100 (got {top})"));
+    }
+    let flows: Vec<Arc<FlowRecord>> =
+        state.shared.flows.snapshot().into_iter().filter(|f| matches_transport(f, p.protocol)).collect();
+    let mut pairs: HashMap<String, Talker> = HashMap::new();
+    let mut states: BTreeMap<String, u64> = BTreeMap::new();
+    let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut packets, mut bytes, mut tcp, mut udp) = (0u64, 0u64, 0u64, 0u64);
+    for f in &flows {
+        let m = &f.metrics;
+        let (fp, fb) = (m.packets[0] + m.packets[1], m.frame_bytes[0] + m.frame_bytes[1]);
+        packets += fp;
+        bytes += fb;
+        if f.transport == Transport::Tcp {
+            tcp += 1;
+            *states.entry(f.state().to_string()).or_default() += 1;
+            *verdicts.entry(health::assess_flow(f).0.name().to_string()).or_default() += 1;
+        } else {
+            udp += 1;
+        }
+        let key = format!("{} → {}", f.client.ip(), f.server);
+        let t = pairs.entry(key.clone()).or_insert(Talker { pair: key, flows: 0, packets: 0, bytes: 0 });
+        t.flows += 1;
+        t.packets += fp;
+        t.bytes += fb;
+    }
+    let mut by_bytes: Vec<Talker> = pairs.values().cloned().collect();
+    by_bytes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.pair.cmp(&b.pair)));
+    by_bytes.truncate(top as usize);
+    let mut by_packets: Vec<Talker> = pairs.into_values().collect();
+    by_packets.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.pair.cmp(&b.pair)));
+    by_packets.truncate(top as usize);
+    let mut coverage = convert::coverage(&state.shared);
+    coverage
+        .notes
+        .push("cross_namespace_pairs needs Kubernetes identity (--identities or --kubeconfig); none is loaded".into());
+    Ok(FlowSummaryResult {
+        flows: flows.len() as u64,
+        tcp_flows: tcp,
+        udp_flows: udp,
+        packets,
+        bytes,
+        tcp_states: states,
+        tcp_verdicts: verdicts,
+        top_talkers_by_bytes: by_bytes,
+        top_talkers_by_packets: by_packets,
+        cross_namespace_pairs: Vec::new(),
+        coverage,
+    })
+}
