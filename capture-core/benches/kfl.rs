@@ -25,11 +25,13 @@ use criterion::{Criterion, Throughput};
 
 const SCAN_ENTRIES: usize = 1_000_000;
 
-const TYPICAL: &str = r#"http && status_code >= 500 && dst.service.name == "payment-service" && path.contains("/charge")"#;
+const TYPICAL: &str =
+    r#"http && status_code >= 500 && dst.service.name == "payment-service" && path.contains("/charge")"#;
 const SCAN: &str = r#"http and response.status >= 500 and dst.namespace == "prod""#;
 /// The same without the identity condition: every entry's protocol and status are read.
 const SCAN_STATUS: &str = "http and response.status >= 500";
-const SCAN_HEADERS: &str = r#"request.headers["content-type"].contains("json") || path.matches("^/api/v[0-9]+/orders")"#;
+const SCAN_HEADERS: &str =
+    r#"request.headers["content-type"].contains("json") || path.matches("^/api/v[0-9]+/orders")"#;
 
 /// Entries of a small generated workload.
 fn workload_entries() -> Vec<Entry> {
@@ -80,8 +82,12 @@ fn benches(c: &mut Criterion) {
             "kfl: `{src}` matches {n} of {SCAN_ENTRIES} entries ({} distinct)",
             base.len()
         );
+        assert_eq!(f.matching(&entries, &cx).count(), n);
         g.bench_function(name, |b| {
             b.iter(|| entries.iter().filter(|e| f.matches(e, &cx)).count())
+        });
+        g.bench_function(format!("{name}_batch"), |b| {
+            b.iter(|| f.matching(&entries, &cx).count())
         });
     }
     // The same condition written in Rust: the floor set by memory, without the interpreter.

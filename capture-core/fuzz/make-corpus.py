@@ -2,8 +2,12 @@
 """Builds the fuzz corpora from real captures (needs tshark and editcap).
 
     capture-core/fuzz/make-corpus.py [PCAP_DIR] [CORPUS_DIR]
+    capture-core/fuzz/make-corpus.py --seeds [PCAP_DIR]
 
 PCAP_DIR defaults to /work/shared/pcaps, CORPUS_DIR to capture-core/fuzz/corpus (git-ignored).
+`--seeds` instead writes the small committed set, capture-core/fuzz/seeds/<target>/, from a few
+small captures plus hand-made inputs (VLAN tag, IP fragments, chunked gzip, pipelining, ...);
+minimised crash inputs are added there by hand as `regression-*`.
 - pcap_file: every *.pcap / *.pcapng, copied unchanged;
 - decode_packet: single frames and runs of frames (input format in fuzz_targets/decode_packet.rs),
   Ethernet frames also re-wrapped in the other link types;
@@ -18,8 +22,10 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PCAPS = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/pcaps"
-OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "corpus")
+SEEDS = sys.argv[1:2] == ["--seeds"]
+ARGS = sys.argv[2:] if SEEDS else sys.argv[1:]
+PCAPS = ARGS[0] if ARGS else "/work/shared/pcaps"
+OUT = os.path.join(HERE, "seeds") if SEEDS else (ARGS[1] if len(ARGS) > 1 else os.path.join(HERE, "corpus"))
 DELIM = b"\xff\xfe\xfd\xfc"
 # LINKTYPE -> index in common::LINKS
 LINKS = {1: 0, 113: 1, 276: 2, 0: 3, 101: 4, 12: 4, 14: 4, 108: 5, 228: 6, 229: 7}
@@ -31,10 +37,10 @@ SIDE_CAP = 4 << 10
 MAX_INPUT = 16 << 10
 
 
-def write(target, data):
+def write(target, data, name=None):
     d = os.path.join(OUT, target)
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, hashlib.sha1(data).hexdigest()), "wb") as f:
+    with open(os.path.join(d, name or hashlib.sha1(data).hexdigest()), "wb") as f:
         f.write(data)
 
 
@@ -100,15 +106,136 @@ def follow(path, stream):
     return writes
 
 
-def conversation_input(writes):
+def conversation_input(writes, flags=4 << 3):
     c = [d for s, d in writes if not s]
     s = [d for s, d in writes if s]
     cs, ss = DELIM.join(c)[:SIDE_CAP], DELIM.join(s)[:SIDE_CAP]
-    # flags: handshake, client FIN, MSS 1448 (index 4); coding: the message's own header.
-    return bytes([4 << 3, 0]) + struct.pack(">H", len(cs)) + cs + ss
+    # default flags: handshake, client FIN, MSS 1448 (index 4); coding: the message's own header.
+    return bytes([flags, 0]) + struct.pack(">H", len(cs)) + cs + ss
+
+
+def tcp_streams(path):
+    r = subprocess.run(
+        ["tshark", "-r", path, "-T", "fields", "-e", "tcp.stream", "-Y", "tcp.len > 0"],
+        capture_output=True,
+        text=True,
+    )
+    return sorted({int(x) for x in r.stdout.split() if x.isdigit()})
+
+
+# The committed seeds: small captures covering pcap and pcapng, Ethernet, SLL, NULL and raw IP,
+# IPv6, handshakes, resets, retransmissions and the HTTP/1 cases of the shared set.
+SEED_PCAPS = [
+    "tcp/deepflow_server-reset.pcap",
+    "tcp/zeek_tcp_syn-then-stuff-then-rst.pcap",
+    "tcp/deepflow_syn-retrans.pcap",
+    "redis/zeek_redis_auth.pcap",
+    "http2/ndpi_http2.pcapng",
+    "grpc/packt_grpc-server-streaming.pcapng",
+    "http/zeek_http_get.pcap",
+    "http/arkime_v6-http.pcap",
+    "tls/wireshark_tls12-dsb.pcapng",
+    "http2/suricata_http2-range.pcap",
+    "http/packetbeat_http_minitwit.pcap",
+]
+SEED_CONVERSATIONS = [
+    ("http/zeek_http_get.pcap", 1),
+    ("http/arkime_v6-http.pcap", 1),
+    ("http/wireshark_http-chunked-gzip.pcap", 1),
+    ("http/zeek_http_100-continue.pcap", 1),
+    ("http/zeek_http_pipelined-requests.pcap", 1),
+    ("http/packetbeat_http_minitwit.pcap", 4),
+    ("http2/suricata_http2-range.pcap", 2),
+]
+
+
+def handmade_http():
+    import gzip
+
+    body = gzip.compress(b"hello, chunked gzip world\n" * 20, mtime=0)
+    chunks = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(body[i : i + 100]), body[i : i + 100]) for i in range(0, len(body), 100))
+    resp = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\n"
+        b"Transfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" + chunks + b"0\r\nX-Sum: 1\r\n\r\n"
+    )
+    yield "chunked-gzip-trailers", [(False, b"GET /z HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n"), (True, resp)]
+    yield "pipelined-head-304-continue", [
+        (False, b"HEAD /h HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\nIf-None-Match: x\r\n\r\n"),
+        (True, b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nHTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n"),
+        (False, b"POST /p HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"),
+        (True, b"HTTP/1.1 100 Continue\r\n\r\n"),
+        (False, b"abcde"),
+        (True, b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"),
+    ]
+    yield "http10-close-delimited", [
+        (False, b"GET / HTTP/1.0\r\n\r\n"),
+        (True, b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>until close</html>"),
+    ]
+    yield "upgrade-websocket", [
+        (False, b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
+        (True, b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"),
+    ]
+
+
+def handmade_frames(eth):
+    """A VLAN-tagged copy and a two-fragment split of an Ethernet/IPv4 frame."""
+    out = []
+    if len(eth) > 34 and eth[12:14] == b"\x08\x00":
+        out.append(("vlan-qinq", bytes([0]) + eth[:12] + b"\x88\xa8\x00\x0a\x81\x00\x00\x14" + eth[12:]))
+        ip = eth[14:]
+        ihl = (ip[0] & 15) * 4
+        total = struct.unpack(">H", ip[2:4])[0]
+        payload = ip[ihl:total]
+        if len(payload) > 16:
+            cut = (len(payload) // 2) & ~7
+            frags = []
+            for off, part, more in ((0, payload[:cut], 1), (cut, payload[cut:], 0)):
+                h = bytearray(ip[:ihl])
+                h[2:4] = struct.pack(">H", ihl + len(part))
+                h[6:8] = struct.pack(">H", (more << 13) | (off // 8))
+                frags.append(eth[:14] + bytes(h) + part)
+            # second fragment first: reassembly out of order
+            out.append(("ipv4-fragments", bytes([0]) + frags[1] + DELIM + frags[0]))
+    return out
+
+
+def seeds():
+    for rel in SEED_PCAPS:
+        p = os.path.join(PCAPS, rel)
+        name = rel.replace("/", "_")
+        write("pcap_file", open(p, "rb").read(), name)
+        link, fs = frames(p)
+        if link not in LINKS:
+            continue
+        data = [f for f in fs if len(f) > 66] or fs
+        write("decode_packet", bytes([LINKS[link]]) + data[0], name + ".frame")
+        if rel == "http/zeek_http_get.pcap":
+            for i, g in rewrap(data[0]):
+                write("decode_packet", bytes([i]) + g, f"{name}.frame.link{i}")
+            for n, d in handmade_frames(data[0]):
+                write("decode_packet", d, f"{name}.{n}")
+            write("decode_packet", bytes([LINKS[link] | 2 << 3]) + DELIM.join(fs), name + ".run")
+        if rel == "http/arkime_v6-http.pcap":
+            run = DELIM.join(f for f in fs if len(f) < 2000)[: 8 << 10]
+            write("decode_packet", bytes([LINKS[link] | 4 << 3]) + run, name + ".run")
+    for rel, n in SEED_CONVERSATIONS:
+        p = os.path.join(PCAPS, rel)
+        for st in tcp_streams(p)[:n]:
+            w = follow(p, st)
+            if w:
+                write("http1_parser", conversation_input(w), f"{rel.replace('/', '_')}.stream{st}")
+    for name, w in handmade_http():
+        write("http1_parser", conversation_input(w), name)
+        # the same with 7-byte segments, no handshake, a packet swapped and the server's RST
+        write("http1_parser", conversation_input(w, 0x40 | 1 << 3 | 2 << 1 | 1), name + ".mss7-swap-rst")
 
 
 def main():
+    if SEEDS:
+        # Files are overwritten by name; hand-added `regression-*` inputs stay.
+        seeds()
+        report()
+        return
     pcaps = sorted(
         os.path.join(dp, f)
         for dp, _, fs in os.walk(PCAPS)
@@ -134,16 +261,14 @@ def main():
             run = DELIM.join(fs[:RUN_FRAMES])[:MAX_INPUT]
             write("decode_packet", bytes([sel | 2 << 3]) + run)
 
-        r = subprocess.run(
-            ["tshark", "-r", p, "-T", "fields", "-e", "tcp.stream", "-Y", "tcp.len > 0"],
-            capture_output=True,
-            text=True,
-        )
-        streams = sorted({int(x) for x in r.stdout.split() if x.isdigit()})
-        for st in streams[:STREAMS_PER_FILE]:
+        for st in tcp_streams(p)[:STREAMS_PER_FILE]:
             w = follow(p, st)
             if w:
                 write("http1_parser", conversation_input(w))
+    report()
+
+
+def report():
     for t in ("pcap_file", "decode_packet", "http1_parser"):
         d = os.path.join(OUT, t)
         print(t, len(os.listdir(d)), "files", sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)), "bytes")

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::dissect::{AppSession, Ctx, DissectStats};
+use crate::dissect::{AppSession, Ctx, DatagramSession, DissectStats};
 use crate::entry::{Entry, Transport};
 use crate::flows::{FlowEnd, FlowRecord, FlowStore};
 use crate::limits::Limits;
@@ -40,6 +40,8 @@ pub struct Conn {
     fin: [bool; 2],
     rst: bool,
     app: AppSession,
+    /// UDP flows: the datagram dissector.
+    dgram: DatagramSession,
     analysis: TcpAnalysis,
 }
 
@@ -243,7 +245,7 @@ impl Engine {
                 Ok(dg) => {
                     self.stats.udp_packets += 1;
                     let (s, d) = (SocketAddr::new(src, dg.src_port()), SocketAddr::new(dst, dg.dst_port()));
-                    self.udp(ts, s, d, dg.payload().len() as u32, frame_len);
+                    self.udp(ts, s, d, dg.payload(), frame_len);
                 }
                 Err(e) => self.stats.decode_errors[layer_index(e.layer)] += 1,
             },
@@ -252,7 +254,8 @@ impl Engine {
     }
 
     /// UDP conversations: counted per 5-tuple (dissection of UDP protocols plugs in here).
-    fn udp(&mut self, ts: Timestamp, src: SocketAddr, dst: SocketAddr, len: u32, frame_len: u32) {
+    fn udp(&mut self, ts: Timestamp, src: SocketAddr, dst: SocketAddr, payload: &[u8], frame_len: u32) {
+        let len = payload.len() as u32;
         let key = FlowKey::new(src, dst, PROTO_UDP);
         let mut evicted: Vec<(Flow<Conn>, Eviction)> = Vec::new();
         if self.flows.get_mut(&key).is_none() {
@@ -282,6 +285,15 @@ impl Engine {
         m.payload_bytes[d] += u64::from(len);
         m.first_ts.get_or_insert(ts);
         m.last_ts = Some(ts);
+        let seen = m.packets[0] + m.packets[1];
+        let dir = flow.meta.dir_of(src);
+        let mut ctx = Ctx {
+            limits: &self.limits,
+            meta: &flow.meta,
+            out: &mut self.out,
+            stats: &mut self.stats.dissect,
+        };
+        flow.state.dgram.on_datagram(dir, ts, payload, seen, &mut ctx);
     }
 
     fn tcp(
@@ -361,7 +373,12 @@ impl Engine {
             window_scale,
             frame_len,
         });
-        tracing::trace!(packet = self.stats.packets, flow = flow.meta.id, analysis, "tcp segment");
+        tracing::trace!(
+            packet = self.stats.packets,
+            flow = flow.meta.id,
+            analysis,
+            "tcp segment"
+        );
         let Conn {
             reasm, fin, app, rst, ..
         } = &mut flow.state;
@@ -467,7 +484,7 @@ fn finish_flow(
     let ts = now.max(f.meta.last_seen);
     let mut dstats = DissectStats::default();
     {
-        let Conn { reasm, app, .. } = &mut f.state;
+        let Conn { reasm, app, dgram, .. } = &mut f.state;
         let mut ctx = Ctx {
             limits,
             meta: &f.meta,
@@ -479,6 +496,7 @@ fn finish_flow(
             r.flush(&mut |ch| app.on_chunk(dir, ts, ch, &mut ctx));
         }
         app.finish(ts, &mut ctx);
+        dgram.finish(ts, &mut ctx);
     }
     stats.dissect.add(&dstats);
     for r in &f.state.reasm {

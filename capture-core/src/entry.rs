@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+pub use crate::dissect::http2::model::{GrpcCall, H2Message, H2Stream, h2_flags};
 use crate::time::Timestamp;
 
 /// Application protocol of an entry.
@@ -12,22 +13,40 @@ use crate::time::Timestamp;
 pub enum Protocol {
     Http10,
     Http11,
+    Http2,
+    Grpc,
+    Redis,
+    Dns,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 2] = [Protocol::Http10, Protocol::Http11];
+    pub const ALL: [Protocol; 6] = [
+        Protocol::Http10,
+        Protocol::Http11,
+        Protocol::Http2,
+        Protocol::Grpc,
+        Protocol::Redis,
+        Protocol::Dns,
+    ];
     /// The name used in results and filters (`"http/1.1"`).
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Http10 => "http/1.0",
             Protocol::Http11 => "http/1.1",
+            Protocol::Http2 => "http/2",
+            Protocol::Grpc => "grpc",
+            Protocol::Redis => "redis",
+            Protocol::Dns => "dns",
         }
     }
     pub fn from_name(s: &str) -> Option<Protocol> {
         Protocol::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(s))
     }
     pub fn is_http(self) -> bool {
-        matches!(self, Protocol::Http10 | Protocol::Http11)
+        matches!(
+            self,
+            Protocol::Http10 | Protocol::Http11 | Protocol::Http2 | Protocol::Grpc
+        )
     }
 }
 
@@ -68,6 +87,12 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Detail {
     Http(Box<HttpTxn>),
+    /// One HTTP/2 stream (`http/2` and `grpc` entries).
+    Http2(Box<H2Stream>),
+    /// One Redis command with its reply, or one pushed message.
+    Redis(Box<crate::dissect::redis::RedisEntry>),
+    /// One DNS query with its response, or a lone query or response.
+    Dns(Box<crate::dissect::dns::DnsEntry>),
 }
 
 /// Anomalies of an HTTP exchange, as bit flags.
@@ -153,6 +178,77 @@ impl Entry {
     pub fn http(&self) -> Option<&HttpTxn> {
         match &self.detail {
             Detail::Http(h) => Some(h),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// The HTTP/2 stream of an `http/2` or `grpc` entry.
+    pub fn h2(&self) -> Option<&H2Stream> {
+        match &self.detail {
+            Detail::Http2(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The Redis command of a `redis` entry.
+    pub fn redis(&self) -> Option<&crate::dissect::redis::RedisEntry> {
+        match &self.detail {
+            Detail::Redis(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The DNS exchange of a `dns` entry.
+    pub fn dns(&self) -> Option<&crate::dissect::dns::DnsEntry> {
+        match &self.detail {
+            Detail::Dns(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The gRPC call of a `grpc` entry.
+    pub fn grpc(&self) -> Option<&GrpcCall> {
+        self.h2().and_then(|s| s.grpc.as_deref())
+    }
+
+    /// HTTP method (HTTP/1.x request line or HTTP/2 `:method`).
+    pub fn http_method(&self) -> Option<&str> {
+        match &self.detail {
+            Detail::Http(h) => h.method.as_deref(),
+            Detail::Http2(s) => s.method.as_deref(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// Host header, or HTTP/2 `:authority` (else `host`).
+    pub fn http_host(&self) -> Option<&str> {
+        match &self.detail {
+            Detail::Http(h) => h.host.as_deref(),
+            Detail::Http2(s) => s.authority.as_deref(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// Request-target, or HTTP/2 `:path`.
+    pub fn http_path(&self) -> Option<&str> {
+        match &self.detail {
+            Detail::Http(h) => h.path.as_deref(),
+            Detail::Http2(s) => s.path.as_deref(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// Final HTTP status (HTTP/2 `:status`).
+    pub fn http_status(&self) -> Option<u16> {
+        match &self.detail {
+            Detail::Http(h) => h.status,
+            Detail::Http2(s) => s.status,
+            #[allow(unreachable_patterns)]
+            _ => None,
         }
     }
 
@@ -170,17 +266,26 @@ impl Entry {
                     + h.request.as_ref().map_or(0, HttpMessage::heap_bytes)
                     + h.response.as_ref().map_or(0, HttpMessage::heap_bytes)
             }
+            Detail::Http2(s) => s.heap_bytes(),
+            Detail::Redis(r) => std::mem::size_of::<crate::dissect::redis::RedisEntry>() + r.heap_bytes(),
+            Detail::Dns(d) => std::mem::size_of::<crate::dissect::dns::DnsEntry>() + d.heap_bytes(),
         };
         std::mem::size_of::<Entry>() + detail
     }
 
     /// Request body size, when there is a request.
     pub fn request_body_size(&self) -> Option<u64> {
+        if let Some(s) = self.h2() {
+            return s.request.as_ref().map(|m| m.body_size);
+        }
         self.http().and_then(|h| h.request.as_ref()).map(|m| m.body_size)
     }
 
     /// Response body size; `None` when there is no response at all.
     pub fn response_body_size(&self) -> Option<u64> {
+        if let Some(s) = self.h2() {
+            return s.response.as_ref().map(|m| m.body_size);
+        }
         self.http().and_then(|h| h.response.as_ref()).map(|m| m.body_size)
     }
 
@@ -217,8 +322,57 @@ impl Entry {
                 }
                 s
             }
+            Detail::Http2(h) => h2_summary(h, self.elapsed_us),
+            Detail::Redis(r) => with_elapsed(r.summary(), self.elapsed_us),
+            Detail::Dns(d) => with_elapsed(d.summary(), self.elapsed_us),
         }
     }
+}
+
+/// Appends ` (1.2 ms)` when the entry has a duration.
+fn with_elapsed(mut s: String, elapsed_us: Option<u64>) -> String {
+    if let Some(us) = elapsed_us {
+        s.push_str(&format!(" ({:.1} ms)", us as f64 / 1000.0));
+    }
+    s
+}
+
+/// `POST host/shop.Orders/Create → 200 grpc 14 "unavailable" [stream 3] (1.2 ms)`.
+fn h2_summary(h: &H2Stream, elapsed_us: Option<u64>) -> String {
+    let mut s = String::new();
+    match (&h.method, &h.path) {
+        (Some(m), Some(p)) => {
+            s.push_str(&sanitize(m, 16));
+            s.push(' ');
+            if let Some(host) = &h.authority {
+                s.push_str(&sanitize(host, 64));
+            }
+            s.push_str(&sanitize(p, 120));
+        }
+        _ => s.push_str("(response without captured request)"),
+    }
+    match h.status {
+        Some(code) => s.push_str(&format!(" → {code}")),
+        None => s.push_str(" → no response"),
+    }
+    if let Some(g) = &h.grpc
+        && let Some(code) = g.status
+    {
+        s.push_str(&format!(" grpc {code}"));
+        if let Some(m) = g.message.as_deref().filter(|m| !m.is_empty()) {
+            s.push_str(&format!(" \"{}\"", sanitize(m, 60)));
+        }
+    }
+    if let Some(code) = h.rst_code {
+        let name = crate::dissect::http2::frame::error_name(code);
+        s.push_str(&format!(" RST_STREAM {name}"));
+    }
+    let pushed = if h.pushed { ", pushed" } else { "" };
+    s.push_str(&format!(" [stream {}{pushed}]", h.stream_id));
+    if let Some(us) = elapsed_us {
+        s.push_str(&format!(" ({:.1} ms)", us as f64 / 1000.0));
+    }
+    s
 }
 
 /// Escapes control characters (including ANSI escapes and bidi overrides) and cuts long text with

@@ -8,7 +8,7 @@
 //! - [`FieldDef::access`] is the typed reader the filter engine calls per entry; it borrows from
 //!   the entry and does not allocate for the fields filters use most.
 //!
-//! Fields of protocols that are not dissected yet (gRPC, Redis, Kafka, DNS, AMQP) are registered
+//! Fields of protocols that are not dissected yet (Redis, Kafka, DNS, AMQP) are registered
 //! already: they do not apply to today's entries, so projections return `null` and filters read
 //! KFL2's empty defaults (`""`, `0`, `false`, `[]`, `{}`). Kubernetes identity fields are empty
 //! (`""`, `[]`, `{}`) on every entry until identities are resolved.
@@ -16,7 +16,8 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use crate::entry::{Entry, HttpMessage, Protocol, Transport};
+use crate::dissect::dns::parse as dns_parse;
+use crate::entry::{Entry, H2Message, HttpMessage, Protocol, Transport};
 use crate::time::Timestamp;
 
 /// A field's value for one entry.
@@ -145,24 +146,24 @@ impl std::fmt::Debug for FlagDef {
 pub static FLAGS: &[FlagDef] = &[
     FlagDef {
         name: "http",
-        description: "HTTP/1.0 and HTTP/1.1 entries (HTTP/2 and gRPC too once they are dissected).",
+        description: "HTTP entries: HTTP/1.0, HTTP/1.1, HTTP/2 and gRPC.",
         test: |e| e.protocol.is_http(),
         cost: 1,
         protocols: Some(Protocol::is_http),
     },
     FlagDef {
         name: "grpc",
-        description: "gRPC calls. None yet: true once the HTTP/2 dissector lands.",
-        test: |_| false,
-        cost: 0,
-        protocols: Some(|_| false),
+        description: "gRPC calls (HTTP/2 streams with content-type application/grpc*).",
+        test: |e| e.protocol == Protocol::Grpc,
+        cost: 1,
+        protocols: Some(|p| p == Protocol::Grpc),
     },
     FlagDef {
         name: "redis",
-        description: "Redis commands. None yet: true once the Redis dissector lands.",
-        test: |_| false,
-        cost: 0,
-        protocols: Some(|_| false),
+        description: "Redis commands and pushed messages (RESP2 and RESP3).",
+        test: |e| e.protocol == Protocol::Redis,
+        cost: 1,
+        protocols: Some(|p| p == Protocol::Redis),
     },
     FlagDef {
         name: "kafka",
@@ -173,10 +174,10 @@ pub static FLAGS: &[FlagDef] = &[
     },
     FlagDef {
         name: "dns",
-        description: "DNS messages. None yet: true once the DNS dissector lands.",
-        test: |_| false,
-        cost: 0,
-        protocols: Some(|_| false),
+        description: "DNS queries and responses, over UDP and TCP.",
+        test: |e| e.protocol == Protocol::Dns,
+        cost: 1,
+        protocols: Some(|p| p == Protocol::Dns),
     },
     FlagDef {
         name: "amqp",
@@ -439,9 +440,7 @@ fn request_cookie<'a>(m: &'a HttpMessage, name: &str) -> Option<Cow<'a, str>> {
         .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
         .find_map(|(_, v)| {
             let v = std::str::from_utf8(v).ok()?;
-            cookie_pairs(v)
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| Cow::Borrowed(v))
+            cookie_pairs(v).find(|(k, _)| *k == name).map(|(_, v)| Cow::Borrowed(v))
         })
 }
 
@@ -539,7 +538,7 @@ fn query_pairs(q: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 fn http_path(e: &Entry) -> Option<&str> {
-    e.http().and_then(|h| h.path.as_deref())
+    e.http_path()
 }
 
 fn query_get<'a>(e: &'a Entry, key: &str) -> Option<Cow<'a, str>> {
@@ -572,16 +571,83 @@ fn path_only(p: &str) -> &str {
     p.split(['?', '#']).next().unwrap_or(p)
 }
 
+/// The request (or response) of an HTTP/2 entry.
+fn h2_message(e: &Entry, request: bool) -> Option<&H2Message> {
+    let s = e.h2()?;
+    if request {
+        s.request.as_ref()
+    } else {
+        s.response.as_ref()
+    }
+}
+
+/// HTTP/2 header fields without the pseudo-fields (those are `method`, `path`, `status`, …).
+fn h2_fields(m: &H2Message) -> impl Iterator<Item = (&str, &str)> {
+    m.headers
+        .iter()
+        .filter(|(n, _)| !n.starts_with(':'))
+        .map(|(n, v)| (&**n, &**v))
+}
+
+fn h2_header_value<'a>(m: &'a H2Message, name: &str) -> Option<Cow<'a, str>> {
+    let mut out: Option<Cow<'a, str>> = None;
+    for (_, v) in h2_fields(m).filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        out = Some(match out {
+            None => Cow::Borrowed(v),
+            Some(prev) => Cow::Owned(format!("{prev}, {v}")),
+        });
+    }
+    out
+}
+
+fn h2_header_entries(m: &H2Message) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
+    let mut out: Vec<(Cow<'static, str>, Cow<'static, str>)> = Vec::new();
+    for (n, v) in h2_fields(m) {
+        let n = n.to_ascii_lowercase();
+        match out.iter_mut().find(|(k, _)| **k == n) {
+            Some((_, prev)) => {
+                let p = prev.to_mut();
+                p.push_str(", ");
+                p.push_str(v);
+            }
+            None => out.push((Cow::Owned(n), Cow::Owned(v.to_string()))),
+        }
+    }
+    out
+}
+
 const REQUEST_HEADERS: MapAccess = MapAccess {
-    len: |e| request(e).map(header_count),
-    get: |e, k| header_value(request(e)?, k),
-    entries: |e| request(e).map(header_entries),
+    len: |e| {
+        request(e)
+            .map(header_count)
+            .or_else(|| h2_message(e, true).map(|m| h2_header_entries(m).len()))
+    },
+    get: |e, k| match request(e) {
+        Some(m) => header_value(m, k),
+        None => h2_header_value(h2_message(e, true)?, k),
+    },
+    entries: |e| {
+        request(e)
+            .map(header_entries)
+            .or_else(|| h2_message(e, true).map(h2_header_entries))
+    },
 };
 
 const RESPONSE_HEADERS: MapAccess = MapAccess {
-    len: |e| response(e).map(header_count),
-    get: |e, k| header_value(response(e)?, k),
-    entries: |e| response(e).map(header_entries),
+    len: |e| {
+        response(e)
+            .map(header_count)
+            .or_else(|| h2_message(e, false).map(|m| h2_header_entries(m).len()))
+    },
+    get: |e, k| match response(e) {
+        Some(m) => header_value(m, k),
+        None => h2_header_value(h2_message(e, false)?, k),
+    },
+    entries: |e| {
+        response(e)
+            .map(header_entries)
+            .or_else(|| h2_message(e, false).map(h2_header_entries))
+    },
 };
 
 const REQUEST_COOKIES: MapAccess = MapAccess {
@@ -600,6 +666,32 @@ const QUERY_STRING: MapAccess = MapAccess {
     len: query_len,
     get: query_get,
     entries: query_entries,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Redis and DNS lists.
+
+const REDIS_ARGS: ListAccess = ListAccess {
+    len: |e| e.redis().map(|r| r.args.len()),
+    item: |e, i| borrowed(e.redis()?.args.get(i).map(|a| &**a)),
+};
+
+const DNS_QUESTIONS: ListAccess = ListAccess {
+    len: |e| e.dns().map(|d| d.questions.len()),
+    item: |e, i| borrowed(e.dns()?.questions.get(i).map(|q| q.name.as_str())),
+};
+
+const DNS_QUESTION_TYPES: ListAccess = ListAccess {
+    len: |e| e.dns().map(|d| d.questions.len()),
+    item: |e, i| {
+        let t = e.dns()?.questions.get(i)?.qtype;
+        Some(dns_parse::type_name(t).map_or_else(|| Cow::Owned(format!("TYPE{t}")), Cow::Borrowed))
+    },
+};
+
+const DNS_ANSWERS: ListAccess = ListAccess {
+    len: |e| e.dns()?.response.as_ref().map(|r| r.answers.len()),
+    item: |e, i| borrowed(e.dns()?.response.as_ref()?.answers.get(i).map(|a| a.data.as_str())),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -710,10 +802,7 @@ macro_rules! identity_map {
     };
 }
 
-const PENDING_GRPC: &str = "Null/empty until the HTTP/2 and gRPC dissector lands.";
-const PENDING_REDIS: &str = "Null/empty until the Redis dissector lands.";
 const PENDING_KAFKA: &str = "Null/empty until the Kafka dissector lands.";
-const PENDING_DNS: &str = "Null/empty until the DNS dissector lands.";
 const PENDING_AMQP: &str = "Null/empty until the AMQP dissector lands.";
 
 /// Every field, in documentation order.
@@ -745,7 +834,7 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         None,
         Str,
-        "Application protocol: http/1.0, http/1.1.",
+        "Application protocol: http/1.0, http/1.1, http/2, grpc.",
         "\"http/1.1\"",
         |e| Some(Cow::Borrowed(e.protocol.name()))
     ),
@@ -848,7 +937,7 @@ pub static FIELDS: &[FieldDef] = &[
         Str,
         "HTTP request method.",
         "\"POST\"",
-        |e| borrowed(e.http().and_then(|h| h.method.as_deref()))
+        |e| borrowed(e.http_method())
     ),
     field!(
         2,
@@ -858,7 +947,7 @@ pub static FIELDS: &[FieldDef] = &[
         Str,
         "Host header as sent (port included when present).",
         "\"orders.shop:8080\"",
-        |e| borrowed(e.http().and_then(|h| h.host.as_deref()))
+        |e| borrowed(e.http_host())
     ),
     field!(
         2,
@@ -888,7 +977,7 @@ pub static FIELDS: &[FieldDef] = &[
         Int,
         "Final HTTP status; null (0 in filters) when there was no response.",
         "503",
-        |e| e.http().and_then(|h| h.status).map(i64::from)
+        |e| e.http_status().map(i64::from)
     ),
     field!(
         2,
@@ -911,6 +1000,8 @@ pub static FIELDS: &[FieldDef] = &[
         |e| match e.protocol {
             Protocol::Http10 => Some(Cow::Borrowed("HTTP/1.0")),
             Protocol::Http11 => Some(Cow::Borrowed("HTTP/1.1")),
+            Protocol::Http2 | Protocol::Grpc => Some(Cow::Borrowed("HTTP/2")),
+            _ => None,
         }
     ),
     field!(
@@ -1009,21 +1100,152 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("http"),
         Int,
-        "HTTP/2 stream id. Null until the HTTP/2 dissector lands (null for HTTP/1.x).",
+        "HTTP/2 stream id (null for HTTP/1.x).",
         "1",
-        |e| none(e)
+        |e| e.h2().map(|s| i64::from(s.stream_id))
     ),
     // --- gRPC ----------------------------------------------------------------------------------
-    pending_str!("grpc_service", [], "grpc", PENDING_GRPC, "\"shop.Orders\""),
-    pending_str!("grpc_method", [], "grpc", PENDING_GRPC, "\"CreateOrder\""),
-    pending_int!("grpc_status", ["response.status.code"], "grpc", PENDING_GRPC, "14"),
-    pending_str!("grpc_message", [], "grpc", PENDING_GRPC, "\"upstream connect error\""),
-    pending_int!("grpc_request_messages", [], "grpc", PENDING_GRPC, "1"),
-    pending_int!("grpc_response_messages", [], "grpc", PENDING_GRPC, "1"),
+    field!(
+        2,
+        "grpc_service",
+        [],
+        Some("grpc"),
+        Str,
+        "gRPC service (`pkg.Service`), split from :path.",
+        "\"shop.Orders\"",
+        |e| borrowed(e.grpc().map(|g| &*g.service))
+    ),
+    field!(
+        2,
+        "grpc_method",
+        [],
+        Some("grpc"),
+        Str,
+        "gRPC method (the RPC name), split from :path; `method` is the HTTP method (POST).",
+        "\"CreateOrder\"",
+        |e| borrowed(e.grpc().map(|g| &*g.method))
+    ),
+    field!(
+        2,
+        "grpc_status",
+        ["response.status.code"],
+        Some("grpc"),
+        Int,
+        "grpc-status code from the trailers (or a trailers-only response); null (0 in filters) when none was seen.",
+        "14",
+        |e| e.grpc().and_then(|g| g.status).map(i64::from)
+    ),
+    field!(
+        2,
+        "grpc_message",
+        [],
+        Some("grpc"),
+        Str,
+        "grpc-message, percent-decoded.",
+        "\"upstream connect error\"",
+        |e| borrowed(e.grpc().and_then(|g| g.message.as_deref()))
+    ),
+    field!(
+        2,
+        "grpc_request_messages",
+        [],
+        Some("grpc"),
+        Int,
+        "Length-prefixed messages the client sent (streaming calls send many).",
+        "1",
+        |e| e.grpc().map(|g| u64_to_i64(g.request_messages))
+    ),
+    field!(
+        2,
+        "grpc_response_messages",
+        [],
+        Some("grpc"),
+        Int,
+        "Length-prefixed messages the server sent.",
+        "1",
+        |e| e.grpc().map(|g| u64_to_i64(g.response_messages))
+    ),
     // --- Redis ---------------------------------------------------------------------------------
-    pending_str!("redis_command", ["redis_type"], "redis", PENDING_REDIS, "\"GET\""),
-    pending_str!("redis_key", [], "redis", PENDING_REDIS, "\"session:42\""),
-    pending_str!("redis_reply_type", [], "redis", PENDING_REDIS, "\"bulk_string\""),
+    field!(
+        2,
+        "redis_command",
+        ["redis_type"],
+        Some("redis"),
+        Str,
+        "Redis command name, upper-cased; null for a pushed message (pub/sub delivery, RESP3 push) or a reply whose command was not captured.",
+        "\"GET\"",
+        |e| borrowed(e.redis().and_then(|r| r.command.as_deref()))
+    ),
+    field!(
+        2,
+        "redis_key",
+        [],
+        Some("redis"),
+        Str,
+        "First argument of the command (usually the key), lossy UTF-8, cut at redis_value_bytes.",
+        "\"session:42\"",
+        |e| borrowed(e.redis().and_then(|r| r.key()))
+    ),
+    field!(
+        2,
+        "redis_args",
+        [],
+        Some("redis"),
+        List,
+        "Arguments after the command name (the first redis_max_args, each cut at redis_value_bytes); passwords of AUTH, HELLO … AUTH, MIGRATE and CONFIG SET requirepass are redacted.",
+        "[\"session:42\", \"EX\", \"60\"]",
+        REDIS_ARGS
+    ),
+    field!(
+        2,
+        "redis_reply_type",
+        [],
+        Some("redis"),
+        Str,
+        "Type of the reply: simple_string, error, integer, bulk_string, null_bulk_string, array, null_array, or the RESP3 map, set, push, double, boolean, big_number, verbatim_string, null, blob_error. A reply starting with an attribute has the type of what follows. Null without a reply.",
+        "\"bulk_string\"",
+        |e| e.redis().and_then(|r| r.reply_type()).map(Cow::Borrowed)
+    ),
+    field!(
+        2,
+        "redis_reply",
+        [],
+        Some("redis"),
+        Str,
+        "Text of a scalar reply (status, error, number) or the first bytes of a string reply; null for aggregates and without a reply.",
+        "\"OK\"",
+        |e| borrowed(e.redis().and_then(|r| r.reply.as_ref()).and_then(|r| r.text.as_deref()))
+    ),
+    field!(
+        2,
+        "redis_error",
+        [],
+        Some("redis"),
+        Str,
+        "Error text of an error reply (\"WRONGTYPE Operation against a key …\").",
+        "\"ERR unknown command\"",
+        |e| borrowed(e.redis().and_then(|r| r.error()))
+    ),
+    field!(
+        2,
+        "redis_channel",
+        [],
+        Some("redis"),
+        Str,
+        "Pub/sub channel: of PUBLISH and (P|S)SUBSCRIBE commands, and of delivered messages.",
+        "\"orders\"",
+        |e| borrowed(e.redis().and_then(|r| r.channel()))
+    ),
+    field!(
+        2,
+        "redis_payload",
+        [],
+        Some("redis"),
+        Str,
+        "Pub/sub message: of a PUBLISH command or a delivered message (cut at redis_value_bytes).",
+        "\"order 42 created\"",
+        |e| borrowed(e.redis().and_then(|r| r.payload()))
+    ),
     // --- Kafka ---------------------------------------------------------------------------------
     pending_int!("kafka_api_key", [], "kafka", PENDING_KAFKA, "0"),
     pending_str!("kafka_api_key_name", [], "kafka", PENDING_KAFKA, "\"PRODUCE\""),
@@ -1035,21 +1257,129 @@ pub static FIELDS: &[FieldDef] = &[
     pending_bool!("kafka_request", "kafka", PENDING_KAFKA, "true"),
     pending_bool!("kafka_response", "kafka", PENDING_KAFKA, "true"),
     // --- DNS -----------------------------------------------------------------------------------
-    pending_int!("dns_id", [], "dns", PENDING_DNS, "4660"),
-    pending_str!("dns_qname", [], "dns", PENDING_DNS, "\"orders.shop.svc.cluster.local\""),
-    pending_int!("dns_qtype", [], "dns", PENDING_DNS, "1"),
-    pending_int!("dns_rcode", [], "dns", PENDING_DNS, "3"),
-    pending_int!("dns_answer_count", [], "dns", PENDING_DNS, "1"),
-    pending_list!(
-        "dns_questions",
-        "dns",
-        PENDING_DNS,
-        "[\"orders.shop.svc.cluster.local\"]"
+    field!(
+        2,
+        "dns_id",
+        [],
+        Some("dns"),
+        Int,
+        "Message id of the query (of the response when the query was not captured).",
+        "4660",
+        |e| e.dns().map(|d| i64::from(d.id))
     ),
-    pending_list!("dns_answers", "dns", PENDING_DNS, "[\"10.96.0.12\"]"),
-    pending_list!("dns_question_types", "dns", PENDING_DNS, "[\"A\"]"),
-    pending_bool!("dns_request", "dns", PENDING_DNS, "true"),
-    pending_bool!("dns_response", "dns", PENDING_DNS, "true"),
+    field!(
+        2,
+        "dns_qname",
+        [],
+        Some("dns"),
+        Str,
+        "Name of the first question, without the trailing dot (<Root> for the root), as tshark prints it.",
+        "\"orders.shop.svc.cluster.local\"",
+        |e| borrowed(e.dns().and_then(|d| d.qname()))
+    ),
+    field!(
+        2,
+        "dns_qtype",
+        [],
+        Some("dns"),
+        Int,
+        "Type number of the first question (1 A, 28 AAAA, 5 CNAME, 33 SRV, …).",
+        "1",
+        |e| e.dns().and_then(|d| d.qtype()).map(i64::from)
+    ),
+    field!(
+        2,
+        "dns_rcode",
+        [],
+        Some("dns"),
+        Int,
+        "RCODE of the response header (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, …); null without a response.",
+        "3",
+        |e| e.dns().and_then(|d| d.rcode()).map(i64::from)
+    ),
+    field!(
+        2,
+        "dns_rcode_name",
+        [],
+        Some("dns"),
+        Str,
+        "Name of the response code, EDNS extended bits included (NOERROR, NXDOMAIN, BADVERS, …); null without a response.",
+        "\"NXDOMAIN\"",
+        |e| e
+            .dns()
+            .and_then(|d| d.extended_rcode())
+            .map(|r| Cow::Owned(dns_parse::rcode_name(r)))
+    ),
+    field!(
+        2,
+        "dns_answer_count",
+        [],
+        Some("dns"),
+        Int,
+        "ANCOUNT of the response header; null without a response.",
+        "1",
+        |e| e.dns().and_then(|d| d.answer_count()).map(i64::from)
+    ),
+    field!(
+        2,
+        "dns_questions",
+        [],
+        Some("dns"),
+        List,
+        "Names of every question (the first dns_max_questions).",
+        "[\"orders.shop.svc.cluster.local\"]",
+        DNS_QUESTIONS
+    ),
+    field!(
+        2,
+        "dns_question_types",
+        [],
+        Some("dns"),
+        List,
+        "Type names of every question (A, AAAA, TYPE65280 for unnamed types).",
+        "[\"A\"]",
+        DNS_QUESTION_TYPES
+    ),
+    field!(
+        3,
+        "dns_answers",
+        [],
+        Some("dns"),
+        List,
+        "Data of the response's answer records as text (addresses, names, TXT strings; the first dns_max_records); null without a response.",
+        "[\"10.96.0.12\"]",
+        DNS_ANSWERS
+    ),
+    field!(
+        2,
+        "dns_request",
+        [],
+        Some("dns"),
+        Bool,
+        "The query was captured.",
+        "true",
+        |e| e.dns().map(|d| d.query.is_some())
+    ),
+    field!(
+        2,
+        "dns_response",
+        [],
+        Some("dns"),
+        Bool,
+        "The response was captured.",
+        "true",
+        |e| e.dns().map(|d| d.response.is_some())
+    ),
+    field!(
+        2,
+        "dns_client_subnet",
+        [],
+        Some("dns"),
+        Str,
+        "EDNS client subnet option (RFC 7871) of the query, else of the response: address/source-prefix/scope-prefix.",
+        "\"192.0.2.0/24/0\"",
+        |e| borrowed(e.dns().and_then(|d| d.client_subnet()))
+    ),
     // --- AMQP ----------------------------------------------------------------------------------
     pending_int!("amqp_channel", [], "amqp", PENDING_AMQP, "1"),
     pending_list!("amqp_methods", "amqp", PENDING_AMQP, "[\"Basic.Publish\"]"),
@@ -1275,6 +1605,8 @@ pub fn applies(f: &FieldDef, p: Protocol) -> bool {
     match f.protocol {
         None => true,
         Some("http") => p.is_http(),
+        Some("redis") => p == Protocol::Redis,
+        Some("dns") => p == Protocol::Dns,
         Some(_) => false,
     }
 }

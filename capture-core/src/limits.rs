@@ -48,6 +48,59 @@ pub struct Limits {
     pub decompress_max_bytes: usize,
     /// Memory budget of the entry store, payloads included (`--store-memory`).
     pub store_memory_bytes: usize,
+    /// HTTP/2 streams tracked at once per connection; the oldest is emitted early beyond it
+    /// (`h2_stream_overflows`). Servers allow 100–250 concurrent streams (nginx 128, Go 250).
+    pub h2_max_streams: usize,
+    /// Largest decoded HTTP/2 header list kept (RFC 9113 size: name + value + 32 per field);
+    /// the rest is decoded for HPACK but not kept (`h2_header_lists_too_large`). As HTTP/1.
+    pub h2_max_header_list_bytes: usize,
+    /// CONTINUATION frames of one header block before its fields stop being kept
+    /// (`h2_continuation_overflows`); real blocks need a handful, floods send thousands.
+    pub h2_max_continuations: usize,
+    /// HPACK dynamic-table bytes kept per direction. Peers use 4 KiB (the default) to 64 KiB;
+    /// beyond it entries are dropped and references to them decode as unknown
+    /// (`h2_hpack_table_capped`).
+    pub h2_hpack_table_bytes: usize,
+    /// DATA bytes kept per stream and direction (the size stays exact). Lower than it could be
+    /// for HTTP/1 because `h2_max_streams` bodies may be in flight on one connection.
+    pub h2_stream_body_bytes: usize,
+    /// Nesting depth to which schemaless protobuf decoding tries length-delimited fields as
+    /// messages; deeper ones are shown as text or bytes.
+    pub protobuf_max_depth: usize,
+    /// Deepest RESP aggregate nesting followed (`redis_depth_exceeded`). Redis replies nest a
+    /// handful of levels (COMMAND DOCS about seven); the decoder keeps one small frame per level
+    /// and never recurses, so 64 is generous and still bounded.
+    pub redis_max_depth: usize,
+    /// Largest declared RESP aggregate length accepted; Redis refuses more itself ("invalid
+    /// multibulk length"). Declared lengths are counted down, never allocated.
+    pub redis_max_aggregate_len: u64,
+    /// Largest declared bulk string accepted: Redis' default `proto-max-bulk-len` (512 MB).
+    /// Payloads stream through the decoder; only `redis_value_bytes` of each is kept.
+    pub redis_max_bulk_len: u64,
+    /// Longest RESP line (simple string, error, inline command): Redis' own inline limit.
+    pub redis_max_line_bytes: usize,
+    /// Bytes kept of each command argument and reply value (`redis_values_truncated`).
+    pub redis_value_bytes: usize,
+    /// Command arguments (and direct reply elements) kept per entry; the count stays exact.
+    pub redis_max_args: usize,
+    /// Commands awaiting a reply on one connection (pipelining depth); beyond it the oldest is
+    /// emitted without its reply (`redis_pipeline_overflows`). Pipelining clients send hundreds.
+    pub redis_max_pending: usize,
+    /// Compression pointers followed in one DNS name before it is declared a loop
+    /// (`dns_pointer_loops`). A name has at most 127 labels, so honest names need fewer.
+    pub dns_max_pointer_hops: usize,
+    /// Questions kept per DNS message (one in practice).
+    pub dns_max_questions: usize,
+    /// Answer records kept per DNS message (`dns_records_capped`); ANCOUNT stays exact.
+    pub dns_max_records: usize,
+    /// Unanswered DNS queries tracked per flow (`dns_pending_overflows`).
+    pub dns_max_pending: usize,
+    /// A DNS query unanswered for this long is an entry without a response. Resolvers give up
+    /// after 5–10 s; 30 s leaves room for slow upstreams.
+    pub dns_query_timeout_us: u64,
+    /// A query repeated (same id and question) sooner than this is a retransmission of the first
+    /// and the response is paired with the first; later, it is a new attempt. tshark's default.
+    pub dns_retransmit_window_us: u64,
 }
 
 impl Default for Limits {
@@ -71,6 +124,25 @@ impl Default for Limits {
             body_capture_bytes: 64 << 10,
             decompress_max_bytes: 16 << 20,
             store_memory_bytes: 256 << 20,
+            h2_max_streams: 256,
+            h2_max_header_list_bytes: 64 << 10,
+            h2_max_continuations: 64,
+            h2_hpack_table_bytes: 64 << 10,
+            h2_stream_body_bytes: 64 << 10,
+            protobuf_max_depth: 32,
+            redis_max_depth: 64,
+            redis_max_aggregate_len: i32::MAX as u64,
+            redis_max_bulk_len: 512 << 20,
+            redis_max_line_bytes: 64 << 10,
+            redis_value_bytes: 128,
+            redis_max_args: 32,
+            redis_max_pending: 1_024,
+            dns_max_pointer_hops: 128,
+            dns_max_questions: 8,
+            dns_max_records: 64,
+            dns_max_pending: 1_024,
+            dns_query_timeout_us: 30_000_000,
+            dns_retransmit_window_us: 5_000_000,
         }
     }
 }

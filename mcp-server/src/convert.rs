@@ -38,8 +38,101 @@ pub fn project(e: &Entry, fields: &[(String, &'static FieldDef)]) -> Map<String,
         .collect()
 }
 
+/// The fields listed for each protocol family (shared/CONTRACT.md's table), in that order.
+const LISTING_FIELDS: &[(&str, &[&str])] = &[
+    (
+        "http",
+        &[
+            "method",
+            "host",
+            "path",
+            "status",
+            "request_body_size",
+            "response_body_size",
+        ],
+    ),
+    (
+        "http/2",
+        &[
+            "method",
+            "host",
+            "path",
+            "status",
+            "request_body_size",
+            "response_body_size",
+            "h2_stream_id",
+        ],
+    ),
+    (
+        "grpc",
+        &[
+            "method",
+            "host",
+            "path",
+            "status",
+            "request_body_size",
+            "response_body_size",
+            "h2_stream_id",
+            "grpc_service",
+            "grpc_method",
+            "grpc_status",
+            "grpc_message",
+            "grpc_request_messages",
+            "grpc_response_messages",
+        ],
+    ),
+    ("redis", &["redis_command", "redis_key", "redis_reply_type"]),
+    (
+        "kafka",
+        &[
+            "kafka_api_key",
+            "kafka_api_key_name",
+            "kafka_api_version",
+            "kafka_correlation_id",
+            "kafka_client_id",
+            "kafka_topics",
+        ],
+    ),
+    (
+        "dns",
+        &[
+            "dns_id",
+            "dns_qname",
+            "dns_qtype",
+            "dns_rcode",
+            "dns_answer_count",
+            "dns_questions",
+        ],
+    ),
+    (
+        "amqp",
+        &[
+            "amqp_channel",
+            "amqp_methods",
+            "amqp_exchange",
+            "amqp_routing_key",
+            "amqp_queue",
+            "amqp_reply_code",
+        ],
+    ),
+];
+
+fn listing_fields(protocol: &str) -> &'static [&'static str] {
+    let family = match protocol {
+        "http/1.0" | "http/1.1" => "http",
+        other => other,
+    };
+    LISTING_FIELDS
+        .iter()
+        .find(|(p, _)| *p == family)
+        .map_or(&[], |(_, f)| f)
+}
+
 pub fn summary(e: &Entry) -> EntrySummary {
-    let h = e.http();
+    let protocol_fields = listing_fields(e.protocol.name())
+        .iter()
+        .filter_map(|name| capture_core::fields::lookup(name).map(|f| (name.to_string(), value_to_json((f.get)(e)))))
+        .collect();
     EntrySummary {
         id: e.id.to_string(),
         timestamp: e.ts.to_rfc3339(),
@@ -56,12 +149,7 @@ pub fn summary(e: &Entry) -> EntrySummary {
         flow_id: e.flow_id,
         elapsed_ms: e.elapsed_us.map(|us| us as f64 / 1000.0),
         summary: e.summary(),
-        method: h.and_then(|h| h.method.as_deref()).map(str::to_string),
-        host: h.and_then(|h| h.host.as_deref()).map(str::to_string),
-        path: h.and_then(|h| h.path.as_deref()).map(str::to_string),
-        status: h.and_then(|h| h.status),
-        request_body_size: e.request_body_size(),
-        response_body_size: e.response_body_size(),
+        protocol_fields,
     }
 }
 

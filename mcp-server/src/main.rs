@@ -40,6 +40,8 @@ enum Command {
         /// Tool arguments as a JSON object (default `{}`).
         args: Option<String>,
     },
+    /// Print the KFL filter language reference (Markdown), generated from the field registry.
+    KflReference,
     /// Write a synthetic HTTP/1.1 capture (keep-alive connections, bodies of 100 B–20 KB) for
     /// benchmarks.
     GenerateWorkload {
@@ -100,6 +102,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Call { source, tool, args } => call(&source, &tool, args.as_deref()),
+        Command::KflReference => {
+            print!("{}", capture_core::kfl::reference_markdown());
+            ExitCode::SUCCESS
+        }
         Command::GenerateWorkload { out, size, seed } => match generate(&out, size, seed) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -75,9 +75,25 @@ fn stdio_session_lists_and_calls_tools() {
     let tools = s.request("tools/list", json!({}));
     let list = tools["result"]["tools"].as_array().unwrap();
     let names: Vec<&str> = list.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(sorted, ["capture_status", "get_payload", "list_entries"]);
+    for want in [
+        "capture_status",
+        "get_payload",
+        "list_entries",
+        "tcp_insights",
+        "list_flows",
+        "flow_summary",
+        "validate_filter",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let again = s.request("tools/list", json!({}));
+    let names_again: Vec<&str> = again["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, names_again, "tool order is deterministic");
     for t in list {
         assert_eq!(t["annotations"]["readOnlyHint"], true, "{t}");
         assert!(t["outputSchema"].is_object(), "{t}");

@@ -24,7 +24,8 @@ async def test_tools_are_listed_with_schemas(wirelens_bin, mode):
     async with Client(server(wirelens_bin), mode=mode) as client:
         assert "untrusted" in (client.instructions or "")
         tools = await tool_schemas(client)
-        assert set(tools) == {"list_entries", "get_payload", "capture_status"}
+        assert {"list_entries", "get_payload", "capture_status", "tcp_insights", "list_flows", "flow_summary",
+                "validate_filter"} <= set(tools)
         for t in tools.values():
             assert t.annotations is not None and t.annotations.read_only_hint is True
             assert t.output_schema is not None
@@ -90,3 +91,28 @@ async def test_bad_arguments_are_tool_errors(wirelens_bin):
             assert expect in r.content[0].text, (args, r.content[0].text)
         r = await client.call_tool("get_payload", {"id": "nope"})
         assert r.is_error and "entry id" in r.content[0].text
+
+
+@pytest.mark.anyio
+async def test_resources_and_filters(wirelens_bin):
+    async with Client(server(wirelens_bin)) as client:
+        resources = {r.uri: r for r in (await client.list_resources()).resources}
+        assert {"wirelens://kfl/reference", "wirelens://fields", "wirelens://capture/status"} <= set(map(str, resources))
+        reference = await client.read_resource("wirelens://kfl/reference")
+        text = reference.contents[0].text
+        assert "status_code" in text and "startsWith" in text
+        templates = (await client.list_resource_templates()).resource_templates
+        assert any(t.uri_template == "wirelens://entry/{id}" for t in templates)
+        errors = await client.call_tool("list_entries", {"filter": "http && status >= 500", "fields": ["status"]})
+        assert not errors.is_error
+        statuses = [e["status"] for e in errors.structured_content["entries"]]
+        assert statuses and all(s >= 500 for s in statuses)
+        first = await client.call_tool("list_entries", {"limit": 1, "fields": ["id"]})
+        entry = await client.read_resource(f"wirelens://entry/{first.structured_content['entries'][0]['id']}")
+        assert "request" in entry.contents[0].text
+        v = await client.call_tool("validate_filter", {"filter": "http and stauts >= 500"})
+        assert v.structured_content["valid"] is False
+        err = v.structured_content["errors"][0]
+        assert (err["line"], err["column"], err["suggestion"]) == (1, 10, "status")
+        bad = await client.call_tool("list_entries", {"filter": "http and stauts >= 500"})
+        assert bad.is_error and "did you mean `status`" in bad.content[0].text

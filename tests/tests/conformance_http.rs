@@ -46,10 +46,7 @@ fn compare(capture: &std::path::Path) -> Tally {
         .map(|r| (r["stream"].clone(), (endpoint(&r["client"]), endpoint(&r["server"]))))
         .collect();
     let rows = read_tsv(&refs.join("http.tsv"));
-    let entries: Vec<_> = entries_of(capture)
-        .into_iter()
-        .filter(|e| e.protocol.is_http())
-        .collect();
+    let entries: Vec<_> = entries_of(capture).into_iter().filter(|e| e.http().is_some()).collect();
     let mut used = vec![false; entries.len()];
     let mut t = Tally {
         reference: 0,
@@ -188,4 +185,29 @@ fn every_capture_in_the_corpus_reads_without_error() {
             assert!(e.id > 0 && e.ts.0 > 0, "{}: {e:?}", c.display());
         }
     }
+}
+
+/// KFL against the real captures: for each HTTP capture, `http and response.status >= 400`
+/// matches as many entries as tshark's reference has rows with a status ≥ 400 (requests and the
+/// unpaired responses it lists alike).
+#[test]
+fn kfl_error_counts_agree_with_tshark() {
+    let Some(dir) = pcaps_dir() else { return };
+    let filter = capture_core::kfl::compile("http and response.status >= 400").expect("filter compiles");
+    let cx = capture_core::kfl::EvalContext::new(capture_core::time::Timestamp(0));
+    let mut checked = 0;
+    for c in captures_with(&dir, "http.tsv", &["tls"]) {
+        let rows = read_tsv(&ref_dir(&c).join("http.tsv"));
+        // Count requests (with a method) whose status is ≥ 400; interim/unpaired rows are excluded
+        // as in the agreement test above.
+        let want = rows
+            .iter()
+            .filter(|r| !r["method"].is_empty())
+            .filter(|r| r["status"].parse::<u16>().is_ok_and(|s| s >= 400))
+            .count();
+        let got = entries_of(&c).iter().filter(|e| filter.matches(e, &cx)).count();
+        assert_eq!(got, want, "{}", c.display());
+        checked += 1;
+    }
+    assert!(checked >= 10);
 }

@@ -18,8 +18,18 @@ use wirelens_e2e::{captures_with, flows_of, pcaps_dir, read_tsv, ref_dir};
 /// direction; both depend on bookkeeping of that Wireshark version that this analysis does not
 /// reproduce (newer Wireshark versions changed both rules again).
 const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
-    ("tcp/zeek_tcp_reassembly.pcap", "0", "fast_retransmission", "FIN retransmissions without dup ACKs"),
-    ("tcp/zeek_tcp_reassembly.pcap", "0", "ack_lost_segment", "ACKed-unseen repeat suppressed by 4.0"),
+    (
+        "tcp/zeek_tcp_reassembly.pcap",
+        "0",
+        "fast_retransmission",
+        "FIN retransmissions without dup ACKs",
+    ),
+    (
+        "tcp/zeek_tcp_reassembly.pcap",
+        "0",
+        "ack_lost_segment",
+        "ACKed-unseen repeat suppressed by 4.0",
+    ),
 ];
 
 fn endpoint(s: &str) -> SocketAddr {
@@ -87,12 +97,19 @@ const COUNT_COLUMNS: &[&str] = &[
 fn tcp_analysis_agrees_with_wireshark() {
     let Some(dir) = pcaps_dir() else { return };
     let captures = captures_with(&dir, "tcp.tsv", &[]);
-    assert!(captures.len() >= 40, "expected the shared captures under {}", dir.display());
+    assert!(
+        captures.len() >= 40,
+        "expected the shared captures under {}",
+        dir.display()
+    );
     let (mut cells, mut matched, mut known) = (0usize, 0usize, 0usize);
     let mut report = String::new();
     for c in &captures {
         let name = c.strip_prefix(&dir).unwrap_or(c).display().to_string();
-        let flows: Vec<_> = flows_of(c).into_iter().filter(|f| f.transport == Transport::Tcp).collect();
+        let flows: Vec<_> = flows_of(c)
+            .into_iter()
+            .filter(|f| f.transport == Transport::Tcp)
+            .collect();
         let mut by_pair: HashMap<(SocketAddr, SocketAddr), Vec<&FlowRecord>> = HashMap::new();
         for f in &flows {
             by_pair.entry((f.client, f.server)).or_default().push(f);
@@ -100,9 +117,15 @@ fn tcp_analysis_agrees_with_wireshark() {
         for row in read_tsv(&ref_dir(c).join("tcp.tsv")) {
             let (rc, rs) = (endpoint(&row["client"]), endpoint(&row["server"]));
             let loose_roles = matches!(row["client_from"].as_str(), "port" | "first-packet");
-            let (flow, swapped) = match by_pair.get_mut(&(rc, rs)).and_then(|v| (!v.is_empty()).then(|| v.remove(0))) {
+            let (flow, swapped) = match by_pair
+                .get_mut(&(rc, rs))
+                .and_then(|v| (!v.is_empty()).then(|| v.remove(0)))
+            {
                 Some(f) => (Some(f), false),
-                None => match by_pair.get_mut(&(rs, rc)).and_then(|v| (!v.is_empty()).then(|| v.remove(0))) {
+                None => match by_pair
+                    .get_mut(&(rs, rc))
+                    .and_then(|v| (!v.is_empty()).then(|| v.remove(0)))
+                {
                     Some(f) => (Some(f), true),
                     None => (None, false),
                 },
@@ -116,14 +139,24 @@ fn tcp_analysis_agrees_with_wireshark() {
                 cells += 1;
                 if ok {
                     matched += 1;
-                } else if KNOWN_DIFFERENCES.iter().any(|k| k.0 == name && k.1 == row["stream"] && k.2 == cell) {
+                } else if KNOWN_DIFFERENCES
+                    .iter()
+                    .any(|k| k.0 == name && k.1 == row["stream"] && k.2 == cell)
+                {
                     known += 1;
-                    report.push_str(&format!("{name}: stream {} {cell}: {detail} (known difference)\n", row["stream"]));
+                    report.push_str(&format!(
+                        "{name}: stream {} {cell}: {detail} (known difference)\n",
+                        row["stream"]
+                    ));
                 } else {
                     report.push_str(&format!("{name}: stream {} {cell}: {detail}\n", row["stream"]));
                 }
             };
-            check("roles", !swapped || loose_roles, format!("client/server swapped ({})", row["client_from"]));
+            check(
+                "roles",
+                !swapped || loose_roles,
+                format!("client/server swapped ({})", row["client_from"]),
+            );
             for col in COUNT_COLUMNS {
                 let want = &row[*col];
                 let got = ours(f, col, swapped).unwrap_or_default();
@@ -136,13 +169,21 @@ fn tcp_analysis_agrees_with_wireshark() {
                 (Some(a), Some(b)) => (a - b).abs() <= 1.0,
                 _ => false,
             };
-            check("initial_rtt", rtt_ok, format!("reference {want_rtt:?} µs, ours {got_rtt:?} µs"));
+            check(
+                "initial_rtt",
+                rtt_ok,
+                format!("reference {want_rtt:?} µs, ours {got_rtt:?} µs"),
+            );
             let retx: u64 = row["retx_payload_bytes_c2s"].parse::<u64>().unwrap_or(0)
                 + row["retx_payload_bytes_s2c"].parse::<u64>().unwrap_or(0);
-            let payload: u64 =
-                row["payload_bytes_c2s"].parse::<u64>().unwrap_or(0) + row["payload_bytes_s2c"].parse::<u64>().unwrap_or(0);
+            let payload: u64 = row["payload_bytes_c2s"].parse::<u64>().unwrap_or(0)
+                + row["payload_bytes_s2c"].parse::<u64>().unwrap_or(0);
             let good = payload - retx;
-            check("goodput", f.metrics.goodput_bytes() == good, format!("reference {good}, ours {}", f.metrics.goodput_bytes()));
+            check(
+                "goodput",
+                f.metrics.goodput_bytes() == good,
+                format!("reference {good}, ours {}", f.metrics.goodput_bytes()),
+            );
         }
     }
     let agreement = matched as f64 / cells.max(1) as f64;

@@ -7,11 +7,19 @@ use wirelens_e2e::pcaps_dir;
 
 fn state(rel: &str) -> Option<AppState> {
     let dir = pcaps_dir()?;
-    Some(AppState::load(&SourceArgs { pcaps: vec![dir.join(rel)], ..SourceArgs::default() }).expect("load"))
+    Some(
+        AppState::load(&SourceArgs {
+            pcaps: vec![dir.join(rel)],
+            ..SourceArgs::default()
+        })
+        .expect("load"),
+    )
 }
 
 fn call(st: &AppState, tool: &str, args: Value) -> Value {
-    let Value::Object(m) = args else { panic!("args must be an object") };
+    let Value::Object(m) = args else {
+        panic!("args must be an object")
+    };
     match mcp_server::tools::call(st, tool, m) {
         Ok(v) => v,
         Err(e) => panic!("{tool}: {e:?}"),
@@ -19,7 +27,9 @@ fn call(st: &AppState, tool: &str, args: Value) -> Value {
 }
 
 fn call_err(st: &AppState, tool: &str, args: Value) -> String {
-    let Value::Object(m) = args else { panic!("args must be an object") };
+    let Value::Object(m) = args else {
+        panic!("args must be an object")
+    };
     match mcp_server::tools::call(st, tool, m) {
         Ok(v) => panic!("{tool} should fail, got {v}"),
         Err(mcp_server::tools::CallError::Tool(e)) => e.0,
@@ -29,7 +39,9 @@ fn call_err(st: &AppState, tool: &str, args: Value) -> String {
 
 #[test]
 fn refused_connection_is_severe() {
-    let Some(st) = state("tcp/deepflow_server-reset.pcap") else { return };
+    let Some(st) = state("tcp/deepflow_server-reset.pcap") else {
+        return;
+    };
     let v = call(&st, "tcp_insights", json!({}));
     let f = &v["flows"][0];
     assert_eq!(f["connection_completeness"], 37);
@@ -42,7 +54,9 @@ fn refused_connection_is_severe() {
 
 #[test]
 fn lossy_connection_ranks_first_and_is_severe() {
-    let Some(st) = state("tcp/wireshark_tcp-retrans.pcap") else { return };
+    let Some(st) = state("tcp/wireshark_tcp-retrans.pcap") else {
+        return;
+    };
     let v = call(&st, "tcp_insights", json!({"sort": "retransmission_rate"}));
     let f = &v["flows"][0];
     assert_eq!(f["retransmissions"], 47);
@@ -63,7 +77,9 @@ fn lossy_connection_ranks_first_and_is_severe() {
 
 #[test]
 fn groups_sorting_paging_and_errors() {
-    let Some(st) = state("http/zeek_http_bro.org.pcap") else { return };
+    let Some(st) = state("http/zeek_http_bro.org.pcap") else {
+        return;
+    };
     let all = call(&st, "tcp_insights", json!({"limit": 1000}));
     assert_eq!(all["total_matched"], 13);
     assert!(all["initial_rtt_p50_us"].as_u64().is_some());
@@ -99,7 +115,9 @@ fn groups_sorting_paging_and_errors() {
 
 #[test]
 fn udp_flows_and_summary() {
-    let Some(st) = state("dns/arkime_dns-wiresharkrepo.pcap") else { return };
+    let Some(st) = state("dns/arkime_dns-wiresharkrepo.pcap") else {
+        return;
+    };
     let v = call(&st, "list_flows", json!({"protocol": "udp"}));
     assert!(v["total_matched"].as_u64().unwrap() >= 1);
     let f = &v["flows"][0];
@@ -110,7 +128,9 @@ fn udp_flows_and_summary() {
     assert_eq!(s["tcp_flows"], 0);
     assert!(s["udp_flows"].as_u64().unwrap() >= 1);
     assert!(s["top_talkers_by_bytes"].as_array().unwrap().len() <= 2);
-    let Some(st) = state("tcp/zeek_tcp_syn-then-stuff-then-rst.pcap") else { return };
+    let Some(st) = state("tcp/zeek_tcp_syn-then-stuff-then-rst.pcap") else {
+        return;
+    };
     let s = call(&st, "flow_summary", json!({}));
     assert_eq!(s["tcp_flows"], 1);
     assert_eq!(s["tcp_states"]["reset"], 1);

@@ -19,6 +19,9 @@ pub enum Order {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListEntriesParams {
+    /// A KFL filter, e.g. `http && status >= 500 && path.startsWith("/api")`. The language
+    /// reference is the resource `wirelens://kfl/reference`; `validate_filter` checks a filter.
+    pub filter: Option<String>,
     /// Only entries of this protocol: `http` (any HTTP version), `http/1.1` or `http/1.0`.
     pub protocol: Option<String>,
     /// Only entries at or after this time: RFC 3339 (`2026-01-15T10:00:00Z`) or a duration before
@@ -45,14 +48,15 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-/// One entry as listed. Fields of other protocols are null.
+/// One entry as listed: the fields every entry has, then its protocol's fields (named as in the
+/// field registry, e.g. `method`, `status` for HTTP; `redis_command` for Redis).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct EntrySummary {
     /// Stable id; pass it to `get_payload`.
     pub id: String,
     /// Capture time of the first request byte (RFC 3339, UTC, microseconds).
     pub timestamp: String,
-    /// `http/1.1`, `http/1.0`.
+    /// `http/1.1`, `http/1.0`, …
     pub protocol: String,
     /// `tcp` or `udp`.
     pub transport: String,
@@ -63,19 +67,11 @@ pub struct EntrySummary {
     pub flow_id: u64,
     /// First request byte to last response byte, ms; null without a response.
     pub elapsed_ms: Option<f64>,
-    /// One line: method, host and path, status, time.
+    /// One line describing the exchange (payload text escaped and cut).
     pub summary: String,
-    pub method: Option<String>,
-    /// Host header as sent.
-    pub host: Option<String>,
-    /// Request-target as on the wire.
-    pub path: Option<String>,
-    /// HTTP status; null when there was no response.
-    pub status: Option<u16>,
-    /// Entity-body bytes after de-chunking, before content decoding.
-    pub request_body_size: Option<u64>,
-    /// Null when there was no response at all.
-    pub response_body_size: Option<u64>,
+    /// The protocol's own fields; null when unknown (e.g. `status` without a response).
+    #[serde(flatten)]
+    pub protocol_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Result of `list_entries`.
@@ -89,4 +85,37 @@ pub struct ListEntriesResult {
     /// Entries matching the arguments in the whole store (all pages).
     pub total_matched: u64,
     pub coverage: Coverage,
+}
+
+/// Arguments of `validate_filter`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateFilterParams {
+    /// The KFL filter to check.
+    pub filter: String,
+}
+
+/// One problem in a filter.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct FilterError {
+    pub message: String,
+    /// 1-based line of the offending text.
+    pub line: usize,
+    /// 1-based column (characters) of the offending text.
+    pub column: usize,
+    /// The source line with a caret under the offending text.
+    pub excerpt: String,
+    /// The likely fix, e.g. the closest field name.
+    pub suggestion: Option<String>,
+}
+
+/// Result of `validate_filter`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct ValidateFilterResult {
+    pub valid: bool,
+    /// The canonical form of the filter (null when invalid).
+    pub normalized: Option<String>,
+    /// Canonical names of the fields the filter reads.
+    pub fields: Vec<String>,
+    pub errors: Vec<FilterError>,
 }

@@ -198,8 +198,11 @@ pub struct FlowListItem {
     pub packets_s2c: u64,
     pub payload_bytes_c2s: u64,
     pub payload_bytes_s2c: u64,
-    /// Entries (requests/responses) found on this flow; list them with `list_entries`.
+    /// Entries (requests/responses) found on this flow.
     pub entries: u64,
+    /// Ids of the first 10 of them (pass to get_payload; `list_entries` with
+    /// `filter: "flow_id == N"` lists them all).
+    pub entry_ids: Vec<String>,
     /// TCP health verdict; null for UDP.
     pub verdict: Option<String>,
 }

@@ -11,10 +11,13 @@ pub mod payload;
 pub mod status;
 
 pub use coverage::{Coverage, CoverageDrops, SourceSummary};
-pub use entries::{Endpoint, EntrySummary, ListEntriesParams, ListEntriesResult, Order};
+pub use entries::{
+    Endpoint, EntrySummary, FilterError, ListEntriesParams, ListEntriesResult, Order, ValidateFilterParams,
+    ValidateFilterResult,
+};
 pub use flows::{
     FlowGroupOut, FlowListItem, FlowOut, FlowSummaryParams, FlowSummaryResult, FlowTransport, GroupBy, ListFlowsParams,
-    ListFlowsResult, TcpInsightsParams, TcpInsightsResult, TcpMetricsOut, Talker,
+    ListFlowsResult, Talker, TcpInsightsParams, TcpInsightsResult, TcpMetricsOut,
 };
 pub use payload::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part};
 pub use status::{CaptureStatus, CaptureStatusParams};

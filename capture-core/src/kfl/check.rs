@@ -143,7 +143,7 @@ const METHODS: &[&str] = &[
 const UNSUPPORTED: &[&str] = &["has", "exists", "all", "exists_one", "map", "filter"];
 
 /// An entry for evaluating constant expressions (they never read it).
-fn dummy_entry() -> &'static Entry {
+pub(crate) fn dummy_entry() -> &'static Entry {
     static E: OnceLock<Entry> = OnceLock::new();
     E.get_or_init(|| {
         let a = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
@@ -714,7 +714,11 @@ impl<'s> Checker<'s> {
                 Ok(re) => {
                     let n = match tn {
                         Node::Field(f) => match f.access {
-                            Access::Str(get) => Node::StrRegex { f, get, re: Box::new(re) },
+                            Access::Str(get) => Node::StrRegex {
+                                f,
+                                get,
+                                re: Box::new(re),
+                            },
                             _ => Node::Matches(Box::new(Node::Field(f)), Box::new(re)),
                         },
                         tn => Node::Matches(Box::new(tn), Box::new(re)),
@@ -923,7 +927,11 @@ impl<'s> Checker<'s> {
                         })
                         .collect();
                     if let Some(set) = set {
-                        return Node::IntIn { f, get, set: set.into() };
+                        return Node::IntIn {
+                            f,
+                            get,
+                            set: set.into(),
+                        };
                     }
                 }
                 _ => {}
@@ -1105,6 +1113,7 @@ impl<'s> Checker<'s> {
                         s.trim().parse::<f64>().ok().map(|_| s.trim().to_string())
                     }
                     (Node::Const(Const::Int(i)), Ty::Str) => Some(format!("\"{i}\"")),
+                    (Node::Const(Const::Int(i)), Ty::Ts) => Some(format!("timestamp({i})")),
                     (Node::Const(Const::Float(x)), Ty::Str) => Some(format!("\"{x}\"")),
                     (Node::Const(Const::Str(s)), Ty::Bool) if matches!(&**s, "true" | "false") => Some(s.to_string()),
                     _ => None,

@@ -242,17 +242,15 @@ impl Node {
             | Node::StrIn { f, .. }
             | Node::IntIn { f, .. }
             | Node::IpEq { f, .. }
-            | Node::TsCmp { f, .. } => u32::from(f.cost) + 1,
+            | Node::TsCmp { f, .. } => u32::from(f.cost),
             Node::StrRegex { f, .. } => u32::from(f.cost) + REGEX,
             Node::Matches(x, _) => x.cost() + REGEX,
             Node::MatchesDyn(a, b) => a.cost() + b.cost() + 10 * REGEX,
             Node::Not(x) | Node::Neg(x) | Node::Conv(_, x) => x.cost() + 1,
             Node::And(xs) | Node::Or(xs) | Node::List(xs) => xs.iter().map(Node::cost).sum::<u32>() + 1,
-            Node::Cmp(_, a, b)
-            | Node::In(a, b)
-            | Node::Arith(_, a, b)
-            | Node::Index(a, b)
-            | Node::StrTest(_, a, b) => a.cost() + b.cost() + 1,
+            Node::Cmp(_, a, b) | Node::In(a, b) | Node::Arith(_, a, b) | Node::Index(a, b) | Node::StrTest(_, a, b) => {
+                a.cost() + b.cost() + 1
+            }
             Node::Cond(a, b, c) | Node::MapGet(a, b, c) => a.cost() + b.cost().max(c.cost()) + 1,
         }
     }
@@ -353,13 +351,10 @@ fn is_present(f: &FieldDef, e: &Entry) -> bool {
     }
 }
 
-/// Evaluates a boolean node; `None` is an evaluation error.
+/// Evaluates a boolean node; `None` is an evaluation error. The common nodes are handled here,
+/// in a small function; the rest in [`test_other`].
 pub(crate) fn test(n: &Node, e: &Entry, cx: &EvalContext) -> Option<bool> {
     Some(match n {
-        Node::Const(Const::Bool(b)) => *b,
-        Node::Flag(f) => (f.test)(e),
-        Node::IsNull { f, present } => is_present(f, e) == *present,
-        Node::Not(x) => !test(x, e, cx)?,
         Node::And(xs) => {
             let mut failed = false;
             for x in xs {
@@ -388,6 +383,25 @@ pub(crate) fn test(n: &Node, e: &Entry, cx: &EvalContext) -> Option<bool> {
             }
             false
         }
+        Node::Not(x) => !test(x, e, cx)?,
+        Node::Const(Const::Bool(b)) => *b,
+        Node::Flag(f) => (f.test)(e),
+        Node::IntCmp { get, op, k, .. } => op.test(get(e).unwrap_or(0).cmp(k)),
+        Node::StrCmp { get, op, k, .. } => {
+            let v = get(e);
+            op.test(v.as_deref().unwrap_or("").cmp(k))
+        }
+        Node::StrTestK { get, op, k, .. } => op.apply(get(e).as_deref().unwrap_or(""), k),
+        Node::IntIn { get, set, .. } => set.contains(&get(e).unwrap_or(0)),
+        Node::IpEq { get, ip, eq, .. } => (get(e) == Some(*ip)) == *eq,
+        other => return test_other(other, e, cx),
+    })
+}
+
+#[inline(never)]
+fn test_other(n: &Node, e: &Entry, cx: &EvalContext) -> Option<bool> {
+    Some(match n {
+        Node::IsNull { f, present } => is_present(f, e) == *present,
         Node::Cmp(op, l, r) => compare(*op, &eval(l, e, cx), &eval(r, e, cx))?,
         Node::In(x, c) => contains(&eval(c, e, cx), &eval(x, e, cx))?,
         Node::StrTest(op, s, a) => match (eval(s, e, cx), eval(a, e, cx)) {
@@ -402,23 +416,12 @@ pub(crate) fn test(n: &Node, e: &Entry, cx: &EvalContext) -> Option<bool> {
             (Val::Str(s), Val::Str(p)) => build_regex(&p).ok()?.is_match(&s),
             _ => return None,
         },
-        Node::IntCmp { get, op, k, .. } => op.test(get(e).unwrap_or(0).cmp(k)),
-        Node::StrCmp { get, op, k, .. } => {
-            let v = get(e);
-            op.test(v.as_deref().unwrap_or("").cmp(k))
-        }
-        Node::StrTestK { get, op, k, .. } => op.apply(get(e).as_deref().unwrap_or(""), k),
         Node::StrRegex { get, re, .. } => re.is_match(get(e).as_deref().unwrap_or("")),
         Node::StrIn { get, set, .. } => {
             let v = get(e);
             let s = v.as_deref().unwrap_or("");
             set.iter().any(|k| **k == *s)
         }
-        Node::IntIn { get, set, .. } => {
-            let v = get(e).unwrap_or(0);
-            set.contains(&v)
-        }
-        Node::IpEq { get, ip, eq, .. } => (get(e) == Some(*ip)) == *eq,
         Node::TsCmp {
             get, op, now, offset, ..
         } => {
@@ -426,11 +429,99 @@ pub(crate) fn test(n: &Node, e: &Entry, cx: &EvalContext) -> Option<bool> {
             let base = if *now { ts_ns(cx.now) } else { 0 };
             op.test(v.cmp(&base.checked_add(*offset)?))
         }
+        Node::And(_)
+        | Node::Or(_)
+        | Node::Not(_)
+        | Node::Const(Const::Bool(_))
+        | Node::Flag(_)
+        | Node::IntCmp { .. }
+        | Node::StrCmp { .. }
+        | Node::StrTestK { .. }
+        | Node::IntIn { .. }
+        | Node::IpEq { .. } => return test(n, e, cx),
         other => match eval(other, e, cx) {
             Val::Bool(b) => b,
             _ => return None,
         },
     })
+}
+
+/// The entries of `live` (a bit set over `es`) for which `pred` holds.
+#[inline(always)]
+fn bits(live: u64, mut pred: impl FnMut(usize) -> bool) -> u64 {
+    let mut out = 0;
+    let mut rest = live;
+    while rest != 0 {
+        let i = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        if pred(i) {
+            out |= 1 << i;
+        }
+    }
+    out
+}
+
+/// Evaluates a boolean node for the entries of `live` (a bit set over `es`, at most 64 entries):
+/// returns the entries where it is true and those where it is an error.
+///
+/// Each condition runs over the whole batch before the next one, in a tight loop per field, so
+/// the memory loads of different entries overlap instead of waiting for each other.
+pub(crate) fn test_batch(n: &Node, es: &[&Entry], cx: &EvalContext, live: u64) -> (u64, u64) {
+    match n {
+        Node::Const(Const::Bool(b)) => (if *b { live } else { 0 }, 0),
+        Node::And(xs) => {
+            let (mut cur, mut err) = (live, 0);
+            for x in xs {
+                if cur == 0 {
+                    break;
+                }
+                let (t, e) = test_batch(x, es, cx, cur);
+                err |= e;
+                cur &= t | e;
+            }
+            (cur & !err, cur & err)
+        }
+        Node::Or(xs) => {
+            let (mut cur, mut yes, mut err) = (live, 0, 0);
+            for x in xs {
+                if cur == 0 {
+                    break;
+                }
+                let (t, e) = test_batch(x, es, cx, cur);
+                yes |= t;
+                err |= e;
+                cur &= !t;
+            }
+            (yes, cur & err)
+        }
+        Node::Not(x) => {
+            let (t, e) = test_batch(x, es, cx, live);
+            (live & !t & !e, e)
+        }
+        Node::Flag(f) => (bits(live, |i| (f.test)(es[i])), 0),
+        Node::IntCmp { get, op, k, .. } => (bits(live, |i| op.test(get(es[i]).unwrap_or(0).cmp(k))), 0),
+        Node::StrCmp { get, op, k, .. } => (
+            bits(live, |i| {
+                let v = get(es[i]);
+                op.test(v.as_deref().unwrap_or("").cmp(k))
+            }),
+            0,
+        ),
+        Node::StrTestK { get, op, k, .. } => (bits(live, |i| op.apply(get(es[i]).as_deref().unwrap_or(""), k)), 0),
+        Node::IpEq { get, ip, eq, .. } => (bits(live, |i| (get(es[i]) == Some(*ip)) == *eq), 0),
+        Node::IntIn { get, set, .. } => (bits(live, |i| set.contains(&get(es[i]).unwrap_or(0))), 0),
+        _ => {
+            let mut err = 0;
+            let t = bits(live, |i| match test(n, es[i], cx) {
+                Some(b) => b,
+                None => {
+                    err |= 1 << i;
+                    false
+                }
+            });
+            (t, err)
+        }
+    }
 }
 
 /// Evaluates any node.

@@ -26,6 +26,7 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Borrow;
 use std::fmt;
 
 pub use error::{KflError, KflErrors};
@@ -37,6 +38,9 @@ use crate::time::Timestamp;
 use ast::{Expr, ExprKind, Name};
 use check::{Checker, path_segments, resolve_path};
 use eval::{CmpOp, Const, Node};
+
+/// Entries evaluated together by [`Filter::matches_batch`].
+pub const BATCH: usize = 64;
 
 /// A compiled filter. Cheap to evaluate from many threads at once.
 pub struct Filter {
@@ -112,6 +116,36 @@ impl Filter {
     #[inline]
     pub fn matches(&self, e: &Entry, cx: &EvalContext) -> bool {
         eval::test(&self.root, e, cx) == Some(true)
+    }
+
+    /// Evaluates up to [`BATCH`] entries at once (only the first [`BATCH`] of a longer slice):
+    /// bit `i` of the result is set when `entries[i]` matches. Faster than [`Filter::matches`]
+    /// per entry on large scans, because the memory loads of different entries overlap.
+    pub fn matches_batch<E: Borrow<Entry>>(&self, entries: &[E], cx: &EvalContext) -> u64 {
+        let n = entries.len().min(BATCH);
+        let mut refs: [&Entry; BATCH] = [check::dummy_entry(); BATCH];
+        for (r, e) in refs.iter_mut().zip(entries) {
+            *r = e.borrow();
+        }
+        let live = if n == BATCH { u64::MAX } else { (1u64 << n) - 1 };
+        eval::test_batch(&self.root, &refs[..n], cx, live).0
+    }
+
+    /// The matching entries of a slice, in order, evaluated [`BATCH`] at a time (lazily: stopping
+    /// early skips the rest).
+    pub fn matching<'a, E: Borrow<Entry>>(
+        &'a self,
+        entries: &'a [E],
+        cx: &'a EvalContext,
+    ) -> impl Iterator<Item = &'a E> + 'a {
+        entries.chunks(BATCH).flat_map(move |chunk| {
+            let mask = self.matches_batch(chunk, cx);
+            chunk
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| mask & (1 << i) != 0)
+                .map(|(_, e)| e)
+        })
     }
 
     /// The canonical form: registry names for fields (`status` for `response.status`), `&&`,

@@ -192,10 +192,7 @@ pub(crate) fn fixture() -> Vec<Entry> {
             dst: "10.0.0.8:8080",
             elapsed_us: None,
             request: None,
-            response: Some((
-                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 10\r\n\r\n",
-                10,
-            )),
+            response: Some(("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 10\r\n\r\n", 10)),
             method: None,
             path: None,
             host: None,
@@ -249,15 +246,30 @@ const NONE: &[u64] = &[];
 /// Filters and the ids of the fixture entries they match.
 const TABLE: &[(&str, &[u64])] = &[
     // The examples of the issue, verbatim.
-    (r#"src.pod.name.startsWith("frontend") or dst.pod.name.startsWith("frontend")"#, NONE),
+    (
+        r#"src.pod.name.startsWith("frontend") or dst.pod.name.startsWith("frontend")"#,
+        NONE,
+    ),
     ("http and response.status >= 400", &[2, 5, 6, 8]),
     ("grpc and response.status.code != 0", NONE),
     (r#"src.namespace == "staging" and dst.namespace == "production""#, NONE),
-    (r#"http && status_code >= 500 && dst.service.name == "payment-service" && path.contains("/charge")"#, NONE),
+    (
+        r#"http && status_code >= 500 && dst.service.name == "payment-service" && path.contains("/charge")"#,
+        NONE,
+    ),
     ("dns && dns_response && status_code != 0", NONE),
-    (r#"redis && redis_type == "GET" && redis_key.startsWith("session:")"#, NONE),
-    (r#"kafka && kafka_api_key_name == "PRODUCE" && kafka_request_summary.contains("orders")"#, NONE),
-    (r#"map_get(local_labels, "app", "") == "checkout" && "production" in namespaces"#, NONE),
+    (
+        r#"redis && redis_type == "GET" && redis_key.startsWith("session:")"#,
+        NONE,
+    ),
+    (
+        r#"kafka && kafka_api_key_name == "PRODUCE" && kafka_request_summary.contains("orders")"#,
+        NONE,
+    ),
+    (
+        r#"map_get(local_labels, "app", "") == "checkout" && "production" in namespaces"#,
+        NONE,
+    ),
     (r#"timestamp > now() - duration("5m")"#, &[8]),
     // Flags.
     ("http", ALL),
@@ -309,7 +321,10 @@ const TABLE: &[(&str, &[u64])] = &[
     ("status_code + 0.5 > 500", &[2, 6, 8]),
     (r#"(status_code >= 500 ? "error" : "ok") == "error""#, &[2, 6, 8]),
     ("not (status_code >= 200 and status_code < 400)", &[2, 4, 5, 6, 8]),
-    (r#"status_code == 200 || status_code == 204 || path.endsWith("pdf")"#, &[1, 3, 8]),
+    (
+        r#"status_code == 200 || status_code == 204 || path.endsWith("pdf")"#,
+        &[1, 3, 8],
+    ),
     (r#"status_text == "Not Found""#, &[5]),
     (r#"response.reason.contains("Server")"#, &[6, 8]),
     (r#"string(status_code) == "404""#, &[5]),
@@ -340,9 +355,15 @@ const TABLE: &[(&str, &[u64])] = &[
     ("elapsed_time > 0 && elapsed_time < 1000", &[3, 7]),
     (r#"timestamp >= timestamp("2026-01-15T10:10:00Z")"#, &[5, 6, 7, 8]),
     (r#"timestamp < "2026-01-15T10:00:02Z""#, &[1, 2]),
-    (r#"timestamp - timestamp("2026-01-15T10:00:00Z") >= duration("20m")"#, &[7, 8]),
+    (
+        r#"timestamp - timestamp("2026-01-15T10:00:00Z") >= duration("20m")"#,
+        &[7, 8],
+    ),
     (r#"timestamp > now() - duration("30m")"#, &[5, 6, 7, 8]),
-    (r#"timestamp <= now() - duration("1h30m") + duration("60m")"#, &[1, 2, 3, 4]),
+    (
+        r#"timestamp <= now() - duration("1h30m") + duration("60m")"#,
+        &[1, 2, 3, 4],
+    ),
     (r#"string(timestamp) == "2026-01-15T10:00:01.000000Z""#, &[2]),
     // Ids and summaries.
     (r#"id == "3""#, &[3]),
@@ -357,7 +378,10 @@ const TABLE: &[(&str, &[u64])] = &[
     (r#"request.headers["x-dup"] == "1, 2""#, &[5]),
     (r#"request.headers["x-dup"].contains("2")"#, &[5]),
     (r#"request.headers["x-long"] == "a b""#, &[5]),
-    (r#"map_get(request.headers, "user-agent", "none") == "none""#, &[2, 3, 4, 5, 6, 7, 8]),
+    (
+        r#"map_get(request.headers, "user-agent", "none") == "none""#,
+        &[2, 3, 4, 5, 6, 7, 8],
+    ),
     ("size(request.headers) == 0", &[3, 6]),
     (r#"request.headers["accept"] == "*/*""#, &[1]),
     (r#"!(request.headers["accept"] == "*/*")"#, NONE),
@@ -365,7 +389,10 @@ const TABLE: &[(&str, &[u64])] = &[
     (r#"response_headers["location"].startsWith("/")"#, &[7]),
     (r#""retry-after" in response.headers"#, &[2]),
     ("size(response.headers) >= 2", &[1, 2, 7]),
-    (r#"request_headers["x-dup"] == "1, 2" || request.headers.host == "reports""#, &[5, 8]),
+    (
+        r#"request_headers["x-dup"] == "1, 2" || request.headers.host == "reports""#,
+        &[5, 8],
+    ),
     // Cookies and query strings.
     (r#"request.cookies["session"] == "abc""#, &[2]),
     (r#"request.cookies.theme == "dark""#, &[2]),
@@ -387,22 +414,60 @@ const TABLE: &[(&str, &[u64])] = &[
     ("response.body_size == null", &[4]),
     ("request_body_size == null", &[6]),
     ("request_headers_size == 0", &[6]),
-    ("response.headers_size > 0 && request.headers_size > 0", &[1, 2, 3, 5, 7, 8]),
+    (
+        "response.headers_size > 0 && request.headers_size > 0",
+        &[1, 2, 3, 5, 7, 8],
+    ),
     ("h2_stream_id == 0 && h2_stream_id == null", ALL),
     // Protocols that are not dissected yet: their fields read as empty defaults.
-    (r#"grpc_service == "" && grpc_method == "" && grpc_status == 0 && grpc_message == "" && grpc_request_messages == 0 && grpc_response_messages == 0"#, ALL),
+    (
+        r#"grpc_service == "" && grpc_method == "" && grpc_status == 0 && grpc_message == "" && grpc_request_messages == 0 && grpc_response_messages == 0"#,
+        ALL,
+    ),
     ("response.status.code == 0", ALL),
     ("grpc_status != null", NONE),
-    (r#"redis_command == "" && redis_type == "" && redis_key == "" && redis_reply_type == """#, ALL),
-    (r#"kafka_api_key == 0 && kafka_api_key_name == "" && kafka_api_version == 0 && kafka_correlation_id == 0 && kafka_client_id == "" && size(kafka_topics) == 0 && kafka_request_summary == "" && !kafka_request && !kafka_response"#, ALL),
-    (r#"dns_id == 0 && dns_qname == "" && dns_qtype == 0 && dns_rcode == 0 && dns_answer_count == 0 && dns_questions == [] && dns_answers == [] && size(dns_question_types) == 0 && !dns_request && !dns_response"#, ALL),
+    (
+        r#"redis_command == "" && redis_type == "" && redis_key == "" && redis_reply_type == """#,
+        ALL,
+    ),
+    (
+        r#"redis_args == [] && redis_reply == "" && redis_error == "" && redis_channel == "" && redis_payload == """#,
+        ALL,
+    ),
+    (
+        r#"kafka_api_key == 0 && kafka_api_key_name == "" && kafka_api_version == 0 && kafka_correlation_id == 0 && kafka_client_id == "" && size(kafka_topics) == 0 && kafka_request_summary == "" && !kafka_request && !kafka_response"#,
+        ALL,
+    ),
+    (
+        r#"dns_id == 0 && dns_qname == "" && dns_qtype == 0 && dns_rcode == 0 && dns_answer_count == 0 && dns_questions == [] && dns_answers == [] && size(dns_question_types) == 0 && !dns_request && !dns_response"#,
+        ALL,
+    ),
     (r#""example.com" in dns_questions"#, NONE),
-    (r#"amqp_channel == 0 && amqp_methods == [] && amqp_method == "" && amqp_exchange == "" && amqp_routing_key == "" && amqp_queue == "" && amqp_reply_code == 0"#, ALL),
+    (
+        r#"dns_rcode_name == "" && dns_client_subnet == "" && dns_rcode_name == null"#,
+        ALL,
+    ),
+    (
+        r#"amqp_channel == 0 && amqp_methods == [] && amqp_method == "" && amqp_exchange == "" && amqp_routing_key == "" && amqp_queue == "" && amqp_reply_code == 0"#,
+        ALL,
+    ),
     // Kubernetes identity: empty until resolved.
-    (r#"src.pod.name == "" && src.pod.namespace == "" && src.namespace == "" && src.service.name == "" && src.service.namespace == "" && src.services == [] && src.workload.name == "" && src.node == "" && src.node.name == "" && src.name == "" && src.dns == """#, ALL),
-    (r#"dst.pod.name == "" && dst.pod.namespace == "" && dst.namespace == "" && dst.service.name == "" && dst.service.namespace == "" && dst.services == [] && dst.workload.name == "" && dst.node == "" && dst.node.name == "" && dst.name == "" && dst.dns == """#, ALL),
-    ("namespaces == [] && pods == [] && services == [] && size(local_labels) == 0 && size(remote_labels) == 0 && size(local_annotations) == 0 && size(remote_annotations) == 0", ALL),
-    (r#"node_name == "" && node.name == "" && node_ip == "" && node.ip == "" && local_node_name == "" && remote_node_name == "" && local_process_name == "" && remote_process_name == "" && size(dns_resolutions) == 0"#, ALL),
+    (
+        r#"src.pod.name == "" && src.pod.namespace == "" && src.namespace == "" && src.service.name == "" && src.service.namespace == "" && src.services == [] && src.workload.name == "" && src.node == "" && src.node.name == "" && src.name == "" && src.dns == """#,
+        ALL,
+    ),
+    (
+        r#"dst.pod.name == "" && dst.pod.namespace == "" && dst.namespace == "" && dst.service.name == "" && dst.service.namespace == "" && dst.services == [] && dst.workload.name == "" && dst.node == "" && dst.node.name == "" && dst.name == "" && dst.dns == """#,
+        ALL,
+    ),
+    (
+        "namespaces == [] && pods == [] && services == [] && size(local_labels) == 0 && size(remote_labels) == 0 && size(local_annotations) == 0 && size(remote_annotations) == 0",
+        ALL,
+    ),
+    (
+        r#"node_name == "" && node.name == "" && node_ip == "" && node.ip == "" && local_node_name == "" && remote_node_name == "" && local_process_name == "" && remote_process_name == "" && size(dns_resolutions) == 0"#,
+        ALL,
+    ),
     (r#""app" in local_labels"#, NONE),
     (r#"remote_labels["app"] == "x""#, NONE),
     (r#"map_get(remote_labels, "app", "none") == "none""#, ALL),
@@ -426,11 +491,7 @@ const TABLE: &[(&str, &[u64])] = &[
 
 fn matching(filter: &str, entries: &[Entry]) -> Vec<u64> {
     let f = compile(filter).unwrap_or_else(|e| panic!("`{filter}` did not compile:\n{e}"));
-    entries
-        .iter()
-        .filter(|e| f.matches(e, &cx()))
-        .map(|e| e.id)
-        .collect()
+    entries.iter().filter(|e| f.matches(e, &cx())).map(|e| e.id).collect()
 }
 
 #[test]
@@ -452,6 +513,22 @@ fn filters_match_their_expected_entries() {
 }
 
 #[test]
+fn batches_match_like_single_entries() {
+    // 70 entries: one full batch of 64 and a partial one.
+    let entries: Vec<Entry> = fixture().into_iter().cycle().take(70).collect();
+    for (filter, _) in TABLE {
+        let f = compile(filter).unwrap();
+        let one: Vec<u64> = entries.iter().filter(|e| f.matches(e, &cx())).map(|e| e.id).collect();
+        let batch: Vec<u64> = f.matching(&entries, &cx()).map(|e| e.id).collect();
+        assert_eq!(batch, one, "`{filter}`");
+    }
+    let f = compile("http").unwrap();
+    assert_eq!(f.matches_batch(&entries[..3], &cx()), 0b111);
+    assert_eq!(f.matches_batch(&entries, &cx()), u64::MAX);
+    assert_eq!(f.matches_batch::<Entry>(&[], &cx()), 0);
+}
+
+#[test]
 fn normalized_forms_match_the_same_entries() {
     let entries = fixture();
     for (filter, want) in TABLE {
@@ -467,11 +544,7 @@ fn every_registered_field_is_exercised_by_the_table() {
     for (filter, _) in TABLE {
         used.extend(compile(filter).unwrap().fields_used());
     }
-    let missing: Vec<&str> = FIELDS
-        .iter()
-        .map(|f| f.name)
-        .filter(|n| !used.contains(*n))
-        .collect();
+    let missing: Vec<&str> = FIELDS.iter().map(|f| f.name).filter(|n| !used.contains(*n)).collect();
     assert!(missing.is_empty(), "fields no filter reads: {missing:?}");
 }
 
@@ -493,11 +566,25 @@ fn normalized_and_fields_used() {
 
 #[test]
 fn protocol_hints() {
-    assert_eq!(compile("http and status >= 500").unwrap().protocols(), None);
+    // What a flag narrows to, from the registry (`None` when it allows every protocol).
+    let set = |names: &[&str]| -> Option<Vec<Protocol>> {
+        let v: Vec<Protocol> = Protocol::ALL
+            .into_iter()
+            .filter(|p| {
+                names.iter().any(|n| match n.strip_prefix("=") {
+                    Some(exact) => p.name() == exact,
+                    None => (crate::fields::flag(n).unwrap().protocols.unwrap())(*p),
+                })
+            })
+            .collect();
+        (v.len() < Protocol::ALL.len()).then_some(v)
+    };
+    assert_eq!(compile("http and status >= 500").unwrap().protocols(), set(&["http"]));
     assert_eq!(compile("status >= 500").unwrap().protocols(), None);
-    assert_eq!(compile("grpc").unwrap().protocols(), Some(vec![]));
-    assert_eq!(compile("grpc and status == 1").unwrap().protocols(), Some(vec![]));
-    assert_eq!(compile("grpc or dns").unwrap().protocols(), Some(vec![]));
+    assert_eq!(compile("grpc").unwrap().protocols(), set(&["grpc"]));
+    assert_eq!(compile("grpc and status == 1").unwrap().protocols(), set(&["grpc"]));
+    assert_eq!(compile("grpc or dns").unwrap().protocols(), set(&["grpc", "dns"]));
+    assert_eq!(compile("grpc and dns").unwrap().protocols(), Some(vec![]));
     assert_eq!(compile("grpc or tcp").unwrap().protocols(), None);
     assert_eq!(
         compile(r#"protocol == "http/1.0""#).unwrap().protocols(),
@@ -505,19 +592,25 @@ fn protocol_hints() {
     );
     assert_eq!(
         compile(r#"protocol == "http/1.0" || redis"#).unwrap().protocols(),
-        Some(vec![Protocol::Http10])
+        set(&["=http/1.0", "redis"])
+    );
+    assert_eq!(
+        compile(r#"protocol in ["http/1.0", "http/1.1"] && status == 200"#)
+            .unwrap()
+            .protocols(),
+        set(&["=http/1.0", "=http/1.1"])
     );
     assert_eq!(compile("!http").unwrap().protocols(), None);
     assert_eq!(compile("false").unwrap().protocols(), Some(vec![]));
-    // `http` covers every protocol today, so it narrows nothing.
-    assert_eq!(Protocol::ALL.to_vec(), vec![Protocol::Http10, Protocol::Http11]);
 }
 
 #[test]
 fn time_bounds() {
     let cx = cx();
     let now = cx.now;
-    let b = compile(r#"timestamp > now() - duration("5m")"#).unwrap().time_bounds(&cx);
+    let b = compile(r#"timestamp > now() - duration("5m")"#)
+        .unwrap()
+        .time_bounds(&cx);
     assert_eq!(b.from, Some(Timestamp(now.0 - 300_000_000_000 + 1)));
     assert_eq!(b.to, None);
     let b = compile(r#"http && timestamp >= "2026-01-15T10:00:00Z" && timestamp < timestamp("2026-01-15T10:05:00Z")"#)
@@ -536,7 +629,9 @@ fn time_bounds() {
     assert_eq!(b.to, None);
     assert_eq!(compile("http").unwrap().time_bounds(&cx), TimeBounds::default());
     assert!(compile("false").unwrap().time_bounds(&cx).is_empty());
-    let b = compile(r#"timestamp < "1960-01-01T00:00:00Z""#).unwrap().time_bounds(&cx);
+    let b = compile(r#"timestamp < "1960-01-01T00:00:00Z""#)
+        .unwrap()
+        .time_bounds(&cx);
     assert!(b.is_empty());
     // The bounds never exclude a match.
     let entries = fixture();
@@ -556,8 +651,20 @@ fn time_bounds() {
 
 /// (filter, line, column, suggestion, part of the message)
 const ERRORS: &[(&str, usize, usize, Option<&str>, &str)] = &[
-    ("stauts_code >= 500", 1, 1, Some("status_code"), "unknown field `stauts_code`"),
-    ("http and\n  response.stauts >= 400", 2, 3, Some("response.status"), "unknown field"),
+    (
+        "stauts_code >= 500",
+        1,
+        1,
+        Some("status_code"),
+        "unknown field `stauts_code`",
+    ),
+    (
+        "http and\n  response.stauts >= 400",
+        2,
+        3,
+        Some("response.status"),
+        "unknown field",
+    ),
     (r#"dst.namespace = "prod""#, 1, 15, Some("=="), "`=` is not an operator"),
     (r#"status_code >= "500""#, 1, 16, Some("500"), "cannot compare"),
     ("path == 404", 1, 9, Some("\"404\""), "(string) with `404` (int)"),
@@ -567,14 +674,38 @@ const ERRORS: &[(&str, usize, usize, Option<&str>, &str)] = &[
     ("status_code >= ", 1, 15, None, "ends too early"),
     ("(status == 200", 1, 15, Some(")"), "ends too early"),
     (r#"status == 200 & method == "GET""#, 1, 15, Some("&&"), "`&`"),
-    (r#"timestamp > now() - duration("5 minutes")"#, 1, 30, None, "not a duration"),
-    ("timestamp > now() - 5m", 1, 21, Some("duration(\"5m\")"), "not a number"),
+    (
+        r#"timestamp > now() - duration("5 minutes")"#,
+        1,
+        30,
+        None,
+        "not a duration",
+    ),
+    (
+        "timestamp > now() - 5m",
+        1,
+        21,
+        Some("duration(\"5m\")"),
+        "not a number",
+    ),
     ("path", 1, 1, Some("path != \"\""), "must be true or false"),
     ("status_code and http", 1, 1, Some("status_code != 0"), "is an int"),
     ("siez(path) > 3", 1, 1, Some("size"), "unknown function"),
-    (r#"request.headers["host"] > 5"#, 1, 27, Some("\"5\""), "(string) with `5` (int)"),
+    (
+        r#"request.headers["host"] > 5"#,
+        1,
+        27,
+        Some("\"5\""),
+        "(string) with `5` (int)",
+    ),
     (r#"timestamp > timestamp("yesterday")"#, 1, 23, None, "RFC 3339"),
-    (r#""prod" in dst.namespace"#, 1, 1, Some("dst.namespace.contains(\"prod\")"), "list or a map"),
+    (
+        r#""prod" in dst.namespace"#,
+        1,
+        1,
+        Some("dst.namespace.contains(\"prod\")"),
+        "list or a map",
+    ),
     ("status_code == 200 AND http", 1, 20, Some("and"), "lower-case"),
     (r#"src.pod.nme == "x""#, 1, 1, Some("src.pod.name"), "unknown field"),
     (r#"request.headers[5] == "x""#, 1, 17, None, "map keys are strings"),
@@ -596,6 +727,13 @@ const ERRORS: &[(&str, usize, usize, Option<&str>, &str)] = &[
     (r#"size(path, "x") > 1"#, 1, 1, None, "takes 1 argument"),
     (r#""a\q" == path"#, 1, 3, None, "unknown escape"),
     ("method == ‘GET’", 1, 11, Some("\""), "typographic quote"),
+    (
+        "timestamp > 1700000000",
+        1,
+        13,
+        Some("timestamp(1700000000)"),
+        "cannot compare",
+    ),
 ];
 
 #[test]
@@ -611,10 +749,7 @@ fn errors_have_positions_and_suggestions() {
             Err(e) => e,
         };
         let e = &errs.0[0];
-        if (e.line, e.column) != (*line, *col)
-            || e.suggestion.as_deref() != *sugg
-            || !e.message.contains(msg)
-        {
+        if (e.line, e.column) != (*line, *col) || e.suggestion.as_deref() != *sugg || !e.message.contains(msg) {
             failures.push(format!(
                 "`{src}`: expected {line}:{col} {sugg:?} `{msg}`, got {}:{} {:?} `{}`",
                 e.line, e.column, e.suggestion, e.message
@@ -721,8 +856,7 @@ fn entries_from_synthetic_traffic() {
         );
     }
     c.close();
-    let packets: Vec<(Timestamp, Vec<u8>)> =
-        c.packets().into_iter().map(|p| (p.ts, p.data)).collect();
+    let packets: Vec<(Timestamp, Vec<u8>)> = c.packets().into_iter().map(|p| (p.ts, p.data)).collect();
     let shared = Shared::new(1 << 20);
     let mut engine = Engine::new(Limits::default(), shared.clone());
     engine.replay("kfl", LINK, &packets);
@@ -739,7 +873,10 @@ fn entries_from_synthetic_traffic() {
     assert_eq!(count("http and response.status >= 400"), 2);
     assert_eq!(count(r#"request.headers["x-trace"] == path"#), 3);
     assert_eq!(count("response_body_size == 2 && elapsed_time > 0"), 3);
-    assert_eq!(count(r#"dst.ip == "10.1.0.2" && dst.port == 8080 && src.port == 41000"#), 3);
+    assert_eq!(
+        count(r#"dst.ip == "10.1.0.2" && dst.port == 8080 && src.port == 41000"#),
+        3
+    );
 }
 
 #[test]
@@ -761,6 +898,38 @@ fn reference_lists_every_field_and_flag() {
     for line in md[start..end].lines() {
         compile(line).unwrap_or_else(|e| panic!("`{line}`: {e}"));
     }
+}
+
+#[test]
+fn the_deepest_filters_fit_in_a_default_thread_stack() {
+    let depth = super::parse::MAX_DEPTH - 2;
+    let filters = [
+        format!("{}http", "!".repeat(depth)),
+        format!("{}1{} == 1", "-(".repeat(depth / 2), ")".repeat(depth / 2)),
+        format!("size({}1{}) == 1", "[".repeat(depth), "]".repeat(depth)),
+        format!("{}status == 1", "status == 1 || ".repeat(depth)),
+        format!("{}true", "false ? false : ".repeat(depth)),
+        format!("x{} == 1", ".y".repeat(depth)),
+    ];
+    // A 2 MiB stack, as a spawned std thread or a tokio worker gets.
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            for f in &filters {
+                match compile(f) {
+                    Ok(c) => {
+                        for e in fixture() {
+                            let _ = c.matches(&e, &cx());
+                        }
+                        let _ = compile(&c.normalized());
+                    }
+                    Err(e) => assert!(e.to_string().contains("nests deeper") || !e.0.is_empty()),
+                }
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
 #[test]
@@ -838,8 +1007,7 @@ fn expr() -> impl Strategy<Value = Expr> {
                 inner.clone()
             )
                 .prop_map(move |(op, l, r)| ExprKind::Binary(op, b(l), b(r))),
-            (inner.clone(), inner.clone(), inner)
-                .prop_map(move |(c, t, f)| ExprKind::Cond(b(c), b(t), b(f))),
+            (inner.clone(), inner.clone(), inner).prop_map(move |(c, t, f)| ExprKind::Cond(b(c), b(t), b(f))),
         ]
         .prop_map(|k| Expr::new(k, sp()))
     })

@@ -14,13 +14,31 @@
 //! 1–40 ms), one HTTP/1.0 health check whose response runs until the server closes, and one
 //! chunked response (the first product listing). It starts at 2026-01-15T10:00:00Z and is a
 //! pure function of the seed.
+//!
+//! The network has its own problems, to practise telling them from slow applications (the
+//! ground truth is in [`DemoScenario::ground_truth_network`]):
+//! - a lossy link between the nodes of `orders` and `payments`: every connection between them
+//!   loses about one data segment in sixteen after the capture point (the first one of each
+//!   connection, then every 15th to 18th), so its retransmission rate is over 5 %. Most
+//!   losses are retransmitted after the timeout; losses inside `orders`' periodic
+//!   `GET /charges` reconciliation downloads bring duplicate ACKs and fast retransmissions.
+//!   `orders` is an okhttp client that keeps idle connections for five minutes;
+//! - a slow receiver: the frontend downloads `GET /api/catalog/export` (about 300 KB of CSV)
+//!   and reads it slowly, so the gateway meets zero windows, probes them and waits for window
+//!   updates;
+//! - refused connections: `recommendations` (namespace `shop`) is crash-looping; the gateway
+//!   tries it on every product page and gets RST-ACK for its SYN;
+//! - a distant service: `inventory` runs in another zone, 25–40 ms away, while every other
+//!   round trip is under half a millisecond.
 
 use crate::source::LinkType;
-use crate::synth::conversation::{Conversation, LINK, SynthPacket};
+use crate::synth::conversation::{
+    CLIENT_RECEIVE_WINDOW, Conversation, DEFAULT_MSS, Impairments, LINK, SlowReader, SynthPacket, TcpEvents,
+};
 use crate::synth::http_workload::http_date;
 use crate::synth::rng::SplitMix64;
 use crate::time::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -32,6 +50,21 @@ const MS: u64 = 1_000_000;
 const US: u64 = 1_000;
 /// Keep-alive connections idle this long are closed by their client.
 const IDLE_TIMEOUT_NS: u64 = 5_000 * MS;
+/// okhttp's keep-alive (the `orders` client): longer than the capture.
+const OKHTTP_IDLE_TIMEOUT_NS: u64 = 300_000 * MS;
+/// Handshake RTT to `inventory`, in another zone.
+const CROSS_ZONE_RTT_US: std::ops::RangeInclusive<u64> = 25_000..=40_000;
+/// Segment size of the catalog export's connection: a multiple of 128 (the window-scale unit),
+/// so that the windows of the slow download are exact.
+const EXPORT_MSS: usize = 1_408;
+/// A lossy connection loses its first data segment (the request that opened it: a
+/// retransmission after the timeout), then one after every this many data segments (about 6 %
+/// on average). Gaps over the longest write (12 segments) make a write lose at most one; gaps
+/// under 19 keep every connection's retransmission rate over 5 % (r losses among at most 18 r
+/// originals: at least 1 in 19 data segments is a retransmission).
+const LOSS_GAP: std::ops::RangeInclusive<u64> = 15..=18;
+/// Longest write over the lossy link, in segments.
+const MAX_LOSSY_WRITE_SEGMENTS: usize = 12;
 
 /// One pod of the demo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,13 +103,63 @@ pub struct DemoCall {
     pub response_ts: Timestamp,
 }
 
-/// The whole demo: frames, their link type, the pods, and every call in request order.
+/// A network problem seeded into the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DemoPathology {
+    /// Data segments lost after the capture point and retransmitted (some fast, after
+    /// duplicate ACKs): the connection's retransmission rate is over 5 %.
+    LossyLink,
+    /// The receiving application reads slowly: zero windows, zero-window probes, window updates
+    /// and full windows.
+    SlowReceiver,
+    /// The SYN was answered by RST-ACK: nothing listens on the port.
+    Refused,
+    /// A handshake RTT of 25–40 ms (elevated) on an otherwise clean connection.
+    CrossZoneRtt,
+}
+
+impl DemoPathology {
+    pub fn name(self) -> &'static str {
+        match self {
+            DemoPathology::LossyLink => "lossy_link",
+            DemoPathology::SlowReceiver => "slow_receiver",
+            DemoPathology::Refused => "refused",
+            DemoPathology::CrossZoneRtt => "cross_zone_rtt",
+        }
+    }
+}
+
+/// One connection affected by a [`DemoPathology`], with what the generator put on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoNetworkFact {
+    pub kind: DemoPathology,
+    /// Service name of the client.
+    pub client: &'static str,
+    /// Service name of the server.
+    pub server: &'static str,
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    /// Capture time of the connection's SYN.
+    pub start_ts: Timestamp,
+    /// The round-trip time the connection was built with (the capture point is half-way).
+    pub rtt_us: u64,
+    /// What Wireshark shows as `tcp.analysis.initial_rtt`: SYN to the client's handshake ACK
+    /// (the RTT), or SYN to the reset when refused (half of it).
+    pub initial_rtt_ns: u64,
+    /// Exact counts of what Wireshark's `tcp.analysis` flags on this connection (all other
+    /// connections have none).
+    pub events: TcpEvents,
+}
+
+/// The whole demo: frames, their link type, the pods, every call in request order, and every
+/// connection with a seeded network problem in SYN order.
 #[derive(Debug, Clone)]
 pub struct DemoScenario {
     pub packets: Vec<SynthPacket>,
     pub link: LinkType,
     pub services: Vec<DemoService>,
     pub ground_truth: Vec<DemoCall>,
+    pub ground_truth_network: Vec<DemoNetworkFact>,
 }
 
 const FRONTEND: usize = 0;
@@ -84,6 +167,8 @@ const GATEWAY: usize = 1;
 const ORDERS: usize = 2;
 const PAYMENTS: usize = 3;
 const INVENTORY: usize = 4;
+const RECOMMENDATIONS: usize = 5;
+const SERVICES: usize = 6;
 
 /// The pods, indexed by the constants above.
 pub fn demo_services() -> Vec<DemoService> {
@@ -105,8 +190,62 @@ pub fn demo_services() -> Vec<DemoService> {
         ),
         svc("orders", "shop", "orders-7d9f8b6c5-x2k4p", [10, 42, 2, 31], 8080),
         svc("payments", "shop", "payments-5f7b9d8c6-m3n7t", [10, 42, 3, 12], 8080),
-        svc("inventory", "shop", "inventory-84c6d9f7b-r9v2j", [10, 42, 2, 44], 8080),
+        // On a node in another zone.
+        svc("inventory", "shop", "inventory-84c6d9f7b-r9v2j", [10, 42, 4, 44], 8080),
+        // Crash-looping: its address answers, nothing listens.
+        svc(
+            "recommendations",
+            "shop",
+            "recommendations-5c8d7f9b6-t4w8n",
+            [10, 42, 3, 27],
+            8080,
+        ),
     ]
+}
+
+/// How long `service` keeps an idle connection before closing it.
+fn idle_timeout(service: usize) -> u64 {
+    if service == ORDERS {
+        OKHTTP_IDLE_TIMEOUT_NS
+    } else {
+        IDLE_TIMEOUT_NS
+    }
+}
+
+/// Whether the link between these two services loses segments.
+fn lossy(a: usize, b: usize) -> bool {
+    matches!((a, b), (ORDERS, PAYMENTS) | (PAYMENTS, ORDERS))
+}
+
+/// Which data segments of one lossy connection are lost, counted over both directions.
+#[derive(Debug, Clone)]
+struct LossPlan {
+    /// Original data segments sent so far.
+    sent: u64,
+    /// Index of the next one to lose.
+    next: u64,
+}
+
+impl LossPlan {
+    fn new() -> Self {
+        LossPlan { sent: 0, next: 0 }
+    }
+
+    /// The indices lost in the next write of `n` segments; `force` loses that one instead of
+    /// whatever the plan had for this write.
+    fn take(&mut self, n: usize, force: Option<usize>, rng: &mut SplitMix64) -> Vec<usize> {
+        debug_assert!(n <= MAX_LOSSY_WRITE_SEGMENTS);
+        let start = self.sent;
+        self.sent += n as u64;
+        let lost = match force {
+            Some(i) => Some(i as u64),
+            None => (self.next < self.sent).then(|| self.next - start),
+        };
+        if let Some(i) = lost {
+            self.next = start + i + rng.range(LOSS_GAP);
+        }
+        lost.map(|i| vec![i as usize]).unwrap_or_default()
+    }
 }
 
 /// User-Agent each service sends as a client.
@@ -201,13 +340,16 @@ const CATEGORIES: [&str; 4] = ["shoes", "outdoor", "accessories", "sale"];
 
 struct Demo {
     rng: SplitMix64,
+    /// Draws for the network problems and the other later additions, apart from the first
+    /// stream.
+    net: SplitMix64,
     services: Vec<DemoService>,
     /// Idle keep-alive connections per (client, server) service pair.
     pools: BTreeMap<(usize, usize), Vec<Conversation>>,
     /// Connections no longer in any pool (closed, or kept aside).
     retired: Vec<Conversation>,
     calls: Vec<DemoCall>,
-    next_port: [u16; 5],
+    next_port: [u16; SERVICES],
     stock_calls: u32,
     charges: u32,
     charge_500: [u32; 2],
@@ -215,12 +357,23 @@ struct Demo {
     orders: Vec<u64>,
     next_order_id: u64,
     chunked_done: bool,
+    loss: HashMap<SocketAddr, LossPlan>,
+    /// The first reconciliation download is made to lose its third segment, so that every
+    /// seed has a fast retransmission.
+    fast_forced: bool,
+    export_client: Option<SocketAddr>,
+    checkouts: u32,
+    /// This checkout is invalid (400) whatever the dice say, so that every seed has one.
+    invalid_checkout: u32,
+    lookups: u32,
+    /// This order-status lookup is for an unknown order (404), so that every seed has one.
+    unknown_lookup: u32,
 }
 
 impl Demo {
     fn new(seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed ^ 0x5EED_DE30_0000_0001);
-        let mut next_port = [0u16; 5];
+        let mut next_port = [0u16; SERVICES];
         for p in &mut next_port {
             *p = rng.range(33_000..=55_000) as u16;
         }
@@ -236,8 +389,12 @@ impl Demo {
         let charge_503 = rng.range(4..=6) as u32;
         let next_order_id = rng.range(40_000..=60_000);
         let orders = (1..=12).map(|i| next_order_id - i * 7).collect();
+        let mut net = SplitMix64::new(seed ^ 0x4E45_5457_4F52_4B00);
+        let invalid_checkout = net.range(0..=3) as u32;
+        let unknown_lookup = net.range(0..=3) as u32;
         Demo {
             rng,
+            net,
             services: demo_services(),
             pools: BTreeMap::new(),
             retired: Vec::new(),
@@ -250,6 +407,13 @@ impl Demo {
             orders,
             next_order_id,
             chunked_done: false,
+            loss: HashMap::new(),
+            fast_forced: false,
+            export_client: None,
+            checkouts: 0,
+            invalid_checkout,
+            lookups: 0,
+            unknown_lookup,
         }
     }
 
@@ -263,8 +427,20 @@ impl Demo {
         self.rng.range(lo * 1_000..=hi * 1_000) * US
     }
 
+    /// A random duration between `lo` and `hi` milliseconds from the network draws.
+    fn net_ms(&mut self, lo: u64, hi: u64) -> u64 {
+        self.net.range(lo * 1_000..=hi * 1_000) * US
+    }
+
     /// A fresh connection from `from` to `to` whose SYN leaves at `at`.
     fn connect(&mut self, from: usize, to: usize, at: Timestamp) -> Conversation {
+        let mut conv = self.unconnected(from, to, at, DEFAULT_MSS);
+        conv.handshake();
+        conv
+    }
+
+    /// A connection from `from` to `to` starting at `at`, before its handshake.
+    fn unconnected(&mut self, from: usize, to: usize, at: Timestamp, mss: usize) -> Conversation {
         let port = self.next_port[from];
         self.next_port[from] = port.wrapping_add(1).max(32_768);
         let client = SocketAddr::new(self.services[from].ip, port);
@@ -273,24 +449,24 @@ impl Demo {
             (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
             _ => false,
         };
-        let rtt_us = if same_node {
+        let rtt_us = if to == INVENTORY {
+            self.rng.range(CROSS_ZONE_RTT_US)
+        } else if same_node {
             self.rng.range(40..=120)
         } else {
             self.rng.range(180..=450)
         };
         let (isn_c, isn_s) = (self.rng.next_u32(), self.rng.next_u32());
-        let mut conv = Conversation::new(client, self.addr(to), at, rtt_us, isn_c, isn_s);
-        conv.handshake();
-        conv
+        Conversation::new(client, self.addr(to), at, rtt_us, isn_c, isn_s).with_mss(mss)
     }
 
     /// An idle pooled connection usable at `at`, or a new one. Connections idle for longer than
     /// the keep-alive timeout are closed on the way.
     fn checkout(&mut self, from: usize, to: usize, at: Timestamp) -> Conversation {
-        for pool in self.pools.values_mut() {
+        for (&(client, _), pool) in self.pools.iter_mut() {
             let mut i = 0;
             while i < pool.len() {
-                let idle_until = later(pool[i].end_ts(), IDLE_TIMEOUT_NS);
+                let idle_until = later(pool[i].end_ts(), idle_timeout(client));
                 if idle_until < at {
                     let mut conv = pool.remove(i);
                     conv.close_at(idle_until);
@@ -394,11 +570,21 @@ impl Demo {
     ) -> Reply {
         let mut conv = self.checkout(from, to, at);
         let bytes = self.request_bytes(from, to, &req, "HTTP/1.1");
-        conv.client_send_at(&bytes, at);
+        if lossy(from, to) {
+            let imp = self.impairments(&conv, bytes.len());
+            conv.client_send_impaired(&bytes, at, &imp);
+        } else {
+            conv.client_send_at(&bytes, at);
+        }
         let request_ts = conv.last_send_start().unwrap_or(at);
         let resp = handle(self, conv.server_ready_at());
         let bytes = self.response_bytes(to, &resp, "HTTP/1.1");
-        conv.server_send_at(&bytes, resp.ready);
+        if lossy(from, to) {
+            let imp = self.impairments(&conv, bytes.len());
+            conv.server_send_impaired(&bytes, resp.ready, &imp);
+        } else {
+            conv.server_send_at(&bytes, resp.ready);
+        }
         let response_ts = conv.last_send_start().unwrap_or(resp.ready);
         let done = conv.client_ready_at();
         self.record(from, to, &req, &resp, "HTTP/1.1", &conv, request_ts, response_ts);
@@ -407,6 +593,24 @@ impl Demo {
             status: resp.status,
             body: resp.body,
             done,
+        }
+    }
+
+    /// The losses of the next write of `len` bytes on the lossy connection `conv`.
+    fn impairments(&mut self, conv: &Conversation, len: usize) -> Impairments {
+        let n = conv.segments_for(len);
+        assert!(
+            n <= MAX_LOSSY_WRITE_SEGMENTS,
+            "{len} bytes is too long a write for the lossy link"
+        );
+        // Segments 0 and 1 are acknowledged together, so losing segment 2 of 7 or more leaves
+        // at least four duplicate ACKs: a fast retransmission.
+        let force = (!self.fast_forced && n >= 7).then_some(2);
+        self.fast_forced |= force.is_some();
+        let plan = self.loss.entry(conv.client_addr()).or_insert_with(LossPlan::new);
+        Impairments {
+            lost: plan.take(n, force, &mut self.net),
+            slow_reader: None,
         }
     }
 
@@ -450,10 +654,21 @@ impl Demo {
         let mut t = DEMO_START;
         let health_at = later(DEMO_START, self.ms(20_000, 40_000));
         let mut health_done = false;
+        let export_at = later(DEMO_START, self.net_ms(15_000, 45_000));
+        let mut export_done = false;
+        let mut reconcile_at = later(DEMO_START, self.net_ms(3_000, 6_000));
         while t < end {
             if !health_done && t >= health_at {
                 self.health_check(t);
                 health_done = true;
+            }
+            if !export_done && t >= export_at {
+                self.catalog_export(t);
+                export_done = true;
+            }
+            while reconcile_at <= t {
+                self.reconcile(reconcile_at);
+                reconcile_at = later(reconcile_at, self.net_ms(12_000, 20_000));
             }
             let trace = self.new_trace();
             let roll = self.rng.range(0..=99);
@@ -575,6 +790,9 @@ impl Demo {
             trace,
         };
         self.call(FRONTEND, GATEWAY, t, req, |d, got| {
+            // Recommendations are fetched on the side; the attempt fails at once.
+            let try_at = later(got, d.net.range(200..=600) * US);
+            d.try_recommendations(try_at);
             let at = later(got, d.ms(1, 2));
             let reply = d.stock(at, sku, trace);
             let body = format!(
@@ -588,7 +806,9 @@ impl Demo {
     }
 
     fn order_status(&mut self, t: Timestamp, trace: Trace) {
-        let id = if self.rng.chance(0.7) {
+        let known = self.rng.chance(0.7) && self.lookups != self.unknown_lookup;
+        self.lookups += 1;
+        let id = if known {
             *self.rng.pick(&self.orders)
         } else {
             self.rng.range(90_000..=99_999)
@@ -634,7 +854,8 @@ impl Demo {
 
     fn checkout_flow(&mut self, t: Timestamp, trace: Trace) {
         let &(sku, _, cents) = self.rng.pick(&SKUS);
-        let invalid = self.rng.chance(0.12);
+        let invalid = self.rng.chance(0.12) || self.checkouts == self.invalid_checkout;
+        self.checkouts += 1;
         let qty = if invalid { 0 } else { self.rng.range(1..=3) };
         let cart = self.rng.next_u32();
         let token = self.rng.next_u64();
@@ -739,6 +960,132 @@ impl Demo {
         }
     }
 
+    /// The gateway connects to the crash-looping `recommendations`: SYN, RST-ACK.
+    fn try_recommendations(&mut self, at: Timestamp) {
+        let mut conv = self.unconnected(GATEWAY, RECOMMENDATIONS, at, DEFAULT_MSS);
+        conv.refused();
+        self.retired.push(conv);
+    }
+
+    /// `orders` downloads the latest charges from `payments` (10–16 KB of JSON, over the lossy
+    /// link).
+    fn reconcile(&mut self, at: Timestamp) {
+        let since = (at.0 / 1_000_000_000).saturating_sub(60);
+        let req = Request {
+            method: "GET",
+            path: format!("/charges?since={since}&limit=100"),
+            body: Vec::new(),
+            trace: self.new_trace(),
+        };
+        self.call(ORDERS, PAYMENTS, at, req, |d, got| {
+            let target = d.net.range_usize(10_000..=15_500);
+            let mut body = String::from("{\"charges\":[");
+            let mut n = 0;
+            while body.len() < target {
+                if n > 0 {
+                    body.push(',');
+                }
+                let _ = write!(
+                    body,
+                    "{{\"charge_id\":\"ch_{:016x}\",\"order_id\":{},\"amount_cents\":{},\
+                    \"currency\":\"EUR\",\"status\":\"{}\",\"created\":{}}}",
+                    d.net.next_u64(),
+                    d.net.range(40_000..=60_000),
+                    d.net.range(990..=30_000),
+                    if d.net.chance(0.9) { "succeeded" } else { "failed" },
+                    since + d.net.range(0..=60)
+                );
+                n += 1;
+            }
+            let _ = write!(body, "],\"count\":{n},\"next_cursor\":null}}");
+            Response::json(200, body, later(got, d.net_ms(15, 35)))
+        });
+    }
+
+    /// The frontend downloads the catalog export on a connection of its own and reads it
+    /// slowly, then closes the connection.
+    fn catalog_export(&mut self, t: Timestamp) {
+        let mut conv = self.unconnected(FRONTEND, GATEWAY, t, EXPORT_MSS);
+        conv.handshake();
+        self.export_client = Some(conv.client_addr());
+        let req = Request {
+            method: "GET",
+            path: "/api/catalog/export?format=csv".into(),
+            body: Vec::new(),
+            trace: self.new_trace(),
+        };
+        let bytes = self.request_bytes(FRONTEND, GATEWAY, &req, "HTTP/1.1");
+        conv.client_send_at(&bytes, t);
+        let request_ts = conv.last_send_start().unwrap_or(t);
+        let ready = later(conv.server_ready_at(), self.net_ms(40, 90));
+        let mut csv = String::from("sku,name,category,warehouse,available,reserved,price_cents,currency,updated_at\n");
+        let target = self.net.range_usize(280_000..=320_000);
+        let updated = ready.0 / 1_000_000_000;
+        let mut i = 0;
+        while csv.len() < target {
+            let (_, name, _) = SKUS[i % SKUS.len()];
+            let _ = writeln!(
+                csv,
+                "SKU-{},{name} ({}),{},fra-{},{},{},{},EUR,{}",
+                5_000 + i,
+                ["black", "blue", "green", "grey", "red", "sand"][i % 6],
+                CATEGORIES[i % CATEGORIES.len()],
+                self.net.range(1..=3),
+                self.net.range(0..=400),
+                self.net.range(0..=20),
+                self.net.range(490..=29_900),
+                updated - self.net.range(0..=86_400)
+            );
+            i += 1;
+        }
+        let resp = Response {
+            status: 200,
+            body: csv.into_bytes(),
+            content_type: "text/csv; charset=utf-8",
+            chunked: false,
+            extra_headers: "Content-Disposition: attachment; filename=\"catalog.csv\"\r\n",
+            ready,
+        };
+        let bytes = self.response_bytes(GATEWAY, &resp, "HTTP/1.1");
+        // The client application reads 16–48 KiB at a time; one stall of 0.7–0.9 s (two
+        // zero-window probes), some of 250–500 ms (one), the rest 40–150 ms (none).
+        let mut reads = Vec::new();
+        let mut total = 0;
+        while total < bytes.len() as u64 + u64::from(CLIENT_RECEIVE_WINDOW) {
+            let pause = if reads.len() == 1 {
+                self.net_ms(700, 900)
+            } else if self.net.chance(0.3) {
+                self.net_ms(250, 500)
+            } else {
+                self.net_ms(40, 150)
+            };
+            let chunk = self.net.range(4..=12) * 4_096;
+            total += chunk;
+            reads.push((pause, chunk as u32));
+        }
+        let imp = Impairments {
+            lost: Vec::new(),
+            slow_reader: Some(SlowReader {
+                buffer: CLIENT_RECEIVE_WINDOW,
+                reads,
+            }),
+        };
+        conv.server_send_impaired(&bytes, ready, &imp);
+        let response_ts = conv.last_send_start().unwrap_or(ready);
+        conv.close();
+        self.record(
+            FRONTEND,
+            GATEWAY,
+            &req,
+            &resp,
+            "HTTP/1.1",
+            &conv,
+            request_ts,
+            response_ts,
+        );
+        self.retired.push(conv);
+    }
+
     /// The HTTP/1.0 health check: its own connection, no keep-alive, body delimited by the
     /// server closing the connection.
     fn health_check(&mut self, t: Timestamp) {
@@ -780,6 +1127,41 @@ impl Demo {
         for (_, pool) in std::mem::take(&mut self.pools) {
             self.retired.extend(pool);
         }
+        let mut network = Vec::new();
+        for conv in &self.retired {
+            let service = |addr: SocketAddr| self.services.iter().position(|s| s.ip == addr.ip());
+            let (Some(from), Some(to)) = (service(conv.client_addr()), service(conv.server_addr())) else {
+                continue;
+            };
+            let events = conv.events();
+            let kind = if events.refused {
+                DemoPathology::Refused
+            } else if lossy(from, to) {
+                DemoPathology::LossyLink
+            } else if self.export_client == Some(conv.client_addr()) {
+                DemoPathology::SlowReceiver
+            } else if to == INVENTORY {
+                DemoPathology::CrossZoneRtt
+            } else {
+                continue;
+            };
+            network.push(DemoNetworkFact {
+                kind,
+                client: self.services[from].name,
+                server: self.services[to].name,
+                client_addr: conv.client_addr(),
+                server_addr: conv.server_addr(),
+                start_ts: conv.start_ts(),
+                rtt_us: conv.rtt_us(),
+                initial_rtt_ns: if events.refused {
+                    conv.rtt_us() * 1_000 / 2
+                } else {
+                    conv.rtt_us() * 1_000
+                },
+                events,
+            });
+        }
+        network.sort_by_key(|f| (f.start_ts, f.client_addr));
         let mut packets: Vec<SynthPacket> = self.retired.into_iter().flat_map(Conversation::packets).collect();
         packets.sort_by_key(|p| p.ts);
         self.calls.sort_by_key(|c| c.request_ts);
@@ -788,6 +1170,7 @@ impl Demo {
             link: LINK,
             services: self.services,
             ground_truth: self.calls,
+            ground_truth_network: network,
         }
     }
 }
@@ -805,9 +1188,21 @@ fn stock_level(body: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Engine, Shared};
+    use crate::flows::FlowRecord;
+    use crate::health::{Verdict, assess_flow};
+    use crate::limits::Limits;
+    use crate::store::Order;
     use crate::synth::packet::{ACK, FIN, PSH, RST, SYN, Transport, decode_frame};
     use crate::synth::testutil::{parse_messages, reassemble};
+    use crate::tcp::analysis::{TcpMetrics, completeness as C};
     use std::collections::{BTreeSet, HashMap};
+    use std::ops::ControlFlow;
+    use std::sync::Arc;
+
+    fn service_ip(demo: &DemoScenario, name: &str) -> IpAddr {
+        demo.services.iter().find(|s| s.name == name).unwrap().ip
+    }
 
     #[test]
     fn frames_are_valid_and_time_ordered() {
@@ -819,7 +1214,10 @@ mod tests {
         assert_eq!(first, DEMO_START);
         let span_s = (last.0 - first.0) / 1_000_000_000;
         assert!((55..=65).contains(&span_s), "capture spans {span_s} s");
+        let bytes: usize = demo.packets.iter().map(|p| p.data.len()).sum();
+        assert!(bytes < 3 << 20, "{bytes} bytes of packets");
         let ips: BTreeSet<IpAddr> = demo.services.iter().map(|s| s.ip).collect();
+        let down = service_ip(&demo, "recommendations");
         let mut requests = 0;
         for p in &demo.packets {
             let d = decode_frame(&p.data).unwrap();
@@ -828,19 +1226,38 @@ mod tests {
             let Transport::Tcp { flags, .. } = d.transport else {
                 panic!("UDP in demo")
             };
-            assert_eq!(flags & RST, 0);
+            if d.src.ip() == down {
+                assert_eq!(flags, RST | ACK, "recommendations only refuses");
+            } else {
+                assert_eq!(flags & RST, 0);
+            }
             assert!(flags & (SYN | FIN | ACK | PSH) != 0);
             if d.payload.starts_with(b"GET ") || d.payload.starts_with(b"POST ") {
                 requests += 1;
             }
         }
-        assert_eq!(requests, demo.ground_truth.len());
+        // Retransmitted requests show twice.
+        let retransmitted_requests = demo
+            .ground_truth_network
+            .iter()
+            .map(|f| f.events.retransmissions)
+            .sum::<u64>();
+        assert!(requests >= demo.ground_truth.len());
+        assert!(requests as u64 <= demo.ground_truth.len() as u64 + retransmitted_requests);
     }
 
     #[test]
     fn ground_truth_matches_the_wire() {
         let demo = demo_packets(7);
         let (conns, streams) = reassemble(demo.packets.iter().map(|p| &p.data[..]));
+        let down = service_ip(&demo, "recommendations");
+        let (refused, conns): (Vec<_>, Vec<_>) = conns.into_iter().partition(|(_, s)| s.ip() == down);
+        let refused_facts = demo
+            .ground_truth_network
+            .iter()
+            .filter(|f| f.kind == DemoPathology::Refused)
+            .count();
+        assert_eq!(refused.len(), refused_facts);
         // Calls per connection in request order, from the ground truth.
         let mut expected: HashMap<(SocketAddr, SocketAddr), Vec<&DemoCall>> = HashMap::new();
         for c in &demo.ground_truth {
@@ -888,6 +1305,8 @@ mod tests {
             assert!(count(&|c| c.server == "payments" && c.status == 503) >= 1);
             assert_eq!(count(&|c| c.version == "HTTP/1.0"), 1);
             assert_eq!(count(&|c| c.chunked), 1);
+            assert_eq!(count(&|c| c.path.starts_with("/api/catalog/export")), 1);
+            assert!(count(&|c| c.path.starts_with("/charges?")) >= 2);
             let fins = demo
                 .packets
                 .iter()
@@ -900,9 +1319,15 @@ mod tests {
             for c in calls {
                 let latency_ms = (c.response_ts.0 - c.request_ts.0) / MS;
                 if c.server == "inventory" && latency_ms >= 800 {
-                    assert!(latency_ms <= 1_510, "slow stock call {latency_ms} ms");
+                    // Up to 1.5 s in the application, plus half the cross-zone round trip.
+                    assert!(latency_ms <= 1_530, "slow stock call {latency_ms} ms");
                 }
-                if c.server == "payments" || c.server == "orders" && c.method == "GET" {
+                if c.server == "payments" {
+                    // A lost request waits for the retransmission timeout (200 ms + RTT).
+                    let lost = (200..=242).contains(&latency_ms);
+                    assert!(latency_ms <= 41 || lost, "{} {} took {latency_ms} ms", c.method, c.path);
+                }
+                if c.server == "orders" && c.method == "GET" {
                     assert!(latency_ms <= 41, "{} {} took {latency_ms} ms", c.method, c.path);
                 }
                 if c.status == 404 {
@@ -927,15 +1352,109 @@ mod tests {
     }
 
     #[test]
+    fn network_pathologies_per_seed() {
+        for seed in 0..6 {
+            let demo = demo_packets(seed);
+            let facts = &demo.ground_truth_network;
+            let of = |k: DemoPathology| facts.iter().filter(move |f| f.kind == k);
+
+            // The lossy link: every orders → payments connection, each severe on its own.
+            let lossy: Vec<&DemoNetworkFact> = of(DemoPathology::LossyLink).collect();
+            let lossy_conns: BTreeSet<SocketAddr> = demo
+                .ground_truth
+                .iter()
+                .filter(|c| c.server == "payments")
+                .map(|c| c.client_addr)
+                .collect();
+            assert_eq!(lossy.len(), lossy_conns.len(), "seed {seed}");
+            let mut total = TcpEvents::default();
+            for f in &lossy {
+                assert_eq!((f.client, f.server), ("orders", "payments"));
+                assert!(
+                    f.events.retransmission_rate() > 0.05,
+                    "seed {seed}: {f:?} rate {}",
+                    f.events.retransmission_rate()
+                );
+                assert_eq!(
+                    f.events.zero_windows + f.events.window_updates + f.events.window_full,
+                    0
+                );
+                total.data_segments += f.events.data_segments;
+                total.retransmissions += f.events.retransmissions;
+                total.fast_retransmissions += f.events.fast_retransmissions;
+                total.dup_acks += f.events.dup_acks;
+            }
+            let originals = total.data_segments - total.retransmissions;
+            let loss = total.retransmissions as f64 / originals as f64;
+            assert!(
+                (0.03..=0.12).contains(&loss),
+                "seed {seed}: lost {loss:.3} of {originals}"
+            );
+            assert!(total.fast_retransmissions >= 1, "seed {seed}: {total:?}");
+            assert!(
+                total.retransmissions > total.fast_retransmissions,
+                "seed {seed}: {total:?}"
+            );
+            assert!(total.dup_acks >= 3 * total.fast_retransmissions);
+
+            // The slow receiver.
+            let slow: Vec<&DemoNetworkFact> = of(DemoPathology::SlowReceiver).collect();
+            assert_eq!(slow.len(), 1);
+            let e = slow[0].events;
+            assert_eq!((slow[0].client, slow[0].server), ("frontend", "api-gateway"));
+            assert!(e.zero_window_probes >= 2, "seed {seed}: {e:?}");
+            assert_eq!(e.zero_window_probe_acks, e.zero_window_probes);
+            assert!(e.window_updates >= 3 && e.window_full >= 3, "seed {seed}: {e:?}");
+            assert_eq!(e.zero_windows, e.window_updates + e.zero_window_probes, "{e:?}");
+            assert_eq!((e.retransmissions, e.dup_acks), (0, 0));
+
+            // Refused connections.
+            let refused: Vec<&DemoNetworkFact> = of(DemoPathology::Refused).collect();
+            assert!(refused.len() >= 3, "seed {seed}: {} refused", refused.len());
+            for f in &refused {
+                assert_eq!(
+                    (f.client, f.server, f.server_addr.port()),
+                    ("api-gateway", "recommendations", 8080)
+                );
+                assert!(f.events.refused && f.events.data_segments == 0);
+            }
+
+            // The distant inventory: every connection to it, clean but 25–40 ms away.
+            let far: Vec<&DemoNetworkFact> = of(DemoPathology::CrossZoneRtt).collect();
+            let inventory_conns: BTreeSet<SocketAddr> = demo
+                .ground_truth
+                .iter()
+                .filter(|c| c.server == "inventory")
+                .map(|c| c.client_addr)
+                .collect();
+            assert_eq!(far.len(), inventory_conns.len());
+            for f in &far {
+                assert!(CROSS_ZONE_RTT_US.contains(&f.rtt_us), "{f:?}");
+                assert_eq!(
+                    f.events,
+                    TcpEvents {
+                        data_segments: f.events.data_segments,
+                        ..TcpEvents::default()
+                    }
+                );
+            }
+            // Everything else stays close.
+            for f in facts.iter().filter(|f| f.kind != DemoPathology::CrossZoneRtt) {
+                assert!(f.rtt_us < 1_000, "{f:?}");
+            }
+        }
+    }
+
+    #[test]
     fn deterministic_per_seed() {
         let a = demo_packets(42);
         let b = demo_packets(42);
         let c = demo_packets(43);
         assert_eq!(a.packets, b.packets);
         assert_eq!(a.ground_truth, b.ground_truth);
+        assert_eq!(a.ground_truth_network, b.ground_truth_network);
         assert_ne!(a.packets, c.packets);
         assert_eq!(a.services, c.services);
-        assert_eq!(a.services.len(), 5);
         let ns: Vec<(&str, &str)> = a.services.iter().map(|s| (s.name, s.namespace)).collect();
         assert_eq!(
             ns,
@@ -944,7 +1463,8 @@ mod tests {
                 ("api-gateway", "web"),
                 ("orders", "shop"),
                 ("payments", "shop"),
-                ("inventory", "shop")
+                ("inventory", "shop"),
+                ("recommendations", "shop")
             ]
         );
         assert!(a.services.iter().all(|s| s.pod_name.starts_with(s.name)));
@@ -955,49 +1475,240 @@ mod tests {
         assert_eq!(stock_level(br#"{"sku":"X","available":17,"reserved":1}"#), 17);
         assert_eq!(stock_level(b"{}"), 0);
     }
-}
-#[cfg(test)]
-mod scratch_baseline {
-    use crate::synth::conversation::*;
-    use crate::synth::pcap::*;
-    use crate::time::Timestamp;
-    fn conv(port: u16) -> Conversation {
-        Conversation::new(
-            format!("10.1.0.5:{port}").parse().unwrap(),
-            "10.2.0.1:80".parse().unwrap(),
-            Timestamp::from_secs_nanos(1_768_471_200 + port as u64, 0),
-            2_000,
-            1_000,
-            u32::MAX - 5,
-        )
+
+    /// The analysis counters compared with Wireshark: retransmissions (fast and spurious
+    /// included), fast, spurious, out-of-order, previous segment not captured, ACKed unseen,
+    /// duplicate ACKs, zero windows, zero-window probes, window full, window updates,
+    /// keep-alives, data packets.
+    type Counters = [u64; 13];
+
+    fn engine_counters(m: &TcpMetrics) -> Counters {
+        [
+            m.retransmissions,
+            m.fast_retransmissions,
+            m.spurious_retransmissions,
+            m.out_of_order,
+            m.missing_segments,
+            m.acked_unseen,
+            m.dup_acks,
+            m.zero_window_events,
+            m.zero_window_probes,
+            m.window_full_events,
+            m.window_updates,
+            m.keepalive_count,
+            m.data_packets[0] + m.data_packets[1],
+        ]
     }
+
+    fn fact_counters(e: &TcpEvents) -> Counters {
+        [
+            e.retransmissions,
+            e.fast_retransmissions,
+            0,
+            0,
+            0,
+            0,
+            e.dup_acks,
+            e.zero_windows,
+            e.zero_window_probes,
+            e.window_full,
+            e.window_updates,
+            0,
+            e.data_segments,
+        ]
+    }
+
+    fn replay(demo: &DemoScenario) -> Shared {
+        let shared = Shared::new(64 << 20);
+        let mut engine = Engine::new(Limits::default(), shared.clone());
+        let packets: Vec<(Timestamp, Vec<u8>)> = demo.packets.iter().map(|p| (p.ts, p.data.clone())).collect();
+        engine.replay("demo", demo.link, &packets);
+        shared
+    }
+
+    /// Our TCP analysis finds exactly the seeded pathologies, and the health verdicts walk the
+    /// "network or application?" decision for them.
     #[test]
-    fn scratch_dump() {
-        let mut all = Vec::new();
-        for (i, lost) in [vec![2usize], vec![9], vec![7], vec![2, 6]].into_iter().enumerate() {
-            let mut c = conv(40000 + i as u16);
-            let body = vec![7u8; 1448 * 10];
-            c.handshake().client_send(b"GET /big HTTP/1.1\r\n\r\n", 0);
-            let at = c.server_ready_at();
-            c.server_send_impaired(&body, at, &Impairments { lost, slow_reader: None });
-            c.close();
-            eprintln!("{i}: {:?}", c.events());
-            all.extend(c.packets());
+    fn engine_finds_exactly_the_seeded_pathologies() {
+        for seed in [7, 1] {
+            let demo = demo_packets(seed);
+            let shared = replay(&demo);
+            let flows = shared.flows.snapshot();
+            let facts: HashMap<(SocketAddr, SocketAddr), &DemoNetworkFact> = demo
+                .ground_truth_network
+                .iter()
+                .map(|f| ((f.client_addr, f.server_addr), f))
+                .collect();
+            let mut found = 0;
+            for f in &flows {
+                let got = engine_counters(&f.metrics);
+                let (verdict, reasons) = assess_flow(f);
+                let reasons = reasons.join("; ");
+                let Some(fact) = facts.get(&(f.client, f.server)) else {
+                    assert_eq!(got[..12], [0; 12], "seed {seed}: unexpected flags on {f:?}");
+                    let rtt = f.metrics.initial_rtt_ns.unwrap();
+                    assert!(rtt < 1_000_000, "seed {seed}: {rtt} ns");
+                    continue;
+                };
+                found += 1;
+                assert_eq!(got, fact_counters(&fact.events), "seed {seed}: {fact:?}");
+                assert_eq!(f.metrics.initial_rtt_ns, Some(fact.initial_rtt_ns), "{fact:?}");
+                match fact.kind {
+                    DemoPathology::LossyLink => {
+                        assert_eq!(verdict, Verdict::Severe, "{reasons}");
+                        assert!(reasons.contains("severe packet loss"), "{reasons}");
+                    }
+                    DemoPathology::Refused => {
+                        assert_eq!(f.metrics.completeness, C::SYN | C::ACK | C::RST);
+                        assert_eq!(verdict, Verdict::Severe, "{reasons}");
+                        assert!(reasons.contains("refused"), "{reasons}");
+                    }
+                    DemoPathology::SlowReceiver => {
+                        assert!(reasons.contains("zero-window"), "{reasons}");
+                        assert_eq!(f.metrics.completeness, 31);
+                    }
+                    DemoPathology::CrossZoneRtt => assert!(reasons.contains("elevated"), "{reasons}"),
+                }
+            }
+            assert_eq!(found, facts.len(), "seed {seed}: every seeded connection is a flow");
+
+            // Retransmitted and probed bytes do not disturb the HTTP dissection: every call is
+            // found once, with its bodies, on lossy and slow connections alike.
+            let mut entries = Vec::new();
+            shared.store.scan(Order::Asc, None, &mut |e| {
+                entries.push(e.clone());
+                ControlFlow::Continue(())
+            });
+            assert_eq!(entries.len(), demo.ground_truth.len(), "seed {seed}");
+            for (e, c) in entries.iter().zip(&demo.ground_truth) {
+                let got = (
+                    e.src,
+                    e.dst,
+                    e.http_method(),
+                    e.http_path(),
+                    e.http_status(),
+                    e.request_body_size(),
+                    e.response_body_size(),
+                );
+                let want = (
+                    c.client_addr,
+                    c.server_addr,
+                    Some(c.method),
+                    Some(c.path.as_str()),
+                    Some(c.status),
+                    Some(c.request_body_len as u64),
+                    Some(c.response_body_len as u64),
+                );
+                assert_eq!(got, want, "seed {seed}: {c:?}");
+                assert_eq!(e.ts, c.request_ts);
+            }
         }
-        let mut c = conv(40010).with_mss(1024);
-        c.handshake().client_send(b"GET /export HTTP/1.1\r\n\r\n", 0);
-        let at = c.server_ready_at();
-        let ms = 1_000_000;
-        let reader = SlowReader { buffer: 64256, reads: vec![(50 * ms, 16_384), (700 * ms, 32_768), (300 * ms, 32_768), (80 * ms, 65_536)] };
-        c.server_send_impaired(&vec![3u8; 200_000], at, &Impairments { lost: vec![], slow_reader: Some(reader) });
-        c.close();
-        eprintln!("slow: {:?}", c.events());
-        all.extend(c.packets());
-        let mut c = conv(40020);
-        c.refused();
-        all.extend(c.packets());
-        all.sort_by_key(|p| p.ts);
-        let f = std::fs::File::create("/tmp/wl_micro.pcap").unwrap();
-        write_pcap(f, &all, TsResolution::Nanos).unwrap();
+    }
+
+    /// One tshark stream: (client, server), [`Counters`], final completeness, initial RTT.
+    struct TsharkStream {
+        key: (SocketAddr, SocketAddr),
+        counters: Counters,
+        completeness: u8,
+        initial_rtt_ns: Option<u64>,
+    }
+
+    /// Writes the demo as a pcap and checks that tshark's `tcp.analysis` flags agree with our
+    /// engine, connection by connection, and with the ground truth. Skipped without tshark.
+    #[test]
+    fn tshark_agrees_with_the_engine() {
+        let tshark = std::path::Path::new("/usr/bin/tshark");
+        if !tshark.exists() {
+            eprintln!("tshark not installed: skipped");
+            return;
+        }
+        for seed in [7, 1] {
+            let demo = demo_packets(seed);
+            let path = std::env::temp_dir().join(format!("wirelens-demo-{}.pcap", std::process::id()));
+            let file = std::fs::File::create(&path).unwrap();
+            crate::synth::pcap::write_pcap(file, &demo.packets, crate::synth::pcap::TsResolution::Nanos).unwrap();
+            let fields = [
+                "tcp.stream",
+                "ip.src",
+                "tcp.srcport",
+                "ip.dst",
+                "tcp.dstport",
+                "tcp.len",
+                "tcp.completeness",
+                "tcp.analysis.initial_rtt",
+                "tcp.analysis.retransmission",
+                "tcp.analysis.fast_retransmission",
+                "tcp.analysis.spurious_retransmission",
+                "tcp.analysis.out_of_order",
+                "tcp.analysis.lost_segment",
+                "tcp.analysis.ack_lost_segment",
+                "tcp.analysis.duplicate_ack",
+                "tcp.analysis.zero_window",
+                "tcp.analysis.zero_window_probe",
+                "tcp.analysis.window_full",
+                "tcp.analysis.window_update",
+                "tcp.analysis.keep_alive",
+            ];
+            let mut cmd = std::process::Command::new(tshark);
+            cmd.args(["-2", "-n", "-r"])
+                .arg(&path)
+                .args(["-T", "fields", "-E", "separator=|"]);
+            for f in fields {
+                cmd.args(["-e", f]);
+            }
+            let out = cmd.output().unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let mut streams: BTreeMap<u64, TsharkStream> = BTreeMap::new();
+            for line in String::from_utf8(out.stdout).unwrap().lines() {
+                let v: Vec<&str> = line.split('|').collect();
+                let src = SocketAddr::new(v[1].parse().unwrap(), v[2].parse().unwrap());
+                let dst = SocketAddr::new(v[3].parse().unwrap(), v[4].parse().unwrap());
+                // The first packet of every demo connection is its SYN: the client's.
+                let s = streams.entry(v[0].parse().unwrap()).or_insert(TsharkStream {
+                    key: (src, dst),
+                    counters: [0; 13],
+                    completeness: 0,
+                    initial_rtt_ns: None,
+                });
+                let has = |i: usize| u64::from(!v[i].is_empty());
+                s.counters[0] += u64::from(has(8) + has(9) + has(10) > 0);
+                for (k, i) in (9..=19).enumerate() {
+                    s.counters[k + 1] += has(i);
+                }
+                s.counters[12] += u64::from(v[5] != "0");
+                s.completeness = v[6].parse().unwrap_or(s.completeness);
+                if !v[7].is_empty() {
+                    let secs: f64 = v[7].parse().unwrap();
+                    s.initial_rtt_ns = Some((secs * 1e9).round() as u64);
+                }
+            }
+            let flows: HashMap<(SocketAddr, SocketAddr), Arc<FlowRecord>> = replay(&demo)
+                .flows
+                .snapshot()
+                .into_iter()
+                .map(|f| ((f.client, f.server), f))
+                .collect();
+            let facts: HashMap<(SocketAddr, SocketAddr), &DemoNetworkFact> = demo
+                .ground_truth_network
+                .iter()
+                .map(|f| ((f.client_addr, f.server_addr), f))
+                .collect();
+            assert_eq!(streams.len(), flows.len());
+            for (stream, t) in &streams {
+                let flow = &flows[&t.key];
+                let ours = engine_counters(&flow.metrics);
+                assert_eq!(t.counters, ours, "seed {seed} stream {stream} {:?}", t.key);
+                assert_eq!(t.completeness, flow.metrics.completeness, "seed {seed} stream {stream}");
+                assert_eq!(
+                    t.initial_rtt_ns, flow.metrics.initial_rtt_ns,
+                    "seed {seed} stream {stream}"
+                );
+                match facts.get(&t.key) {
+                    Some(fact) => assert_eq!(t.counters, fact_counters(&fact.events), "seed {seed} {fact:?}"),
+                    None => assert_eq!(t.counters[..12], [0; 12], "seed {seed} stream {stream}"),
+                }
+            }
+        }
     }
 }

@@ -304,8 +304,16 @@ mod tests {
                 let mut w = PcapWriter::with_byte_order(Vec::new(), LinkType::RAW, res, order).unwrap();
                 w.write_packet(ts, &[0x45, 1, 2, 3], 60).unwrap();
                 let (got, summary) = read_all(&w.into_inner().unwrap());
-                let want_ts = if res == TsResolution::Nanos { ts } else { Timestamp::from_secs_nanos(1_700_000_000, 123_456_000) };
-                assert_eq!(got, vec![(want_ts, LinkType::RAW, vec![0x45, 1, 2, 3], 60, 0)], "{order:?} {res:?}");
+                let want_ts = if res == TsResolution::Nanos {
+                    ts
+                } else {
+                    Timestamp::from_secs_nanos(1_700_000_000, 123_456_000)
+                };
+                assert_eq!(
+                    got,
+                    vec![(want_ts, LinkType::RAW, vec![0x45, 1, 2, 3], 60, 0)],
+                    "{order:?} {res:?}"
+                );
                 assert_eq!(summary.packets, 1);
                 assert!(summary.truncated.is_none());
             }
@@ -320,11 +328,15 @@ mod tests {
             let eth = w.add_interface(LinkType::ETHERNET, TsResolution::Nanos).unwrap();
             let sll = w.add_interface(LinkType::LINUX_SLL, TsResolution::Micros).unwrap();
             w.write_packet(eth, ts, &[1, 2], 2).unwrap();
-            w.write_packet(sll, Timestamp::from_secs_nanos(1_700_000_001, 7_000), &[3], 1).unwrap();
+            w.write_packet(sll, Timestamp::from_secs_nanos(1_700_000_001, 7_000), &[3], 1)
+                .unwrap();
             let (got, summary) = read_all(&w.into_inner().unwrap());
             assert_eq!(got.len(), 2);
             assert_eq!((got[0].0, got[0].1, got[0].4), (ts, LinkType::ETHERNET, 0));
-            assert_eq!((got[1].0, got[1].1, got[1].4), (Timestamp::from_secs_nanos(1_700_000_001, 7_000), LinkType::LINUX_SLL, 1));
+            assert_eq!(
+                (got[1].0, got[1].1, got[1].4),
+                (Timestamp::from_secs_nanos(1_700_000_001, 7_000), LinkType::LINUX_SLL, 1)
+            );
             assert_eq!(summary.interfaces, vec![LinkType::ETHERNET, LinkType::LINUX_SLL]);
         }
     }

@@ -39,6 +39,9 @@ pub const WINDOW_SCALE: u8 = 7;
 const CLIENT_SYN_WINDOW: u16 = 64_240;
 const SERVER_SYN_WINDOW: u16 = 65_160;
 const CLIENT_WINDOW: u16 = 502;
+/// The client's receive window in bytes after the handshake (what a [`SlowReader`] on the client
+/// side should use as its buffer).
+pub const CLIENT_RECEIVE_WINDOW: u32 = (CLIENT_WINDOW as u32) << WINDOW_SCALE;
 const SERVER_WINDOW: u16 = 509;
 
 /// One synthesised frame and its capture time. The link type is always [`LINK`].
@@ -320,7 +323,16 @@ impl Conversation {
     /// side's next sequence number alone (retransmissions, probes, resets); returns the frame
     /// length. Counts the duplicate ACKs, window updates and zero windows it emits.
     #[allow(clippy::too_many_arguments)]
-    fn emit_raw(&mut self, role: Role, ts: Timestamp, flags: u8, seq: u32, ack: u32, window: u16, payload: &[u8]) -> usize {
+    fn emit_raw(
+        &mut self,
+        role: Role,
+        ts: Timestamp,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        window: u16,
+        payload: &[u8],
+    ) -> usize {
         let syn = flags & SYN != 0;
         let ack = if flags & ACK != 0 { ack } else { 0 };
         let me = &self.sides[role as usize];
@@ -339,15 +351,16 @@ impl Conversation {
         if flags & (SYN | FIN | RST) == 0 && window == 0 {
             self.events.zero_windows += 1;
         }
-        if flags == ACK && payload.is_empty() {
-            if let Some((prev_ack, prev_window)) = me.last_adv {
-                if prev_ack == ack && window != 0 {
-                    if prev_window == window {
-                        self.events.dup_acks += 1;
-                    } else {
-                        self.events.window_updates += 1;
-                    }
-                }
+        if flags == ACK
+            && payload.is_empty()
+            && window != 0
+            && let Some((prev_ack, prev_window)) = me.last_adv
+            && prev_ack == ack
+        {
+            if prev_window == window {
+                self.events.dup_acks += 1;
+            } else {
+                self.events.window_updates += 1;
             }
         }
         let me = &mut self.sides[role as usize];
@@ -777,10 +790,17 @@ mod tests {
         let client = c.client_addr();
         let segs = decode_all(&c.clone().packets(), client);
         let original = segs.iter().position(|s| !s.from_client && s.len > 0).unwrap() + 2;
-        let retx = segs.iter().rposition(|s| s.seq == segs[original].seq && s.len > 0).unwrap();
+        let retx = segs
+            .iter()
+            .rposition(|s| s.seq == segs[original].seq && s.len > 0)
+            .unwrap();
         assert!(retx > original);
         let lost_seq = segs[original].seq;
-        let third_dup = segs.iter().filter(|s| s.from_client && s.ack == lost_seq).nth(3).unwrap();
+        let third_dup = segs
+            .iter()
+            .filter(|s| s.from_client && s.ack == lost_seq)
+            .nth(3)
+            .unwrap();
         // One RTT after the third duplicate ACK's trigger: half an RTT after the ACK.
         assert_eq!(segs[retx].ts.0 - third_dup.ts.0, 1_000_000);
     }
@@ -843,7 +863,12 @@ mod tests {
         let reader = SlowReader {
             buffer: u32::from(CLIENT_WINDOW) << WINDOW_SCALE,
             // 50 ms: no probe; 700 ms: probes after ~200 and ~600 ms; 300 ms: one probe.
-            reads: vec![(50 * ms, 16_384), (700 * ms, 32_768), (300 * ms, 32_768), (80 * ms, 65_536)],
+            reads: vec![
+                (50 * ms, 16_384),
+                (700 * ms, 32_768),
+                (300 * ms, 32_768),
+                (80 * ms, 65_536),
+            ],
         };
         let imp = Impairments {
             lost: Vec::new(),
@@ -866,7 +891,11 @@ mod tests {
         // The client closes only once it has read everything: after the four reads.
         assert!(done.0 - at.0 > 1_130 * ms, "{}", done.0 - at.0);
         let segs = decode_all(&c.clone().packets(), c.client_addr());
-        assert!(segs.iter().filter(|s| !s.from_client && s.len > 0).all(|s| s.len <= 1024));
+        assert!(
+            segs.iter()
+                .filter(|s| !s.from_client && s.len > 0)
+                .all(|s| s.len <= 1024)
+        );
         let probes: Vec<&Seg> = segs.iter().filter(|s| s.len == 1).collect();
         assert_eq!(probes.len(), 3);
         // Probes follow the zero window after the timeout, then twice that.
@@ -897,16 +926,20 @@ mod tests {
             .server_send(&vec![1u8; 300_000], 0)
             .close();
         let e = c.events();
-        assert_eq!(e, TcpEvents {
-            data_segments: 1 + 300_000usize.div_ceil(DEFAULT_MSS) as u64,
-            ..TcpEvents::default()
-        });
+        assert_eq!(
+            e,
+            TcpEvents {
+                data_segments: 1 + 300_000usize.div_ceil(DEFAULT_MSS) as u64,
+                ..TcpEvents::default()
+            }
+        );
         assert_analysis_agrees(&c);
         // Without impairments the impaired path sends the same segments.
         let mut d = conv();
         d.handshake().client_send(b"GET / HTTP/1.1\r\n\r\n", 100);
         let at = d.server_ready_at();
-        d.server_send_impaired(&[1u8; 5000], at, &Impairments::default()).close();
+        d.server_send_impaired(&[1u8; 5000], at, &Impairments::default())
+            .close();
         let mut e = conv();
         e.handshake()
             .client_send(b"GET / HTTP/1.1\r\n\r\n", 100)

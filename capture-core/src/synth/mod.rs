@@ -2,7 +2,8 @@
 //!
 //! - [`packet`]: single Ethernet/IPv4/IPv6/TCP/UDP frames with correct checksums, and a strict
 //!   decoder to check them;
-//! - [`conversation`]: whole TCP connections (handshake, data, ACKs, FIN/RST) as timed frames;
+//! - [`conversation`]: whole TCP connections (handshake, data, ACKs, FIN/RST) as timed frames,
+//!   clean or with loss, slow readers and refused connection attempts;
 //! - [`pcap`]: classic pcap (µs or ns) and pcapng writers;
 //! - [`http_workload`]: a deterministic HTTP/1.1 benchmark capture of any size, streamed;
 //! - [`rng`]: the seedable PRNG behind all of them.
@@ -15,4 +16,4 @@ pub mod rng;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use conversation::{Conversation, LINK, SynthPacket};
+pub use conversation::{Conversation, Impairments, LINK, SlowReader, SynthPacket, TcpEvents};

@@ -205,8 +205,8 @@ impl TcpMetrics {
         self.keepalive_count += o.keepalive_count;
         self.window_updates += o.window_updates;
         self.rtt_samples += o.rtt_samples;
-        self.rtt_sum_ns += o.rtt_sum_ns;
-        self.rtt_jitter_sum_ns += o.rtt_jitter_sum_ns;
+        self.rtt_sum_ns = self.rtt_sum_ns.saturating_add(o.rtt_sum_ns);
+        self.rtt_jitter_sum_ns = self.rtt_jitter_sum_ns.saturating_add(o.rtt_jitter_sum_ns);
         self.rtt_min_ns = min_opt(self.rtt_min_ns, o.rtt_min_ns);
         self.rtt_max_ns = self.rtt_max_ns.max(o.rtt_max_ns);
         self.first_ts = min_opt(self.first_ts, o.first_ts);
@@ -215,11 +215,12 @@ impl TcpMetrics {
 
     fn rtt_sample(&mut self, ns: u64) {
         self.rtt_samples += 1;
-        self.rtt_sum_ns += ns;
+        // Saturating: a hostile capture's timestamps make samples of up to u64::MAX ns.
+        self.rtt_sum_ns = self.rtt_sum_ns.saturating_add(ns);
         self.rtt_min_ns = Some(self.rtt_min_ns.map_or(ns, |m| m.min(ns)));
         self.rtt_max_ns = Some(self.rtt_max_ns.map_or(ns, |m| m.max(ns)));
         if let Some(last) = self.rtt_last_ns {
-            self.rtt_jitter_sum_ns += last.abs_diff(ns);
+            self.rtt_jitter_sum_ns = self.rtt_jitter_sum_ns.saturating_add(last.abs_diff(ns));
         }
         self.rtt_last_ns = Some(ns);
     }
@@ -668,5 +669,23 @@ mod tests {
         assert_eq!(m.a.metrics.completeness, 0);
         m.pkt(1, 50, 1010, PA, 1000, 10, 10);
         assert_eq!(m.a.metrics.completeness, 8);
+    }
+
+    /// Fuzz regression (pcap_file): a timestamp near u64::MAX ns makes a huge RTT sample; the
+    /// sums overflowed (a panic with overflow checks).
+    #[test]
+    fn rtt_sums_saturate() {
+        let mut m = TcpMetrics::default();
+        for ns in [u64::MAX - 5, 0, u64::MAX, 7] {
+            m.rtt_sample(ns);
+        }
+        assert_eq!(
+            (m.rtt_samples, m.rtt_sum_ns, m.rtt_jitter_sum_ns),
+            (4, u64::MAX, u64::MAX)
+        );
+        assert_eq!((m.rtt_min_ns, m.rtt_max_ns), (Some(0), Some(u64::MAX)));
+        let copy = m;
+        m.merge(&copy);
+        assert_eq!((m.rtt_sum_ns, m.rtt_jitter_sum_ns), (u64::MAX, u64::MAX));
     }
 }

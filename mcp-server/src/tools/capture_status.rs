@@ -44,8 +44,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     ] {
         drops.insert(k.to_string(), v);
     }
-    let dissection = BTreeMap::from([
-        ("connections_http1".to_string(), d.connections_http1),
+    let mut dissection = BTreeMap::from([
         ("connections_unclaimed".to_string(), d.connections_opaque),
         ("http_resyncs".to_string(), d.http_resyncs),
         ("http_bodies_truncated".to_string(), d.http_bodies_truncated),
@@ -54,6 +53,9 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("tcp_bytes_duplicate".to_string(), r.bytes_duplicate),
         ("entries_emitted".to_string(), s.entries_emitted),
     ]);
+    for (proto, n) in &d.connections {
+        dissection.insert(format!("connections_{proto}"), *n);
+    }
     let l = &state.limits;
     let limits = BTreeMap::from([
         ("store_memory_bytes".to_string(), l.store_memory_bytes as u64),

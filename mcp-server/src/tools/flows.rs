@@ -33,13 +33,23 @@ fn matches_transport(f: &FlowRecord, t: Option<FlowTransport>) -> bool {
     }
 }
 
-/// Entries per flow id (one pass over the store).
-fn entries_per_flow(state: &AppState) -> HashMap<u64, u64> {
-    let mut m = HashMap::new();
-    state.shared.store.scan(capture_core::store::Order::Asc, None, &mut |e| {
-        *m.entry(e.flow_id).or_default() += 1;
-        ControlFlow::Continue(())
-    });
+/// Ids listed per flow in `list_flows`.
+const ENTRY_IDS_PER_FLOW: usize = 10;
+
+/// Entries per flow id, with the first ids (one pass over the store, oldest first).
+fn entries_per_flow(state: &AppState) -> HashMap<u64, (u64, Vec<String>)> {
+    let mut m: HashMap<u64, (u64, Vec<String>)> = HashMap::new();
+    state
+        .shared
+        .store
+        .scan(capture_core::store::Order::Asc, None, &mut |e| {
+            let slot = m.entry(e.flow_id).or_default();
+            slot.0 += 1;
+            if slot.1.len() < ENTRY_IDS_PER_FLOW {
+                slot.1.push(e.id.to_string());
+            }
+            ControlFlow::Continue(())
+        });
     m
 }
 
@@ -52,7 +62,9 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
     let offset: usize = match p.cursor.as_deref() {
         None => 0,
         Some(c) => c.strip_prefix('o').and_then(|n| n.parse().ok()).ok_or_else(|| {
-            ToolError(format!("cursor `{c}` is not one this server issued; pass `next_cursor` back unchanged"))
+            ToolError(format!(
+                "cursor `{c}` is not one this server issued; pass `next_cursor` back unchanged"
+            ))
         })?,
     };
     let endpoint = p.endpoint.as_deref().map(str::trim);
@@ -82,7 +94,8 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
             packets_s2c: f.metrics.packets[1],
             payload_bytes_c2s: f.metrics.payload_bytes[0],
             payload_bytes_s2c: f.metrics.payload_bytes[1],
-            entries: counts.get(&f.id).copied().unwrap_or(0),
+            entries: counts.get(&f.id).map_or(0, |c| c.0),
+            entry_ids: counts.get(&f.id).map(|c| c.1.clone()).unwrap_or_default(),
             verdict: (f.transport == Transport::Tcp).then(|| health::assess_flow(f).0.name().to_string()),
         })
         .collect();
@@ -100,8 +113,13 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
     if top == 0 || top > 100 {
         return err(format!("`top` must be between 1 and 100 (got {top})"));
     }
-    let flows: Vec<Arc<FlowRecord>> =
-        state.shared.flows.snapshot().into_iter().filter(|f| matches_transport(f, p.protocol)).collect();
+    let flows: Vec<Arc<FlowRecord>> = state
+        .shared
+        .flows
+        .snapshot()
+        .into_iter()
+        .filter(|f| matches_transport(f, p.protocol))
+        .collect();
     let mut pairs: HashMap<String, Talker> = HashMap::new();
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
@@ -119,7 +137,12 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
             udp += 1;
         }
         let key = format!("{} → {}", f.client.ip(), f.server);
-        let t = pairs.entry(key.clone()).or_insert(Talker { pair: key, flows: 0, packets: 0, bytes: 0 });
+        let t = pairs.entry(key.clone()).or_insert(Talker {
+            pair: key,
+            flows: 0,
+            packets: 0,
+            bytes: 0,
+        });
         t.flows += 1;
         t.packets += fp;
         t.bytes += fb;

@@ -69,7 +69,11 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
         request,
         response,
         l4: if p.include_l4.unwrap_or(false) {
-            state.shared.flows.get(entry.flow_id).map(|f| super::tcp_insights::flow_out(&f))
+            state
+                .shared
+                .flows
+                .get(entry.flow_id)
+                .map(|f| super::tcp_insights::flow_out(&f))
         } else {
             None
         },

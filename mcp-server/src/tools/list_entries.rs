@@ -14,8 +14,9 @@ use super::{ToolError, err, parse_args};
 use crate::convert;
 use crate::state::AppState;
 
-pub const DESCRIPTION: &str = "List request/response entries found on the wire (HTTP/1.x), newest first. \
-Narrow with `protocol`, `since`/`until` (RFC 3339 or a duration before the newest capture time such as `5m`), \
+pub const DESCRIPTION: &str = "List request/response entries found on the wire, newest first. \
+Select with a KFL `filter` (e.g. `http && status >= 500 && dst.port == 8080`; reference: resource \
+wirelens://kfl/reference; check with validate_filter), `protocol`, `since`/`until` (RFC 3339 or a duration before the newest capture time such as `5m`), \
 and use `fields` (e.g. [\"method\",\"path\",\"status\",\"elapsed_ms\"]) to get compact flat rows. \
 Pages hold `limit` entries (default 50, max 1000); pass `next_cursor` back as `cursor` for the next page. \
 `total_matched` counts every match; `coverage` says what was captured and dropped, so an empty page is never ambiguous. \
@@ -130,11 +131,24 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListEntriesResu
     let until = p.until.as_deref().map(|s| parse_time(s, "until", newest)).transpose()?;
     let projection = p.fields.as_deref().map(resolve_fields).transpose()?;
     let after = p.cursor.as_deref().map(|c| decode_cursor(c, order)).transpose()?;
+    let filter = p
+        .filter
+        .as_deref()
+        .filter(|f| !f.trim().is_empty())
+        .map(super::filter::compile)
+        .transpose()?;
+    let cx = super::filter::eval_context(state);
+    // Cheap pre-filters from the compiled filter: the protocols it can match and its time range.
+    let filter_protocols = filter.as_ref().and_then(|f| f.protocols());
+    let filter_time = filter.as_ref().map(|f| f.time_bounds(&cx));
 
     let matches = |e: &Entry| {
         protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol))
+            && filter_protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol))
             && since.is_none_or(|s| e.ts >= s)
             && until.is_none_or(|u| e.ts < u)
+            && filter_time.as_ref().is_none_or(|t| t.contains(e.ts))
+            && filter.as_ref().is_none_or(|f| f.matches(e, &cx))
     };
     let past_cursor = |k: Key| match (after, order) {
         (None, _) => true,

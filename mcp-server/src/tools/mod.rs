@@ -2,6 +2,7 @@
 //! server and `wirelens call` run them, so the two cannot disagree.
 
 pub mod capture_status;
+pub mod filter;
 pub mod flows;
 pub mod get_payload;
 pub mod list_entries;
@@ -50,6 +51,7 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
     ("get_payload", "Get an entry's payload", get_payload::DESCRIPTION),
     ("capture_status", "Capture status", capture_status::DESCRIPTION),
     ("tcp_insights", "TCP insights", tcp_insights::DESCRIPTION),
+    ("validate_filter", "Validate a KFL filter", filter::DESCRIPTION),
     ("list_flows", "List flows", flows::LIST_DESCRIPTION),
     ("flow_summary", "Flow summary", flows::SUMMARY_DESCRIPTION),
 ];
@@ -64,6 +66,7 @@ pub fn call(state: &AppState, name: &str, args: Map<String, Value>) -> Result<Va
         "capture_status" => to_json(serde_json::to_value(capture_status::run(state, args)?)),
         "tcp_insights" => to_json(serde_json::to_value(tcp_insights::run(state, args)?)),
         "list_flows" => to_json(serde_json::to_value(flows::run_list(state, args)?)),
+        "validate_filter" => to_json(serde_json::to_value(filter::run_validate(state, args)?)),
         "flow_summary" => to_json(serde_json::to_value(flows::run_summary(state, args)?)),
         other => Err(CallError::UnknownTool(format!(
             "unknown tool `{other}`; the tools are: {}",

@@ -298,7 +298,9 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
 
 /// Does the flow have this IP (or `ip:port`) at either end?
 pub fn touches(f: &FlowRecord, e: &str) -> bool {
-    [f.client, f.server].iter().any(|a| a.to_string() == e || a.ip().to_string() == e.trim_matches(['[', ']']))
+    [f.client, f.server]
+        .iter()
+        .any(|a| a.to_string() == e || a.ip().to_string() == e.trim_matches(['[', ']']))
 }
 
 /// The namespace of an endpoint, once Kubernetes identities are known; `(unknown)` before.

@@ -11,7 +11,8 @@ use std::collections::VecDeque;
 use super::parse::{
     self, ChunkedDecoder, Framing, HeadEnd, find_head_end, find_message_start, parse_request_head, parse_response_head,
 };
-use crate::dissect::Ctx;
+use crate::dissect::http2::state::{Http2Session, UpgradeRequest};
+use crate::dissect::{Ctx, StreamDissector};
 use crate::entry::{Detail, Entry, HttpMessage, HttpTxn, Protocol, Transport, http_flags};
 use crate::tcp::flow::Dir;
 use crate::tcp::reassembly::Chunk;
@@ -121,6 +122,8 @@ pub struct Http1Session {
     /// The exchange whose request body is still arriving.
     req_body_of: Option<u64>,
     next_seq: u64,
+    /// After a `101` to `Upgrade: h2c`: the HTTP/2 dissector that takes the connection over.
+    successor: Option<Box<dyn StreamDissector>>,
 }
 
 impl Http1Session {
@@ -189,7 +192,10 @@ impl Http1Session {
         while at < input.len() {
             match self.dirs[i].phase {
                 Phase::Tunnel => {
-                    ctx.stats.bytes_not_dissected += (input.len() - at) as u64;
+                    match self.successor.as_mut() {
+                        Some(next) => next.on_chunk(dir, ts, Chunk::Data(&input[at..]), ctx),
+                        None => ctx.stats.bytes_not_dissected += (input.len() - at) as u64,
+                    }
                     return input.len();
                 }
                 Phase::Body(_) => {
@@ -353,6 +359,16 @@ impl Http1Session {
             txn.txn.upgrade = rh.common.upgrade.map(String::into_boxed_str);
             resp.complete = true;
             txn.resp = Some(resp);
+            let h2c = txn.txn.upgrade.as_deref().is_some_and(is_h2c);
+            if status == 101 && h2c {
+                let request = UpgradeRequest {
+                    method: txn.txn.method.clone(),
+                    path: txn.txn.path.clone(),
+                    host: txn.txn.host.clone(),
+                    first_ts: txn.req.as_ref().map_or(first_ts, |r| r.first_ts),
+                };
+                self.successor = Some(Box::new(Http2Session::after_upgrade(dir.flip(), request)));
+            }
             self.emit(txn, ctx);
             for d in &mut self.dirs {
                 ctx.stats.bytes_not_dissected += d.buf.len() as u64;
@@ -642,5 +658,24 @@ impl Http1Session {
             elapsed_us,
             detail: Detail::Http(Box::new(t.txn)),
         });
+    }
+}
+
+/// The `Upgrade` token of cleartext HTTP/2.
+fn is_h2c(token: &str) -> bool {
+    token.eq_ignore_ascii_case("h2c")
+}
+
+impl StreamDissector for Http1Session {
+    fn on_chunk(&mut self, dir: Dir, ts: Timestamp, chunk: Chunk<'_>, ctx: &mut Ctx<'_>) {
+        Http1Session::on_chunk(self, dir, ts, chunk, ctx);
+    }
+
+    fn finish(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>) {
+        Http1Session::finish(self, ts, ctx);
+    }
+
+    fn successor(&mut self) -> Option<(&'static str, Box<dyn StreamDissector>)> {
+        self.successor.take().map(|s| ("http/2", s))
     }
 }

@@ -67,7 +67,16 @@ fn keep_alive_requests_pair_in_order_on_any_port() {
     let es = run(c);
     assert_eq!(es.len(), 3);
     for (i, e) in es.iter().enumerate() {
-        assert_eq!(line(e), ("GET".into(), format!("/item/{i}"), Some(200), Some(0), Some(i as u64 * 10)));
+        assert_eq!(
+            line(e),
+            (
+                "GET".into(),
+                format!("/item/{i}"),
+                Some(200),
+                Some(0),
+                Some(i as u64 * 10)
+            )
+        );
         assert_eq!(e.src.to_string(), "10.0.0.1:40000");
         assert_eq!(e.dst.port(), 9999, "found by content on a port no one expects");
         let h = e.http().unwrap();
@@ -80,7 +89,9 @@ fn keep_alive_requests_pair_in_order_on_any_port() {
 #[test]
 fn pipelined_requests_take_responses_in_order() {
     let mut c = conv(40001);
-    let reqs: String = (0..4).map(|i| format!("GET /p{i} HTTP/1.1\r\nHost: h\r\n\r\n")).collect();
+    let reqs: String = (0..4)
+        .map(|i| format!("GET /p{i} HTTP/1.1\r\nHost: h\r\n\r\n"))
+        .collect();
     c.client_send(reqs.as_bytes(), 100);
     let resps: String = (0..4).map(|i| resp("200 OK", &format!("r{i}"))).collect();
     c.server_send(resps.as_bytes(), 1_000);
@@ -93,32 +104,50 @@ fn pipelined_requests_take_responses_in_order() {
 #[test]
 fn chunked_with_trailers_and_post_bodies() {
     let mut c = conv(40002);
-    c.client_send(b"POST /charge HTTP/1.1\r\nHost: pay\r\nContent-Length: 11\r\n\r\n{\"amt\":10}\n", 100);
+    c.client_send(
+        b"POST /charge HTTP/1.1\r\nHost: pay\r\nContent-Length: 11\r\n\r\n{\"amt\":10}\n",
+        100,
+    );
     c.server_send(
         b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nabcd\r\n6\r\nefghij\r\n0\r\nX-Checksum: 42\r\n\r\n",
         500,
     );
-    c.client_send(b"POST /upload HTTP/1.1\r\nHost: pay\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 100);
+    c.client_send(
+        b"POST /upload HTTP/1.1\r\nHost: pay\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        100,
+    );
     c.server_send(resp("200 OK", "ok").as_bytes(), 500);
     let es = run(c);
-    assert_eq!(line(&es[0]), ("POST".into(), "/charge".into(), Some(201), Some(11), Some(10)));
+    assert_eq!(
+        line(&es[0]),
+        ("POST".into(), "/charge".into(), Some(201), Some(11), Some(10))
+    );
     let r = es[0].http().unwrap().response.as_ref().unwrap();
     assert_eq!(&*r.body, b"abcdefghij");
     assert!(r.chunked && r.complete);
     assert_eq!(&*r.trailers, b"X-Checksum: 42\r\n");
-    assert_eq!(line(&es[1]), ("POST".into(), "/upload".into(), Some(200), Some(3), Some(2)));
+    assert_eq!(
+        line(&es[1]),
+        ("POST".into(), "/upload".into(), Some(200), Some(3), Some(2))
+    );
 }
 
 #[test]
 fn close_delimited_http10_response() {
     let mut c = conv(40003);
     c.client_send(b"GET /healthz HTTP/1.0\r\n\r\n", 100);
-    c.server_send(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall good, nothing to see", 500);
+    c.server_send(
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall good, nothing to see",
+        500,
+    );
     c.close_from_server();
     let es = run(c);
     assert_eq!(es.len(), 1);
     assert_eq!(es[0].protocol.name(), "http/1.0");
-    assert_eq!(line(&es[0]), ("GET".into(), "/healthz".into(), Some(200), Some(0), Some(24)));
+    assert_eq!(
+        line(&es[0]),
+        ("GET".into(), "/healthz".into(), Some(200), Some(0), Some(24))
+    );
     assert!(es[0].http().unwrap().response.as_ref().unwrap().complete);
 }
 
@@ -149,7 +178,10 @@ fn no_body_responses_do_not_swallow_the_next_message() {
 #[test]
 fn expect_100_continue_records_the_interim_response() {
     let mut c = conv(40005);
-    c.client_send(b"PUT /doc HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\nExpect: 100-continue\r\n\r\n", 100);
+    c.client_send(
+        b"PUT /doc HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\nExpect: 100-continue\r\n\r\n",
+        100,
+    );
     c.server_send(b"HTTP/1.1 100 Continue\r\n\r\n", 500);
     c.client_send(b"12345678", 100);
     c.server_send(resp("201 Created", "").as_bytes(), 500);
@@ -162,8 +194,14 @@ fn expect_100_continue_records_the_interim_response() {
 #[test]
 fn upgrade_and_connect_stop_http_parsing() {
     let mut c = conv(40006);
-    c.client_send(b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 100);
-    c.server_send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 500);
+    c.client_send(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        100,
+    );
+    c.server_send(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        500,
+    );
     c.client_send(b"\x81\x05GET / HTTP/1.1\r\n\r\n", 100);
     c.server_send(b"HTTP/1.1 200 OK\r\n\r\n", 100);
     let es = run(c);
@@ -193,9 +231,16 @@ fn unanswered_request_and_response_without_request() {
     let mut m = conv(40009);
     m.client_send(b"GET /early HTTP/1.1\r\nHost: h\r\n\r\n", 100);
     m.server_send(resp("503 Service Unavailable", "busy").as_bytes(), 500);
-    let packets: Vec<_> = m.packets().into_iter().filter(|p| !contains(&p.data, b"GET /early")).collect();
+    let packets: Vec<_> = m
+        .packets()
+        .into_iter()
+        .filter(|p| !contains(&p.data, b"GET /early"))
+        .collect();
     let (es, _) = run_packets(packets, Limits::default());
-    let h = es.iter().find_map(|e| e.http().filter(|h| h.status.is_some())).expect("response entry");
+    let h = es
+        .iter()
+        .find_map(|e| e.http().filter(|h| h.status.is_some()))
+        .expect("response entry");
     assert_eq!(h.status, Some(503));
     assert!(h.flags & http_flags::NO_REQUEST != 0 || h.method.is_none());
 }
@@ -230,9 +275,15 @@ fn gap_inside_a_body_keeps_the_size_and_the_next_exchange() {
     assert!(dropped);
     let (es, shared) = run_packets(packets, Limits::default());
     assert_eq!(es.len(), 2);
-    assert_eq!(line(&es[0]), ("GET".into(), "/file".into(), Some(200), Some(0), Some(3500)));
+    assert_eq!(
+        line(&es[0]),
+        ("GET".into(), "/file".into(), Some(200), Some(0), Some(3500))
+    );
     assert!(es[0].http().unwrap().flags & http_flags::GAP != 0);
-    assert_eq!(line(&es[1]), ("GET".into(), "/next".into(), Some(404), Some(0), Some(4)));
+    assert_eq!(
+        line(&es[1]),
+        ("GET".into(), "/next".into(), Some(404), Some(0), Some(4))
+    );
     assert!(shared.stats.lock().reassembly.gap_bytes > 0);
 }
 
@@ -256,11 +307,18 @@ fn every_split_point_gives_the_same_entry() {
 
 #[test]
 fn caps_cut_bodies_and_oversized_headers_resync() {
-    let limits = Limits { body_capture_bytes: 100, http_max_header_bytes: 256, ..Limits::default() };
+    let limits = Limits {
+        body_capture_bytes: 100,
+        http_max_header_bytes: 256,
+        ..Limits::default()
+    };
     let mut c = conv(40011);
     c.client_send(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n", 100);
     c.server_send(resp("200 OK", &"z".repeat(5000)).as_bytes(), 500);
-    c.client_send(format!("GET /huge HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "p".repeat(1000)).as_bytes(), 100);
+    c.client_send(
+        format!("GET /huge HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "p".repeat(1000)).as_bytes(),
+        100,
+    );
     c.client_send(b"GET /later HTTP/1.1\r\nHost: h\r\n\r\n", 100);
     c.server_send(resp("200 OK", "ok").as_bytes(), 500);
     c.server_send(resp("200 OK", "ok").as_bytes(), 500);
@@ -269,7 +327,10 @@ fn caps_cut_bodies_and_oversized_headers_resync() {
     assert_eq!((big.body.len(), big.body_size, big.body_truncated), (100, 5000, true));
     let st = shared.stats.lock().clone();
     assert_eq!(st.dissect.http_header_too_large, 1);
-    assert!(es.iter().any(|e| line(e).1 == "/later"), "parsing resumes after the oversized header");
+    assert!(
+        es.iter().any(|e| line(e).1 == "/later"),
+        "parsing resumes after the oversized header"
+    );
 }
 
 #[test]

@@ -5,11 +5,11 @@
 //! shows the original and, later, the retransmission.
 //!
 //! - **Loss.** The receiver acknowledges every second in-order segment and the last one of the
-//!   write (a lone segment after 40 ms, the delayed-ACK timeout), and answers every
-//!   out-of-order segment at once with a duplicate ACK. The sender is
-//!   classic Reno without SACK: the third duplicate ACK triggers a fast retransmission of the
-//!   first hole of the write; any other hole waits for the retransmission timeout (200 ms plus
-//!   the RTT, Linux's minimum), re-armed by every ACK that acknowledges new data.
+//!   write (a lone segment after 40 ms, the delayed-ACK timeout), and answers every out-of-order
+//!   segment at once with a duplicate ACK. The sender is classic Reno without SACK (the SYNs
+//!   offer none): the third duplicate ACK triggers a fast retransmission of the first hole of
+//!   the write; any other hole waits for the retransmission timeout (200 ms plus the RTT,
+//!   Linux's minimum), re-armed by every ACK that acknowledges new data.
 //! - **Slow reader.** The receiver advertises the free part of its buffer. When the sender has
 //!   filled it (Wireshark: window full) the receiver says so with a zero window; the sender
 //!   probes it with one byte of new data after the timeout, doubling the interval after every
@@ -39,7 +39,8 @@ const READ_AFTER_PROBE_NS: u64 = 1_000_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Impairments {
     /// Indices, in sending order from 0, of the write's segments that are lost after the capture
-    /// point. Each is retransmitted once (retransmissions are never lost).
+    /// point. Each is retransmitted once (retransmissions are never lost): fast when it is the
+    /// write's first hole and three duplicate ACKs come back, else after the timeout.
     pub lost: Vec<usize>,
     /// The receiving application reads slowly; `None` reads everything as it arrives.
     pub slow_reader: Option<SlowReader>,
@@ -48,7 +49,8 @@ pub struct Impairments {
 /// A receiving application that reads in bursts with pauses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlowReader {
-    /// Receive buffer in bytes; the advertised window is its free part.
+    /// Receive buffer in bytes; the advertised window is its free part. It should be the window
+    /// the receiver advertised last ([`super::CLIENT_RECEIVE_WINDOW`] for a client).
     pub buffer: u32,
     /// The reads: wait this many nanoseconds after the previous read (the first: after the
     /// first segment arrives), then read up to this many bytes. Once the list is exhausted the
@@ -61,14 +63,23 @@ enum Event {
     /// The sender may transmit.
     Wake,
     /// A segment reaches the receiver (the time is when its answer is captured).
-    Arrive { off: u32, len: u32, probe: bool },
+    Arrive {
+        off: u32,
+        len: u32,
+        probe: bool,
+    },
     /// An ACK reaches the sender (the time is when the sender's reaction is captured).
-    Ack { ack: u32, window: u16 },
+    Ack {
+        ack: u32,
+        window: u16,
+    },
     Rto,
     Persist,
     Read,
     /// The receiver's delayed-ACK timer, for the ACK of that number.
-    DelayedAck { acks_sent: u64 },
+    DelayedAck {
+        acks_sent: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -265,11 +276,14 @@ impl Sim<'_> {
             let frame = self.segment(c, t, off, hole.len, false);
             c.events.retransmissions += 1;
             c.events.fast_retransmissions += u64::from(fast);
-            self.push(t + self.half_rtt, Event::Arrive {
-                off,
-                len: hole.len,
-                probe: false,
-            });
+            self.push(
+                t + self.half_rtt,
+                Event::Arrive {
+                    off,
+                    len: hole.len,
+                    probe: false,
+                },
+            );
             self.tx_free = t + frame;
         } else if self.nxt < self.len && self.edge > self.nxt {
             let len = self.mss.min(self.len - self.nxt).min(self.edge - self.nxt);
@@ -280,10 +294,13 @@ impl Sim<'_> {
             let index = self.originals;
             self.originals += 1;
             if self.lost.contains(&index) {
-                self.holes.insert(off, Hole {
-                    len,
-                    retransmitted: false,
-                });
+                self.holes.insert(
+                    off,
+                    Hole {
+                        len,
+                        retransmitted: false,
+                    },
+                );
                 if self.rto_at.is_none() {
                     self.arm_rto(t);
                 }
@@ -311,12 +328,10 @@ impl Sim<'_> {
         let flags = if end == self.len && !probe { ACK | PSH } else { ACK };
         let seq = self.seq0.wrapping_add(off);
         // Wireshark's window-full test: the segment ends at the edge the receiver advertised last.
-        if !probe {
-            if let Some((ack, window)) = c.sides[self.peer as usize].last_adv {
-                let edge = ack.wrapping_add(u32::from(window) << WINDOW_SCALE);
-                if seq.wrapping_add(len) == edge {
-                    c.events.window_full += 1;
-                }
+        if !probe && let Some((ack, window)) = c.sides[self.peer as usize].last_adv {
+            let edge = ack.wrapping_add(u32::from(window) << WINDOW_SCALE);
+            if seq.wrapping_add(len) == edge {
+                c.events.window_full += 1;
             }
         }
         let ack = c.next_ack(self.role);
@@ -334,11 +349,14 @@ impl Sim<'_> {
         self.tx_free = t + frame;
         self.persist_backoff += 1;
         self.probe_inflight = Some((t, t + self.half_rtt));
-        self.push(t + self.half_rtt, Event::Arrive {
-            off: self.nxt,
-            len: 1,
-            probe: true,
-        });
+        self.push(
+            t + self.half_rtt,
+            Event::Arrive {
+                off: self.nxt,
+                len: 1,
+                probe: true,
+            },
+        );
     }
 
     fn on_ack(&mut self, t: u64, ack: u32, window: u16) {
@@ -355,12 +373,13 @@ impl Sim<'_> {
             }
         } else if ack == self.una && self.nxt > self.una && !window_changed {
             self.dupacks += 1;
-            if self.dupacks == DUP_ACK_THRESHOLD && !self.fast_used {
-                if let Some(hole) = self.holes.get_mut(&ack).filter(|h| !h.retransmitted) {
-                    hole.retransmitted = true;
-                    self.fast_used = true;
-                    self.retransmit.push_back((ack, true));
-                }
+            if self.dupacks == DUP_ACK_THRESHOLD
+                && !self.fast_used
+                && let Some(hole) = self.holes.get_mut(&ack).filter(|h| !h.retransmitted)
+            {
+                hole.retransmitted = true;
+                self.fast_used = true;
+                self.retransmit.push_back((ack, true));
             }
         }
         self.edge = ack.saturating_add(u32::from(window) << WINDOW_SCALE);
@@ -402,10 +421,13 @@ impl Sim<'_> {
         c.emit_raw(self.peer, Timestamp(t), ACK, seq, ack, window, &[]);
         self.pending = 0;
         self.acks_sent += 1;
-        self.push(t + self.half_rtt, Event::Ack {
-            ack: self.rcv_nxt,
-            window,
-        });
+        self.push(
+            t + self.half_rtt,
+            Event::Ack {
+                ack: self.rcv_nxt,
+                window,
+            },
+        );
         window
     }
 
@@ -450,9 +472,12 @@ impl Sim<'_> {
         if self.pending >= 2 || end == self.len || self.window(c) == 0 {
             self.send_ack(c, t);
         } else {
-            self.push(t + DELAYED_ACK_NS, Event::DelayedAck {
-                acks_sent: self.acks_sent,
-            });
+            self.push(
+                t + DELAYED_ACK_NS,
+                Event::DelayedAck {
+                    acks_sent: self.acks_sent,
+                },
+            );
         }
     }
 

@@ -1,0 +1,76 @@
+//! KFL filters in the tools: compiling a `filter` argument into a tool error that points at the
+//! problem, and `validate_filter`.
+
+use capture_core::kfl::{self, EvalContext, Filter, KflErrors};
+use capture_core::time::Timestamp;
+use serde_json::{Map, Value};
+use tools_schema::{FilterError, ValidateFilterParams, ValidateFilterResult};
+
+use super::{ToolError, parse_args};
+use crate::state::AppState;
+
+pub const DESCRIPTION: &str = "Check a KFL filter without running it: whether it is valid, its normalised form, the \
+fields it reads, and for each problem the line and column, an excerpt with a caret and the likely fix (\"did you \
+mean `status_code`?\"). The language reference is the resource wirelens://kfl/reference.";
+
+fn describe(e: &KflErrors) -> String {
+    let mut out = String::from("invalid filter:");
+    for err in e.errors() {
+        out.push_str(&format!(
+            "\n  line {}, column {}: {}\n{}",
+            err.line,
+            err.column,
+            err.message,
+            indent(&err.excerpt)
+        ));
+        if let Some(s) = &err.suggestion {
+            out.push_str(&format!("\n  did you mean `{s}`?"));
+        }
+    }
+    out.push_str("\nSee the resource wirelens://kfl/reference for fields and syntax.");
+    out
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Compiles a `filter` argument; an invalid one is a tool error naming line, column and fix.
+pub fn compile(src: &str) -> Result<Filter, ToolError> {
+    kfl::compile(src).map_err(|e| ToolError(describe(&e)))
+}
+
+/// `now()` is the newest capture time for file and demo sources (so `timestamp > now() -
+/// duration("5m")` means "the last five minutes of the capture").
+pub fn eval_context(state: &AppState) -> EvalContext {
+    let newest = state.shared.stats.lock().last_ts;
+    EvalContext::new(newest.unwrap_or(Timestamp(0)))
+}
+
+pub fn run_validate(_state: &AppState, args: Map<String, Value>) -> Result<ValidateFilterResult, ToolError> {
+    let p: ValidateFilterParams = parse_args("validate_filter", args)?;
+    Ok(match kfl::compile(&p.filter) {
+        Ok(f) => ValidateFilterResult {
+            valid: true,
+            normalized: Some(f.normalized()),
+            fields: f.fields_used(),
+            errors: Vec::new(),
+        },
+        Err(e) => ValidateFilterResult {
+            valid: false,
+            normalized: None,
+            fields: Vec::new(),
+            errors: e
+                .errors()
+                .iter()
+                .map(|x| FilterError {
+                    message: x.message.clone(),
+                    line: x.line,
+                    column: x.column,
+                    excerpt: x.excerpt.clone(),
+                    suggestion: x.suggestion.clone(),
+                })
+                .collect(),
+        },
+    })
+}
