@@ -8,7 +8,7 @@
 //! - [`FieldDef::access`] is the typed reader the filter engine calls per entry; it borrows from
 //!   the entry and does not allocate for the fields filters use most.
 //!
-//! Fields of protocols that are not dissected yet (Redis, Kafka, DNS, AMQP) are registered
+//! Fields of protocols that are not dissected yet (Kafka, AMQP) are registered
 //! already: they do not apply to today's entries, so projections return `null` and filters read
 //! KFL2's empty defaults (`""`, `0`, `false`, `[]`, `{}`). Kubernetes identity fields are empty
 //! (`""`, `[]`, `{}`) on every entry until identities are resolved.
@@ -358,24 +358,17 @@ fn raw_pairs(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 
 /// Every value of headers named `name` (case-insensitive), joined with ", " when repeated.
 fn header_value<'a>(m: &'a HttpMessage, name: &str) -> Option<Cow<'a, str>> {
-    if has_folding(&m.head) {
-        let mut out: Option<String> = None;
-        for (n, v) in m.headers() {
-            if n.eq_ignore_ascii_case(name) {
-                match &mut out {
-                    None => out = Some(v),
-                    Some(o) => {
-                        o.push_str(", ");
-                        o.push_str(&v);
-                    }
-                }
-            }
-        }
-        return out.map(Cow::Owned);
-    }
+    // One pass over the borrowed lines; a folded line (rare) sends us to the allocating parser.
     let mut out: Option<Cow<'a, str>> = None;
-    for (n, v) in raw_pairs(&m.head) {
-        if n.eq_ignore_ascii_case(name.as_bytes()) {
+    for line in header_lines(&m.head) {
+        if line[0] == b' ' || line[0] == b'\t' {
+            return header_value_folded(m, name);
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        if trim_bytes(&line[..colon]).eq_ignore_ascii_case(name.as_bytes()) {
+            let v = trim_bytes(&line[colon + 1..]);
             out = Some(match out {
                 None => lossy(v),
                 Some(prev) => Cow::Owned(format!("{prev}, {}", lossy(v))),
@@ -383,6 +376,23 @@ fn header_value<'a>(m: &'a HttpMessage, name: &str) -> Option<Cow<'a, str>> {
         }
     }
     out
+}
+
+#[cold]
+fn header_value_folded<'a>(m: &'a HttpMessage, name: &str) -> Option<Cow<'a, str>> {
+    let mut out: Option<String> = None;
+    for (n, v) in m.headers() {
+        if n.eq_ignore_ascii_case(name) {
+            match &mut out {
+                None => out = Some(v),
+                Some(o) => {
+                    o.push_str(", ");
+                    o.push_str(&v);
+                }
+            }
+        }
+    }
+    out.map(Cow::Owned)
 }
 
 /// Headers as (lower-cased name, value), repeated names joined with ", ", in first-seen order.

@@ -115,24 +115,24 @@ pub fn assess(m: &TcpMetrics, single: Option<(u8, FlowEnd, bool)>) -> (Verdict, 
         (Some(c), Some(s)) if s >= c => Some(s.micros_since(c)),
         _ => None,
     };
-    if let Some(t) = ttfb {
-        if t > SLOW_APP_US {
-            let net_clean = rate < 0.01 && m.initial_rtt_ns.is_none_or(|r| r < 100_000_000);
-            if net_clean {
-                v = v.max(Verdict::Degraded);
-                reasons.push(format!(
-                    "slow application: first response byte {:.0} ms after the request while the network is clean{}",
-                    t as f64 / 1000.0,
-                    m.initial_rtt_ns
-                        .map(|r| format!(" (handshake RTT {:.1} ms)", r as f64 / 1e6))
-                        .unwrap_or_default()
-                ));
-            } else {
-                reasons.push(format!(
-                    "slow response ({:.0} ms to first byte) with a lossy or distant network: fix the network first",
-                    t as f64 / 1000.0
-                ));
-            }
+    if let Some(t) = ttfb
+        && t > SLOW_APP_US
+    {
+        let net_clean = rate < 0.01 && m.initial_rtt_ns.is_none_or(|r| r < 100_000_000);
+        if net_clean {
+            v = v.max(Verdict::Degraded);
+            reasons.push(format!(
+                "slow application: first response byte {:.0} ms after the request while the network is clean{}",
+                t as f64 / 1000.0,
+                m.initial_rtt_ns
+                    .map(|r| format!(" (handshake RTT {:.1} ms)", r as f64 / 1e6))
+                    .unwrap_or_default()
+            ));
+        } else {
+            reasons.push(format!(
+                "slow response ({:.0} ms to first byte) with a lossy or distant network: fix the network first",
+                t as f64 / 1000.0
+            ));
         }
     }
     if reasons.is_empty() {
@@ -161,7 +161,7 @@ pub fn rtt_percentiles<'a>(flows: impl IntoIterator<Item = &'a FlowRecord>) -> O
             let _ = h.record((ns / 1000).max(1));
         }
     }
-    (h.len() > 0).then(|| {
+    (!h.is_empty()).then(|| {
         (
             h.value_at_quantile(0.5),
             h.value_at_quantile(0.9),

@@ -81,6 +81,9 @@ pub struct Limits {
     pub redis_max_line_bytes: usize,
     /// Bytes kept of each command argument and reply value (`redis_values_truncated`).
     pub redis_value_bytes: usize,
+    /// Bytes kept of a command's name and first argument (the key): keys are filtered and
+    /// grouped on, so they are kept whole up to this size.
+    pub redis_key_bytes: usize,
     /// Command arguments (and direct reply elements) kept per entry; the count stays exact.
     pub redis_max_args: usize,
     /// Commands awaiting a reply on one connection (pipelining depth); beyond it the oldest is
@@ -135,6 +138,7 @@ impl Default for Limits {
             redis_max_bulk_len: 512 << 20,
             redis_max_line_bytes: 64 << 10,
             redis_value_bytes: 128,
+            redis_key_bytes: 1_024,
             redis_max_args: 32,
             redis_max_pending: 1_024,
             dns_max_pointer_hops: 128,

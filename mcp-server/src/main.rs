@@ -61,7 +61,9 @@ struct Source {
     /// A pcap or pcapng file to read (repeatable).
     #[arg(long = "pcap", value_name = "FILE")]
     pcaps: Vec<PathBuf>,
-    /// The built-in demo: a small microservice shop's traffic.
+    /// The built-in demo: a microservice shop (frontend, api-gateway, orders, payments, inventory)
+    /// with 4xx/5xx errors, slow calls, a lossy link, a slow receiver, refused connections and a
+    /// cross-zone RTT.
     #[arg(long)]
     demo: bool,
     /// Memory budget of the entry store, e.g. 256MiB, 2GiB.

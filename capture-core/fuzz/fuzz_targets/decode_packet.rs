@@ -13,7 +13,16 @@ use capture_core::wire::{TcpSegment, UdpDatagram, decode_ip, decode_link};
 use libfuzzer_sys::fuzz_target;
 
 /// Nanoseconds between packets: back to back up to past every idle timeout.
-const STEPS: [u64; 8] = [0, 1_000, 1_000_000, 100_000_000, 1_000_000_000, 3_000_000_000, 60_000_000_000, 400_000_000_000];
+const STEPS: [u64; 8] = [
+    0,
+    1_000,
+    1_000_000,
+    100_000_000,
+    1_000_000_000,
+    3_000_000_000,
+    60_000_000_000,
+    400_000_000_000,
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {

@@ -153,8 +153,7 @@ fuzz_target!(|input: &[u8]| {
     // Client ISN just below 2^32 and server ISN just below 2^31: sequence numbers wrap.
     // Tiny segments only for short streams: at most ~1,000 data segments per input.
     let mss = MSS[usize::from(flags >> 3 & 7)].max(stream.len() / 1_000);
-    let mut conv = Conversation::new(client, server, start, 1_000, 0xffff_fc00, 0x7fff_ff00)
-        .with_mss(mss);
+    let mut conv = Conversation::new(client, server, start, 1_000, 0xffff_fc00, 0x7fff_ff00).with_mss(mss);
     if flags & 1 == 0 {
         conv.handshake();
     }

@@ -148,6 +148,22 @@ impl Filter {
         })
     }
 
+    /// The matching items of any iterator of entries (`store.iter().rev()`, `&Arc<Entry>`s…), in
+    /// order, evaluated [`BATCH`] at a time: at most [`BATCH`] items are read ahead.
+    pub fn matching_iter<'a, E, I>(&'a self, entries: I, cx: &'a EvalContext) -> MatchingIter<'a, E, I::IntoIter>
+    where
+        E: Borrow<Entry>,
+        I: IntoIterator<Item = E>,
+    {
+        MatchingIter {
+            filter: self,
+            cx,
+            source: entries.into_iter(),
+            batch: Vec::with_capacity(BATCH),
+            buf: std::collections::VecDeque::with_capacity(BATCH),
+        }
+    }
+
     /// The canonical form: registry names for fields (`status` for `response.status`), `&&`,
     /// `||`, `!`, double-quoted strings and the fewest parentheses. Compiles to the same filter.
     pub fn normalized(&self) -> String {
@@ -186,6 +202,41 @@ impl Filter {
         TimeBounds {
             from: lo.filter(|l| *l > 0).map(|l| Timestamp(l as u64)),
             to: hi.map(|h| Timestamp(h as u64)),
+        }
+    }
+}
+
+/// The iterator of [`Filter::matching_iter`].
+pub struct MatchingIter<'a, E, I> {
+    filter: &'a Filter,
+    cx: &'a EvalContext,
+    source: I,
+    /// The batch being evaluated (kept to reuse its allocation).
+    batch: Vec<E>,
+    /// Matches of the current batch, not yet returned.
+    buf: std::collections::VecDeque<E>,
+}
+
+impl<E: Borrow<Entry>, I: Iterator<Item = E>> Iterator for MatchingIter<'_, E, I> {
+    type Item = E;
+
+    fn next(&mut self) -> Option<E> {
+        loop {
+            if let Some(e) = self.buf.pop_front() {
+                return Some(e);
+            }
+            self.batch.extend(self.source.by_ref().take(BATCH));
+            if self.batch.is_empty() {
+                return None;
+            }
+            let mask = self.filter.matches_batch(&self.batch, self.cx);
+            self.buf.extend(
+                self.batch
+                    .drain(..)
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, e)| e),
+            );
         }
     }
 }

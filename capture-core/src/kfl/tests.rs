@@ -521,6 +521,12 @@ fn batches_match_like_single_entries() {
         let one: Vec<u64> = entries.iter().filter(|e| f.matches(e, &cx())).map(|e| e.id).collect();
         let batch: Vec<u64> = f.matching(&entries, &cx()).map(|e| e.id).collect();
         assert_eq!(batch, one, "`{filter}`");
+        let rev: Vec<u64> = f.matching_iter(entries.iter().rev(), &cx()).map(|e| e.id).collect();
+        assert_eq!(
+            rev,
+            one.iter().rev().copied().collect::<Vec<_>>(),
+            "`{filter}` reversed"
+        );
     }
     let f = compile("http").unwrap();
     assert_eq!(f.matches_batch(&entries[..3], &cx()), 0b111);

@@ -287,7 +287,10 @@ mod tests {
 
     use crate::synth::pcap::{ByteOrder, PcapNgWriter, PcapWriter, TsResolution};
 
-    fn read_all(bytes: &[u8]) -> (Vec<(Timestamp, LinkType, Vec<u8>, u32, u32)>, FileSummary) {
+    /// (timestamp, link type, data, original length, interface) of each packet read.
+    type Read = (Timestamp, LinkType, Vec<u8>, u32, u32);
+
+    fn read_all(bytes: &[u8]) -> (Vec<Read>, FileSummary) {
         let mut got = Vec::new();
         let summary = read_from(Path::new("t.pcap"), bytes, 1 << 24, &mut |p| {
             got.push((p.ts, p.link, p.data.to_vec(), p.orig_len, p.interface))

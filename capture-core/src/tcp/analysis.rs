@@ -335,12 +335,14 @@ impl TcpAnalysis {
                 self.mru_syn = Some(s.ts);
             }
         }
-        if !syn && ack_flag && m.initial_rtt_ns.is_none() {
-            if let Some(t) = self.mru_syn {
-                m.initial_rtt_ns = Some(s.ts.0.saturating_sub(t.0));
-                if self.synack_seen {
-                    m.established_ts = Some(s.ts);
-                }
+        if !syn
+            && ack_flag
+            && m.initial_rtt_ns.is_none()
+            && let Some(t) = self.mru_syn
+        {
+            m.initial_rtt_ns = Some(s.ts.0.saturating_sub(t.0));
+            if self.synack_seen {
+                m.established_ts = Some(s.ts);
             }
         }
         let ws = self.dirs[d].win_scale;
@@ -417,13 +419,15 @@ impl TcpAnalysis {
             if same && window != 0 && Some(window) != fwd.window {
                 fl |= F::WINDOW_UPDATE;
             }
-            if seglen > 0 && rev.win_scale != -1 && !sfr {
-                if let Some(rw) = rev.window {
-                    let shift = if rev.win_scale == -2 { 0 } else { rev.win_scale as u32 };
-                    let edge = rev.lastack.wrapping_add(u32::from(rw) << shift);
-                    if seq.wrapping_add(seglen) == edge {
-                        fl |= F::WINDOW_FULL;
-                    }
+            if seglen > 0
+                && rev.win_scale != -1
+                && !sfr
+                && let Some(rw) = rev.window
+            {
+                let shift = if rev.win_scale == -2 { 0 } else { rev.win_scale as u32 };
+                let edge = rev.lastack.wrapping_add(u32::from(rw) << shift);
+                if seq.wrapping_add(seglen) == edge {
+                    fl |= F::WINDOW_FULL;
                 }
             }
             if same && window != 0 && Some(window) == fwd.window && rev.lastsegmentflags & F::KEEP_ALIVE != 0 {

@@ -56,8 +56,45 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     for (proto, n) in &d.connections {
         dissection.insert(format!("connections_{proto}"), *n);
     }
+    // HTTP/2: caps hit and framing lost are drops; marked-incomplete header blocks are not.
+    for (k, v) in [
+        ("h2_frame_errors", d.h2_frame_errors),
+        ("h2_hpack_errors", d.h2_hpack_errors),
+        ("h2_hpack_table_capped", d.h2_hpack_table_capped),
+        ("h2_stream_overflows", d.h2_stream_overflows),
+        ("h2_header_lists_too_large", d.h2_header_lists_too_large),
+        ("h2_continuation_overflows", d.h2_continuation_overflows),
+    ] {
+        drops.insert(k.to_string(), v);
+    }
+    dissection.insert("h2_resyncs".to_string(), d.h2_resyncs);
+    dissection.insert("h2_hpack_incomplete".to_string(), d.h2_hpack_incomplete);
+    // Redis and DNS: caps hit and framing lost are drops; the rest describes the traffic.
+    for (k, v) in [
+        ("redis_parse_errors", d.redis_parse_errors),
+        ("redis_depth_exceeded", d.redis_depth_exceeded),
+        ("redis_length_exceeded", d.redis_length_exceeded),
+        ("redis_pipeline_overflows", d.redis_pipeline_overflows),
+        ("dns_malformed", d.dns_malformed),
+        ("dns_pointer_loops", d.dns_pointer_loops),
+        ("dns_records_capped", d.dns_records_capped),
+        ("dns_pending_overflows", d.dns_pending_overflows),
+        ("dns_messages_lost", d.dns_messages_lost),
+    ] {
+        drops.insert(k.to_string(), v);
+    }
+    for (k, v) in [
+        ("redis_resyncs", d.redis_resyncs),
+        ("redis_values_truncated", d.redis_values_truncated),
+        ("dns_unanswered", d.dns_unanswered),
+        ("dns_retransmissions", d.dns_retransmissions),
+        ("dns_resyncs", d.dns_resyncs),
+        ("dns_over_https", d.dns_over_https),
+    ] {
+        dissection.insert(k.to_string(), v);
+    }
     let l = &state.limits;
-    let limits = BTreeMap::from([
+    let mut limits = BTreeMap::from([
         ("store_memory_bytes".to_string(), l.store_memory_bytes as u64),
         ("max_flows".to_string(), l.max_flows as u64),
         ("reassembly_window_bytes".to_string(), l.reassembly_window_bytes as u64),
@@ -71,6 +108,34 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("ip_frag_max_bytes".to_string(), l.ip_frag_max_bytes as u64),
         ("tcp_idle_timeout_us".to_string(), l.tcp_idle_timeout_us),
     ]);
+    for (k, v) in [
+        ("h2_max_streams", l.h2_max_streams),
+        ("h2_max_header_list_bytes", l.h2_max_header_list_bytes),
+        ("h2_max_continuations", l.h2_max_continuations),
+        ("h2_hpack_table_bytes", l.h2_hpack_table_bytes),
+        ("h2_stream_body_bytes", l.h2_stream_body_bytes),
+        ("protobuf_max_depth", l.protobuf_max_depth),
+        ("redis_max_depth", l.redis_max_depth),
+        ("redis_max_line_bytes", l.redis_max_line_bytes),
+        ("redis_value_bytes", l.redis_value_bytes),
+        ("redis_key_bytes", l.redis_key_bytes),
+        ("redis_max_args", l.redis_max_args),
+        ("redis_max_pending", l.redis_max_pending),
+        ("dns_max_pointer_hops", l.dns_max_pointer_hops),
+        ("dns_max_questions", l.dns_max_questions),
+        ("dns_max_records", l.dns_max_records),
+        ("dns_max_pending", l.dns_max_pending),
+    ] {
+        limits.insert(k.to_string(), v as u64);
+    }
+    for (k, v) in [
+        ("redis_max_aggregate_len", l.redis_max_aggregate_len),
+        ("redis_max_bulk_len", l.redis_max_bulk_len),
+        ("dns_query_timeout_us", l.dns_query_timeout_us),
+        ("dns_retransmit_window_us", l.dns_retransmit_window_us),
+    ] {
+        limits.insert(k.to_string(), v);
+    }
     Ok(CaptureStatus {
         sources,
         packets: s.packets,

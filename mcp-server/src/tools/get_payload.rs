@@ -3,7 +3,9 @@
 
 use base64::Engine as _;
 use capture_core::content;
-use capture_core::entry::{Entry, HttpMessage, http_flags};
+use capture_core::dissect::http2::{grpc, protobuf};
+use capture_core::entry::{Entry, H2Message, HttpMessage, h2_flags, http_flags};
+use capture_core::limits::Limits;
 use capture_core::redact;
 use serde_json::{Map, Value};
 use tools_schema::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part};
@@ -59,11 +61,56 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
     } else {
         None
     };
+    let (request, response) = match entry.h2() {
+        Some(s) => {
+            let grpc_encoding = |req: bool| {
+                let g = s.grpc.as_deref()?;
+                if req {
+                    g.request_encoding.as_deref()
+                } else {
+                    g.response_encoding.as_deref()
+                }
+            };
+            let view = |m: &H2Message, start_line: String, req: bool| {
+                let mut p = msg(&h2_as_http(m, start_line));
+                if s.grpc.is_some() && decode != BodyDecode::Raw {
+                    p.body_json = Some(grpc_messages_json(&m.body, grpc_encoding(req), limits));
+                    p.body = None;
+                    p.body_encoding = "json".into();
+                    p.offset = 0;
+                    p.returned_bytes = m.body.len() as u64;
+                    p.next_offset = None;
+                    p.truncated = m.body_truncated;
+                }
+                p
+            };
+            let line = format!(
+                "{} {} HTTP/2",
+                s.method.as_deref().unwrap_or("-"),
+                s.path.as_deref().unwrap_or("-")
+            );
+            let status = format!("HTTP/2 {}", s.status.map_or("-".to_string(), |c| c.to_string()));
+            (
+                s.request
+                    .as_ref()
+                    .filter(|_| part != Part::Response)
+                    .map(|m| view(m, line, true)),
+                s.response
+                    .as_ref()
+                    .filter(|_| part != Part::Request)
+                    .map(|m| view(m, status, false)),
+            )
+        }
+        None => (request, response),
+    };
     Ok(GetPayloadResult {
         id: entry.id.to_string(),
         protocol: entry.protocol.name().into(),
         summary: entry.summary(),
-        interim_statuses: h.map(|h| h.interim.clone()).unwrap_or_default(),
+        interim_statuses: h
+            .map(|h| h.interim.clone())
+            .or_else(|| entry.h2().map(|s| s.interim.clone()))
+            .unwrap_or_default(),
         upgrade: h.and_then(|h| h.upgrade.as_deref()).map(str::to_string),
         anomalies: anomalies(&entry),
         request,
@@ -82,6 +129,9 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
 }
 
 fn anomalies(e: &Entry) -> Vec<String> {
+    if let Some(s) = e.h2() {
+        return h2_anomalies(s.flags, s.response.is_none() && s.request.is_some());
+    }
     let Some(h) = e.http() else { return Vec::new() };
     let names = [
         (http_flags::GAP, "gap"),
@@ -101,6 +151,86 @@ fn anomalies(e: &Entry) -> Vec<String> {
         v.push("no_response".into());
     }
     v
+}
+
+fn h2_anomalies(flags: u32, no_response: bool) -> Vec<String> {
+    let names = [
+        (h2_flags::HPACK_INCOMPLETE, "hpack_incomplete"),
+        (h2_flags::GAP, "gap"),
+        (h2_flags::REQUEST_INCOMPLETE, "request_incomplete"),
+        (h2_flags::RESPONSE_INCOMPLETE, "response_incomplete"),
+        (h2_flags::NO_REQUEST, "no_request"),
+        (h2_flags::HEADER_LIST_TOO_LARGE, "header_list_too_large"),
+        (h2_flags::STREAM_EVICTED, "stream_evicted"),
+        (h2_flags::UPGRADED, "upgraded_from_http1"),
+        (h2_flags::REFUSED_BY_GOAWAY, "refused_by_goaway"),
+    ];
+    let mut v: Vec<String> = names
+        .iter()
+        .filter(|(f, _)| flags & f != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    if no_response {
+        v.push("no_response".into());
+    }
+    v
+}
+
+/// An HTTP/2 message in the shape the payload view reads: a start line, then the header fields
+/// (pseudo-fields are in the start line) and trailers as `name: value` lines.
+fn h2_as_http(m: &H2Message, start_line: String) -> HttpMessage {
+    let line = |n: &str, v: &str| format!("{n}: {}\r\n", v.replace(['\r', '\n'], " "));
+    let mut head = start_line + "\r\n";
+    for (n, v) in m.headers.iter().filter(|(n, _)| !n.starts_with(':')) {
+        head.push_str(&line(n, v));
+    }
+    head.push_str("\r\n");
+    let trailers: String = m.trailers.iter().map(|(n, v)| line(n, v)).collect();
+    HttpMessage {
+        head: head.into_bytes().into_boxed_slice(),
+        body: m.body.clone(),
+        body_size: m.body_size,
+        body_truncated: m.body_truncated,
+        chunked: false,
+        trailers: trailers.into_bytes().into_boxed_slice(),
+        first_ts: m.first_ts,
+        last_ts: m.last_ts,
+        complete: m.complete,
+    }
+}
+
+/// The gRPC messages of a captured body: each decompressed (gzip, capped) and decoded as
+/// protobuf without a schema (field numbers as keys).
+fn grpc_messages_json(body: &[u8], encoding: Option<&str>, limits: &Limits) -> Value {
+    let messages = grpc::messages(body);
+    let decoded = messages.iter().map(|m| {
+        let mut o = Map::new();
+        o.insert("compressed".into(), Value::Bool(m.compressed));
+        o.insert("length".into(), Value::from(m.declared_len));
+        if (m.raw.len() as u64) < u64::from(m.declared_len) {
+            o.insert("cut".into(), Value::Bool(true));
+        }
+        match grpc::decompress(m, encoding, limits.decompress_max_bytes) {
+            grpc::Decompressed::Plain(bytes) => match protobuf::decode(&bytes, limits.protobuf_max_depth) {
+                Some(fields) => {
+                    let v = serde_json::from_str(&protobuf::to_json(&fields)).unwrap_or(Value::Null);
+                    o.insert("protobuf".into(), v);
+                }
+                None => {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                    o.insert("base64".into(), Value::String(b64));
+                }
+            },
+            grpc::Decompressed::UnsupportedCoding(c) => {
+                o.insert("note".into(), Value::String(format!("{c}-compressed; not decoded")));
+            }
+            grpc::Decompressed::Failed(e) => {
+                o.insert("note".into(), Value::String(e));
+            }
+        }
+        Value::Object(o)
+    });
+    Value::Array(decoded.collect())
 }
 
 fn headers_of(pairs: Vec<(String, String)>) -> Vec<Header> {

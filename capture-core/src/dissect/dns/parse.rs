@@ -422,6 +422,33 @@ fn plausible_header(h: &Header, len: usize) -> bool {
         && HEADER_LEN + usize::from(h.qdcount) * 5 + records * 11 <= len
 }
 
+/// Does every question and record parse, ending exactly at the end of `msg`? Strong evidence of
+/// DNS for messages the header checks cannot vouch for (no question, a rare opcode).
+fn walks_exactly(msg: &[u8], h: &Header) -> bool {
+    let records = usize::from(h.ancount) + usize::from(h.nscount) + usize::from(h.arcount);
+    if usize::from(h.qdcount) + records == 0 || h.opcode() > 6 || h.flags & 0x0040 != 0 {
+        return false;
+    }
+    let mut pos = HEADER_LEN;
+    for i in 0..usize::from(h.qdcount) + records {
+        let Ok((_, next)) = read_name(msg, pos, 16) else {
+            return false;
+        };
+        pos = if i < usize::from(h.qdcount) {
+            next + 4
+        } else {
+            match rr_head(msg, next) {
+                Some(rr) => rr.rdata.end,
+                None => return false,
+            }
+        };
+        if pos > msg.len() {
+            return false;
+        }
+    }
+    pos == msg.len()
+}
+
 /// NetBIOS name service shares the format: its names are one 32-letter label of `A`–`P`.
 fn is_netbios_name(msg: &[u8]) -> bool {
     msg.get(HEADER_LEN) == Some(&32)
@@ -431,9 +458,10 @@ fn is_netbios_name(msg: &[u8]) -> bool {
 }
 
 /// Is this the start of a DNS message? `msg` holds its first bytes; `total` is the message length
-/// when known (UDP payload, TCP length prefix). Needs the header and the whole first question:
-/// a name without pointers of printable labels, a type, and a class in use (IN, CH, HS, NONE,
-/// ANY, with mDNS's top bit masked).
+/// when known (UDP payload, TCP length prefix). Needs a plausible header and the whole first
+/// question: a name without pointers of printable labels, a type, and a class in use (IN, CH,
+/// HS, NONE, ANY, with mDNS's top bit masked). A message without a question (some error
+/// responses) or with a rare opcode is accepted when all of it parses to its last byte.
 pub fn probe_message(msg: &[u8], total: usize) -> Probe {
     let Some(h) = Header::parse(msg) else {
         return if msg.len() < total {
@@ -442,8 +470,15 @@ pub fn probe_message(msg: &[u8], total: usize) -> Probe {
             Probe::NoMatch
         };
     };
-    if !plausible_header(&h, total) || is_netbios_name(msg) {
+    if is_netbios_name(msg) {
         return Probe::NoMatch;
+    }
+    if !plausible_header(&h, total) {
+        return match msg.len() >= total {
+            true if walks_exactly(&msg[..total], &h) => Probe::Match,
+            false if h.qdcount == 0 && h.flags & 0x0040 == 0 => Probe::NeedMore,
+            _ => Probe::NoMatch,
+        };
     }
     let mut pos = HEADER_LEN;
     loop {

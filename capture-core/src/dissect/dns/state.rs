@@ -239,6 +239,11 @@ impl DnsUdpSession {
 
 impl DatagramDissector for DnsUdpSession {
     fn on_datagram(&mut self, dir: Dir, ts: Timestamp, payload: &[u8], ctx: &mut Ctx<'_>) {
+        // Multicast name resolution (mDNS, LLMNR) shares the format but is its own protocol.
+        if ctx.meta.client.ip().is_multicast() || ctx.meta.server.ip().is_multicast() {
+            ctx.stats.bytes_not_dissected += payload.len() as u64;
+            return;
+        }
         match parse_for_flow(payload, ctx) {
             Some(m) => self.pairer.on_message(dir, ts, m, ctx),
             None => ctx.stats.bytes_not_dissected += payload.len() as u64,

@@ -133,12 +133,59 @@ fn compression_pointers_and_record_data() {
 }
 
 #[test]
+fn common_record_types_render_as_text() {
+    let mut mx = 10u16.to_be_bytes().to_vec();
+    mx.extend(name("mail.example.com"));
+    let mut srv = [0u16, 5, 5060]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect::<Vec<u8>>();
+    srv.extend(name("sip.example.com"));
+    let txt = [&[11u8][..], b"v=spf1 -all", &[2], b"ok"].concat();
+    let mut soa = name("ns.example.com");
+    soa.extend(name("admin.example.com"));
+    soa.extend(
+        [2024u32, 7200, 3600, 1_209_600, 300]
+            .iter()
+            .flat_map(|w| w.to_be_bytes()),
+    );
+    let m = response(
+        15,
+        "example.com",
+        255,
+        0,
+        &[
+            (15, mx),
+            (33, srv),
+            (16, txt),
+            (12, name("host.example.com")),
+            (6, soa),
+            (65280, vec![1, 2, 3]),
+        ],
+    );
+    let p = parse::parse(&m, &CAPS).unwrap();
+    let data: Vec<&str> = p.answers.iter().map(|r| r.data.as_str()).collect();
+    assert_eq!(data[0], "10 mail.example.com");
+    assert_eq!(data[1], "0 5 5060 sip.example.com");
+    assert!(data[2].contains("v=spf1 -all") && data[2].contains("ok"), "{}", data[2]);
+    assert_eq!(data[3], "host.example.com");
+    assert!(
+        data[4].starts_with("ns.example.com. admin.example.com. 2024"),
+        "{}",
+        data[4]
+    );
+    assert!(!data[5].is_empty(), "unknown types still show their data");
+    assert_eq!(p.problems, 0);
+    assert_eq!(parse::type_text(65280), "TYPE65280");
+}
+
+#[test]
 fn pointer_loops_stop_and_are_flagged() {
     // The question's name is a pointer to itself.
     let mut m = header(7, 0x0100, 1, 0, 0, 0);
     m.extend([0xc0, 0x0c, 0, 1, 0, 1]);
     assert_eq!(parse::parse(&m, &CAPS), Err(Error::Question(NameError::PointerLoop)));
-    assert_eq!(parse::probe_udp(&m), false);
+    assert!(!parse::probe_udp(&m));
     // Two answer names pointing at each other.
     let mut r = response(8, "a.example", 1, 0, &[]);
     r[7] = 2; // ANCOUNT
@@ -276,6 +323,14 @@ fn probes() {
         Probe::NoMatch
     );
     assert_eq!(parse::probe_tcp(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), Probe::NoMatch);
+    // No question (a FORMERR with only an OPT record): accepted because all of it parses.
+    let formerr = with_opt(header(3, 0x8101, 0, 0, 0, 0), &[]);
+    assert!(parse::probe_udp(&formerr));
+    assert!(!parse::probe_udp(&formerr[..formerr.len() - 1]));
+    assert!(
+        !parse::probe_udp(&header(3, 0x8101, 0, 0, 0, 0)),
+        "a bare header is no evidence"
+    );
     let mut bad_class = query(2, "x.example", 1);
     let n = bad_class.len();
     bad_class[n - 1] = 9;
@@ -477,6 +532,23 @@ fn a_pointer_loop_in_an_active_flow_is_an_entry_flagged_malformed() {
     assert_ne!(bad.response.as_ref().unwrap().problems & problems::POINTER_LOOP, 0);
     let st = shared.stats.lock().dissect.clone();
     assert_eq!((st.dns_pointer_loops, st.dns_malformed), (1, 2));
+}
+
+#[test]
+fn multicast_name_resolution_is_not_dns() {
+    let mdns = |ms: u64, payload: &[u8]| {
+        (
+            t(ms),
+            udp_frame(&UdpSpec {
+                src: "10.1.0.7:5353".parse().unwrap(),
+                dst: "224.0.0.251:5353".parse().unwrap(),
+                ip_id: 1,
+                payload,
+            }),
+        )
+    };
+    let (es, _) = replay(&[mdns(0, &query(0, "printer.local", 12))], Limits::default());
+    assert!(es.is_empty(), "mDNS (and LLMNR) are their own protocols: {es:?}");
 }
 
 fn tcp_conv(port: u16) -> Conversation {

@@ -82,6 +82,8 @@ pub struct Caps {
     pub max_line: usize,
     /// Bytes kept of each value.
     pub value_bytes: usize,
+    /// Bytes kept of the first two direct children (a command's name and key).
+    pub key_bytes: usize,
     /// Direct children of the top-level value kept.
     pub max_items: usize,
 }
@@ -94,6 +96,7 @@ impl Caps {
             max_bulk_len: l.redis_max_bulk_len,
             max_line: l.redis_max_line_bytes,
             value_bytes: l.redis_value_bytes,
+            key_bytes: l.redis_key_bytes,
             max_items: l.redis_max_args,
         }
     }
@@ -305,15 +308,20 @@ impl Decoder {
     }
 
     fn capture(&mut self, target: Target, data: &[u8], caps: &Caps) {
-        let (buf, truncated) = match target {
-            Target::Top => (&mut self.msg.data, &mut self.msg.truncated),
+        let keyish = self.msg.items.len() <= 2;
+        let (buf, truncated, cap) = match target {
+            Target::Top => (&mut self.msg.data, &mut self.msg.truncated, caps.value_bytes),
             Target::Item => match self.msg.items.last_mut() {
-                Some(i) => (&mut i.data, &mut i.truncated),
+                Some(i) => (
+                    &mut i.data,
+                    &mut i.truncated,
+                    if keyish { caps.key_bytes } else { caps.value_bytes },
+                ),
                 None => return,
             },
             Target::Skip => return,
         };
-        let room = caps.value_bytes.saturating_sub(buf.len());
+        let room = cap.saturating_sub(buf.len());
         if data.len() > room {
             *truncated = true;
         }
@@ -554,11 +562,12 @@ impl Decoder {
         let words = split_inline(line);
         self.msg.items_total = words.len() as u64;
         self.msg.len = words.len() as u64;
-        for w in words.into_iter().take(caps.max_items) {
-            let truncated = w.len() > caps.value_bytes;
+        for (n, w) in words.into_iter().take(caps.max_items).enumerate() {
+            let cap = if n < 2 { caps.key_bytes } else { caps.value_bytes };
+            let truncated = w.len() > cap;
             let len = w.len() as u64;
             let mut data = w;
-            data.truncate(caps.value_bytes);
+            data.truncate(cap);
             self.msg.items.push(Item {
                 kind: Kind::BulkString,
                 data,
@@ -1010,6 +1019,7 @@ const PROBE_CAPS: Caps = Caps {
     max_bulk_len: 1 << 32,
     max_line: 4096,
     value_bytes: 64,
+    key_bytes: 64,
     max_items: 4,
 };
 
@@ -1104,6 +1114,7 @@ mod tests {
         max_bulk_len: 512 << 20,
         max_line: 64 << 10,
         value_bytes: 128,
+        key_bytes: 1024,
         max_items: 32,
     };
 
@@ -1250,24 +1261,23 @@ mod tests {
     fn values_are_cut_and_big_payloads_stream_through() {
         let caps = Caps {
             value_bytes: 8,
-            max_items: 2,
+            key_bytes: 12,
+            max_items: 3,
             ..CAPS
         };
         let mut d = Decoder::new();
-        let (n, m) = d
-            .decode(
-                b"*4\r\n$3\r\nSET\r\n$20\r\nabcdefghijabcdefghij\r\n$1\r\nx\r\n$1\r\ny\r\n",
-                &caps,
-                false,
-            )
-            .unwrap();
+        let msg = b"*4\r\n$3\r\nSET\r\n$20\r\nabcdefghijabcdefghij\r\n$10\r\n0123456789\r\n$1\r\ny\r\n";
+        let (n, m) = d.decode(msg, &caps, false).unwrap();
         let m = m.unwrap();
-        assert_eq!(n, 54);
-        assert_eq!((m.items.len(), m.items_total), (2, 4));
+        assert_eq!(n, msg.len());
+        assert_eq!((m.items.len(), m.items_total), (3, 4));
+        let kept = |i: &Item| (String::from_utf8_lossy(&i.data).into_owned(), i.truncated, i.len);
         assert_eq!(
-            (m.items[1].data.as_slice(), m.items[1].truncated, m.items[1].len),
-            (&b"abcdefgh"[..], true, 20)
+            kept(&m.items[1]),
+            ("abcdefghijab".into(), true, 20),
+            "the key is kept longer"
         );
+        assert_eq!(kept(&m.items[2]), ("01234567".into(), true, 10));
         // 100 MB declared: every payload byte is consumed as it comes, nothing is buffered.
         let mut d = Decoder::new();
         assert_eq!(d.decode(b"$100000000\r\n", &CAPS, false).unwrap(), (12, None));
