@@ -17,16 +17,25 @@ pub enum Protocol {
     Grpc,
     Redis,
     Dns,
+    Kafka,
+    Amqp,
+    /// A TCP connection seen as a record (filters over flows in `tcp_insights`, `list_flows`);
+    /// never stored as an entry.
+    TcpFlow,
+    /// A UDP conversation seen as a record, like [`Protocol::TcpFlow`].
+    UdpFlow,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 6] = [
+    pub const ALL: [Protocol; 8] = [
         Protocol::Http10,
         Protocol::Http11,
         Protocol::Http2,
         Protocol::Grpc,
         Protocol::Redis,
         Protocol::Dns,
+        Protocol::Kafka,
+        Protocol::Amqp,
     ];
     /// The name used in results and filters (`"http/1.1"`).
     pub fn name(self) -> &'static str {
@@ -37,6 +46,10 @@ impl Protocol {
             Protocol::Grpc => "grpc",
             Protocol::Redis => "redis",
             Protocol::Dns => "dns",
+            Protocol::Kafka => "kafka",
+            Protocol::Amqp => "amqp",
+            Protocol::TcpFlow => "tcp_flow",
+            Protocol::UdpFlow => "udp_flow",
         }
     }
     pub fn from_name(s: &str) -> Option<Protocol> {
@@ -93,6 +106,12 @@ pub enum Detail {
     Redis(Box<crate::dissect::redis::RedisEntry>),
     /// One DNS query with its response, or a lone query or response.
     Dns(Box<crate::dissect::dns::DnsEntry>),
+    /// One Kafka request with its response, or a lone response.
+    Kafka(Box<crate::dissect::kafka::KafkaEntry>),
+    /// AMQP method frames of one channel: a method with its reply, or with its content.
+    Amqp(Box<crate::dissect::amqp::AmqpEntry>),
+    /// A flow record, for filters over flows (never stored).
+    Flow(std::sync::Arc<crate::flows::FlowRecord>),
 }
 
 /// Anomalies of an HTTP exchange, as bit flags.
@@ -207,6 +226,22 @@ impl Entry {
         }
     }
 
+    /// The Kafka exchange of a `kafka` entry.
+    pub fn kafka(&self) -> Option<&crate::dissect::kafka::KafkaEntry> {
+        match &self.detail {
+            Detail::Kafka(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The AMQP methods of an `amqp` entry.
+    pub fn amqp(&self) -> Option<&crate::dissect::amqp::AmqpEntry> {
+        match &self.detail {
+            Detail::Amqp(a) => Some(a),
+            _ => None,
+        }
+    }
+
     /// The gRPC call of a `grpc` entry.
     pub fn grpc(&self) -> Option<&GrpcCall> {
         self.h2().and_then(|s| s.grpc.as_deref())
@@ -255,6 +290,7 @@ impl Entry {
     /// Bytes this entry holds on the heap plus its own size: what the store budget counts.
     pub fn memory_bytes(&self) -> usize {
         let detail = match &self.detail {
+            Detail::Flow(_) => std::mem::size_of::<crate::flows::FlowRecord>(),
             Detail::Http(h) => {
                 std::mem::size_of::<HttpTxn>()
                     + h.method.as_ref().map_or(0, |s| s.len())
@@ -269,6 +305,8 @@ impl Entry {
             Detail::Http2(s) => s.heap_bytes(),
             Detail::Redis(r) => std::mem::size_of::<crate::dissect::redis::RedisEntry>() + r.heap_bytes(),
             Detail::Dns(d) => std::mem::size_of::<crate::dissect::dns::DnsEntry>() + d.heap_bytes(),
+            Detail::Kafka(k) => std::mem::size_of::<crate::dissect::kafka::KafkaEntry>() + k.heap_bytes(),
+            Detail::Amqp(a) => std::mem::size_of::<crate::dissect::amqp::AmqpEntry>() + a.heap_bytes(),
         };
         std::mem::size_of::<Entry>() + detail
     }
@@ -292,6 +330,14 @@ impl Entry {
     /// A one-line description, with payload-derived text escaped and cut.
     pub fn summary(&self) -> String {
         match &self.detail {
+            Detail::Flow(f) => format!(
+                "{} {} → {} ({}, {} packets)",
+                if f.transport == Transport::Tcp { "TCP" } else { "UDP" },
+                f.client,
+                f.server,
+                f.state(),
+                f.metrics.packets[0] + f.metrics.packets[1]
+            ),
             Detail::Http(h) => {
                 let mut s = String::new();
                 match (&h.method, &h.path) {
@@ -325,6 +371,8 @@ impl Entry {
             Detail::Http2(h) => h2_summary(h, self.elapsed_us),
             Detail::Redis(r) => with_elapsed(r.summary(), self.elapsed_us),
             Detail::Dns(d) => with_elapsed(d.summary(), self.elapsed_us),
+            Detail::Kafka(k) => with_elapsed(k.summary(), self.elapsed_us),
+            Detail::Amqp(a) => with_elapsed(a.summary(), self.elapsed_us),
         }
     }
 }

@@ -8,10 +8,8 @@
 //! - [`FieldDef::access`] is the typed reader the filter engine calls per entry; it borrows from
 //!   the entry and does not allocate for the fields filters use most.
 //!
-//! Fields of protocols that are not dissected yet (Kafka, AMQP) are registered
-//! already: they do not apply to today's entries, so projections return `null` and filters read
-//! KFL2's empty defaults (`""`, `0`, `false`, `[]`, `{}`). Kubernetes identity fields are empty
-//! (`""`, `[]`, `{}`) on every entry until identities are resolved.
+//! Kubernetes identity fields are empty (`""`, `[]`, `{}`) on every entry until identities are
+//! resolved.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -167,10 +165,10 @@ pub static FLAGS: &[FlagDef] = &[
     },
     FlagDef {
         name: "kafka",
-        description: "Kafka requests. None yet: true once the Kafka dissector lands.",
-        test: |_| false,
-        cost: 0,
-        protocols: Some(|_| false),
+        description: "Kafka requests with their responses, and responses whose request was not captured.",
+        test: |e| e.protocol == Protocol::Kafka,
+        cost: 1,
+        protocols: Some(|p| p == Protocol::Kafka),
     },
     FlagDef {
         name: "dns",
@@ -181,10 +179,10 @@ pub static FLAGS: &[FlagDef] = &[
     },
     FlagDef {
         name: "amqp",
-        description: "AMQP method frames. None yet: true once the AMQP dissector lands.",
-        test: |_| false,
-        cost: 0,
-        protocols: Some(|_| false),
+        description: "AMQP 0-9-1 method frames: a method with its reply, or with its content.",
+        test: |e| e.protocol == Protocol::Amqp,
+        cost: 1,
+        protocols: Some(|p| p == Protocol::Amqp),
     },
     FlagDef {
         name: "tls",
@@ -206,6 +204,20 @@ pub static FLAGS: &[FlagDef] = &[
         test: |e| e.transport == Transport::Udp,
         cost: 1,
         protocols: None,
+    },
+    FlagDef {
+        name: "tcp_flow",
+        description: "TCP connections (in tcp_insights, list_flows and flow_summary filters).",
+        test: |e| e.protocol == Protocol::TcpFlow,
+        cost: 1,
+        protocols: Some(|p| p == Protocol::TcpFlow),
+    },
+    FlagDef {
+        name: "udp_flow",
+        description: "UDP conversations (in list_flows and flow_summary filters).",
+        test: |e| e.protocol == Protocol::UdpFlow,
+        cost: 1,
+        protocols: Some(|p| p == Protocol::UdpFlow),
     },
 ];
 
@@ -268,11 +280,6 @@ fn empty_str(_: &Entry) -> Option<Cow<'_, str>> {
     Some(Cow::Borrowed(""))
 }
 
-/// A field of a protocol that no entry carries yet.
-fn none<T>(_: &Entry) -> Option<T> {
-    None
-}
-
 fn no_item(_: &Entry, _: usize) -> Option<Cow<'_, str>> {
     None
 }
@@ -284,12 +291,6 @@ fn no_key<'a>(_: &'a Entry, _: &str) -> Option<Cow<'a, str>> {
 /// An always-empty list (identity lists until identities are resolved).
 const EMPTY_LIST: ListAccess = ListAccess {
     len: |_| Some(0),
-    item: no_item,
-};
-
-/// A list of a protocol no entry carries yet.
-const NA_LIST: ListAccess = ListAccess {
-    len: none,
     item: no_item,
 };
 
@@ -686,6 +687,16 @@ const REDIS_ARGS: ListAccess = ListAccess {
     item: |e, i| borrowed(e.redis()?.args.get(i).map(|a| &**a)),
 };
 
+const KAFKA_TOPICS: ListAccess = ListAccess {
+    len: |e| e.kafka().map(|k| k.topics.len()),
+    item: |e, i| borrowed(e.kafka()?.topics.get(i).map(|t| &**t)),
+};
+
+const AMQP_METHODS: ListAccess = ListAccess {
+    len: |e| e.amqp().map(|a| a.methods.len()),
+    item: |e, i| borrowed(e.amqp()?.methods.get(i).map(|m| &**m)),
+};
+
 const DNS_QUESTIONS: ListAccess = ListAccess {
     len: |e| e.dns().map(|d| d.questions.len()),
     item: |e, i| borrowed(e.dns()?.questions.get(i).map(|q| q.name.as_str())),
@@ -757,34 +768,6 @@ macro_rules! field {
     };
 }
 
-/// A string field of a protocol that is not dissected yet.
-macro_rules! pending_str {
-    ($name:literal, [$($alias:literal),*], $proto:literal, $desc:expr, $ex:literal) => {
-        field!(0, $name, [$($alias),*], Some($proto), Str, $desc, $ex, |e| none(e))
-    };
-}
-
-/// An int field of a protocol that is not dissected yet.
-macro_rules! pending_int {
-    ($name:literal, [$($alias:literal),*], $proto:literal, $desc:expr, $ex:literal) => {
-        field!(0, $name, [$($alias),*], Some($proto), Int, $desc, $ex, |e| none(e))
-    };
-}
-
-/// A bool field of a protocol that is not dissected yet.
-macro_rules! pending_bool {
-    ($name:literal, $proto:literal, $desc:expr, $ex:literal) => {
-        field!(0, $name, [], Some($proto), Bool, $desc, $ex, |e| none(e))
-    };
-}
-
-/// A list field of a protocol that is not dissected yet.
-macro_rules! pending_list {
-    ($name:literal, $proto:literal, $desc:expr, $ex:literal) => {
-        field!(0, $name, [], Some($proto), List, $desc, $ex, NA_LIST)
-    };
-}
-
 /// A Kubernetes identity string: empty on every entry until identities are resolved.
 macro_rules! identity_str {
     ($name:literal, [$($alias:literal),*], $desc:literal, $ex:literal) => {
@@ -812,10 +795,22 @@ macro_rules! identity_map {
     };
 }
 
-const PENDING_KAFKA: &str = "Null/empty until the Kafka dissector lands.";
-const PENDING_AMQP: &str = "Null/empty until the AMQP dissector lands.";
-
 /// Every field, in documentation order.
+/// The flow record behind a transient flow entry (flow filters).
+fn flow(e: &Entry) -> Option<&crate::flows::FlowRecord> {
+    crate::flows::FlowRecord::of(e)
+}
+
+/// An integer TCP metric of a flow record.
+macro_rules! flow_int {
+    ($name:literal, $desc:expr, $ex:literal, |$m:ident| $body:expr) => {
+        field!(1, $name, [], Some("flow"), Int, $desc, $ex, |e| flow(e).map(|f| {
+            let $m = &f.metrics;
+            u64_to_i64($body)
+        }))
+    };
+}
+
 pub static FIELDS: &[FieldDef] = &[
     // --- every entry ---------------------------------------------------------------------------
     field!(
@@ -982,12 +977,25 @@ pub static FIELDS: &[FieldDef] = &[
     field!(
         2,
         "status",
-        ["response.status", "status_code"],
+        ["response.status"],
         Some("http"),
         Int,
         "Final HTTP status; null (0 in filters) when there was no response.",
         "503",
         |e| e.http_status().map(i64::from)
+    ),
+    field!(
+        2,
+        "status_code",
+        [],
+        None,
+        Int,
+        "KFL2's status: the HTTP status of HTTP entries, the response code (rcode) of DNS entries; null (0 in filters) without a response.",
+        "503",
+        |e| e
+            .http_status()
+            .map(i64::from)
+            .or_else(|| e.dns().and_then(|d| d.rcode()).map(i64::from))
     ),
     field!(
         2,
@@ -1257,15 +1265,96 @@ pub static FIELDS: &[FieldDef] = &[
         |e| borrowed(e.redis().and_then(|r| r.payload()))
     ),
     // --- Kafka ---------------------------------------------------------------------------------
-    pending_int!("kafka_api_key", [], "kafka", PENDING_KAFKA, "0"),
-    pending_str!("kafka_api_key_name", [], "kafka", PENDING_KAFKA, "\"PRODUCE\""),
-    pending_int!("kafka_api_version", [], "kafka", PENDING_KAFKA, "9"),
-    pending_int!("kafka_correlation_id", [], "kafka", PENDING_KAFKA, "17"),
-    pending_str!("kafka_client_id", [], "kafka", PENDING_KAFKA, "\"payment-processor\""),
-    pending_list!("kafka_topics", "kafka", PENDING_KAFKA, "[\"orders\"]"),
-    pending_str!("kafka_request_summary", [], "kafka", PENDING_KAFKA, "\"orders\""),
-    pending_bool!("kafka_request", "kafka", PENDING_KAFKA, "true"),
-    pending_bool!("kafka_response", "kafka", PENDING_KAFKA, "true"),
+    field!(
+        2,
+        "kafka_api_key",
+        [],
+        Some("kafka"),
+        Int,
+        "Request api key; null for a response whose request was not captured.",
+        "0",
+        |e| e.kafka().and_then(|k| k.api_key).map(i64::from)
+    ),
+    field!(
+        2,
+        "kafka_api_key_name",
+        [],
+        Some("kafka"),
+        Str,
+        "Api key name in Kubeshark's upper-snake spelling (PRODUCE, FETCH, API_VERSIONS, METADATA, LIST_OFFSETS).",
+        "\"PRODUCE\"",
+        |e| e.kafka().and_then(|k| k.api_name()).map(Cow::Borrowed)
+    ),
+    field!(
+        2,
+        "kafka_api_version",
+        [],
+        Some("kafka"),
+        Int,
+        "Request api version; null without a request.",
+        "9",
+        |e| e.kafka().and_then(|k| k.api_version).map(i64::from)
+    ),
+    field!(
+        2,
+        "kafka_correlation_id",
+        [],
+        Some("kafka"),
+        Int,
+        "Correlation id that pairs the request with its response.",
+        "17",
+        |e| e.kafka().map(|k| i64::from(k.correlation_id))
+    ),
+    field!(
+        2,
+        "kafka_client_id",
+        [],
+        Some("kafka"),
+        Str,
+        "Client id of the request header.",
+        "\"payment-processor\"",
+        |e| borrowed(e.kafka().and_then(|k| k.client_id.as_deref()))
+    ),
+    field!(
+        2,
+        "kafka_topics",
+        [],
+        Some("kafka"),
+        List,
+        "Topic names the request names (Produce, Fetch < v13, ListOffsets, Metadata, OffsetCommit, OffsetFetch < v8), in order, without repeats.",
+        "[\"orders\"]",
+        KAFKA_TOPICS
+    ),
+    field!(
+        3,
+        "kafka_request_summary",
+        [],
+        Some("kafka"),
+        Str,
+        "The request in a few words: api name, version and topics.",
+        "\"PRODUCE v9 orders\"",
+        |e| e.kafka().and_then(|k| k.request_summary()).map(Cow::Owned)
+    ),
+    field!(
+        1,
+        "kafka_request",
+        [],
+        Some("kafka"),
+        Bool,
+        "The request was captured.",
+        "true",
+        |e| e.kafka().map(|k| k.api_key.is_some())
+    ),
+    field!(
+        1,
+        "kafka_response",
+        [],
+        Some("kafka"),
+        Bool,
+        "The response was captured.",
+        "true",
+        |e| e.kafka().map(|k| k.response_bytes.is_some())
+    ),
     // --- DNS -----------------------------------------------------------------------------------
     field!(
         2,
@@ -1391,13 +1480,76 @@ pub static FIELDS: &[FieldDef] = &[
         |e| borrowed(e.dns().and_then(|d| d.client_subnet()))
     ),
     // --- AMQP ----------------------------------------------------------------------------------
-    pending_int!("amqp_channel", [], "amqp", PENDING_AMQP, "1"),
-    pending_list!("amqp_methods", "amqp", PENDING_AMQP, "[\"Basic.Publish\"]"),
-    pending_str!("amqp_method", [], "amqp", PENDING_AMQP, "\"Basic.Publish\""),
-    pending_str!("amqp_exchange", [], "amqp", PENDING_AMQP, "\"orders\""),
-    pending_str!("amqp_routing_key", [], "amqp", PENDING_AMQP, "\"orders.created\""),
-    pending_str!("amqp_queue", [], "amqp", PENDING_AMQP, "\"billing\""),
-    pending_int!("amqp_reply_code", [], "amqp", PENDING_AMQP, "200"),
+    field!(
+        2,
+        "amqp_channel",
+        [],
+        Some("amqp"),
+        Int,
+        "Channel of the entry's method frames.",
+        "1",
+        |e| e.amqp().map(|a| i64::from(a.channel))
+    ),
+    field!(
+        2,
+        "amqp_methods",
+        [],
+        Some("amqp"),
+        List,
+        "Class.Method names (Wireshark spelling, replies -Ok) of every method frame the entry covers, in wire order.",
+        "[\"Queue.Declare\",\"Queue.Declare-Ok\"]",
+        AMQP_METHODS
+    ),
+    field!(
+        2,
+        "amqp_method",
+        [],
+        Some("amqp"),
+        Str,
+        "The first method of the entry.",
+        "\"Basic.Publish\"",
+        |e| borrowed(e.amqp().and_then(|a| a.methods.first()).map(|m| &**m))
+    ),
+    field!(
+        2,
+        "amqp_exchange",
+        [],
+        Some("amqp"),
+        Str,
+        "Exchange of the first method frame that names one.",
+        "\"orders\"",
+        |e| borrowed(e.amqp().and_then(|a| a.exchange.as_deref()))
+    ),
+    field!(
+        2,
+        "amqp_routing_key",
+        [],
+        Some("amqp"),
+        Str,
+        "Routing key of the first method frame that carries one.",
+        "\"orders.created\"",
+        |e| borrowed(e.amqp().and_then(|a| a.routing_key.as_deref()))
+    ),
+    field!(
+        2,
+        "amqp_queue",
+        [],
+        Some("amqp"),
+        Str,
+        "Queue of the first method frame that names one.",
+        "\"billing\"",
+        |e| borrowed(e.amqp().and_then(|a| a.queue.as_deref()))
+    ),
+    field!(
+        2,
+        "amqp_reply_code",
+        [],
+        Some("amqp"),
+        Int,
+        "Reply code of the first Close or Return frame (200 normal, 312 NO_ROUTE, 406, 530 …).",
+        "200",
+        |e| e.amqp().and_then(|a| a.reply_code).map(i64::from)
+    ),
     // --- Kubernetes identity -------------------------------------------------------------------
     identity_str!("src.pod.name", [], "Pod of the requester.", "\"frontend-7d9c-x2x\""),
     identity_str!(
@@ -1573,6 +1725,134 @@ pub static FIELDS: &[FieldDef] = &[
         "DNS names known for the addresses involved.",
         "[\"payment-service.prod.svc.cluster.local\"]"
     ),
+    field!(
+        1,
+        "conn_state",
+        [],
+        Some("flow"),
+        Str,
+        "Flows: connection state (established, established_midstream, syn_sent, refused, reset, closing, closed; udp).",
+        "\"refused\"",
+        |e| flow(e).map(|f| Cow::Borrowed(f.state()))
+    ),
+    field!(
+        5,
+        "verdict",
+        ["health"],
+        Some("flow"),
+        Str,
+        "Flows: TCP health verdict (healthy, degraded, severe).",
+        "\"severe\"",
+        |e| flow(e)
+            .filter(|f| f.transport == Transport::Tcp)
+            .map(|f| Cow::Borrowed(crate::health::assess_flow(f).0.name()))
+    ),
+    field!(
+        1,
+        "retransmission_rate",
+        [],
+        Some("flow"),
+        Float,
+        "Flows: retransmitted packets / packets carrying data, 0–1.",
+        "0.07",
+        |e| flow(e).map(|f| f.metrics.retransmission_rate())
+    ),
+    flow_int!(
+        "retransmissions",
+        "Flows: retransmissions (fast and spurious included, as Wireshark counts).",
+        "12",
+        |m| m.retransmissions
+    ),
+    flow_int!("fast_retransmissions", "Flows: fast retransmissions.", "3", |m| m
+        .fast_retransmissions),
+    flow_int!(
+        "spurious_retransmissions",
+        "Flows: spurious retransmissions.",
+        "1",
+        |m| m.spurious_retransmissions
+    ),
+    flow_int!("out_of_order", "Flows: out-of-order segments.", "2", |m| m.out_of_order),
+    flow_int!("zero_window_events", "Flows: zero-window advertisements.", "4", |m| m
+        .zero_window_events),
+    flow_int!("zero_window_probes", "Flows: zero-window probes.", "2", |m| m
+        .zero_window_probes),
+    flow_int!(
+        "window_full_events",
+        "Flows: segments that filled the peer's window.",
+        "1",
+        |m| m.window_full_events
+    ),
+    flow_int!("dup_acks", "Flows: duplicate ACKs.", "5", |m| m.dup_acks),
+    flow_int!(
+        "missing_segments",
+        "Flows: segments not captured (Wireshark's lost segment).",
+        "1",
+        |m| m.missing_segments
+    ),
+    flow_int!(
+        "acked_unseen",
+        "Flows: ACKs for data the capture never saw.",
+        "1",
+        |m| m.acked_unseen
+    ),
+    flow_int!("keepalive_count", "Flows: TCP keep-alives.", "2", |m| m.keepalive_count),
+    flow_int!("rst_count", "Flows: packets with RST.", "1", |m| m.rst_count),
+    flow_int!("syn_count", "Flows: packets with SYN.", "2", |m| m.syn_count),
+    flow_int!("fin_count", "Flows: packets with FIN.", "2", |m| m.fin_count),
+    flow_int!(
+        "connection_completeness",
+        "Flows: Wireshark's completeness bits (SYN 1, SYN-ACK 2, ACK 4, DATA 8, FIN 16, RST 32).",
+        "31",
+        |m| u64::from(m.completeness)
+    ),
+    flow_int!("packets", "Flows: packets, both directions.", "120", |m| m.packets[0]
+        + m.packets[1]),
+    flow_int!(
+        "payload_bytes",
+        "Flows: payload bytes, both directions.",
+        "48000",
+        |m| m.payload_bytes[0] + m.payload_bytes[1]
+    ),
+    flow_int!(
+        "goodput_bytes",
+        "Flows: payload minus retransmitted payload, both directions.",
+        "47000",
+        |m| m.goodput_bytes()
+    ),
+    field!(
+        1,
+        "initial_rtt_us",
+        [],
+        Some("flow"),
+        Int,
+        "Flows: handshake RTT (SYN → first ACK), µs; null without a captured handshake.",
+        "850",
+        |e| flow(e)
+            .and_then(|f| f.metrics.initial_rtt_ns)
+            .map(|ns| u64_to_i64(ns / 1000))
+    ),
+    field!(
+        1,
+        "rtt_avg_us",
+        [],
+        Some("flow"),
+        Int,
+        "Flows: average ACK round trip, µs.",
+        "420",
+        |e| flow(e)
+            .and_then(|f| f.metrics.rtt_avg_ns())
+            .map(|ns| u64_to_i64(ns / 1000))
+    ),
+    field!(
+        1,
+        "duration_us",
+        [],
+        Some("flow"),
+        Int,
+        "Flows: first packet to last packet, µs.",
+        "2500000",
+        |e| flow(e).map(|f| u64_to_i64(f.last_seen.micros_since(f.first_seen)))
+    ),
 ];
 
 /// Looks a field up by name or alias.
@@ -1617,6 +1897,8 @@ pub fn applies(f: &FieldDef, p: Protocol) -> bool {
         Some("http") => p.is_http(),
         Some("redis") => p == Protocol::Redis,
         Some("dns") => p == Protocol::Dns,
+        Some("kafka") => p == Protocol::Kafka,
+        Some("amqp") => p == Protocol::Amqp,
         Some(_) => false,
     }
 }

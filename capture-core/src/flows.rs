@@ -42,7 +42,7 @@ impl FlowEnd {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlowRecord {
     pub id: u64,
     pub transport: Transport,
@@ -57,6 +57,36 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// The flow as a transient entry (protocol `tcp_flow` or `udp_flow`), so KFL filters can
+    /// select flows with the flow fields (`conn_state`, `retransmission_rate`, …) and the common
+    /// ones (`src.ip`, `dst.port`, `timestamp`, …; `src` is the client).
+    pub fn as_entry(self: &Arc<Self>) -> crate::entry::Entry {
+        use crate::entry::{Detail, Entry, Protocol};
+        Entry {
+            id: 0,
+            ts: self.first_seen,
+            protocol: if self.transport == Transport::Tcp {
+                Protocol::TcpFlow
+            } else {
+                Protocol::UdpFlow
+            },
+            transport: self.transport,
+            src: self.client,
+            dst: self.server,
+            flow_id: self.id,
+            elapsed_us: Some(self.last_seen.micros_since(self.first_seen)),
+            detail: Detail::Flow(Arc::clone(self)),
+        }
+    }
+
+    /// The flow behind a transient flow entry.
+    pub fn of(e: &crate::entry::Entry) -> Option<&FlowRecord> {
+        match &e.detail {
+            crate::entry::Detail::Flow(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The server answered the SYN with a reset: nothing was listening (or a firewall said no).
     pub fn refused(&self) -> bool {
         use crate::tcp::analysis::completeness::*;

@@ -104,6 +104,12 @@ pub struct Limits {
     /// A query repeated (same id and question) sooner than this is a retransmission of the first
     /// and the response is paired with the first; later, it is a new attempt. tshark's default.
     pub dns_retransmit_window_us: u64,
+    /// Kafka requests awaiting their response per connection; the oldest is then emitted without
+    /// one (`kafka_pending_overflows`). Clients pipeline a few per broker connection.
+    pub kafka_max_pending: usize,
+    /// AMQP entries open per connection (synchronous methods awaiting a reply, content being
+    /// assembled); the oldest is then emitted as it is (`amqp_open_overflows`).
+    pub amqp_max_open: usize,
 }
 
 impl Default for Limits {
@@ -147,6 +153,8 @@ impl Default for Limits {
             dns_max_pending: 1_024,
             dns_query_timeout_us: 30_000_000,
             dns_retransmit_window_us: 5_000_000,
+            kafka_max_pending: 1_024,
+            amqp_max_open: 1_024,
         }
     }
 }

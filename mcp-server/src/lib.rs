@@ -8,6 +8,7 @@
 //! - [`convert`]: engine values → `tools-schema` types (the only place they meet).
 
 pub mod convert;
+pub mod proto;
 pub mod resources;
 pub mod server;
 pub mod state;

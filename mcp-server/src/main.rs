@@ -69,6 +69,10 @@ struct Source {
     /// Memory budget of the entry store, e.g. 256MiB, 2GiB.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     store_memory: Option<usize>,
+    /// A FileDescriptorSet (`protoc -o FILE --include_imports`, `buf build -o FILE`): gRPC
+    /// messages of the services it describes are decoded into named fields (repeatable).
+    #[arg(long = "proto-descriptor", value_name = "FILE")]
+    proto_descriptors: Vec<PathBuf>,
 }
 
 impl Source {
@@ -84,6 +88,7 @@ impl Source {
             pcaps: self.pcaps.clone(),
             demo: self.demo,
             limits,
+            proto_descriptors: self.proto_descriptors.clone(),
         })
     }
 }

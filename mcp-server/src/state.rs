@@ -18,12 +18,16 @@ pub struct SourceArgs {
     pub pcaps: Vec<PathBuf>,
     pub demo: bool,
     pub limits: Limits,
+    /// FileDescriptorSets (`--proto-descriptor`) for named decoding of gRPC messages.
+    pub proto_descriptors: Vec<PathBuf>,
 }
 
 /// Shared, read-mostly state behind every tool.
 pub struct AppState {
     pub shared: Shared,
     pub limits: Limits,
+    /// The message types of `--proto-descriptor`; `None` without one.
+    pub protos: Option<prost_reflect::DescriptorPool>,
 }
 
 impl AppState {
@@ -46,9 +50,15 @@ impl AppState {
             let info = engine.replay("demo", scenario.link, &packets);
             tracing::info!(packets = info.packets, "demo scenario loaded");
         }
+        let protos = if args.proto_descriptors.is_empty() {
+            None
+        } else {
+            Some(crate::proto::load_pool(&args.proto_descriptors)?)
+        };
         Ok(AppState {
             shared,
             limits: args.limits.clone(),
+            protos,
         })
     }
 }

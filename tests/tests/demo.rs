@@ -21,7 +21,11 @@ fn demo_entries_match_ground_truth() {
     let mut found: HashMap<(String, String, String, String, Option<u16>), usize> = HashMap::new();
     let mut n = 0;
     shared.store.scan(Order::Asc, None, &mut |e| {
-        let h = e.http().unwrap();
+        // The gRPC calls (HTTP/2) are checked by `demo_grpc_calls_are_found`.
+        let Some(h) = e.http() else {
+            assert_eq!(e.protocol.name(), "grpc", "{e:?}");
+            return ControlFlow::Continue(());
+        };
         let key = (
             e.src.to_string(),
             e.dst.to_string(),
@@ -51,7 +55,9 @@ fn demo_entries_match_ground_truth() {
     // Body sizes and versions, matched in time order.
     let mut entries = Vec::new();
     shared.store.scan(Order::Asc, None, &mut |e| {
-        entries.push(e.clone());
+        if e.http().is_some() {
+            entries.push(e.clone());
+        }
         ControlFlow::Continue(())
     });
     let mut truth = scenario.ground_truth.clone();
@@ -64,4 +70,71 @@ fn demo_entries_match_ground_truth() {
     }
     let statuses: Vec<u16> = truth.iter().map(|c| c.status).collect();
     assert!(statuses.iter().any(|s| *s >= 500) && statuses.iter().any(|s| (400..500).contains(s)));
+}
+
+/// The demo's gRPC calls (`payments.Payments` over h2c) through the real pipeline and KFL: each
+/// one found as a `grpc` entry with its method and `grpc_status`, the UNAVAILABLE failures too.
+#[test]
+fn demo_grpc_calls_are_found() {
+    let scenario = demo_packets(7);
+    let shared = Shared::new(256 << 20);
+    let mut engine = Engine::new(Limits::default(), shared.clone());
+    let packets: Vec<_> = scenario.packets.iter().map(|p| (p.ts, p.data.clone())).collect();
+    engine.replay("demo", scenario.link, &packets);
+
+    let mut found = Vec::new();
+    shared.store.scan(Order::Asc, None, &mut |e| {
+        if let Some(g) = e.grpc() {
+            found.push((
+                e.protocol.name().to_string(),
+                e.src,
+                g.service.to_string(),
+                g.method.to_string(),
+                g.status,
+                g.message.as_deref().map(str::to_string),
+            ));
+        }
+        ControlFlow::Continue(())
+    });
+    let want: Vec<_> = scenario
+        .ground_truth_grpc
+        .iter()
+        .map(|c| {
+            (
+                "grpc".to_string(),
+                c.client_addr,
+                c.service.to_string(),
+                c.method.to_string(),
+                Some(c.grpc_status),
+                c.grpc_message.map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(found, want);
+    let unavailable = want.iter().filter(|w| w.4 == Some(14)).count();
+    assert!(unavailable >= 1 && unavailable < want.len(), "{want:?}");
+
+    // The same through `--demo` and KFL, as an agent would ask.
+    let state = mcp_server::state::AppState::load(&mcp_server::state::SourceArgs {
+        demo: true,
+        ..Default::default()
+    })
+    .expect("demo loads");
+    let args = serde_json::json!({
+        "filter": "grpc and grpc_service == \"payments.Payments\" and grpc_status == 14",
+        "fields": ["protocol", "grpc_method", "grpc_status", "status"],
+        "limit": 1000,
+    });
+    let serde_json::Value::Object(args) = args else {
+        unreachable!()
+    };
+    let res = mcp_server::tools::call(&state, "list_entries", args).expect("list_entries");
+    let entries = res["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), unavailable, "{res}");
+    for e in entries {
+        assert_eq!(e["protocol"], "grpc");
+        assert_eq!(e["grpc_method"], "Charge");
+        assert_eq!(e["grpc_status"], 14);
+        assert_eq!(e["status"], 200);
+    }
 }

@@ -135,3 +135,41 @@ fn udp_flows_and_summary() {
     assert_eq!(s["tcp_flows"], 1);
     assert_eq!(s["tcp_states"]["reset"], 1);
 }
+
+#[test]
+fn kfl_filters_select_flows() {
+    let Some(st) = state("tcp/wireshark_tcp-retrans.pcap") else {
+        return;
+    };
+    let lossy = call(
+        &st,
+        "tcp_insights",
+        json!({"filter": "retransmission_rate > 0.05 && dst.port == 4000"}),
+    );
+    assert_eq!(lossy["total_matched"], 1);
+    let none = call(&st, "tcp_insights", json!({"filter": "conn_state == \"refused\""}));
+    assert_eq!(none["total_matched"], 0);
+    let listed = call(
+        &st,
+        "list_flows",
+        json!({"filter": "tcp_flow && retransmissions >= 47"}),
+    );
+    assert_eq!(listed["total_matched"], 1);
+    let summary = call(&st, "flow_summary", json!({"filter": "udp_flow"}));
+    assert_eq!(summary["tcp_flows"], 0);
+    let e = call_err(&st, "list_flows", json!({"filter": "conn_stat == \"x\""}));
+    assert!(
+        e.contains("line 1, column 1") && e.contains("did you mean `conn_state`?"),
+        "{e}"
+    );
+    assert_eq!(e.matches("did you mean").count(), 1, "{e}");
+    let Some(st) = state("tcp/deepflow_server-reset.pcap") else {
+        return;
+    };
+    let refused = call(
+        &st,
+        "list_flows",
+        json!({"filter": "conn_state == \"refused\" && verdict == \"severe\""}),
+    );
+    assert_eq!(refused["total_matched"], 1);
+}

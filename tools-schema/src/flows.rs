@@ -24,6 +24,9 @@ pub enum GroupBy {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TcpInsightsParams {
+    /// A KFL filter over flows, e.g. `conn_state == "refused"`, `retransmission_rate > 0.01 &&
+    /// dst.port == 8080`, `initial_rtt_us > 10000`, `tcp_flow && src.ip == "10.0.0.5"`.
+    pub filter: Option<String>,
     /// `flow` (default), `client_server`, `server` or `namespace_pair`.
     pub group_by: Option<GroupBy>,
     /// Sort by a metric, largest first: e.g. `retransmission_rate`, `retransmissions`,
@@ -171,6 +174,9 @@ pub enum FlowTransport {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListFlowsParams {
+    /// A KFL filter over flows, e.g. `conn_state == "refused"`, `retransmission_rate > 0.01 &&
+    /// dst.port == 8080`, `initial_rtt_us > 10000`, `tcp_flow && src.ip == "10.0.0.5"`.
+    pub filter: Option<String>,
     /// `tcp` or `udp`; both when absent.
     pub protocol: Option<FlowTransport>,
     /// Only flows whose client or server is this IP (or `ip:port`).
@@ -219,6 +225,9 @@ pub struct ListFlowsResult {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FlowSummaryParams {
+    /// A KFL filter over flows, e.g. `conn_state == "refused"`, `retransmission_rate > 0.01 &&
+    /// dst.port == 8080`, `initial_rtt_us > 10000`, `tcp_flow && src.ip == "10.0.0.5"`.
+    pub filter: Option<String>,
     /// `tcp` or `udp`; both when absent.
     pub protocol: Option<FlowTransport>,
     /// How many top talkers to return: 1–100, default 10.

@@ -69,10 +69,17 @@ fuzz_target!(|data: &[u8]| {
     let cx = EvalContext::new(Timestamp(1_768_471_500_000_000_000));
     let one = f.matches(&e, &cx);
     let batch = f.matches_batch(&[&e, &e, &e], &cx);
-    assert_eq!(batch, if one { 0b111 } else { 0 }, "batch and single disagree on `{src}`");
+    assert_eq!(
+        batch,
+        if one { 0b111 } else { 0 },
+        "batch and single disagree on `{src}`"
+    );
     let bounds = f.time_bounds(&cx);
     if one {
-        assert!(bounds.contains(e.ts), "time bounds {bounds:?} exclude a match of `{src}`");
+        assert!(
+            bounds.contains(e.ts),
+            "time bounds {bounds:?} exclude a match of `{src}`"
+        );
         if let Some(ps) = f.protocols() {
             assert!(ps.contains(&e.protocol), "protocols {ps:?} exclude a match of `{src}`");
         }

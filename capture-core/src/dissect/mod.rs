@@ -6,9 +6,12 @@
 //! more. Each protocol lives in `dissect/<proto>/` with a pure parser (`parse.rs`) and per-flow
 //! state (`state.rs`) that pushes finished [`Entry`]s into the context's output.
 
+pub mod amqp;
 pub mod dns;
+pub mod frames;
 pub mod http1;
 pub mod http2;
+pub mod kafka;
 pub mod redis;
 
 use crate::entry::Entry;
@@ -87,6 +90,22 @@ pub struct DissectStats {
     pub dns_resyncs: u64,
     /// DNS exchanges found inside HTTP entries (DNS over HTTPS).
     pub dns_over_https: u64,
+    /// Kafka frames that are not a request or response header, or lost framing.
+    pub kafka_frame_errors: u64,
+    /// Kafka directions that lost their framing at a gap and looked for a frame again.
+    pub kafka_resyncs: u64,
+    /// Kafka frames longer than `dissector_buffer_bytes`, read from their first bytes.
+    pub kafka_frames_truncated: u64,
+    /// Kafka requests emitted early, unanswered, by `kafka_max_pending`.
+    pub kafka_pending_overflows: u64,
+    /// AMQP frames with a bad type, frame-end octet or method payload.
+    pub amqp_frame_errors: u64,
+    /// AMQP directions that lost their framing at a gap and looked for a frame again.
+    pub amqp_resyncs: u64,
+    /// AMQP frames longer than `dissector_buffer_bytes`, read from their first bytes.
+    pub amqp_frames_truncated: u64,
+    /// AMQP entries emitted early by `amqp_max_open`.
+    pub amqp_open_overflows: u64,
 }
 
 impl DissectStats {
@@ -129,6 +148,14 @@ impl DissectStats {
         self.dns_messages_lost += o.dns_messages_lost;
         self.dns_resyncs += o.dns_resyncs;
         self.dns_over_https += o.dns_over_https;
+        self.kafka_frame_errors += o.kafka_frame_errors;
+        self.kafka_resyncs += o.kafka_resyncs;
+        self.kafka_frames_truncated += o.kafka_frames_truncated;
+        self.kafka_pending_overflows += o.kafka_pending_overflows;
+        self.amqp_frame_errors += o.amqp_frame_errors;
+        self.amqp_resyncs += o.amqp_resyncs;
+        self.amqp_frames_truncated += o.amqp_frames_truncated;
+        self.amqp_open_overflows += o.amqp_open_overflows;
     }
 }
 
@@ -191,6 +218,19 @@ pub static STREAM_PROTOCOLS: &[StreamProtocol] = &[
         name: "dns",
         probe: |b, _| dns::parse::probe_tcp(b),
         start: || Box::new(dns::state::DnsTcpSession::new()),
+    },
+    StreamProtocol {
+        name: "amqp",
+        probe: |b, _| amqp::parse::probe(b),
+        start: || Box::new(amqp::state::AmqpSession::new()),
+    },
+    StreamProtocol {
+        name: "kafka",
+        probe: |b, _| match kafka::parse::probe(b) {
+            Probe::NoMatch => kafka::parse::probe_responses(b),
+            p => p,
+        },
+        start: || Box::new(kafka::state::KafkaSession::new()),
     },
 ];
 

@@ -487,6 +487,17 @@ const TABLE: &[(&str, &[u64])] = &[
     ("10 / (status_code - status_code) == 1", NONE),
     ("10 / (status_code - status_code) == 1 || http", ALL),
     ("http ? status_code == 404 : false", &[5]),
+    // Flow fields read their empty defaults on entries (flows are filtered in tcp_insights and
+    // list_flows, tested end to end in tests/tests/tools_flows.rs).
+    (
+        r#"!tcp_flow && !udp_flow && conn_state == "" && verdict == "" && retransmission_rate == 0.0
+           && retransmissions + fast_retransmissions + spurious_retransmissions + out_of_order == 0
+           && zero_window_events + zero_window_probes + window_full_events + dup_acks == 0
+           && missing_segments + acked_unseen + keepalive_count + rst_count + syn_count + fin_count == 0
+           && connection_completeness + packets + payload_bytes + goodput_bytes == 0
+           && initial_rtt_us + rtt_avg_us + duration_us == 0"#,
+        ALL,
+    ),
 ];
 
 fn matching(filter: &str, entries: &[Entry]) -> Vec<u64> {

@@ -30,11 +30,18 @@
 //!   tries it on every product page and gets RST-ACK for its SYN;
 //! - a distant service: `inventory` runs in another zone, 25–40 ms away, while every other
 //!   round trip is under half a millisecond.
+//!
+//! gRPC: the gateway also calls `payments.Payments/Charge` and `payments.Payments/Refund` on
+//! `payments` port 50051, over one prior-knowledge h2c connection (HPACK literals without
+//! indexing). About a quarter of the `Charge` calls fail with `UNAVAILABLE` (`grpc-status: 14`,
+//! a trailers-only response); `Refund` always succeeds. Their ground truth is in
+//! [`DemoScenario::ground_truth_grpc`].
 
 use crate::source::LinkType;
 use crate::synth::conversation::{
     CLIENT_RECEIVE_WINDOW, Conversation, DEFAULT_MSS, Impairments, LINK, SlowReader, SynthPacket, TcpEvents,
 };
+use crate::synth::h2;
 use crate::synth::http_workload::http_date;
 use crate::synth::rng::SplitMix64;
 use crate::time::Timestamp;
@@ -103,6 +110,32 @@ pub struct DemoCall {
     pub response_ts: Timestamp,
 }
 
+/// One gRPC call of the demo (`api-gateway` → `payments:50051`, h2c).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoGrpcCall {
+    pub client: &'static str,
+    pub server: &'static str,
+    /// `payments.Payments`.
+    pub service: &'static str,
+    /// `Charge` or `Refund`.
+    pub method: &'static str,
+    pub stream_id: u32,
+    /// `grpc-status`: 0, or 14 (`UNAVAILABLE`).
+    pub grpc_status: u32,
+    pub grpc_message: Option<&'static str>,
+    pub request_messages: u64,
+    pub response_messages: u64,
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    /// Capture time of the segment carrying the request's HEADERS frame.
+    pub request_ts: Timestamp,
+}
+
+/// The port `payments` serves gRPC on.
+pub const DEMO_GRPC_PORT: u16 = 50051;
+/// `grpc-message` of the demo's `UNAVAILABLE` charges.
+pub const DEMO_GRPC_UNAVAILABLE: &str = "card network unreachable";
+
 /// A network problem seeded into the demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DemoPathology {
@@ -160,6 +193,8 @@ pub struct DemoScenario {
     pub services: Vec<DemoService>,
     pub ground_truth: Vec<DemoCall>,
     pub ground_truth_network: Vec<DemoNetworkFact>,
+    /// Every gRPC call, in request order (not in `ground_truth`, which holds the HTTP/1 calls).
+    pub ground_truth_grpc: Vec<DemoGrpcCall>,
 }
 
 const FRONTEND: usize = 0;
@@ -261,6 +296,7 @@ fn user_agent(service: usize) -> &'static str {
 pub fn demo_packets(seed: u64) -> DemoScenario {
     let mut demo = Demo::new(seed);
     demo.run();
+    demo.grpc_payments(seed);
     demo.finish()
 }
 
@@ -349,6 +385,7 @@ struct Demo {
     /// Connections no longer in any pool (closed, or kept aside).
     retired: Vec<Conversation>,
     calls: Vec<DemoCall>,
+    grpc_calls: Vec<DemoGrpcCall>,
     next_port: [u16; SERVICES],
     stock_calls: u32,
     charges: u32,
@@ -399,6 +436,7 @@ impl Demo {
             pools: BTreeMap::new(),
             retired: Vec::new(),
             calls: Vec::new(),
+            grpc_calls: Vec::new(),
             next_port,
             stock_calls: 0,
             charges: 0,
@@ -1122,6 +1160,119 @@ impl Demo {
         self.retired.push(conv);
     }
 
+    /// The gateway's gRPC calls to `payments` over one h2c connection kept open for the whole
+    /// capture. Drawn from their own generator, after the HTTP/1 traffic, so the rest of the
+    /// scenario does not depend on them.
+    fn grpc_payments(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed ^ 0x6752_5043_0000_0005);
+        let end = later(DEMO_START, (DEMO_ACTIVE_SECS - 2) * 1_000 * MS);
+        let mut t = later(DEMO_START, rng.range(1_500_000..=3_000_000) * US);
+        let port = self.next_port[GATEWAY];
+        self.next_port[GATEWAY] = port.wrapping_add(1).max(32_768);
+        let client = SocketAddr::new(self.services[GATEWAY].ip, port);
+        let server = SocketAddr::new(self.services[PAYMENTS].ip, DEMO_GRPC_PORT);
+        let rtt_us = rng.range(180..=450);
+        let mut conv = Conversation::new(client, server, t, rtt_us, rng.next_u32(), rng.next_u32());
+        conv.handshake();
+        let mut first = h2::PREFACE.to_vec();
+        h2::frame(&mut first, h2::SETTINGS, 0, 0, &[]);
+        let authority = format!("payments.shop.svc.cluster.local:{DEMO_GRPC_PORT}");
+        let mut stream_id = 1u32;
+        let mut n = 0u32;
+        while t < end {
+            let charge = n % 3 != 2;
+            // The second charge always fails and the first always succeeds, so every seed has both.
+            let fail = charge && (n == 1 || (n > 1 && rng.chance(0.25)));
+            let method = if charge { "Charge" } else { "Refund" };
+            let path = format!("/payments.Payments/{method}");
+            let amount = rng.range(500..=250_000);
+            let order = format!("ord-{}", rng.range(40_000..=60_000));
+            let mut body = Vec::new();
+            h2::pb_bytes(&mut body, 1, order.as_bytes());
+            h2::pb_varint(&mut body, 2, amount);
+            h2::pb_bytes(&mut body, 3, b"EUR");
+            let mut req = std::mem::take(&mut first);
+            let headers = h2::header_block(&[
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", &path),
+                (":authority", &authority),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+                ("user-agent", "grpc-go/1.71.0"),
+                ("grpc-timeout", "2S"),
+            ]);
+            h2::frame(&mut req, h2::HEADERS, h2::END_HEADERS, stream_id, &headers);
+            h2::frame(&mut req, h2::DATA, h2::END_STREAM, stream_id, &h2::grpc_message(&body));
+            conv.client_send_at(&req, t);
+            let request_ts = conv.last_send_start().unwrap_or(t);
+            let ready = later(request_ts, rng.range(2_000..=15_000) * US);
+            let mut resp = Vec::new();
+            if n == 0 {
+                h2::frame(&mut resp, h2::SETTINGS, 0, 0, &[]);
+                h2::frame(&mut resp, h2::SETTINGS, h2::ACK, 0, &[]);
+            }
+            let grpc_status = if fail { 14 } else { 0 };
+            let response_messages = if fail {
+                let block = h2::header_block(&[
+                    (":status", "200"),
+                    ("content-type", "application/grpc"),
+                    ("grpc-status", "14"),
+                    ("grpc-message", DEMO_GRPC_UNAVAILABLE),
+                ]);
+                h2::frame(
+                    &mut resp,
+                    h2::HEADERS,
+                    h2::END_HEADERS | h2::END_STREAM,
+                    stream_id,
+                    &block,
+                );
+                0
+            } else {
+                let block = h2::header_block(&[(":status", "200"), ("content-type", "application/grpc")]);
+                h2::frame(&mut resp, h2::HEADERS, h2::END_HEADERS, stream_id, &block);
+                let mut reply = Vec::new();
+                h2::pb_bytes(&mut reply, 1, format!("ch_{:016x}", rng.next_u64()).as_bytes());
+                h2::pb_varint(&mut reply, 2, 1);
+                h2::frame(&mut resp, h2::DATA, 0, stream_id, &h2::grpc_message(&reply));
+                let trailers = h2::header_block(&[("grpc-status", "0")]);
+                h2::frame(
+                    &mut resp,
+                    h2::HEADERS,
+                    h2::END_HEADERS | h2::END_STREAM,
+                    stream_id,
+                    &trailers,
+                );
+                1
+            };
+            conv.server_send_at(&resp, ready);
+            if n == 0 {
+                // The client acknowledges the server's SETTINGS.
+                let mut ack = Vec::new();
+                h2::frame(&mut ack, h2::SETTINGS, h2::ACK, 0, &[]);
+                conv.client_send(&ack, 50);
+            }
+            self.grpc_calls.push(DemoGrpcCall {
+                client: self.services[GATEWAY].name,
+                server: self.services[PAYMENTS].name,
+                service: "payments.Payments",
+                method,
+                stream_id,
+                grpc_status,
+                grpc_message: fail.then_some(DEMO_GRPC_UNAVAILABLE),
+                request_messages: 1,
+                response_messages,
+                client_addr: client,
+                server_addr: server,
+                request_ts,
+            });
+            stream_id += 2;
+            n += 1;
+            t = later(t, rng.range(2_500_000..=6_000_000) * US);
+        }
+        self.retired.push(conv);
+    }
+
     fn finish(mut self) -> DemoScenario {
         // Connections still in the pools stay open: the capture ends while they are idle.
         for (_, pool) in std::mem::take(&mut self.pools) {
@@ -1171,6 +1322,7 @@ impl Demo {
             services: self.services,
             ground_truth: self.calls,
             ground_truth_network: network,
+            ground_truth_grpc: self.grpc_calls,
         }
     }
 }
@@ -1252,6 +1404,8 @@ mod tests {
         let (conns, streams) = reassemble(demo.packets.iter().map(|p| &p.data[..]));
         let down = service_ip(&demo, "recommendations");
         let (refused, conns): (Vec<_>, Vec<_>) = conns.into_iter().partition(|(_, s)| s.ip() == down);
+        // The h2c connection is checked by `engine_finds_every_grpc_call`.
+        let conns: Vec<_> = conns.into_iter().filter(|(_, s)| s.port() != DEMO_GRPC_PORT).collect();
         let refused_facts = demo
             .ground_truth_network
             .iter()
@@ -1286,6 +1440,70 @@ mod tests {
             }
         }
         assert_eq!(seen, demo.ground_truth.len());
+    }
+
+    /// The gRPC calls are varied, and our engine finds each one (HTTP/2 prior knowledge on a
+    /// port it has no hint for) with its method, status and message counts.
+    #[test]
+    fn engine_finds_every_grpc_call() {
+        for seed in [7, 1, 3] {
+            let demo = demo_packets(seed);
+            let truth = &demo.ground_truth_grpc;
+            assert!(
+                (8..=25).contains(&truth.len()),
+                "seed {seed}: {} gRPC calls",
+                truth.len()
+            );
+            let count = |f: &dyn Fn(&DemoGrpcCall) -> bool| truth.iter().filter(|c| f(c)).count();
+            assert!(
+                count(&|c| c.method == "Charge" && c.grpc_status == 14) >= 1,
+                "seed {seed}"
+            );
+            assert!(
+                count(&|c| c.method == "Charge" && c.grpc_status == 0) >= 1,
+                "seed {seed}"
+            );
+            assert!(count(&|c| c.method == "Refund") >= 1, "seed {seed}");
+            assert_eq!(count(&|c| c.method == "Refund" && c.grpc_status != 0), 0);
+            let shared = replay(&demo);
+            let mut found = Vec::new();
+            shared.store.scan(Order::Asc, None, &mut |e| {
+                if let Some(s) = e.h2() {
+                    assert_eq!(e.protocol.name(), "grpc", "{e:?}");
+                    assert_eq!(s.flags, 0, "{s:?}");
+                    let g = s.grpc.as_deref().expect("a gRPC call");
+                    found.push((
+                        e.src,
+                        e.dst,
+                        s.stream_id,
+                        format!("{}/{}", g.service, g.method),
+                        s.status,
+                        g.status,
+                        g.message.as_deref().map(str::to_string),
+                        g.request_messages,
+                        g.response_messages,
+                    ));
+                }
+                ControlFlow::Continue(())
+            });
+            let want: Vec<_> = truth
+                .iter()
+                .map(|c| {
+                    (
+                        c.client_addr,
+                        c.server_addr,
+                        c.stream_id,
+                        format!("{}/{}", c.service, c.method),
+                        Some(200),
+                        Some(c.grpc_status),
+                        c.grpc_message.map(str::to_string),
+                        c.request_messages,
+                        c.response_messages,
+                    )
+                })
+                .collect();
+            assert_eq!(found, want, "seed {seed}");
+        }
     }
 
     #[test]
@@ -1574,9 +1792,12 @@ mod tests {
 
             // Retransmitted and probed bytes do not disturb the HTTP dissection: every call is
             // found once, with its bodies, on lossy and slow connections alike.
+            // (The gRPC calls are checked by `engine_finds_every_grpc_call`.)
             let mut entries = Vec::new();
             shared.store.scan(Order::Asc, None, &mut |e| {
-                entries.push(e.clone());
+                if e.h2().is_none() {
+                    entries.push(e.clone());
+                }
                 ControlFlow::Continue(())
             });
             assert_eq!(entries.len(), demo.ground_truth.len(), "seed {seed}");

@@ -9,6 +9,7 @@
 //! - [`rng`]: the seedable PRNG behind all of them.
 
 pub mod conversation;
+pub mod h2;
 pub mod http_workload;
 pub mod packet;
 pub mod pcap;

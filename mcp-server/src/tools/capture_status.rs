@@ -93,6 +93,23 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     ] {
         dissection.insert(k.to_string(), v);
     }
+    // Kafka and AMQP: lost framing and caps hit are drops; frames read from a prefix are not.
+    for (k, v) in [
+        ("kafka_frame_errors", d.kafka_frame_errors),
+        ("kafka_pending_overflows", d.kafka_pending_overflows),
+        ("amqp_frame_errors", d.amqp_frame_errors),
+        ("amqp_open_overflows", d.amqp_open_overflows),
+    ] {
+        drops.insert(k.to_string(), v);
+    }
+    for (k, v) in [
+        ("kafka_resyncs", d.kafka_resyncs),
+        ("kafka_frames_truncated", d.kafka_frames_truncated),
+        ("amqp_resyncs", d.amqp_resyncs),
+        ("amqp_frames_truncated", d.amqp_frames_truncated),
+    ] {
+        dissection.insert(k.to_string(), v);
+    }
     let l = &state.limits;
     let mut limits = BTreeMap::from([
         ("store_memory_bytes".to_string(), l.store_memory_bytes as u64),

@@ -23,7 +23,11 @@ fn describe(e: &KflErrors) -> String {
             err.message,
             indent(&err.excerpt)
         ));
-        if let Some(s) = &err.suggestion {
+        if let Some(s) = err
+            .suggestion
+            .as_ref()
+            .filter(|_| !err.message.contains("did you mean"))
+        {
             out.push_str(&format!("\n  did you mean `{s}`?"));
         }
     }
@@ -73,4 +77,18 @@ pub fn run_validate(_state: &AppState, args: Map<String, Value>) -> Result<Valid
                 .collect(),
         },
     })
+}
+
+/// Keeps the flows a filter selects (all of them without a filter).
+pub fn select_flows(
+    state: &AppState,
+    flows: Vec<std::sync::Arc<capture_core::flows::FlowRecord>>,
+    filter: Option<&str>,
+) -> Result<Vec<std::sync::Arc<capture_core::flows::FlowRecord>>, ToolError> {
+    let Some(src) = filter.filter(|f| !f.trim().is_empty()) else {
+        return Ok(flows);
+    };
+    let f = compile(src)?;
+    let cx = eval_context(state);
+    Ok(flows.into_iter().filter(|r| f.matches(&r.as_entry(), &cx)).collect())
 }

@@ -76,6 +76,7 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
         .filter(|f| matches_transport(f, p.protocol))
         .filter(|f| endpoint.is_none_or(|e| super::tcp_insights::touches(f, e)))
         .collect();
+    let flows = super::filter::select_flows(state, flows, p.filter.as_deref())?;
     let counts = entries_per_flow(state);
     let total = flows.len();
     let start = offset.min(total);
@@ -120,6 +121,7 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
         .into_iter()
         .filter(|f| matches_transport(f, p.protocol))
         .collect();
+    let flows = super::filter::select_flows(state, flows, p.filter.as_deref())?;
     let mut pairs: HashMap<String, Talker> = HashMap::new();
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();

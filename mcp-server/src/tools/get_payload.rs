@@ -71,10 +71,16 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
                     g.response_encoding.as_deref()
                 }
             };
+            // With `--proto-descriptor` describing the method: its request and response types.
+            let types = s.grpc.as_deref().and_then(|g| {
+                let pool = state.protos.as_ref()?;
+                crate::proto::method_types(pool, &g.service, &g.method)
+            });
             let view = |m: &H2Message, start_line: String, req: bool| {
                 let mut p = msg(&h2_as_http(m, start_line));
                 if s.grpc.is_some() && decode != BodyDecode::Raw {
-                    p.body_json = Some(grpc_messages_json(&m.body, grpc_encoding(req), limits));
+                    let ty = types.as_ref().map(|(i, o)| if req { i } else { o });
+                    p.body_json = Some(grpc_messages_json(&m.body, grpc_encoding(req), ty, limits));
                     p.body = None;
                     p.body_encoding = "json".into();
                     p.offset = 0;
@@ -199,9 +205,15 @@ fn h2_as_http(m: &H2Message, start_line: String) -> HttpMessage {
     }
 }
 
-/// The gRPC messages of a captured body: each decompressed (gzip, capped) and decoded as
-/// protobuf without a schema (field numbers as keys).
-fn grpc_messages_json(body: &[u8], encoding: Option<&str>, limits: &Limits) -> Value {
+/// The gRPC messages of a captured body: each decompressed (gzip, capped) and decoded as `ty`
+/// into named fields (`type` and `message`) when the method's type is known and the bytes parse
+/// as it, else as protobuf without a schema (field numbers as keys, under `protobuf`).
+fn grpc_messages_json(
+    body: &[u8],
+    encoding: Option<&str>,
+    ty: Option<&prost_reflect::MessageDescriptor>,
+    limits: &Limits,
+) -> Value {
     let messages = grpc::messages(body);
     let decoded = messages.iter().map(|m| {
         let mut o = Map::new();
@@ -211,16 +223,24 @@ fn grpc_messages_json(body: &[u8], encoding: Option<&str>, limits: &Limits) -> V
             o.insert("cut".into(), Value::Bool(true));
         }
         match grpc::decompress(m, encoding, limits.decompress_max_bytes) {
-            grpc::Decompressed::Plain(bytes) => match protobuf::decode(&bytes, limits.protobuf_max_depth) {
-                Some(fields) => {
-                    let v = serde_json::from_str(&protobuf::to_json(&fields)).unwrap_or(Value::Null);
-                    o.insert("protobuf".into(), v);
+            grpc::Decompressed::Plain(bytes) => {
+                match ty.and_then(|t| Some((t, crate::proto::decode_named(t, &bytes)?))) {
+                    Some((t, named)) => {
+                        o.insert("type".into(), Value::String(t.full_name().into()));
+                        o.insert("message".into(), named);
+                    }
+                    None => match protobuf::decode(&bytes, limits.protobuf_max_depth) {
+                        Some(fields) => {
+                            let v = serde_json::from_str(&protobuf::to_json(&fields)).unwrap_or(Value::Null);
+                            o.insert("protobuf".into(), v);
+                        }
+                        None => {
+                            let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                            o.insert("base64".into(), Value::String(b64));
+                        }
+                    },
                 }
-                None => {
-                    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
-                    o.insert("base64".into(), Value::String(b64));
-                }
-            },
+            }
             grpc::Decompressed::UnsupportedCoding(c) => {
                 o.insert("note".into(), Value::String(format!("{c}-compressed; not decoded")));
             }

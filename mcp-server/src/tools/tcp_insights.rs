@@ -21,7 +21,8 @@ retransmissions (fast, spurious), out-of-order, zero windows and probes, window 
 ACKed-unseen segments, keep-alives, completeness, handshake RTT, ACK RTT samples and jitter, volumes and goodput, \
 each with a `verdict` (healthy/degraded/severe) and plain `reasons`. `group_by` aggregates by `client_server`, \
 `server` or `namespace_pair` with handshake RTT p50/p90/p99. Sort with e.g. `sort: \"retransmission_rate\"`; \
-narrow with `verdict` or `endpoint`.";
+narrow with a KFL `filter` over flows (`conn_state == \"refused\"`, `retransmission_rate > 0.01`, \
+`dst.port == 8080`), `verdict` or `endpoint`.";
 
 const DEFAULT_LIMIT: u32 = 50;
 
@@ -147,7 +148,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         })
         .transpose()?;
     let endpoint = p.endpoint.as_deref().map(str::trim);
-    let mut flows: Vec<Arc<FlowRecord>> = state
+    let flows: Vec<Arc<FlowRecord>> = state
         .shared
         .flows
         .snapshot()
@@ -162,6 +163,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         })
         .filter(|f| verdict.is_none_or(|v| health::assess_flow(f).0 == v))
         .collect();
+    let mut flows = super::filter::select_flows(state, flows, p.filter.as_deref())?;
     let total = flows.len() as u64;
     let pct = health::rtt_percentiles(flows.iter().map(|f| f.as_ref()));
     let (sort_field, ascending) = match p.sort.as_deref().map(str::trim) {

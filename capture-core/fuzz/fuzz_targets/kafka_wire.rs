@@ -1,0 +1,94 @@
+//! The Kafka parser, framer and session.
+//!
+//! Input: one selector byte (low 4 bits: piece size; bit 4: the server speaks first), then the
+//! bytes. The parser and probes must never panic on any frame; the framer must cut the same
+//! frames whether the bytes come at once or in pieces; the session, fed the pieces alternately
+//! from each side (a 3-byte piece is a gap), must keep its entries within the caps.
+#![no_main]
+
+use capture_core::dissect::frames::Framer;
+use capture_core::dissect::kafka::parse;
+use capture_core::dissect::kafka::state::KafkaSession;
+use capture_core::dissect::{Ctx, DissectStats, StreamDissector};
+use capture_core::entry::Entry;
+use capture_core::limits::Limits;
+use capture_core::tcp::flow::{Dir, FlowKey, FlowMeta, RoleSource};
+use capture_core::tcp::reassembly::Chunk;
+use capture_core::time::Timestamp;
+use libfuzzer_sys::fuzz_target;
+
+const CAP: usize = 256;
+
+fn frames<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> Vec<(Vec<u8>, usize)> {
+    let mut f = Framer::default();
+    let mut out = Vec::new();
+    for p in pieces {
+        let (fs, ok) = f.push(p, 4, parse::frame_size, CAP);
+        out.extend(fs.into_iter().map(|f| (f.bytes, f.total)));
+        if !ok {
+            out.push((Vec::new(), 0));
+            break;
+        }
+    }
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let _ = parse::probe(rest);
+    let _ = parse::probe_responses(rest);
+    if let Some(r) = parse::parse_request(rest) {
+        assert!(r.topics.iter().all(|t| t.len() <= rest.len()));
+    }
+    let _ = parse::response_correlation(rest);
+    let piece = usize::from(sel & 0x0f) + 1;
+    let whole = frames(std::iter::once(rest));
+    assert_eq!(whole, frames(rest.chunks(piece)), "pieces of {piece}");
+    assert!(whole.iter().all(|(b, _)| b.len() <= CAP));
+
+    let client = "10.0.0.1:1000".parse().unwrap();
+    let server = "10.0.0.2:2000".parse().unwrap();
+    let meta = FlowMeta {
+        id: 1,
+        key: FlowKey::new(client, server, 6),
+        client,
+        server,
+        roles: RoleSource::Syn,
+        first_seen: Timestamp(0),
+        last_seen: Timestamp(0),
+        closed_at: None,
+    };
+    let limits = Limits {
+        kafka_max_pending: 4,
+        dissector_buffer_bytes: CAP,
+        ..Limits::default()
+    };
+    let mut out: Vec<Entry> = Vec::new();
+    let mut stats = DissectStats::default();
+    let mut ctx = Ctx {
+        limits: &limits,
+        meta: &meta,
+        out: &mut out,
+        stats: &mut stats,
+    };
+    let mut s = KafkaSession::new();
+    let first = if sel & 0x10 == 0 { Dir::ToServer } else { Dir::ToClient };
+    for (k, p) in rest.chunks(piece * 5).enumerate() {
+        let dir = if k % 2 == 0 { first } else { first.flip() };
+        let ts = Timestamp(k as u64 * 1_000);
+        if p.len() == 3 {
+            s.on_chunk(dir, ts, Chunk::Gap(u64::from(p[0])), &mut ctx);
+        } else {
+            s.on_chunk(dir, ts, Chunk::Data(p), &mut ctx);
+        }
+    }
+    s.finish(Timestamp(u64::MAX / 2), &mut ctx);
+    s.finish(Timestamp(u64::MAX / 2), &mut ctx);
+    for e in &out {
+        let k = e.kafka().expect("kafka detail");
+        assert!(k.topics.iter().map(|t| t.len()).sum::<usize>() <= 3 * CAP);
+        let _ = e.summary();
+    }
+});

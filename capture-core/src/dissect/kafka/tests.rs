@@ -1,0 +1,163 @@
+//! The Kafka state machine end to end: synthetic TCP conversations go through the engine
+//! (decode → flow table → reassembly → dissector → store) and the entries are checked.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use super::parse::tests::{metadata_v1, offset_commit_v8, produce_v3, request};
+use super::{KafkaEntry, kafka_flags};
+use crate::engine::{Engine, Shared};
+use crate::entry::{Entry, Protocol};
+use crate::fields::{self, Value};
+use crate::limits::Limits;
+use crate::store::Order;
+use crate::synth::conversation::{Conversation, LINK};
+use crate::time::Timestamp;
+
+fn conv(server_port: u16, handshake: bool) -> Conversation {
+    let mut c = Conversation::new(
+        "10.0.0.1:40000".parse().unwrap(),
+        format!("10.0.0.2:{server_port}").parse().unwrap(),
+        Timestamp::from_secs_nanos(1_700_000_000, 0),
+        1_000,
+        7_000,
+        90_000,
+    );
+    if handshake {
+        c.handshake();
+    }
+    c
+}
+
+fn run(c: Conversation, limits: Limits) -> (Vec<Arc<Entry>>, Shared) {
+    let shared = Shared::with_limits(&limits);
+    let mut engine = Engine::new(limits, shared.clone());
+    let pk: Vec<(Timestamp, Vec<u8>)> = c.packets().into_iter().map(|p| (p.ts, p.data)).collect();
+    engine.replay("test", LINK, &pk);
+    let mut v = Vec::new();
+    shared.store.scan(Order::Asc, None, &mut |e| {
+        v.push(e.clone());
+        ControlFlow::Continue(())
+    });
+    (v, shared)
+}
+
+fn k(e: &Entry) -> &KafkaEntry {
+    assert_eq!(e.protocol, Protocol::Kafka);
+    e.kafka().expect("a kafka entry")
+}
+
+fn response(corr: i32, body: &[u8]) -> Vec<u8> {
+    let mut v = ((4 + body.len()) as u32).to_be_bytes().to_vec();
+    v.extend(corr.to_be_bytes());
+    v.extend(body);
+    v
+}
+
+#[test]
+fn requests_pair_with_responses_by_correlation_id_on_any_port() {
+    let mut c = conv(36333, true);
+    let mut batch = metadata_v1(7);
+    batch.extend(produce_v3(8));
+    c.client_send(&batch, 100);
+    // Responses out of order: the broker answers the produce first.
+    let mut answers = response(8, &[0; 12]);
+    answers.extend(response(7, &[0; 20]));
+    c.server_send(&answers, 2_000);
+    c.close();
+    let (es, shared) = run(c, Limits::default());
+    assert_eq!(es.len(), 2, "{es:?}");
+    let m = es.iter().find(|e| k(e).correlation_id == 7).unwrap();
+    let p = es.iter().find(|e| k(e).correlation_id == 8).unwrap();
+    assert_eq!(k(m).api_name(), Some("METADATA"));
+    assert_eq!(k(m).topics, vec!["orders".into(), "payments".into()]);
+    assert_eq!(k(p).api_key, Some(0));
+    assert_eq!(k(p).record_count, Some(3));
+    assert!(k(p).response_bytes.is_some() && k(p).flags == 0);
+    assert!(p.elapsed_us.is_some());
+    assert_eq!(p.src, "10.0.0.1:40000".parse().unwrap());
+    assert_eq!(shared.stats.lock().dissect.connections.get("kafka"), Some(&1));
+    assert_eq!(field(p, "kafka_api_key_name"), Value::Str("PRODUCE".into()));
+    assert_eq!(
+        field(p, "kafka_request_summary"),
+        Value::Str("PRODUCE v3 orders".into())
+    );
+    assert_eq!(
+        field(m, "kafka_topics"),
+        Value::List(vec![Value::Str("orders".into()), Value::Str("payments".into())])
+    );
+    assert_eq!(field(p, "kafka_api_version"), Value::Int(3));
+    assert_eq!(field(p, "kafka_correlation_id"), Value::Int(8));
+    assert_eq!(field(p, "kafka_request"), Value::Bool(true));
+    assert_eq!(
+        field(p, "redis_command"),
+        Value::Null,
+        "fields of other protocols do not apply"
+    );
+}
+
+fn field<'a>(e: &'a Entry, name: &str) -> Value<'a> {
+    (fields::lookup(name).expect(name).get)(e)
+}
+
+/// tshark cannot decode a response whose request was not captured; it is still an entry, with
+/// its correlation id and no api key.
+#[test]
+fn mid_connection_responses_before_any_request_are_entries() {
+    let mut c = conv(9092, false);
+    let mut answers = response(140, &[0; 30]);
+    answers.extend(response(141, &[0; 10]));
+    c.server_send(&answers, 100);
+    c.client_send(&offset_commit_v8(142), 1_000);
+    c.server_send(&response(142, &[0; 8]), 2_000);
+    c.client_send(&request(12, 4, 143, "consumer-1", &[1, 0, 0, 0, 0, 0]), 3_000);
+    c.close();
+    let (es, _) = run(c, Limits::default());
+    let rows: Vec<(Option<i16>, i32, bool)> = es
+        .iter()
+        .map(|e| (k(e).api_key, k(e).correlation_id, k(e).response_bytes.is_some()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (None, 140, true),
+            (None, 141, true),
+            (Some(8), 142, true),
+            (Some(12), 143, false)
+        ]
+    );
+    assert_eq!(k(&es[0]).flags, kafka_flags::NO_REQUEST);
+    assert_eq!(k(&es[2]).topics, vec!["orders".into()]);
+    assert_eq!(k(&es[3]).flags, kafka_flags::NO_RESPONSE);
+    assert_eq!(field(&es[0], "kafka_api_key"), Value::Null);
+}
+
+#[test]
+fn pending_cap_and_oversized_frames_are_counted() {
+    let limits = Limits {
+        kafka_max_pending: 2,
+        dissector_buffer_bytes: 64,
+        ..Limits::default()
+    };
+    let mut c = conv(9092, true);
+    for corr in 1..=3 {
+        c.client_send(&metadata_v1(corr), 100);
+    }
+    // A 4 KiB produce: read from its first 64 bytes, the topic still comes out.
+    let mut big = produce_v3(4);
+    let extra = vec![0u8; 4_096];
+    big.extend(&extra);
+    let len = (big.len() - 4) as u32;
+    big[..4].copy_from_slice(&len.to_be_bytes());
+    c.client_send(&big, 100);
+    c.server_send(&response(4, &[0; 4]), 1_000);
+    c.close();
+    let (es, shared) = run(c, limits);
+    let st = shared.stats.lock().dissect.clone();
+    assert_eq!(st.kafka_pending_overflows, 2);
+    assert_eq!(st.kafka_frames_truncated, 1);
+    let p = es.iter().find(|e| k(e).correlation_id == 4).unwrap();
+    assert_eq!(k(p).topics, vec!["orders".into()]);
+    assert_ne!(k(p).flags & kafka_flags::TRUNCATED, 0);
+    assert_eq!(es.len(), 4);
+}
