@@ -71,5 +71,6 @@ impl Stats {
         t.gaps += r.gaps;
         t.gap_bytes += r.gap_bytes;
         t.window_overflows += r.window_overflows;
+        t.bytes_after_fin += r.bytes_after_fin;
     }
 }

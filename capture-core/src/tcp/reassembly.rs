@@ -35,6 +35,8 @@ pub struct ReassemblyStats {
     pub gap_bytes: u64,
     /// Gaps forced because the out-of-order buffer was full.
     pub window_overflows: u64,
+    /// Buffered bytes beyond the sender's FIN, dropped when the stream ended.
+    pub bytes_after_fin: u64,
 }
 
 #[derive(Debug)]
@@ -342,8 +344,7 @@ impl Reassembler {
             self.skip_to_first_pending(out);
         }
         if self.started {
-            self.ended = true;
-            out(Chunk::End);
+            self.end(out);
         }
     }
 
@@ -352,9 +353,17 @@ impl Reassembler {
             && self.next_off >= f
             && !self.ended
         {
-            self.ended = true;
-            out(Chunk::End);
+            self.end(out);
         }
+    }
+
+    /// The direction is over: nothing buffered beyond this point can belong to it.
+    fn end(&mut self, out: &mut dyn FnMut(Chunk<'_>)) {
+        self.ended = true;
+        self.stats.bytes_after_fin += self.pending_bytes as u64;
+        self.pending.clear();
+        self.pending_bytes = 0;
+        out(Chunk::End);
     }
 }
 
@@ -463,6 +472,25 @@ mod tests {
         });
         assert_eq!(gaps, vec![999_999_999]);
         assert!(c.ended);
+    }
+
+    #[test]
+    fn fin_behind_buffered_data_frees_the_buffer() {
+        // Found by the tcp_segments fuzz target: a SYN, data far ahead (buffered), then a FIN
+        // whose sequence number lies behind it. The buffered bytes cannot belong to the stream.
+        let mut r = Reassembler::new();
+        let mut ended = false;
+        r.segment(2_061_904_416, true, false, b"", 4096, 16, &mut |_| {});
+        r.segment(2_166_815_516, false, false, b"ab", 4096, 16, &mut |_| {});
+        assert_eq!(r.buffered_bytes(), 2);
+        r.segment(u32::MAX, true, true, b"1234567", 4096, 16, &mut |c| {
+            ended |= c == Chunk::End
+        });
+        assert!(ended);
+        assert_eq!(r.buffered_bytes(), 0);
+        assert_eq!(r.stats.bytes_after_fin, 2);
+        r.flush(&mut |_| {});
+        assert_eq!(r.buffered_bytes(), 0);
     }
 
     proptest! {

@@ -158,13 +158,15 @@ pub fn probe(b: &[u8]) -> Probe {
     }
 }
 
-/// Is `b` the start of a run of Kafka responses (length, then a non-negative correlation id)?
-/// Answers `NeedMore`, never `Match`: a response alone is too little to claim a connection, but
-/// it is held so that the requests of the other direction can claim it and take it along.
+/// Is `b` a run of Kafka responses (length, then a non-negative correlation id), the first of
+/// them whole? Answers `NeedMore`, never `Match`: a response alone is too little to claim a
+/// connection, but it is held so that the requests of the other direction can claim it and take
+/// it along. Bytes that only start a frame are refused, so other data is not held back.
 pub fn probe_responses(mut b: &[u8]) -> Probe {
+    let mut first = true;
     loop {
         if b.len() < 8 {
-            return Probe::NeedMore;
+            return if first { Probe::NoMatch } else { Probe::NeedMore };
         }
         let len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         let corr = i32::from_be_bytes([b[4], b[5], b[6], b[7]]);
@@ -172,9 +174,12 @@ pub fn probe_responses(mut b: &[u8]) -> Probe {
             return Probe::NoMatch;
         }
         match b.get(4 + len as usize..) {
-            Some(rest) if !rest.is_empty() => b = rest,
-            _ => return Probe::NeedMore,
+            Some([]) => return Probe::NeedMore,
+            Some(rest) => b = rest,
+            None if first => return Probe::NoMatch,
+            None => return Probe::NeedMore,
         }
+        first = false;
     }
 }
 
@@ -595,6 +600,19 @@ pub(crate) mod tests {
         resp.extend(140i32.to_be_bytes());
         resp.extend([0, 0, 0, 0]);
         assert_eq!(probe_responses(&resp), Probe::NeedMore);
+        let mut two = resp.clone();
+        two.extend(&resp[..6]);
+        assert_eq!(
+            probe_responses(&two),
+            Probe::NeedMore,
+            "a whole response, then part of one"
+        );
+        assert_eq!(
+            probe_responses(&resp[..10]),
+            Probe::NoMatch,
+            "the first response must be whole"
+        );
+        assert_eq!(probe_responses(b"\x00\x01binary preamble\r\n"), Probe::NoMatch);
         assert_eq!(probe(&resp), Probe::NoMatch);
         assert_eq!(probe(b"GET / HTTP/1.1\r\n\r\n"), Probe::NoMatch);
         assert_eq!(probe_responses(b"GET / HTTP/1.1\r\n\r\n"), Probe::NoMatch);
