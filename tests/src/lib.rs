@@ -30,6 +30,13 @@ pub fn pcaps_dir() -> Option<PathBuf> {
     None
 }
 
+/// An `addr:port` of the reference tables (IPv6 as `[addr]:port`).
+pub fn endpoint(s: &str) -> std::net::SocketAddr {
+    let (host, port) = s.rsplit_once(':').expect("addr:port");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    std::net::SocketAddr::new(host.parse().expect("ip"), port.parse().expect("port"))
+}
+
 /// Every capture under `dir` (recursively) that has `<stem>.ref/<table>`.
 pub fn captures_with(dir: &Path, table: &str, exclude_dirs: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();

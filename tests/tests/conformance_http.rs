@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use capture_core::entry::Entry;
-use wirelens_e2e::{captures_with, entries_of, pcaps_dir, read_tsv, ref_dir};
+use wirelens_e2e::{captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
 
 /// Known, deliberate differences from tshark: (capture, reason). None today: every transaction
 /// tshark reports, we report identically.
@@ -19,12 +19,6 @@ struct Tally {
     matched: usize,
     extra: usize,
     mismatches: Vec<String>,
-}
-
-fn endpoint(s: &str) -> SocketAddr {
-    let (host, port) = s.rsplit_once(':').expect("addr:port");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    SocketAddr::new(host.parse().expect("ip"), port.parse().expect("port"))
 }
 
 fn body_ok(row: &HashMap<String, String>, col: &str, got: Option<u64>) -> bool {

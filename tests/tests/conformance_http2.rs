@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use capture_core::entry::Entry;
-use wirelens_e2e::{captures_with, entries_of, pcaps_dir, read_tsv, ref_dir};
+use wirelens_e2e::{captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -17,12 +17,6 @@ struct Tally {
     matched: usize,
     extra: usize,
     mismatches: Vec<String>,
-}
-
-fn endpoint(s: &str) -> SocketAddr {
-    let (host, port) = s.rsplit_once(':').expect("addr:port");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    SocketAddr::new(host.parse().expect("ip"), port.parse().expect("port"))
 }
 
 fn text(v: Option<&str>) -> String {

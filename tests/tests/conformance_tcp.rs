@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use capture_core::entry::Transport;
 use capture_core::flows::FlowRecord;
-use wirelens_e2e::{captures_with, flows_of, pcaps_dir, read_tsv, ref_dir};
+use wirelens_e2e::{captures_with, endpoint, flows_of, pcaps_dir, read_tsv, ref_dir};
 
 /// (capture, stream, cell, why). Wireshark 4.0.17 calls the server's zero-length FIN
 /// retransmissions in this capture "fast retransmissions" although the client sent no duplicate
@@ -31,12 +31,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str, &str)] = &[
         "ACKed-unseen repeat suppressed by 4.0",
     ),
 ];
-
-fn endpoint(s: &str) -> SocketAddr {
-    let (host, port) = s.rsplit_once(':').expect("addr:port");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    SocketAddr::new(host.parse().expect("ip"), port.parse().expect("port"))
-}
 
 /// Our value for a tcp.tsv column, with the flow's directions as given.
 fn ours(f: &FlowRecord, col: &str, swapped: bool) -> Option<String> {

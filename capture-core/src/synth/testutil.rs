@@ -1,14 +1,21 @@
-//! Test helpers: reassemble synthesised TCP streams, parse the HTTP/1.x messages in them, and run
-//! the TCP analysis over a conversation.
+//! Test helpers: replay synthesised packets through a fresh engine, reassemble synthesised TCP
+//! streams, parse the HTTP/1.x messages in them, and run the TCP analysis over a conversation.
 
+use crate::engine::{Engine, Shared};
+use crate::entry::Entry;
+use crate::limits::Limits;
+use crate::store::Order;
 use crate::synth::SynthPacket;
+use crate::synth::conversation::LINK;
 use crate::synth::packet::{FIN, SYN, Transport, decode_frame};
 use crate::tcp::analysis::{Segment, TcpAnalysis, TcpMetrics};
+use crate::time::Timestamp;
 use crate::wire::TcpFlags;
 use flate2::read::GzDecoder;
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// One direction of a connection.
 pub type FlowKey = (SocketAddr, SocketAddr);
@@ -180,4 +187,19 @@ pub fn parse_messages(mut buf: &[u8], response: bool) -> Vec<Msg> {
         });
     }
     out
+}
+
+/// Replays packets through a fresh engine; returns its entries (oldest first) and what it shares
+/// (counters, flows).
+pub fn replay_entries(packets: Vec<SynthPacket>, limits: Limits) -> (Vec<Arc<Entry>>, Shared) {
+    let shared = Shared::with_limits(&limits);
+    let mut engine = Engine::new(limits, shared.clone());
+    let pk: Vec<(Timestamp, Vec<u8>)> = packets.into_iter().map(|p| (p.ts, p.data)).collect();
+    engine.replay("test", LINK, &pk);
+    let mut v = Vec::new();
+    shared.store.scan(Order::Asc, None, &mut |e| {
+        v.push(e.clone());
+        std::ops::ControlFlow::Continue(())
+    });
+    (v, shared)
 }

@@ -1,14 +1,12 @@
 //! The HTTP/1 state machine end to end: synthetic TCP conversations go through the engine
 //! (decode → flow table → reassembly → dissector → store) and the entries are checked.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::engine::{Engine, Shared};
+use crate::engine::Shared;
 use crate::entry::{Entry, http_flags};
 use crate::limits::Limits;
-use crate::store::Order;
-use crate::synth::conversation::{Conversation, LINK, SynthPacket};
+use crate::synth::conversation::{Conversation, SynthPacket};
 use crate::time::Timestamp;
 
 fn conv(port: u16) -> Conversation {
@@ -25,16 +23,7 @@ fn conv(port: u16) -> Conversation {
 }
 
 fn run_packets(packets: Vec<SynthPacket>, limits: Limits) -> (Vec<Arc<Entry>>, Shared) {
-    let shared = Shared::with_limits(&limits);
-    let mut engine = Engine::new(limits, shared.clone());
-    let pk: Vec<(Timestamp, Vec<u8>)> = packets.into_iter().map(|p| (p.ts, p.data)).collect();
-    engine.replay("test", LINK, &pk);
-    let mut v = Vec::new();
-    shared.store.scan(Order::Asc, None, &mut |e| {
-        v.push(e.clone());
-        ControlFlow::Continue(())
-    });
-    (v, shared)
+    crate::synth::testutil::replay_entries(packets, limits)
 }
 
 fn run(c: Conversation) -> Vec<Arc<Entry>> {

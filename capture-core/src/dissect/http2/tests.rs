@@ -2,7 +2,6 @@
 //! and synthetic TCP conversations through the whole engine (probing, h2c upgrade, gaps).
 
 use std::io::Write;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use super::frame::{self, PREFACE, build};
@@ -10,11 +9,10 @@ use super::hpack::Encoder;
 use super::state::Http2Session;
 use super::{grpc, probe, protobuf};
 use crate::dissect::{Ctx, DissectStats, Probe};
-use crate::engine::{Engine, Shared};
+use crate::engine::Shared;
 use crate::entry::{Entry, Protocol, h2_flags};
 use crate::limits::Limits;
-use crate::store::Order;
-use crate::synth::conversation::{Conversation, LINK, SynthPacket};
+use crate::synth::conversation::{Conversation, SynthPacket};
 use crate::tcp::flow::{Dir, FlowKey, FlowMeta, RoleSource};
 use crate::time::Timestamp;
 
@@ -586,17 +584,7 @@ fn conv(handshake: bool) -> Conversation {
 }
 
 fn run_packets(packets: Vec<SynthPacket>) -> (Vec<Arc<Entry>>, Shared) {
-    let limits = Limits::default();
-    let shared = Shared::with_limits(&limits);
-    let mut engine = Engine::new(limits, shared.clone());
-    let pk: Vec<(Timestamp, Vec<u8>)> = packets.into_iter().map(|p| (p.ts, p.data)).collect();
-    engine.replay("test", LINK, &pk);
-    let mut v = Vec::new();
-    shared.store.scan(Order::Asc, None, &mut |e| {
-        v.push(e.clone());
-        ControlFlow::Continue(())
-    });
-    (v, shared)
+    crate::synth::testutil::replay_entries(packets, Limits::default())
 }
 
 #[test]
