@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use capture_core::entry::{Entry, Protocol};
-use wirelens_e2e::{captures_with, entries_of, pcaps_dir, read_tsv, ref_dir};
+use wirelens_e2e::{captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -18,12 +18,6 @@ struct Tally {
     matched: usize,
     extra: usize,
     mismatches: Vec<String>,
-}
-
-fn endpoint(s: &str) -> SocketAddr {
-    let (host, port) = s.rsplit_once(':').expect("addr:port");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    SocketAddr::new(host.parse().expect("ip"), port.parse().expect("port"))
 }
 
 type Conn = (SocketAddr, SocketAddr);

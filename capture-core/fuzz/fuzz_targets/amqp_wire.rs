@@ -6,15 +6,13 @@
 //! from each side (a 3-byte piece is a gap), must keep its entries within the caps.
 #![no_main]
 
+mod common;
+
 use capture_core::dissect::amqp::parse;
 use capture_core::dissect::amqp::state::AmqpSession;
 use capture_core::dissect::frames::Framer;
-use capture_core::dissect::{Ctx, DissectStats, StreamDissector};
-use capture_core::entry::Entry;
 use capture_core::limits::Limits;
-use capture_core::tcp::flow::{Dir, FlowKey, FlowMeta, RoleSource};
-use capture_core::tcp::reassembly::Chunk;
-use capture_core::time::Timestamp;
+use capture_core::tcp::flow::Dir;
 use libfuzzer_sys::fuzz_target;
 
 const CAP: usize = 256;
@@ -55,44 +53,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, frames(rest.chunks(piece)), "pieces of {piece}");
     assert!(whole.iter().all(|(b, _)| b.len() <= CAP));
 
-    let client = "10.0.0.1:1000".parse().unwrap();
-    let server = "10.0.0.2:2000".parse().unwrap();
-    let meta = FlowMeta {
-        id: 1,
-        key: FlowKey::new(client, server, 6),
-        client,
-        server,
-        roles: RoleSource::Syn,
-        first_seen: Timestamp(0),
-        last_seen: Timestamp(0),
-        closed_at: None,
-    };
     let limits = Limits {
         amqp_max_open: 4,
         dissector_buffer_bytes: CAP,
         ..Limits::default()
     };
-    let mut out: Vec<Entry> = Vec::new();
-    let mut stats = DissectStats::default();
-    let mut ctx = Ctx {
-        limits: &limits,
-        meta: &meta,
-        out: &mut out,
-        stats: &mut stats,
-    };
-    let mut s = AmqpSession::new();
     let first = if sel & 0x10 == 0 { Dir::ToServer } else { Dir::ToClient };
-    for (k, p) in rest.chunks(piece * 5).enumerate() {
-        let dir = if k % 2 == 0 { first } else { first.flip() };
-        let ts = Timestamp(k as u64 * 1_000);
-        if p.len() == 3 {
-            s.on_chunk(dir, ts, Chunk::Gap(u64::from(p[0])), &mut ctx);
-        } else {
-            s.on_chunk(dir, ts, Chunk::Data(p), &mut ctx);
-        }
-    }
-    s.finish(Timestamp(u64::MAX / 2), &mut ctx);
-    s.finish(Timestamp(u64::MAX / 2), &mut ctx);
+    let out = common::drive(&mut AmqpSession::new(), &limits, rest, piece * 5, first);
     for e in &out {
         let a = e.amqp().expect("amqp detail");
         assert!(!a.methods.is_empty());

@@ -60,3 +60,51 @@ pub fn split(data: &[u8]) -> Vec<&[u8]> {
     out.push(rest);
     out
 }
+
+/// Feeds `data` to a stream dissector as one connection: pieces of `piece` bytes alternate
+/// directions starting with `first`, and a 3-byte piece stands for a gap of its first byte's size.
+/// Finishes twice (finishing must be idempotent) and returns the entries produced.
+pub fn drive(
+    s: &mut dyn capture_core::dissect::StreamDissector,
+    limits: &Limits,
+    data: &[u8],
+    piece: usize,
+    first: capture_core::tcp::flow::Dir,
+) -> Vec<capture_core::entry::Entry> {
+    use capture_core::dissect::{Ctx, DissectStats};
+    use capture_core::tcp::flow::{FlowKey, FlowMeta, RoleSource};
+    use capture_core::tcp::reassembly::Chunk;
+    use capture_core::time::Timestamp;
+    let client = "10.0.0.1:1000".parse().expect("literal address");
+    let server = "10.0.0.2:2000".parse().expect("literal address");
+    let meta = FlowMeta {
+        id: 1,
+        key: FlowKey::new(client, server, 6),
+        client,
+        server,
+        roles: RoleSource::Syn,
+        first_seen: Timestamp(0),
+        last_seen: Timestamp(0),
+        closed_at: None,
+    };
+    let mut out = Vec::new();
+    let mut stats = DissectStats::default();
+    let mut ctx = Ctx {
+        limits,
+        meta: &meta,
+        out: &mut out,
+        stats: &mut stats,
+    };
+    for (k, p) in data.chunks(piece.max(1)).enumerate() {
+        let dir = if k % 2 == 0 { first } else { first.flip() };
+        let ts = Timestamp(k as u64 * 1_000);
+        if p.len() == 3 {
+            s.on_chunk(dir, ts, Chunk::Gap(u64::from(p[0])), &mut ctx);
+        } else {
+            s.on_chunk(dir, ts, Chunk::Data(p), &mut ctx);
+        }
+    }
+    s.finish(Timestamp(u64::MAX / 2), &mut ctx);
+    s.finish(Timestamp(u64::MAX / 2), &mut ctx);
+    out
+}

@@ -6,14 +6,12 @@
 //! from each side (a 3-byte piece is a gap), must keep every kept value within its caps.
 #![no_main]
 
+mod common;
+
 use capture_core::dissect::redis::parse::{self, Caps, Decoder, Error, Message};
 use capture_core::dissect::redis::state::RedisSession;
-use capture_core::dissect::{Ctx, DissectStats};
-use capture_core::entry::Entry;
 use capture_core::limits::Limits;
-use capture_core::tcp::flow::{Dir, FlowKey, FlowMeta, RoleSource};
-use capture_core::tcp::reassembly::Chunk;
-use capture_core::time::Timestamp;
+use capture_core::tcp::flow::Dir;
 use libfuzzer_sys::fuzz_target;
 
 const CAPS: Caps = Caps {
@@ -65,22 +63,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(whole, drive(rest.chunks(piece), inline_ok), "pieces of {piece}");
     }
 
-    let client = "10.0.0.1:1000".parse().unwrap();
-    let server = "10.0.0.2:2000".parse().unwrap();
-    let meta = FlowMeta {
-        id: 1,
-        key: FlowKey::new(client, server, 6),
-        client,
-        server,
-        roles: if sel & 0x20 == 0 {
-            RoleSource::Syn
-        } else {
-            RoleSource::Port
-        },
-        first_seen: Timestamp(0),
-        last_seen: Timestamp(0),
-        closed_at: None,
-    };
     let limits = Limits {
         redis_max_depth: 8,
         redis_max_line_bytes: 256,
@@ -91,27 +73,8 @@ fuzz_target!(|data: &[u8]| {
         dissector_buffer_bytes: 512,
         ..Limits::default()
     };
-    let mut out: Vec<Entry> = Vec::new();
-    let mut stats = DissectStats::default();
-    let mut ctx = Ctx {
-        limits: &limits,
-        meta: &meta,
-        out: &mut out,
-        stats: &mut stats,
-    };
-    let mut s = RedisSession::new();
     let first = if sel & 0x10 == 0 { Dir::ToServer } else { Dir::ToClient };
-    for (k, p) in rest.chunks(piece * 5).enumerate() {
-        let dir = if k % 2 == 0 { first } else { first.flip() };
-        let ts = Timestamp(k as u64 * 1_000);
-        if p.len() == 3 {
-            s.on_chunk(dir, ts, Chunk::Gap(u64::from(p[0])), &mut ctx);
-        } else {
-            s.on_chunk(dir, ts, Chunk::Data(p), &mut ctx);
-        }
-    }
-    s.finish(Timestamp(u64::MAX / 2), &mut ctx);
-    s.finish(Timestamp(u64::MAX / 2), &mut ctx);
+    let out = common::drive(&mut RedisSession::new(), &limits, rest, piece * 5, first);
     for e in &out {
         let r = e.redis().expect("redis detail");
         assert!(r.args.len() <= limits.redis_max_args);

@@ -1,18 +1,16 @@
 //! The AMQP state machine end to end: synthetic TCP conversations go through the engine
 //! (decode → flow table → reassembly → dissector → store) and the entries are checked.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use super::parse::PROTOCOL_HEADER;
 use super::parse::tests::{content, method, publish, short};
 use super::{AmqpEntry, amqp_flags};
-use crate::engine::{Engine, Shared};
+use crate::engine::Shared;
 use crate::entry::{Entry, Protocol};
 use crate::fields::{self, Value};
 use crate::limits::Limits;
-use crate::store::Order;
-use crate::synth::conversation::{Conversation, LINK};
+use crate::synth::conversation::Conversation;
 use crate::time::Timestamp;
 
 fn conv(handshake: bool) -> Conversation {
@@ -31,16 +29,7 @@ fn conv(handshake: bool) -> Conversation {
 }
 
 fn run(c: Conversation, limits: Limits) -> (Vec<Arc<Entry>>, Shared) {
-    let shared = Shared::with_limits(&limits);
-    let mut engine = Engine::new(limits, shared.clone());
-    let pk: Vec<(Timestamp, Vec<u8>)> = c.packets().into_iter().map(|p| (p.ts, p.data)).collect();
-    engine.replay("test", LINK, &pk);
-    let mut v = Vec::new();
-    shared.store.scan(Order::Asc, None, &mut |e| {
-        v.push(e.clone());
-        ControlFlow::Continue(())
-    });
-    (v, shared)
+    crate::synth::testutil::replay_entries(c.packets(), limits)
 }
 
 fn a(e: &Entry) -> &AmqpEntry {
