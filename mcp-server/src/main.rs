@@ -62,8 +62,8 @@ struct Source {
     #[arg(long = "pcap", value_name = "FILE")]
     pcaps: Vec<PathBuf>,
     /// The built-in demo: a microservice shop (frontend, api-gateway, orders, payments, inventory)
-    /// with 4xx/5xx errors, slow calls, a lossy link, a slow receiver, refused connections and a
-    /// cross-zone RTT.
+    /// with 4xx/5xx errors, slow calls, a lossy link, a slow receiver, refused connections, a
+    /// cross-zone RTT, a Redis cache, a Kafka topic, an AMQP job queue and DNS lookups.
     #[arg(long)]
     demo: bool,
     /// Memory budget of the entry store, e.g. 256MiB, 2GiB.

@@ -1,4 +1,4 @@
-//! The built-in `--demo` scenario: a minute of HTTP/1.1 traffic between the microservices of a
+//! The built-in `--demo` scenario: a minute of traffic between the microservices of a
 //! small shop running in Kubernetes, with the ground truth of every call.
 //!
 //! Services: `frontend` and `api-gateway` (namespace `web`), `orders`, `payments` and
@@ -36,6 +36,23 @@
 //! indexing). About a quarter of the `Charge` calls fail with `UNAVAILABLE` (`grpc-status: 14`,
 //! a trailers-only response); `Refund` always succeeds. Their ground truth is in
 //! [`DemoScenario::ground_truth_grpc`].
+//!
+//! Redis: `orders` caches sessions and orders in `redis` (namespace `shop`, port 6379) over one
+//! connection: `GET`/`SET` on `session:<id>` and `order:<id>`, sometimes pipelined, with misses
+//! (null bulk strings) and one `WRONGTYPE` error. Ground truth in [`DemoScenario::ground_truth_redis`].
+//!
+//! DNS: pods resolve service names against `kube-dns` (10.96.0.10:53) over UDP, one of them
+//! over TCP; the mistyped `paymnets.shop.svc.cluster.local` gets NXDOMAIN. Ground truth in
+//! [`DemoScenario::ground_truth_dns`].
+//!
+//! AMQP: the gateway publishes jobs to exchange `jobs` with routing key `email.send` on
+//! `rabbitmq` (namespace `data`, port 5672) and a `worker` consumes them (`Basic.Consume`,
+//! `Deliver`, `Ack`); one mandatory publish with a mistyped routing key comes back as
+//! `Basic.Return` 312 `NO_ROUTE`. Ground truth in [`DemoScenario::ground_truth_amqp`].
+//!
+//! Kafka: `orders` produces each new order to topic `orders.created` on broker `kafka`
+//! (namespace `data`, port 9092) and `inventory` polls it with Fetch; both start with
+//! ApiVersions and Metadata. Ground truth in [`DemoScenario::ground_truth_kafka`].
 
 use crate::source::LinkType;
 use crate::synth::conversation::{
@@ -43,6 +60,8 @@ use crate::synth::conversation::{
 };
 use crate::synth::h2;
 use crate::synth::http_workload::http_date;
+use crate::synth::messages as msg;
+use crate::synth::packet::{UdpSpec, udp_frame};
 use crate::synth::rng::SplitMix64;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, HashMap};
@@ -195,6 +214,96 @@ pub struct DemoScenario {
     pub ground_truth_network: Vec<DemoNetworkFact>,
     /// Every gRPC call, in request order (not in `ground_truth`, which holds the HTTP/1 calls).
     pub ground_truth_grpc: Vec<DemoGrpcCall>,
+    /// The Redis commands of `orders`, in request order.
+    pub ground_truth_redis: Vec<DemoRedisCommand>,
+    /// The DNS lookups against `kube-dns`, in query order.
+    pub ground_truth_dns: Vec<DemoDnsQuery>,
+    /// The AMQP method groups (a method with its reply, or with its content), in time order.
+    pub ground_truth_amqp: Vec<DemoAmqpGroup>,
+    /// The Kafka requests (each answered), in time order.
+    pub ground_truth_kafka: Vec<DemoKafkaRequest>,
+}
+
+/// Port of the `kafka` broker.
+pub const DEMO_KAFKA_PORT: u16 = 9092;
+/// The topic `orders` produces to and `inventory` fetches.
+pub const DEMO_KAFKA_TOPIC: &str = "orders.created";
+
+/// One Kafka request, answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoKafkaRequest {
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    /// `API_VERSIONS`, `METADATA`, `PRODUCE` or `FETCH`.
+    pub api_key_name: &'static str,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: &'static str,
+    pub topics: Vec<&'static str>,
+    /// Records in a Produce request.
+    pub record_count: Option<u64>,
+    pub request_ts: Timestamp,
+}
+
+/// Port of the `rabbitmq` service.
+pub const DEMO_AMQP_PORT: u16 = 5672;
+/// The routing key of the one unroutable publish.
+pub const DEMO_AMQP_UNROUTABLE_KEY: &str = "email.sned";
+
+/// One AMQP entry's worth of frames: a method with its reply or its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoAmqpGroup {
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    pub channel: u16,
+    /// `Class.Method` names in wire order.
+    pub methods: Vec<&'static str>,
+    pub exchange: Option<&'static str>,
+    pub routing_key: Option<&'static str>,
+    pub reply_code: Option<u16>,
+    /// When the first frame left.
+    pub ts: Timestamp,
+}
+
+/// Port of the `redis` service.
+pub const DEMO_REDIS_PORT: u16 = 6379;
+/// The mistyped name that gets NXDOMAIN.
+pub const DEMO_NXDOMAIN_NAME: &str = "paymnets.shop.svc.cluster.local";
+/// The error reply of the one failing Redis command.
+pub const DEMO_REDIS_WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// One Redis command and what its reply was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoRedisCommand {
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    /// `GET`, `SET` or `HGET`.
+    pub command: &'static str,
+    pub key: String,
+    /// The reply's RESP type name, as the dissector names it (`bulk_string`, `null_bulk_string`,
+    /// `simple_string`, `error`).
+    pub reply_type: &'static str,
+    pub error: Option<&'static str>,
+    /// Sent in one write together with other commands.
+    pub pipelined: bool,
+    /// When the write that carries the command left the client.
+    pub request_ts: Timestamp,
+}
+
+/// One DNS lookup against `kube-dns`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoDnsQuery {
+    /// The pod that asked.
+    pub client: &'static str,
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    pub tcp: bool,
+    pub id: u16,
+    pub qname: String,
+    /// 0 (NOERROR) or 3 (NXDOMAIN).
+    pub rcode: u8,
+    pub answers: Vec<Ipv4Addr>,
+    pub query_ts: Timestamp,
 }
 
 const FRONTEND: usize = 0;
@@ -204,6 +313,11 @@ const PAYMENTS: usize = 3;
 const INVENTORY: usize = 4;
 const RECOMMENDATIONS: usize = 5;
 const SERVICES: usize = 6;
+const REDIS: usize = 6;
+const KUBE_DNS: usize = 7;
+const RABBITMQ: usize = 8;
+const WORKER: usize = 9;
+const KAFKA: usize = 10;
 
 /// The pods, indexed by the constants above.
 pub fn demo_services() -> Vec<DemoService> {
@@ -235,6 +349,17 @@ pub fn demo_services() -> Vec<DemoService> {
             [10, 42, 3, 27],
             8080,
         ),
+        svc("redis", "shop", "redis-0", [10, 42, 2, 40], DEMO_REDIS_PORT),
+        svc(
+            "kube-dns",
+            "kube-system",
+            "kube-dns-6f9c8d7b5-k7p2x",
+            [10, 96, 0, 10],
+            53,
+        ),
+        svc("rabbitmq", "data", "rabbitmq-0", [10, 42, 5, 15], DEMO_AMQP_PORT),
+        svc("worker", "shop", "worker-5d7c9b8f6-j3h6s", [10, 42, 2, 52], 8080),
+        svc("kafka", "data", "kafka-0", [10, 42, 5, 21], DEMO_KAFKA_PORT),
     ]
 }
 
@@ -297,6 +422,10 @@ pub fn demo_packets(seed: u64) -> DemoScenario {
     let mut demo = Demo::new(seed);
     demo.run();
     demo.grpc_payments(seed);
+    demo.redis_cache(seed);
+    demo.dns_lookups(seed);
+    demo.amqp_jobs(seed);
+    demo.kafka_orders(seed);
     demo.finish()
 }
 
@@ -386,6 +515,12 @@ struct Demo {
     retired: Vec<Conversation>,
     calls: Vec<DemoCall>,
     grpc_calls: Vec<DemoGrpcCall>,
+    redis_commands: Vec<DemoRedisCommand>,
+    dns_queries: Vec<DemoDnsQuery>,
+    amqp_groups: Vec<DemoAmqpGroup>,
+    kafka_requests: Vec<DemoKafkaRequest>,
+    /// UDP frames, outside any connection.
+    datagrams: Vec<SynthPacket>,
     next_port: [u16; SERVICES],
     stock_calls: u32,
     charges: u32,
@@ -437,6 +572,11 @@ impl Demo {
             retired: Vec::new(),
             calls: Vec::new(),
             grpc_calls: Vec::new(),
+            redis_commands: Vec::new(),
+            dns_queries: Vec::new(),
+            amqp_groups: Vec::new(),
+            kafka_requests: Vec::new(),
+            datagrams: Vec::new(),
             next_port,
             stock_calls: 0,
             charges: 0,
@@ -1273,6 +1413,464 @@ impl Demo {
         self.retired.push(conv);
     }
 
+    /// `orders`' Redis cache over one connection kept open for the whole capture, from its own
+    /// generator. Each round looks up a session and an order (both in one write, sometimes),
+    /// stores what missed, and one round asks a hash command of a string key (`WRONGTYPE`).
+    fn redis_cache(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed ^ 0x5245_4449_5300_0006);
+        let end = later(DEMO_START, (DEMO_ACTIVE_SECS - 2) * 1_000 * MS);
+        let mut t = later(DEMO_START, rng.range(500_000..=1_500_000) * US);
+        let client = SocketAddr::new(self.services[ORDERS].ip, rng.range(40_000..=60_000) as u16);
+        let server = self.addr(REDIS);
+        let mut conv = Conversation::new(client, server, t, rng.range(40..=120), rng.next_u32(), rng.next_u32());
+        conv.handshake();
+        let wrongtype_round = rng.range(1..=4);
+        let mut round = 0;
+        while t < end {
+            let session = format!("session:{:08x}", rng.next_u32());
+            let order = format!("order:{}", rng.range(40_000..=60_000));
+            // (command, key, value to set)
+            let mut batches: Vec<Vec<(&'static str, String, Option<String>)>> = Vec::new();
+            let gets = vec![("GET", session.clone(), None), ("GET", order.clone(), None)];
+            if round % 2 == 0 || rng.chance(0.3) {
+                batches.push(gets);
+            } else {
+                batches.extend(gets.into_iter().map(|c| vec![c]));
+            }
+            if round == wrongtype_round {
+                batches.push(vec![("HGET", session.clone(), Some("user".to_string()))]);
+            }
+            // Every third lookup misses and is filled in.
+            let mut misses = Vec::new();
+            for batch in &mut batches {
+                let mut request = Vec::new();
+                let mut reply = Vec::new();
+                let mut facts = Vec::new();
+                for (command, key, value) in batch.iter() {
+                    let (reply_type, error) = match *command {
+                        "HGET" => {
+                            request.extend(msg::resp_command(&[command, key, value.as_deref().unwrap_or("")]));
+                            reply.extend(msg::resp_error(DEMO_REDIS_WRONGTYPE));
+                            ("error", Some(DEMO_REDIS_WRONGTYPE))
+                        }
+                        "SET" => {
+                            let v = value.as_deref().unwrap_or("");
+                            request.extend(msg::resp_command(&[command, key, v, "EX", "300"]));
+                            reply.extend(msg::resp_simple("OK"));
+                            ("simple_string", None)
+                        }
+                        _ => {
+                            request.extend(msg::resp_command(&[command, key]));
+                            if rng.range(0..=2) == 0 {
+                                reply.extend(msg::resp_null());
+                                misses.push(key.clone());
+                                ("null_bulk_string", None)
+                            } else {
+                                let v = format!("{{\"id\":\"{key}\",\"v\":{}}}", rng.range(1..=99));
+                                reply.extend(msg::resp_bulk(&v));
+                                ("bulk_string", None)
+                            }
+                        }
+                    };
+                    facts.push((*command, key.clone(), reply_type, error));
+                }
+                conv.client_send_at(&request, later(conv.client_ready_at(), rng.range(50..=400) * US));
+                let request_ts = conv.last_send_start().unwrap_or(t);
+                conv.server_send_at(&reply, later(conv.server_ready_at(), rng.range(80..=600) * US));
+                let pipelined = facts.len() > 1;
+                for (command, key, reply_type, error) in facts {
+                    self.redis_commands.push(DemoRedisCommand {
+                        client_addr: client,
+                        server_addr: server,
+                        command,
+                        key,
+                        reply_type,
+                        error,
+                        pipelined,
+                        request_ts,
+                    });
+                }
+            }
+            for key in misses {
+                let value = format!("{{\"id\":\"{key}\",\"v\":{}}}", rng.range(1..=99));
+                let request = msg::resp_command(&["SET", &key, &value, "EX", "300"]);
+                conv.client_send_at(&request, later(conv.client_ready_at(), rng.range(50..=400) * US));
+                let request_ts = conv.last_send_start().unwrap_or(t);
+                conv.server_send_at(
+                    &msg::resp_simple("OK"),
+                    later(conv.server_ready_at(), rng.range(80..=600) * US),
+                );
+                self.redis_commands.push(DemoRedisCommand {
+                    client_addr: client,
+                    server_addr: server,
+                    command: "SET",
+                    key,
+                    reply_type: "simple_string",
+                    error: None,
+                    pipelined: false,
+                    request_ts,
+                });
+            }
+            round += 1;
+            t = later(conv.end_ts().max(t), rng.range(2_000_000..=5_000_000) * US);
+        }
+        self.retired.push(conv);
+    }
+
+    /// Lookups of service names against `kube-dns` over UDP, one over TCP, and the mistyped
+    /// `payments` name answered NXDOMAIN. From their own generator.
+    fn dns_lookups(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed ^ 0x444E_5300_0000_0007);
+        let server = self.addr(KUBE_DNS);
+        let names = [
+            (ORDERS, "payments.shop.svc.cluster.local", PAYMENTS),
+            (ORDERS, "redis.shop.svc.cluster.local", REDIS),
+            (GATEWAY, "orders.shop.svc.cluster.local", ORDERS),
+            (GATEWAY, "inventory.shop.svc.cluster.local", INVENTORY),
+            (FRONTEND, "api-gateway.web.svc.cluster.local", GATEWAY),
+            (GATEWAY, "payments.shop.svc.cluster.local", PAYMENTS),
+        ];
+        let count = rng.range(8..=12) as usize;
+        let nx_at = rng.range(1..=4) as usize;
+        let tcp_at = rng.range(5..=7) as usize;
+        let mut t = later(DEMO_START, rng.range(200_000..=900_000) * US);
+        for i in 0..count {
+            let (client_svc, qname, target) = if i == nx_at {
+                (ORDERS, DEMO_NXDOMAIN_NAME, PAYMENTS)
+            } else {
+                names[rng.range(0..=names.len() as u64 - 1) as usize]
+            };
+            let rcode = if i == nx_at { msg::DNS_NXDOMAIN } else { 0 };
+            let answers: Vec<Ipv4Addr> = match (rcode, self.services[target].ip) {
+                (0, IpAddr::V4(ip)) => vec![ip],
+                _ => Vec::new(),
+            };
+            let octets: Vec<[u8; 4]> = answers.iter().map(|a| a.octets()).collect();
+            let id = rng.next_u32() as u16;
+            let query = msg::dns_query(id, qname, msg::DNS_A);
+            let response = msg::dns_response(id, qname, msg::DNS_A, rcode, 30, &octets);
+            let client = SocketAddr::new(self.services[client_svc].ip, rng.range(33_000..=60_999) as u16);
+            let tcp = i == tcp_at;
+            let query_ts = if tcp {
+                let mut conv =
+                    Conversation::new(client, server, t, rng.range(180..=450), rng.next_u32(), rng.next_u32());
+                conv.handshake();
+                conv.client_send(&msg::dns_over_tcp(&query), 30);
+                let query_ts = conv.last_send_start().unwrap_or(t);
+                conv.server_send(&msg::dns_over_tcp(&response), rng.range(100..=900));
+                conv.close();
+                self.retired.push(conv);
+                query_ts
+            } else {
+                let ip_id = rng.next_u32() as u16;
+                let answered = later(t, rng.range(150..=2_000) * US);
+                self.datagrams.push(SynthPacket {
+                    ts: t,
+                    data: udp_frame(&UdpSpec {
+                        src: client,
+                        dst: server,
+                        ip_id,
+                        payload: &query,
+                    }),
+                });
+                self.datagrams.push(SynthPacket {
+                    ts: answered,
+                    data: udp_frame(&UdpSpec {
+                        src: server,
+                        dst: client,
+                        ip_id: ip_id ^ 0x5a5a,
+                        payload: &response,
+                    }),
+                });
+                t
+            };
+            self.dns_queries.push(DemoDnsQuery {
+                client: self.services[client_svc].name,
+                client_addr: client,
+                server_addr: server,
+                tcp,
+                id,
+                qname: qname.to_string(),
+                rcode,
+                answers,
+                query_ts,
+            });
+            t = later(t, rng.range(1_500_000..=6_000_000) * US);
+        }
+    }
+
+    /// An AMQP connection from `from` to `rabbitmq` opened at `at`: the handshake and channel 1.
+    fn amqp_connection(&mut self, from: usize, at: Timestamp, rng: &mut SplitMix64) -> Conversation {
+        let client = SocketAddr::new(self.services[from].ip, rng.range(40_000..=60_000) as u16);
+        let server = self.addr(RABBITMQ);
+        let mut conv = Conversation::new(client, server, at, rng.range(180..=450), rng.next_u32(), rng.next_u32());
+        conv.handshake();
+        let pairs = [
+            ["Connection.Start", "Connection.Start-Ok"],
+            ["Connection.Tune", "Connection.Tune-Ok"],
+            ["Connection.Open", "Connection.Open-Ok"],
+            ["Channel.Open", "Channel.Open-Ok"],
+        ];
+        // The writes after the protocol header alternate server, client, ...; each group
+        // starts with the write whose first frame is its first method.
+        let mut starts = Vec::new();
+        for (i, (from_client, bytes)) in msg::amqp_open(self.services[from].name).into_iter().enumerate() {
+            if from_client {
+                conv.client_send(&bytes, rng.range(50..=300));
+            } else {
+                conv.server_send(&bytes, rng.range(50..=300));
+            }
+            // Writes 1 (Start), 3 (Tune), 4 (Tune-Ok + Open) and 6 (Channel.Open) start groups;
+            // Open starts in the middle of write 4, at the same time.
+            if [1, 3, 4, 6].contains(&i) {
+                starts.push(conv.last_send_start().unwrap_or(at));
+            }
+        }
+        for (methods, ts) in pairs.iter().zip(starts) {
+            self.amqp_groups.push(DemoAmqpGroup {
+                client_addr: client,
+                server_addr: server,
+                channel: if methods[0].starts_with("Channel") { 1 } else { 0 },
+                methods: methods.to_vec(),
+                exchange: None,
+                routing_key: None,
+                reply_code: None,
+                ts,
+            });
+        }
+        conv
+    }
+
+    fn amqp_group(
+        &mut self,
+        conv: &Conversation,
+        methods: &[&'static str],
+        route: Option<(&'static str, &'static str)>,
+        reply_code: Option<u16>,
+    ) {
+        self.amqp_groups.push(DemoAmqpGroup {
+            client_addr: conv.client_addr(),
+            server_addr: conv.server_addr(),
+            channel: 1,
+            methods: methods.to_vec(),
+            exchange: route.map(|r| r.0),
+            routing_key: route.map(|r| r.1),
+            reply_code,
+            ts: conv.last_send_start().unwrap_or(DEMO_START),
+        });
+    }
+
+    /// The gateway's email jobs through `rabbitmq` to the `worker`, from their own generator.
+    fn amqp_jobs(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed ^ 0x414D_5150_0000_0008);
+        let start = later(DEMO_START, rng.range(300_000..=1_000_000) * US);
+        let mut consumer = self.amqp_connection(WORKER, start, &mut rng);
+        let (consume, consume_ok) = msg::amqp_consume(1, "email", "worker-1");
+        consumer.client_send(&consume, rng.range(100..=500));
+        self.amqp_group(&consumer, &["Basic.Consume", "Basic.Consume-Ok"], None, None);
+        consumer.server_send(&consume_ok, rng.range(100..=500));
+        let mut publisher = self.amqp_connection(GATEWAY, later(start, rng.range(200_000..=800_000) * US), &mut rng);
+        let end = later(DEMO_START, (DEMO_ACTIVE_SECS - 3) * 1_000 * MS);
+        let jobs = rng.range(6..=10);
+        let unroutable = rng.range(1..=jobs - 1);
+        let mut t = later(publisher.end_ts(), rng.range(1_000_000..=3_000_000) * US);
+        let mut delivery = 0u64;
+        for n in 0..jobs {
+            if t >= end {
+                break;
+            }
+            let lost = n == unroutable;
+            let key = if lost { DEMO_AMQP_UNROUTABLE_KEY } else { "email.send" };
+            let body = format!(
+                "{{\"to\":\"user{}@example.com\",\"template\":\"order-confirmation\"}}",
+                rng.range(1_000..=9_999)
+            );
+            let mut bytes = Vec::new();
+            msg::amqp_publish(&mut bytes, 1, "jobs", key, body.as_bytes());
+            publisher.client_send_at(&bytes, t);
+            self.amqp_group(&publisher, &["Basic.Publish"], Some(("jobs", key)), None);
+            if lost {
+                let mut back = Vec::new();
+                msg::amqp_return(&mut back, 1, 312, "NO_ROUTE", "jobs", key, body.as_bytes());
+                publisher.server_send(&back, rng.range(200..=900));
+                self.amqp_group(&publisher, &["Basic.Return"], Some(("jobs", key)), Some(312));
+            } else {
+                delivery += 1;
+                let mut out = Vec::new();
+                msg::amqp_deliver(&mut out, 1, "worker-1", delivery, "jobs", key, body.as_bytes());
+                let at = later(publisher.end_ts().max(consumer.end_ts()), rng.range(300..=2_000) * US);
+                consumer.server_send_at(&out, at);
+                self.amqp_group(&consumer, &["Basic.Deliver"], Some(("jobs", key)), None);
+                let mut ack = Vec::new();
+                msg::amqp_ack(&mut ack, 1, delivery);
+                let done = later(consumer.end_ts(), rng.range(20_000..=300_000) * US);
+                consumer.client_send_at(&ack, done);
+                self.amqp_group(&consumer, &["Basic.Ack"], None, None);
+            }
+            t = later(t.max(consumer.end_ts()), rng.range(2_000_000..=7_000_000) * US);
+        }
+        self.retired.push(publisher);
+        self.retired.push(consumer);
+    }
+
+    /// A Kafka client connection from `from` to the broker, opened at `at`, after ApiVersions
+    /// and Metadata for the topic. Returns it with the next correlation id.
+    fn kafka_connection(
+        &mut self,
+        from: usize,
+        client_id: &'static str,
+        at: Timestamp,
+        rng: &mut SplitMix64,
+    ) -> (Conversation, i32) {
+        let client = SocketAddr::new(self.services[from].ip, rng.range(40_000..=60_000) as u16);
+        let mut conv = Conversation::new(
+            client,
+            self.addr(KAFKA),
+            at,
+            rng.range(180..=450),
+            rng.next_u32(),
+            rng.next_u32(),
+        );
+        conv.handshake();
+        let corr = rng.range(1..=1_000) as i32;
+        let req = msg::kafka_request(msg::KAFKA_API_VERSIONS, 0, corr, client_id, &[]);
+        conv.client_send(&req, rng.range(50..=300));
+        self.kafka_fact(&conv, "API_VERSIONS", 0, corr, client_id, None);
+        conv.server_send(
+            &msg::kafka_response(corr, &msg::kafka_api_versions_response()),
+            rng.range(100..=600),
+        );
+        let topics = [DEMO_KAFKA_TOPIC];
+        let req = msg::kafka_request(
+            msg::KAFKA_METADATA,
+            1,
+            corr + 1,
+            client_id,
+            &msg::kafka_metadata_request(&topics),
+        );
+        conv.client_send(&req, rng.range(50..=300));
+        self.kafka_fact(&conv, "METADATA", 1, corr + 1, client_id, None);
+        let body = msg::kafka_metadata_response("kafka-0.kafka.data.svc.cluster.local", 9092, &topics);
+        conv.server_send(&msg::kafka_response(corr + 1, &body), rng.range(100..=600));
+        (conv, corr + 2)
+    }
+
+    fn kafka_fact(
+        &mut self,
+        conv: &Conversation,
+        api_key_name: &'static str,
+        api_version: i16,
+        correlation_id: i32,
+        client_id: &'static str,
+        record_count: Option<u64>,
+    ) {
+        self.kafka_requests.push(DemoKafkaRequest {
+            client_addr: conv.client_addr(),
+            server_addr: conv.server_addr(),
+            api_key_name,
+            api_version,
+            correlation_id,
+            client_id,
+            topics: if api_key_name == "API_VERSIONS" {
+                Vec::new()
+            } else {
+                vec![DEMO_KAFKA_TOPIC]
+            },
+            record_count,
+            request_ts: conv.last_send_start().unwrap_or(DEMO_START),
+        });
+    }
+
+    /// `orders` produces new orders to `orders.created`; `inventory` fetches them. From their
+    /// own generator.
+    fn kafka_orders(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed ^ 0x4B41_464B_4100_0009);
+        let end = later(DEMO_START, (DEMO_ACTIVE_SECS - 3) * 1_000 * MS);
+        let start = later(DEMO_START, rng.range(400_000..=1_200_000) * US);
+        let (mut producer, mut corr) = self.kafka_connection(ORDERS, "orders-producer", start, &mut rng);
+        // (time the broker acknowledged it, offset, key, value)
+        let mut log: Vec<(Timestamp, i64, String, String)> = Vec::new();
+        let mut offset = rng.range(1_000..=9_000) as i64;
+        let mut t = later(producer.end_ts(), rng.range(500_000..=2_000_000) * US);
+        while t < end {
+            let n = rng.range(1..=3) as usize;
+            let records: Vec<(String, String)> = (0..n)
+                .map(|_| {
+                    let id = rng.range(40_000..=60_000);
+                    (
+                        format!("ord-{id}"),
+                        format!("{{\"order\":\"ord-{id}\",\"total\":{}}}", rng.range(500..=250_000)),
+                    )
+                })
+                .collect();
+            let refs: Vec<(&str, &str)> = records.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let ms = (t.0 / 1_000_000) as i64;
+            let batch = msg::kafka_record_batch(0, ms, &refs);
+            let req = msg::kafka_request(
+                msg::KAFKA_PRODUCE,
+                3,
+                corr,
+                "orders-producer",
+                &msg::kafka_produce_request(DEMO_KAFKA_TOPIC, &batch),
+            );
+            producer.client_send_at(&req, t);
+            self.kafka_fact(&producer, "PRODUCE", 3, corr, "orders-producer", Some(n as u64));
+            producer.server_send(
+                &msg::kafka_response(corr, &msg::kafka_produce_response(DEMO_KAFKA_TOPIC, offset)),
+                rng.range(1_000..=8_000),
+            );
+            let acked = producer.end_ts();
+            for (k, v) in records {
+                log.push((acked, offset, k, v));
+                offset += 1;
+            }
+            corr += 1;
+            t = later(t, rng.range(3_000_000..=8_000_000) * US);
+        }
+        self.retired.push(producer);
+
+        let start = later(start, rng.range(100_000..=600_000) * US);
+        let (mut consumer, mut corr) = self.kafka_connection(INVENTORY, "inventory-consumer", start, &mut rng);
+        let mut next = log.first().map_or(offset, |r| r.1);
+        let mut t = later(consumer.end_ts(), rng.range(300_000..=1_000_000) * US);
+        while t < end {
+            let req = msg::kafka_request(
+                msg::KAFKA_FETCH,
+                4,
+                corr,
+                "inventory-consumer",
+                &msg::kafka_fetch_request(DEMO_KAFKA_TOPIC, next),
+            );
+            consumer.client_send_at(&req, t);
+            self.kafka_fact(&consumer, "FETCH", 4, corr, "inventory-consumer", None);
+            let asked = consumer.last_send_start().unwrap_or(t);
+            let ready: Vec<(&str, &str)> = log
+                .iter()
+                .filter(|r| r.1 >= next && r.0 < asked)
+                .map(|r| (r.2.as_str(), r.3.as_str()))
+                .collect();
+            let batch = if ready.is_empty() {
+                Vec::new()
+            } else {
+                msg::kafka_record_batch(next, (asked.0 / 1_000_000) as i64, &ready)
+            };
+            next += ready.len() as i64;
+            // The broker holds an empty fetch for its max wait.
+            let wait_us = if ready.is_empty() {
+                500_000
+            } else {
+                rng.range(500..=3_000)
+            };
+            consumer.server_send(
+                &msg::kafka_response(corr, &msg::kafka_fetch_response(DEMO_KAFKA_TOPIC, next, &batch)),
+                wait_us,
+            );
+            corr += 1;
+            t = later(consumer.end_ts(), rng.range(1_500_000..=4_000_000) * US);
+        }
+        self.retired.push(consumer);
+    }
+
     fn finish(mut self) -> DemoScenario {
         // Connections still in the pools stay open: the capture ends while they are idle.
         for (_, pool) in std::mem::take(&mut self.pools) {
@@ -1314,6 +1912,7 @@ impl Demo {
         }
         network.sort_by_key(|f| (f.start_ts, f.client_addr));
         let mut packets: Vec<SynthPacket> = self.retired.into_iter().flat_map(Conversation::packets).collect();
+        packets.append(&mut self.datagrams);
         packets.sort_by_key(|p| p.ts);
         self.calls.sort_by_key(|c| c.request_ts);
         DemoScenario {
@@ -1323,6 +1922,16 @@ impl Demo {
             ground_truth: self.calls,
             ground_truth_network: network,
             ground_truth_grpc: self.grpc_calls,
+            ground_truth_redis: self.redis_commands,
+            ground_truth_dns: self.dns_queries,
+            ground_truth_kafka: {
+                self.kafka_requests.sort_by_key(|r| r.request_ts);
+                self.kafka_requests
+            },
+            ground_truth_amqp: {
+                self.amqp_groups.sort_by_key(|g| g.ts);
+                self.amqp_groups
+            },
         }
     }
 }
@@ -1371,12 +1980,15 @@ mod tests {
         let ips: BTreeSet<IpAddr> = demo.services.iter().map(|s| s.ip).collect();
         let down = service_ip(&demo, "recommendations");
         let mut requests = 0;
+        let mut udp = 0;
         for p in &demo.packets {
             let d = decode_frame(&p.data).unwrap();
             assert!(d.dont_fragment);
             assert!(ips.contains(&d.src.ip()) && ips.contains(&d.dst.ip()));
             let Transport::Tcp { flags, .. } = d.transport else {
-                panic!("UDP in demo")
+                assert!(d.src.port() == 53 || d.dst.port() == 53, "UDP other than DNS: {d:?}");
+                udp += 1;
+                continue;
             };
             if d.src.ip() == down {
                 assert_eq!(flags, RST | ACK, "recommendations only refuses");
@@ -1394,6 +2006,8 @@ mod tests {
             .iter()
             .map(|f| f.events.retransmissions)
             .sum::<u64>();
+        let udp_lookups = demo.ground_truth_dns.iter().filter(|q| !q.tcp).count();
+        assert_eq!(udp, 2 * udp_lookups, "a query and a response per UDP lookup");
         assert!(requests >= demo.ground_truth.len());
         assert!(requests as u64 <= demo.ground_truth.len() as u64 + retransmitted_requests);
     }
@@ -1401,11 +2015,22 @@ mod tests {
     #[test]
     fn ground_truth_matches_the_wire() {
         let demo = demo_packets(7);
-        let (conns, streams) = reassemble(demo.packets.iter().map(|p| &p.data[..]));
+        let tcp = demo
+            .packets
+            .iter()
+            .filter(|p| matches!(decode_frame(&p.data).unwrap().transport, Transport::Tcp { .. }));
+        let (conns, streams) = reassemble(tcp.map(|p| &p.data[..]));
         let down = service_ip(&demo, "recommendations");
         let (refused, conns): (Vec<_>, Vec<_>) = conns.into_iter().partition(|(_, s)| s.ip() == down);
         // The h2c connection is checked by `engine_finds_every_grpc_call`.
-        let conns: Vec<_> = conns.into_iter().filter(|(_, s)| s.port() != DEMO_GRPC_PORT).collect();
+        // The h2c, Redis and DNS connections are checked by `engine_finds_every_grpc_call` and
+        // `engine_finds_every_redis_dns_amqp_and_kafka_message`.
+        let conns: Vec<_> = conns
+            .into_iter()
+            .filter(|(_, s)| {
+                ![DEMO_GRPC_PORT, DEMO_REDIS_PORT, DEMO_AMQP_PORT, DEMO_KAFKA_PORT, 53].contains(&s.port())
+            })
+            .collect();
         let refused_facts = demo
             .ground_truth_network
             .iter()
@@ -1503,6 +2128,179 @@ mod tests {
                 })
                 .collect();
             assert_eq!(found, want, "seed {seed}");
+        }
+    }
+
+    /// Every seeded Redis command is found with its key and reply type (pipelined ones too),
+    /// every DNS lookup with its name, transport and RCODE, and every AMQP method group with its
+    /// methods, exchange, routing key and reply code, and every Kafka request with its API, client,
+    /// topics and record count.
+    #[test]
+    fn engine_finds_every_redis_dns_amqp_and_kafka_message() {
+        for seed in [7, 1, 3] {
+            let demo = demo_packets(seed);
+            let redis = &demo.ground_truth_redis;
+            let count = |f: &dyn Fn(&DemoRedisCommand) -> bool| redis.iter().filter(|c| f(c)).count();
+            assert!(count(&|c| c.pipelined) >= 2, "seed {seed}");
+            assert!(count(&|c| c.reply_type == "null_bulk_string") >= 1, "seed {seed}");
+            assert!(count(&|c| c.reply_type == "bulk_string") >= 1, "seed {seed}");
+            assert!(count(&|c| c.command == "SET") >= 1, "seed {seed}");
+            assert_eq!(count(&|c| c.reply_type == "error"), 1, "seed {seed}");
+            assert!(count(&|c| c.key.starts_with("session:")) >= 1 && count(&|c| c.key.starts_with("order:")) >= 1);
+            let dns = &demo.ground_truth_dns;
+            assert_eq!(dns.iter().filter(|q| q.rcode == 3).count(), 1, "seed {seed}");
+            assert_eq!(dns.iter().filter(|q| q.tcp).count(), 1, "seed {seed}");
+            assert!(
+                dns.iter()
+                    .any(|q| q.qname == DEMO_NXDOMAIN_NAME && q.answers.is_empty())
+            );
+            assert!(dns.iter().filter(|q| q.rcode == 0).all(|q| q.answers.len() == 1));
+
+            let shared = replay(&demo);
+            let (mut found_redis, mut found_dns) = (Vec::new(), Vec::new());
+            shared.store.scan(Order::Asc, None, &mut |e| {
+                if let Some(r) = e.redis() {
+                    found_redis.push((
+                        e.src,
+                        e.dst,
+                        r.command.as_deref().map(str::to_string),
+                        r.key().map(str::to_string),
+                        r.reply_type(),
+                        r.error().map(str::to_string),
+                        e.ts,
+                    ));
+                } else if let Some(d) = e.dns() {
+                    found_dns.push((
+                        e.src,
+                        e.dst,
+                        e.transport == crate::entry::Transport::Tcp,
+                        d.id,
+                        d.qname().map(|n| n.trim_end_matches('.').to_string()),
+                        d.qtype(),
+                        d.rcode(),
+                        d.response.as_ref().map(|r| r.answers.len()),
+                        e.ts,
+                    ));
+                }
+                ControlFlow::Continue(())
+            });
+            let want_redis: Vec<_> = redis
+                .iter()
+                .map(|c| {
+                    (
+                        c.client_addr,
+                        c.server_addr,
+                        Some(c.command.to_string()),
+                        Some(c.key.clone()),
+                        Some(c.reply_type),
+                        c.error.map(str::to_string),
+                        c.request_ts,
+                    )
+                })
+                .collect();
+            assert_eq!(found_redis, want_redis, "seed {seed}");
+            let want_dns: Vec<_> = dns
+                .iter()
+                .map(|q| {
+                    (
+                        q.client_addr,
+                        q.server_addr,
+                        q.tcp,
+                        q.id,
+                        Some(q.qname.clone()),
+                        Some(1),
+                        Some(q.rcode),
+                        Some(q.answers.len()),
+                        q.query_ts,
+                    )
+                })
+                .collect();
+            assert_eq!(found_dns, want_dns, "seed {seed}");
+
+            let amqp = &demo.ground_truth_amqp;
+            let groups = |m: &str| amqp.iter().filter(|g| g.methods[0] == m).count();
+            assert!(groups("Basic.Publish") >= 4, "seed {seed}");
+            assert_eq!(groups("Basic.Return"), 1, "seed {seed}");
+            assert_eq!(groups("Basic.Deliver"), groups("Basic.Publish") - 1, "seed {seed}");
+            assert_eq!(groups("Basic.Ack"), groups("Basic.Deliver"), "seed {seed}");
+            let mut found_amqp = Vec::new();
+            shared.store.scan(Order::Asc, None, &mut |e| {
+                if let Some(a) = e.amqp() {
+                    // The first method may come from either side.
+                    let (client, server) = if e.src.port() == DEMO_AMQP_PORT {
+                        (e.dst, e.src)
+                    } else {
+                        (e.src, e.dst)
+                    };
+                    found_amqp.push((
+                        client,
+                        server,
+                        a.channel,
+                        a.methods.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                        a.exchange.as_deref().map(str::to_string),
+                        a.routing_key.as_deref().map(str::to_string),
+                        a.reply_code,
+                        e.ts,
+                    ));
+                }
+                ControlFlow::Continue(())
+            });
+            let want_amqp: Vec<_> = amqp
+                .iter()
+                .map(|g| {
+                    (
+                        g.client_addr,
+                        g.server_addr,
+                        g.channel,
+                        g.methods.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                        g.exchange.map(str::to_string),
+                        g.routing_key.map(str::to_string),
+                        g.reply_code,
+                        g.ts,
+                    )
+                })
+                .collect();
+            assert_eq!(found_amqp, want_amqp, "seed {seed}");
+
+            let kafka = &demo.ground_truth_kafka;
+            let requests = |name: &str| kafka.iter().filter(|r| r.api_key_name == name).count();
+            assert_eq!((requests("API_VERSIONS"), requests("METADATA")), (2, 2), "seed {seed}");
+            assert!(requests("PRODUCE") >= 4 && requests("FETCH") >= 8, "seed {seed}");
+            let mut found_kafka = Vec::new();
+            shared.store.scan(Order::Asc, None, &mut |e| {
+                if let Some(k) = e.kafka() {
+                    assert!(k.response_bytes.is_some(), "{e:?}");
+                    found_kafka.push((
+                        e.src,
+                        e.dst,
+                        k.api_name(),
+                        k.api_version,
+                        k.correlation_id,
+                        k.client_id.as_deref().map(str::to_string),
+                        k.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                        k.record_count,
+                        e.ts,
+                    ));
+                }
+                ControlFlow::Continue(())
+            });
+            let want_kafka: Vec<_> = kafka
+                .iter()
+                .map(|r| {
+                    (
+                        r.client_addr,
+                        r.server_addr,
+                        Some(r.api_key_name),
+                        Some(r.api_version),
+                        r.correlation_id,
+                        Some(r.client_id.to_string()),
+                        r.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                        r.record_count,
+                        r.request_ts,
+                    )
+                })
+                .collect();
+            assert_eq!(found_kafka, want_kafka, "seed {seed}");
         }
     }
 
@@ -1671,6 +2469,10 @@ mod tests {
         assert_eq!(a.packets, b.packets);
         assert_eq!(a.ground_truth, b.ground_truth);
         assert_eq!(a.ground_truth_network, b.ground_truth_network);
+        assert_eq!(a.ground_truth_redis, b.ground_truth_redis);
+        assert_eq!(a.ground_truth_dns, b.ground_truth_dns);
+        assert_eq!(a.ground_truth_amqp, b.ground_truth_amqp);
+        assert_eq!(a.ground_truth_kafka, b.ground_truth_kafka);
         assert_ne!(a.packets, c.packets);
         assert_eq!(a.services, c.services);
         let ns: Vec<(&str, &str)> = a.services.iter().map(|s| (s.name, s.namespace)).collect();
@@ -1682,7 +2484,12 @@ mod tests {
                 ("orders", "shop"),
                 ("payments", "shop"),
                 ("inventory", "shop"),
-                ("recommendations", "shop")
+                ("recommendations", "shop"),
+                ("redis", "shop"),
+                ("kube-dns", "kube-system"),
+                ("rabbitmq", "data"),
+                ("worker", "shop"),
+                ("kafka", "data")
             ]
         );
         assert!(a.services.iter().all(|s| s.pod_name.starts_with(s.name)));
@@ -1751,7 +2558,13 @@ mod tests {
         for seed in [7, 1] {
             let demo = demo_packets(seed);
             let shared = replay(&demo);
-            let flows = shared.flows.snapshot();
+            // The DNS lookups over UDP have no TCP analysis.
+            let flows: Vec<_> = shared
+                .flows
+                .snapshot()
+                .into_iter()
+                .filter(|f| f.transport == crate::entry::Transport::Tcp)
+                .collect();
             let facts: HashMap<(SocketAddr, SocketAddr), &DemoNetworkFact> = demo
                 .ground_truth_network
                 .iter()
@@ -1792,10 +2605,16 @@ mod tests {
 
             // Retransmitted and probed bytes do not disturb the HTTP dissection: every call is
             // found once, with its bodies, on lossy and slow connections alike.
-            // (The gRPC calls are checked by `engine_finds_every_grpc_call`.)
+            // (The gRPC calls are checked by `engine_finds_every_grpc_call`, Redis and DNS by
+            // `engine_finds_every_redis_dns_amqp_and_kafka_message`.)
             let mut entries = Vec::new();
             shared.store.scan(Order::Asc, None, &mut |e| {
-                if e.h2().is_none() {
+                if e.h2().is_none()
+                    && e.redis().is_none()
+                    && e.dns().is_none()
+                    && e.amqp().is_none()
+                    && e.kafka().is_none()
+                {
                     entries.push(e.clone());
                 }
                 ControlFlow::Continue(())
@@ -1873,7 +2692,7 @@ mod tests {
             let mut cmd = std::process::Command::new(tshark);
             cmd.args(["-2", "-n", "-r"])
                 .arg(&path)
-                .args(["-T", "fields", "-E", "separator=|"]);
+                .args(["-Y", "tcp", "-T", "fields", "-E", "separator=|"]);
             for f in fields {
                 cmd.args(["-e", f]);
             }
@@ -1908,6 +2727,7 @@ mod tests {
                 .flows
                 .snapshot()
                 .into_iter()
+                .filter(|f| f.transport == crate::entry::Transport::Tcp)
                 .map(|f| ((f.client, f.server), f))
                 .collect();
             let facts: HashMap<(SocketAddr, SocketAddr), &DemoNetworkFact> = demo

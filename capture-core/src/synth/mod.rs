@@ -6,11 +6,13 @@
 //!   clean or with loss, slow readers and refused connection attempts;
 //! - [`pcap`]: classic pcap (µs or ns) and pcapng writers;
 //! - [`http_workload`]: a deterministic HTTP/1.1 benchmark capture of any size, streamed;
+//! - [`messages`]: Redis (RESP) and DNS messages for the demo;
 //! - [`rng`]: the seedable PRNG behind all of them.
 
 pub mod conversation;
 pub mod h2;
 pub mod http_workload;
+pub mod messages;
 pub mod packet;
 pub mod pcap;
 pub mod rng;
