@@ -107,3 +107,59 @@ pub fn entries_of(capture: &Path) -> Vec<Arc<Entry>> {
     });
     v
 }
+
+/// What comparing one capture with its reference table found.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Reference rows counted.
+    pub reference: usize,
+    /// Reference rows paired with an entry that agrees on every compared column.
+    pub matched: usize,
+    /// Entries that match no reference row.
+    pub extra: usize,
+    /// One line per difference, for the report.
+    pub mismatches: Vec<String>,
+}
+
+/// Compares every capture with its reference through `compare`, prints a per-capture report,
+/// and asserts at least `min_reference` reference rows and an agreement (matched / (reference +
+/// extra)) of at least 99 %.
+pub fn assert_agreement(
+    dir: &Path,
+    table: &str,
+    captures: &[PathBuf],
+    min_reference: usize,
+    compare: &dyn Fn(&Path) -> Tally,
+) {
+    let (mut reference, mut matched, mut extra) = (0, 0, 0);
+    let mut report = String::new();
+    for c in captures {
+        let t = compare(c);
+        let name = c.strip_prefix(dir).unwrap_or(c).display().to_string();
+        report.push_str(&format!(
+            "{name}: {}/{} matched, {} extra\n",
+            t.matched, t.reference, t.extra
+        ));
+        for m in &t.mismatches {
+            report.push_str(&format!("    {m}\n"));
+        }
+        reference += t.reference;
+        matched += t.matched;
+        extra += t.extra;
+    }
+    let agreement = matched as f64 / (reference + extra).max(1) as f64;
+    eprintln!(
+        "{report}{table} agreement with tshark: {matched}/{} = {:.1}%",
+        reference + extra,
+        agreement * 100.0
+    );
+    assert!(
+        reference >= min_reference,
+        "too few reference rows in {table}: {reference}"
+    );
+    assert!(
+        agreement >= 0.99,
+        "{table} agreement {:.2}% below 99%:\n{report}",
+        agreement * 100.0
+    );
+}

@@ -7,19 +7,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use capture_core::entry::Entry;
-use wirelens_e2e::{captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
+use wirelens_e2e::{Tally, captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
 
 /// Known, deliberate differences from tshark: (capture, reason). None today: every transaction
 /// tshark reports, we report identically.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
-
-#[derive(Debug)]
-struct Tally {
-    reference: usize,
-    matched: usize,
-    extra: usize,
-    mismatches: Vec<String>,
-}
 
 fn body_ok(row: &HashMap<String, String>, col: &str, got: Option<u64>) -> bool {
     if row.get(&format!("{col}_from")).map(String::as_str) == Some("content_length_header") {

@@ -9,15 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use capture_core::entry::Entry;
-use wirelens_e2e::{captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
-
-#[derive(Debug, Default)]
-struct Tally {
-    reference: usize,
-    matched: usize,
-    extra: usize,
-    mismatches: Vec<String>,
-}
+use wirelens_e2e::{Tally, assert_agreement, captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
 
 fn text(v: Option<&str>) -> String {
     v.unwrap_or("").to_string()
@@ -134,37 +126,7 @@ fn agreement(table: &str, min_reference: usize) {
         .into_iter()
         .filter(|c| !c.with_extension("keylog").exists())
         .collect();
-    let (mut reference, mut matched, mut extra) = (0, 0, 0);
-    let mut report = String::new();
-    for c in &captures {
-        let t = compare(c, table);
-        let name = c.strip_prefix(&dir).unwrap_or(c).display().to_string();
-        report.push_str(&format!(
-            "{name}: {}/{} matched, {} extra\n",
-            t.matched, t.reference, t.extra
-        ));
-        for m in &t.mismatches {
-            report.push_str(&format!("    {m}\n"));
-        }
-        reference += t.reference;
-        matched += t.matched;
-        extra += t.extra;
-    }
-    let ratio = matched as f64 / (reference + extra).max(1) as f64;
-    eprintln!(
-        "{report}{table} agreement with tshark: {matched}/{} = {:.1}%",
-        reference + extra,
-        ratio * 100.0
-    );
-    assert!(
-        reference >= min_reference,
-        "too few reference streams in {table}: {reference}"
-    );
-    assert!(
-        ratio >= 0.99,
-        "{table} agreement {:.2}% below 99%:\n{report}",
-        ratio * 100.0
-    );
+    assert_agreement(&dir, table, &captures, min_reference, &|c| compare(c, table));
 }
 
 #[test]

@@ -10,15 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use capture_core::entry::{Entry, Protocol};
-use wirelens_e2e::{captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
-
-#[derive(Debug, Default)]
-struct Tally {
-    reference: usize,
-    matched: usize,
-    extra: usize,
-    mismatches: Vec<String>,
-}
+use wirelens_e2e::{Tally, assert_agreement, captures_with, endpoint, entries_of, pcaps_dir, read_tsv, ref_dir};
 
 type Conn = (SocketAddr, SocketAddr);
 
@@ -207,34 +199,7 @@ fn agree(table: &str, min_reference: usize, compare: fn(&Path) -> Tally) {
         "expected the {table} captures under {}",
         dir.display()
     );
-    let (mut reference, mut matched, mut extra) = (0, 0, 0);
-    let mut report = String::new();
-    for c in &captures {
-        let t = compare(c);
-        let name = c.strip_prefix(&dir).unwrap_or(c).display().to_string();
-        report.push_str(&format!(
-            "{name}: {}/{} matched, {} extra\n",
-            t.matched, t.reference, t.extra
-        ));
-        for m in &t.mismatches {
-            report.push_str(&format!("    {m}\n"));
-        }
-        reference += t.reference;
-        matched += t.matched;
-        extra += t.extra;
-    }
-    let agreement = matched as f64 / (reference + extra).max(1) as f64;
-    eprintln!(
-        "{report}{table} agreement with tshark: {matched}/{} = {:.1}%",
-        reference + extra,
-        agreement * 100.0
-    );
-    assert!(reference >= min_reference, "too few reference rows: {reference}");
-    assert!(
-        agreement >= 0.99,
-        "agreement {:.2}% below 99%:\n{report}",
-        agreement * 100.0
-    );
+    assert_agreement(&dir, table, &captures, min_reference, &compare);
 }
 
 #[test]
