@@ -1054,3 +1054,20 @@ proptest! {
         }
     }
 }
+
+/// The committed `REFERENCE.md` (linked from the README) is what the registry generates, so the
+/// documentation cannot drift from the code. Regenerate with `UPDATE_KFL_REFERENCE=1 cargo test`.
+#[test]
+fn committed_reference_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/kfl/REFERENCE.md");
+    let generated = crate::kfl::reference_markdown();
+    if std::env::var_os("UPDATE_KFL_REFERENCE").is_some() {
+        std::fs::write(&path, &generated).expect("write REFERENCE.md");
+    }
+    let committed = std::fs::read_to_string(&path).expect("REFERENCE.md exists");
+    assert!(
+        committed == generated,
+        "{} is stale: run UPDATE_KFL_REFERENCE=1 cargo test -p capture-core",
+        path.display()
+    );
+}
