@@ -121,20 +121,10 @@ impl Engine {
             self.process(p);
         })?;
         self.finish();
-        let kind = if std::fs::File::open(path).ok().and_then(|mut f| {
-            let mut m = [0u8; 4];
-            std::io::Read::read_exact(&mut f, &mut m).ok()?;
-            Some(m == [0x0a, 0x0d, 0x0d, 0x0a])
-        }) == Some(true)
-        {
-            "pcapng"
-        } else {
-            "pcap"
-        };
         let mut links: Vec<u32> = summary.interfaces.iter().map(|l| l.0).collect();
         links.dedup();
         let info = SourceInfo {
-            kind: kind.into(),
+            kind: summary.format.into(),
             name: path.display().to_string(),
             packets: summary.packets,
             bytes: summary.bytes,

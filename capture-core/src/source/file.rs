@@ -44,6 +44,8 @@ pub struct FileSummary {
     pub interfaces: Vec<LinkType>,
     /// pcapng Decryption Secrets Blocks (type, data), kept for the TLS issue.
     pub secrets_blocks: u64,
+    /// `pcap` or `pcapng`, from the file's header block.
+    pub format: &'static str,
 }
 
 struct Interface {
@@ -121,6 +123,7 @@ pub fn read_from<R: Read + Send>(
             Ok((consumed, block)) => {
                 match block {
                     PcapBlockOwned::LegacyHeader(h) => {
+                        summary.format = "pcap";
                         let link = LinkType(h.network.0 as u32);
                         legacy = Some((link, h.is_nanosecond_precision()));
                         summary.interfaces.push(link);
@@ -145,6 +148,7 @@ pub fn read_from<R: Read + Send>(
                         });
                     }
                     PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                        summary.format = "pcapng";
                         // Interface numbering restarts in every section.
                         ifaces.clear();
                     }

@@ -242,15 +242,9 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
             // The group is judged on its summed counters and its median handshake RTT.
             m.initial_rtt_ns = pct.map(|p| p.0 * 1000);
             let (mut verdict, mut reasons) = health::assess(&m, None);
-            let worst = fs
-                .iter()
-                .map(|f| health::assess_flow(f).0)
-                .max()
-                .unwrap_or(Verdict::Healthy);
-            let bad = fs
-                .iter()
-                .filter(|f| health::assess_flow(f).0 != Verdict::Healthy)
-                .count();
+            let verdicts: Vec<Verdict> = fs.iter().map(|f| health::assess_flow(f).0).collect();
+            let worst = verdicts.iter().copied().max().unwrap_or(Verdict::Healthy);
+            let bad = verdicts.iter().filter(|v| **v != Verdict::Healthy).count();
             if bad > 0 {
                 reasons.push(format!(
                     "{bad} of {} connections are not healthy (worst: {})",
