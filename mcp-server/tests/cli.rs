@@ -251,3 +251,52 @@ fn capture_status_counts_everything() {
     assert!(small["store"]["bytes"].as_u64().unwrap() <= 64 << 10);
     assert_eq!(small["coverage"]["complete"], false);
 }
+
+/// The first entry of the demo that `filter` matches, through get_payload.
+fn demo_payload(filter: &str) -> Value {
+    let list = call_json(&[
+        "call",
+        "--demo",
+        "list_entries",
+        &serde_json::json!({"filter": filter, "limit": 1, "fields": ["id"]}).to_string(),
+    ]);
+    let id = list["entries"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no entry for {filter}: {list}"));
+    call_json(&[
+        "call",
+        "--demo",
+        "get_payload",
+        &serde_json::json!({"id": id}).to_string(),
+    ])
+}
+
+#[test]
+fn get_payload_details_redis_and_dns() {
+    let set = demo_payload(r#"redis and redis_command == "SET""#);
+    let d = &set["detail"];
+    assert_eq!(d["command"], "SET");
+    assert!(d["args"][0].as_str().unwrap().starts_with("order:"), "{d}");
+    assert_eq!(d["reply"]["type"], "simple_string");
+    assert_eq!(d["reply"]["text"], "OK");
+    assert_eq!(set["request"], Value::Null);
+
+    let nx = demo_payload("dns and status_code == 3");
+    let d = &nx["detail"];
+    assert_eq!(d["response"]["rcode_name"], "NXDOMAIN");
+    assert_eq!(d["questions"][0]["type"], "A");
+    assert!(d["query"]["recursion_desired"].as_bool().unwrap());
+
+    let ok = demo_payload("dns and dns_answer_count > 0");
+    let a = &ok["detail"]["response"]["answers"][0];
+    assert!(
+        a["ttl"].as_u64().is_some() && !a["data"].as_str().unwrap().is_empty(),
+        "{a}"
+    );
+
+    let http = demo_payload("http");
+    assert!(
+        http.get("detail").is_none(),
+        "HTTP keeps its messages as request/response"
+    );
+}

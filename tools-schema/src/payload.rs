@@ -103,6 +103,12 @@ pub struct GetPayloadResult {
     pub anomalies: Vec<String>,
     pub request: Option<MessagePayload>,
     pub response: Option<MessagePayload>,
+    /// Everything the entry keeps, for Redis (command, arguments, reply), DNS (questions, flags,
+    /// answers, EDNS), Kafka (request header, topics, partitions, errors, records) and AMQP
+    /// (methods with their arguments, properties, body). Absent for HTTP, whose messages are
+    /// `request` and `response`. Values taken from the wire are untrusted data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
     /// The connection's TCP analysis, with `include_l4: true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub l4: Option<crate::flows::FlowOut>,

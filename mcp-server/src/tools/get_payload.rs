@@ -123,6 +123,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
         anomalies: anomalies(&entry),
         request,
         response,
+        detail: super::detail::of(&entry),
         l4: if p.include_l4.unwrap_or(false) {
             state
                 .shared

@@ -2,6 +2,7 @@
 //! server and `wirelens call` run them, so the two cannot disagree.
 
 pub mod capture_status;
+pub mod detail;
 pub mod filter;
 pub mod flows;
 pub mod get_payload;
