@@ -11,8 +11,11 @@ minimised crash inputs are added there by hand as `regression-*`.
 - pcap_file: every *.pcap / *.pcapng, copied unchanged;
 - decode_packet: single frames and runs of frames (input format in fuzz_targets/decode_packet.rs),
   Ethernet frames also re-wrapped in the other link types;
-- http1_parser: the TCP conversations, client and server writes (fuzz_targets/http1_parser.rs).
+- http1_parser: the TCP conversations, client and server writes (fuzz_targets/http1_parser.rs);
+- redis_resp, amqp_wire, dns_message (with --seeds): sessions from the redis, amqp and dns
+  captures (see protocol_seeds).
 """
+import glob
 import hashlib
 import os
 import shutil
@@ -230,10 +233,54 @@ def seeds():
         write("http1_parser", conversation_input(w, 0x40 | 1 << 3 | 2 << 1 | 1), name + ".mss7-swap-rst")
 
 
+def payloads(path, proto):
+    """Per stream: the first sender's bytes, the other side's bytes, and every payload in order."""
+    field = "tcp.payload" if proto == "tcp" else "udp.payload"
+    shown = "tcp.len > 0" if proto == "tcp" else "udp.length > 8"
+    out = subprocess.run(
+        ["tshark", "-r", path, "-Y", shown, "-T", "fields", "-e", f"{proto}.stream", "-e", "ip.src", "-e",
+         "ipv6.src", "-e", f"{proto}.srcport", "-e", field],
+        capture_output=True, text=True, check=True).stdout
+    streams = {}
+    for line in out.splitlines():
+        p = line.split("\t")
+        if len(p) < 5 or not p[4]:
+            continue
+        src = (p[1] or p[2], p[3])
+        s = streams.setdefault(int(p[0]), {"first": src, "a": b"", "b": b"", "all": []})
+        data = bytes.fromhex(p[4].replace(":", ""))
+        s["a" if src == s["first"] else "b"] += data
+        s["all"].append(data)
+    return [streams[k] for k in sorted(streams)]
+
+
+def protocol_seeds():
+    """Redis, AMQP and DNS sessions from their real captures, in the input formats of
+    fuzz_targets/{redis_resp,amqp_wire,dns_message}.rs: a selector byte (low 4 bits: piece size)
+    and the bytes of one side, or the first 2 KB of both sides; DNS over UDP as datagrams joined
+    by DELIM."""
+    cap = 64 << 10
+    for target, proto_dir in (("redis_resp", "redis"), ("amqp_wire", "amqp")):
+        for p in sorted(glob.glob(os.path.join(PCAPS, proto_dir, "*.pcap*"))):
+            stem = os.path.basename(p).split(".")[0]
+            for i, s in enumerate(payloads(p, "tcp")[:3]):
+                write(target, (bytes([0x0F]) + s["a"])[:cap], f"{stem}-{i}-client")
+                if s["b"]:
+                    write(target, bytes([0x07]) + s["a"][:2000] + s["b"][:2000], f"{stem}-{i}-both")
+    for p in sorted(glob.glob(os.path.join(PCAPS, "dns", "*.pcap*"))):
+        stem = os.path.basename(p).split(".")[0]
+        msgs = [m for s in payloads(p, "udp") for m in s["all"]][:40]
+        if msgs:
+            write("dns_message", (bytes([0x0F]) + DELIM.join(msgs))[:cap], f"{stem}-udp")
+        for i, s in enumerate(payloads(p, "tcp")[:3]):
+            write("dns_message", (bytes([0x0F]) + s["a"] + s["b"])[:cap], f"{stem}-tcp-{i}")
+
+
 def main():
     if SEEDS:
         # Files are overwritten by name; hand-added `regression-*` inputs stay.
         seeds()
+        protocol_seeds()
         report()
         return
     pcaps = sorted(

@@ -52,6 +52,8 @@ pub struct Shared {
     pub flows: Arc<FlowStore>,
     pub stats: Arc<Mutex<Stats>>,
     pub sources: Arc<Mutex<Vec<SourceInfo>>>,
+    /// Kubernetes identities: entries and flows get theirs when stored.
+    pub identities: Arc<crate::enrich::Identities>,
 }
 
 impl Shared {
@@ -68,6 +70,7 @@ impl Shared {
             flows: Arc::new(FlowStore::new(limits.max_flow_records)),
             stats: Arc::new(Mutex::new(Stats::default())),
             sources: Arc::new(Mutex::new(Vec::new())),
+            identities: Arc::new(crate::enrich::Identities::default()),
         }
     }
 }
@@ -442,6 +445,15 @@ impl Engine {
     /// Hands finished entries to the store.
     pub fn flush_entries(&mut self) {
         self.stats.entries_emitted += self.out.len() as u64;
+        if !self.shared.identities.is_empty() {
+            let index = self.shared.identities.index();
+            for e in &mut self.out {
+                e.peers = crate::enrich::Peers {
+                    src: index.resolve(e.src.ip(), e.src.port(), e.ts),
+                    dst: index.resolve(e.dst.ip(), e.dst.port(), e.ts),
+                };
+            }
+        }
         self.shared.store.insert_batch(&mut self.out);
     }
 
@@ -515,6 +527,9 @@ fn finish_flow(
         last_seen: f.meta.last_seen,
         end,
         metrics: f.state.analysis.metrics,
+        peers: shared
+            .identities
+            .peers(f.meta.client, f.meta.server, f.meta.first_seen),
     });
 }
 

@@ -94,6 +94,9 @@ pub struct Entry {
     /// First request byte to last response byte.
     pub elapsed_us: Option<u64>,
     pub detail: Detail,
+    /// Kubernetes identities of `src` and `dst` at `ts`, filled when the entry is stored
+    /// (external when no identities are loaded).
+    pub peers: crate::enrich::Peers,
 }
 
 /// Protocol-specific content.
@@ -406,7 +409,7 @@ fn h2_summary(h: &H2Stream, elapsed_us: Option<u64>) -> String {
     if let Some(g) = &h.grpc
         && let Some(code) = g.status
     {
-        s.push_str(&format!(" grpc {code}"));
+        s.push_str(&format!(" grpc {code} {}", crate::endpoint::grpc_status_name(code)));
         if let Some(m) = g.message.as_deref().filter(|m| !m.is_empty()) {
             s.push_str(&format!(" \"{}\"", sanitize(m, 60)));
         }

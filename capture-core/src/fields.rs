@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use crate::dissect::amqp::{FieldValue, Properties};
 use crate::dissect::dns::parse as dns_parse;
 use crate::entry::{Entry, H2Message, HttpMessage, Protocol, Transport};
 use crate::time::Timestamp;
@@ -284,21 +285,100 @@ fn no_item(_: &Entry, _: usize) -> Option<Cow<'_, str>> {
     None
 }
 
-fn no_key<'a>(_: &'a Entry, _: &str) -> Option<Cow<'a, str>> {
-    None
-}
-
 /// An always-empty list (identity lists until identities are resolved).
 const EMPTY_LIST: ListAccess = ListAccess {
     len: |_| Some(0),
     item: no_item,
 };
 
-/// An always-empty map (labels, annotations until identities are resolved).
-const EMPTY_MAP: MapAccess = MapAccess {
-    len: |_| Some(0),
-    get: no_key,
-    entries: |_| Some(Vec::new()),
+// ---------------------------------------------------------------------------------------------
+// Kubernetes identity helpers.
+
+fn src_id(e: &Entry) -> Option<&crate::enrich::Identity> {
+    e.peers.src.identity.as_deref()
+}
+
+fn dst_id(e: &Entry) -> Option<&crate::enrich::Identity> {
+    e.peers.dst.identity.as_deref()
+}
+
+const SRC_SERVICES: ListAccess = ListAccess {
+    len: |e| Some(src_id(e).map_or(0, |i| i.services.len())),
+    item: |e, n| borrowed(src_id(e)?.services.get(n).map(|s| &**s)),
+};
+
+const DST_SERVICES: ListAccess = ListAccess {
+    len: |e| Some(dst_id(e).map_or(0, |i| i.services.len())),
+    item: |e, n| borrowed(dst_id(e)?.services.get(n).map(|s| &**s)),
+};
+
+/// Distinct non-empty values of both ends, requester first.
+fn both<'a>(e: &'a Entry, f: impl Fn(&'a crate::enrich::Identity) -> Vec<&'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for v in [src_id(e), dst_id(e)].into_iter().flatten().flat_map(f) {
+        if !v.is_empty() && !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn namespaces_of(e: &Entry) -> Vec<&str> {
+    both(e, |i| i.namespace.as_deref().into_iter().collect())
+}
+
+fn pods_of(e: &Entry) -> Vec<&str> {
+    both(e, |i| i.pod.as_deref().into_iter().collect())
+}
+
+fn services_of(e: &Entry) -> Vec<&str> {
+    both(e, |i| i.services.iter().map(|s| &**s).collect())
+}
+
+const BOTH_NAMESPACES: ListAccess = ListAccess {
+    len: |e| Some(namespaces_of(e).len()),
+    item: |e, n| borrowed(namespaces_of(e).get(n).copied()),
+};
+
+const BOTH_PODS: ListAccess = ListAccess {
+    len: |e| Some(pods_of(e).len()),
+    item: |e, n| borrowed(pods_of(e).get(n).copied()),
+};
+
+const BOTH_SERVICES: ListAccess = ListAccess {
+    len: |e| Some(services_of(e).len()),
+    item: |e, n| borrowed(services_of(e).get(n).copied()),
+};
+
+fn id_map<'a>(m: Option<&'a crate::enrich::index::StrMap>) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    m.into_iter()
+        .flatten()
+        .map(|(k, v)| (Cow::Borrowed(&**k), Cow::Borrowed(&**v)))
+        .collect()
+}
+
+const SRC_LABELS: MapAccess = MapAccess {
+    len: |e| Some(src_id(e).map_or(0, |i| i.labels.len())),
+    get: |e, k| borrowed(src_id(e)?.labels.get(k).map(|v| &**v)),
+    entries: |e| Some(id_map(src_id(e).map(|i| &*i.labels))),
+};
+
+const DST_LABELS: MapAccess = MapAccess {
+    len: |e| Some(dst_id(e).map_or(0, |i| i.labels.len())),
+    get: |e, k| borrowed(dst_id(e)?.labels.get(k).map(|v| &**v)),
+    entries: |e| Some(id_map(dst_id(e).map(|i| &*i.labels))),
+};
+
+const SRC_ANNOTATIONS: MapAccess = MapAccess {
+    len: |e| Some(src_id(e).map_or(0, |i| i.annotations.len())),
+    get: |e, k| borrowed(src_id(e)?.annotations.get(k).map(|v| &**v)),
+    entries: |e| Some(id_map(src_id(e).map(|i| &*i.annotations))),
+};
+
+const DST_ANNOTATIONS: MapAccess = MapAccess {
+    len: |e| Some(dst_id(e).map_or(0, |i| i.annotations.len())),
+    get: |e, k| borrowed(dst_id(e)?.annotations.get(k).map(|v| &**v)),
+    entries: |e| Some(id_map(dst_id(e).map(|i| &*i.annotations))),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -692,10 +772,59 @@ const KAFKA_TOPICS: ListAccess = ListAccess {
     item: |e, i| borrowed(e.kafka()?.topics.get(i).map(|t| &**t)),
 };
 
+const KAFKA_PARTITIONS: ListAccess = ListAccess {
+    len: |e| e.kafka().map(|k| k.partition_numbers().len()),
+    item: |e, i| Some(Cow::Owned(e.kafka()?.partition_numbers().get(i)?.to_string())),
+};
+
+const KAFKA_ERRORS: ListAccess = ListAccess {
+    len: |e| e.kafka().map(|k| k.errors.len()),
+    item: |e, i| Some(crate::dissect::kafka::errors::error_label(*e.kafka()?.errors.get(i)?)),
+};
+
 const AMQP_METHODS: ListAccess = ListAccess {
     len: |e| e.amqp().map(|a| a.methods.len()),
     item: |e, i| borrowed(e.amqp()?.methods.get(i).map(|m| &**m)),
 };
+
+fn amqp_headers(e: &Entry) -> Option<&[(Box<str>, FieldValue)]> {
+    e.amqp()?.properties.as_ref()?.headers.as_deref()
+}
+
+fn amqp_header_text(v: &FieldValue) -> Cow<'_, str> {
+    match v {
+        FieldValue::Str { text, len } if text.len() as u64 == u64::from(*len) => Cow::Borrowed(&**text),
+        v => Cow::Owned(v.to_text()),
+    }
+}
+
+/// AMQP message headers: present (possibly empty) on entries with content.
+const AMQP_HEADERS: MapAccess = MapAccess {
+    len: |e| {
+        let a = e.amqp()?;
+        a.body_size.map(|_| amqp_headers(e).map_or(0, <[_]>::len))
+    },
+    get: |e, k| {
+        amqp_headers(e)?
+            .iter()
+            .find(|(n, _)| **n == *k)
+            .map(|(_, v)| amqp_header_text(v))
+    },
+    entries: |e| {
+        e.amqp()?.body_size?;
+        Some(
+            amqp_headers(e)
+                .unwrap_or_default()
+                .iter()
+                .map(|(k, v)| (Cow::Borrowed(&**k), amqp_header_text(v)))
+                .collect(),
+        )
+    },
+};
+
+fn amqp_property<'a>(e: &'a Entry, get: fn(&Properties) -> &Option<Box<str>>) -> Option<Cow<'a, str>> {
+    borrowed(get(e.amqp()?.properties.as_deref()?).as_deref())
+}
 
 const DNS_QUESTIONS: ListAccess = ListAccess {
     len: |e| e.dns().map(|d| d.questions.len()),
@@ -768,7 +897,16 @@ macro_rules! field {
     };
 }
 
-/// A Kubernetes identity string: empty on every entry until identities are resolved.
+/// A string of one end's Kubernetes identity: `""` when the end is unresolved or the identity
+/// lacks it.
+macro_rules! ident_str {
+    ($name:literal, [$($alias:literal),*], $side:ident, $desc:literal, $ex:literal, |$i:ident| $body:expr) => {
+        field!(1, $name, [$($alias),*], None, Str, concat!($desc, " Empty (\"\") when unresolved."), $ex,
+            |e| Some(Cow::Borrowed($side(e).and_then(|$i: &crate::enrich::Identity| $body).unwrap_or(""))))
+    };
+}
+
+/// A field not resolved yet (the capturing node and process come with live capture): `""`.
 macro_rules! identity_str {
     ($name:literal, [$($alias:literal),*], $desc:literal, $ex:literal) => {
         field!(0, $name, [$($alias),*], None, Str,
@@ -783,15 +921,6 @@ macro_rules! identity_list {
         field!(0, $name, [$($alias),*], None, List,
             concat!($desc, " Empty ([]) until Kubernetes identities are resolved (the Kubernetes-identity issue)."),
             $ex, EMPTY_LIST)
-    };
-}
-
-/// A Kubernetes identity map: empty on every entry until identities are resolved.
-macro_rules! identity_map {
-    ($name:literal, [$($alias:literal),*], $desc:literal, $ex:literal) => {
-        field!(0, $name, [$($alias),*], None, Map,
-            concat!($desc, " Empty ({}) until Kubernetes identities are resolved (the Kubernetes-identity issue)."),
-            $ex, EMPTY_MAP)
     };
 }
 
@@ -1321,9 +1450,104 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("kafka"),
         List,
-        "Topic names the request names (Produce, Fetch < v13, ListOffsets, Metadata, OffsetCommit, OffsetFetch < v8), in order, without repeats.",
+        "Topic names the request names (Produce < v13, Fetch < v13, ListOffsets, Metadata, OffsetCommit < v10, OffsetFetch < v10, CreateTopics, DeleteTopics, DeleteRecords, OffsetForLeaderEpoch, TxnOffsetCommit), in order, without repeats (kafka_max_list). Topics given by id are not names and are left out.",
         "[\"orders\"]",
         KAFKA_TOPICS
+    ),
+    field!(
+        2,
+        "kafka_partition",
+        [],
+        Some("kafka"),
+        Int,
+        "First partition index the request names (Produce, Fetch, ListOffsets, OffsetCommit, OffsetFetch, DeleteRecords, OffsetForLeaderEpoch, TxnOffsetCommit); null when it names none.",
+        "0",
+        |e| e
+            .kafka()
+            .and_then(|k| k.partitions.first())
+            .map(|p| i64::from(p.partition))
+    ),
+    field!(
+        3,
+        "kafka_partitions",
+        [],
+        Some("kafka"),
+        List,
+        "Partition indexes the request names, as decimal strings, in order, without repeats (of all its topics; kafka_max_list).",
+        "[\"0\", \"3\"]",
+        KAFKA_PARTITIONS
+    ),
+    field!(
+        2,
+        "kafka_error",
+        [],
+        Some("kafka"),
+        Str,
+        "Name of the first non-zero error code of the response (per partition, topic or group, or top level), as Kafka spells it; UNKNOWN_ERROR_<code> for a code Kafka does not define. Null when the response has no error or was not decoded.",
+        "\"NOT_LEADER_OR_FOLLOWER\"",
+        |e| e
+            .kafka()
+            .and_then(|k| k.errors.first())
+            .map(|&c| crate::dissect::kafka::errors::error_label(c))
+    ),
+    field!(
+        2,
+        "kafka_errors",
+        [],
+        Some("kafka"),
+        List,
+        "Names of the distinct non-zero error codes of the response, in order (kafka_max_list).",
+        "[\"UNKNOWN_TOPIC_OR_PARTITION\"]",
+        KAFKA_ERRORS
+    ),
+    field!(
+        2,
+        "kafka_record_count",
+        [],
+        Some("kafka"),
+        Int,
+        "Records in the record batches of a Produce request or Fetch response (v2 batches by their count, legacy message sets one per message); null when none carries records.",
+        "3",
+        |e| e
+            .kafka()
+            .and_then(|k| k.record_count)
+            .and_then(|n| i64::try_from(n).ok())
+    ),
+    field!(
+        2,
+        "kafka_record_bytes",
+        [],
+        Some("kafka"),
+        Int,
+        "Bytes of those record sets on the wire (compressed as sent).",
+        "1024",
+        |e| e
+            .kafka()
+            .and_then(|k| k.record_bytes)
+            .and_then(|n| i64::try_from(n).ok())
+    ),
+    field!(
+        2,
+        "kafka_record_bytes_decompressed",
+        [],
+        Some("kafka"),
+        Int,
+        "Bytes of those record sets once decompressed (each batch at most kafka_decompress_max_bytes).",
+        "4096",
+        |e| e
+            .kafka()
+            .and_then(|k| k.record_bytes_decompressed)
+            .and_then(|n| i64::try_from(n).ok())
+    ),
+    field!(
+        3,
+        "kafka_summary",
+        [],
+        Some("kafka"),
+        Str,
+        "The exchange in a few words: api, version, topics, partitions, correlation id, record count and bytes, error names.",
+        "\"PRODUCE v9 orders p0 #17 3 records 240B\"",
+        |e| e.kafka().map(|k| Cow::Owned(k.summary()))
     ),
     field!(
         3,
@@ -1550,55 +1774,217 @@ pub static FIELDS: &[FieldDef] = &[
         "200",
         |e| e.amqp().and_then(|a| a.reply_code).map(i64::from)
     ),
+    field!(
+        2,
+        "amqp_delivery_tag",
+        [],
+        Some("amqp"),
+        Int,
+        "Delivery tag of Basic.Deliver, Get-Ok, Ack, Nack or Reject (the channel's message sequence number).",
+        "42",
+        |e| e
+            .amqp()
+            .and_then(|a| a.delivery_tag())
+            .map(|t| i64::try_from(t).unwrap_or(i64::MAX))
+    ),
+    field!(
+        2,
+        "amqp_consumer_tag",
+        [],
+        Some("amqp"),
+        Str,
+        "Consumer tag of Basic.Consume, Consume-Ok, Cancel or Deliver.",
+        "\"amq.ctag-Jx3kQ1Z2\"",
+        |e| borrowed(e.amqp().and_then(|a| a.consumer_tag()))
+    ),
+    field!(
+        2,
+        "amqp_body_size",
+        [],
+        Some("amqp"),
+        Int,
+        "Body size the content header announced, for Publish, Deliver, Return and Get-Ok; null for methods without content.",
+        "1024",
+        |e| e
+            .amqp()
+            .and_then(|a| a.body_size)
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+    ),
+    field!(
+        2,
+        "amqp_content_type",
+        [],
+        Some("amqp"),
+        Str,
+        "content-type property of the message.",
+        "\"application/json\"",
+        |e| amqp_property(e, |p| &p.content_type)
+    ),
+    field!(
+        2,
+        "amqp_content_encoding",
+        [],
+        Some("amqp"),
+        Str,
+        "content-encoding property of the message.",
+        "\"utf-8\"",
+        |e| amqp_property(e, |p| &p.content_encoding)
+    ),
+    field!(
+        2,
+        "amqp_delivery_mode",
+        [],
+        Some("amqp"),
+        Int,
+        "delivery-mode property of the message: 1 non-persistent, 2 persistent.",
+        "2",
+        |e| e
+            .amqp()
+            .and_then(|a| a.properties.as_ref()?.delivery_mode)
+            .map(i64::from)
+    ),
+    field!(
+        2,
+        "amqp_message_id",
+        [],
+        Some("amqp"),
+        Str,
+        "message-id property of the message.",
+        "\"8f14e45f-ceea-467a-9575-6ed2b1f1f0a1\"",
+        |e| amqp_property(e, |p| &p.message_id)
+    ),
+    field!(
+        2,
+        "amqp_correlation_id",
+        [],
+        Some("amqp"),
+        Str,
+        "correlation-id property of the message (RPC replies carry the request's).",
+        "\"f33aae27-69f4-4f48-b0bc-2efdc455c128\"",
+        |e| amqp_property(e, |p| &p.correlation_id)
+    ),
+    field!(
+        2,
+        "amqp_reply_to",
+        [],
+        Some("amqp"),
+        Str,
+        "reply-to property of the message (the queue an RPC reply goes to).",
+        "\"amq.rabbitmq.reply-to\"",
+        |e| amqp_property(e, |p| &p.reply_to)
+    ),
+    field!(
+        2,
+        "amqp_app_id",
+        [],
+        Some("amqp"),
+        Str,
+        "app-id property of the message.",
+        "\"billing-worker\"",
+        |e| amqp_property(e, |p| &p.app_id)
+    ),
+    field!(
+        3,
+        "amqp_headers",
+        [],
+        Some("amqp"),
+        Map,
+        "headers property of the message, names as sent; values as text (numbers in decimal, byte arrays in hex, nested tables and arrays JSON-like, cut values ending in …). Empty for content without headers, null for methods without content.",
+        "{\"x-retry-count\":\"3\"}",
+        AMQP_HEADERS
+    ),
     // --- Kubernetes identity -------------------------------------------------------------------
-    identity_str!("src.pod.name", [], "Pod of the requester.", "\"frontend-7d9c-x2x\""),
-    identity_str!(
+    ident_str!(
+        "src.pod.name",
+        [],
+        src_id,
+        "Pod of the requester.",
+        "\"frontend-7d9c-x2x\"",
+        |i| i.pod.as_deref()
+    ),
+    ident_str!(
         "src.pod.namespace",
         [],
+        src_id,
         "Namespace of the requester's pod (falls back to its service's).",
-        "\"shop\""
+        "\"shop\"",
+        |i| i.namespace.as_deref()
     ),
-    identity_str!(
+    ident_str!(
         "src.namespace",
         [],
+        src_id,
         "Namespace of the requester (pod, else service).",
-        "\"shop\""
+        "\"shop\"",
+        |i| i.namespace.as_deref()
     ),
-    identity_str!(
+    ident_str!(
         "src.service.name",
         [],
-        "Service of the requester (the first by name when several select the pod).",
-        "\"frontend\""
+        src_id,
+        "Service of the requester (the first by name when several select the pod; the service itself for a ClusterIP).",
+        "\"frontend\"",
+        |i| i.service()
     ),
-    identity_str!(
+    ident_str!(
         "src.service.namespace",
         [],
+        src_id,
         "Namespace of the requester's service.",
-        "\"shop\""
+        "\"shop\"",
+        |i| i.service().and(i.namespace.as_deref())
     ),
-    identity_list!(
+    field!(
+        1,
         "src.services",
         [],
-        "Every service selecting the requester's pod.",
-        "[\"frontend\"]"
+        None,
+        List,
+        "Every service selecting the requester's pod (or the ClusterIP's service). Empty when unresolved.",
+        "[\"frontend\"]",
+        SRC_SERVICES
     ),
-    identity_str!(
+    ident_str!(
         "src.workload.name",
         [],
-        "Workload (Deployment, StatefulSet, …) of the requester.",
-        "\"frontend\""
+        src_id,
+        "Workload (Deployment, StatefulSet, DaemonSet, CronJob, Job; a bare pod is its own) of the requester.",
+        "\"frontend\"",
+        |i| i.workload.as_ref().map(|w| &*w.1)
     ),
-    identity_str!(
+    ident_str!(
+        "src.workload.kind",
+        [],
+        src_id,
+        "Kind of the requester's workload: Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet or Pod.",
+        "\"Deployment\"",
+        |i| i.workload.as_ref().map(|w| &*w.0)
+    ),
+    ident_str!(
         "src.node",
         ["src.node.name"],
-        "Node of the requester's pod.",
-        "\"node-1\""
+        src_id,
+        "Node of the requester's pod (or the node whose address it is).",
+        "\"node-1\"",
+        |i| i.node.as_deref()
     ),
-    identity_str!(
+    ident_str!(
         "src.name",
         [],
-        "Best name of the requester: pod, else service, else DNS name.",
-        "\"frontend-7d9c-x2x\""
+        src_id,
+        "Best name of the requester: pod, else service, else node.",
+        "\"frontend-7d9c-x2x\"",
+        |i| i.name()
+    ),
+    field!(
+        1,
+        "src.resolution",
+        [],
+        None,
+        Str,
+        "How the requester's identity was found: pod_ip, host_network_port, host_network_ambiguous, service_ip, node_ip, or external (not a cluster address, or no identities loaded).",
+        "\"pod_ip\"",
+        |e| Some(Cow::Borrowed(e.peers.src.resolution.name()))
     ),
     identity_str!(
         "src.dns",
@@ -1606,54 +1992,97 @@ pub static FIELDS: &[FieldDef] = &[
         "DNS name of the requester's address.",
         "\"frontend.shop.svc.cluster.local\""
     ),
-    identity_str!("dst.pod.name", [], "Pod of the responder.", "\"payment-5f6b-k8q\""),
-    identity_str!(
+    ident_str!(
+        "dst.pod.name",
+        [],
+        dst_id,
+        "Pod of the responder.",
+        "\"payment-5f6b-k8q\"",
+        |i| i.pod.as_deref()
+    ),
+    ident_str!(
         "dst.pod.namespace",
         [],
+        dst_id,
         "Namespace of the responder's pod (falls back to its service's).",
-        "\"prod\""
+        "\"prod\"",
+        |i| i.namespace.as_deref()
     ),
-    identity_str!(
+    ident_str!(
         "dst.namespace",
         [],
+        dst_id,
         "Namespace of the responder (pod, else service).",
-        "\"prod\""
+        "\"prod\"",
+        |i| i.namespace.as_deref()
     ),
-    identity_str!(
+    ident_str!(
         "dst.service.name",
         [],
-        "Service of the responder (the first by name when several select the pod).",
-        "\"payment-service\""
+        dst_id,
+        "Service of the responder (the first by name when several select the pod; the service itself for a ClusterIP).",
+        "\"payment-service\"",
+        |i| i.service()
     ),
-    identity_str!(
+    ident_str!(
         "dst.service.namespace",
         [],
+        dst_id,
         "Namespace of the responder's service.",
-        "\"prod\""
+        "\"prod\"",
+        |i| i.service().and(i.namespace.as_deref())
     ),
-    identity_list!(
+    field!(
+        1,
         "dst.services",
         [],
-        "Every service selecting the responder's pod.",
-        "[\"payment-service\"]"
+        None,
+        List,
+        "Every service selecting the responder's pod (or the ClusterIP's service). Empty when unresolved.",
+        "[\"payment-service\"]",
+        DST_SERVICES
     ),
-    identity_str!(
+    ident_str!(
         "dst.workload.name",
         [],
-        "Workload (Deployment, StatefulSet, …) of the responder.",
-        "\"payment\""
+        dst_id,
+        "Workload (Deployment, StatefulSet, DaemonSet, CronJob, Job; a bare pod is its own) of the responder.",
+        "\"payment\"",
+        |i| i.workload.as_ref().map(|w| &*w.1)
     ),
-    identity_str!(
+    ident_str!(
+        "dst.workload.kind",
+        [],
+        dst_id,
+        "Kind of the responder's workload: Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet or Pod.",
+        "\"Deployment\"",
+        |i| i.workload.as_ref().map(|w| &*w.0)
+    ),
+    ident_str!(
         "dst.node",
         ["dst.node.name"],
-        "Node of the responder's pod.",
-        "\"node-2\""
+        dst_id,
+        "Node of the responder's pod (or the node whose address it is).",
+        "\"node-2\"",
+        |i| i.node.as_deref()
     ),
-    identity_str!(
+    ident_str!(
         "dst.name",
         [],
-        "Best name of the responder: pod, else service, else DNS name.",
-        "\"payment-5f6b-k8q\""
+        dst_id,
+        "Best name of the responder: pod, else service, else node.",
+        "\"payment-5f6b-k8q\"",
+        |i| i.name()
+    ),
+    field!(
+        1,
+        "dst.resolution",
+        [],
+        None,
+        Str,
+        "How the responder's identity was found: pod_ip, host_network_port, host_network_ambiguous, service_ip, node_ip, or external (not a cluster address, or no identities loaded).",
+        "\"pod_ip\"",
+        |e| Some(Cow::Borrowed(e.peers.dst.resolution.name()))
     ),
     identity_str!(
         "dst.dns",
@@ -1661,47 +2090,75 @@ pub static FIELDS: &[FieldDef] = &[
         "DNS name of the responder's address.",
         "\"payment-service.prod.svc.cluster.local\""
     ),
-    identity_list!(
+    field!(
+        1,
         "namespaces",
         [],
-        "Every namespace involved (requester and responder, pod and service).",
-        "[\"shop\", \"prod\"]"
+        None,
+        List,
+        "Every namespace involved (requester and responder), without repeats.",
+        "[\"shop\", \"prod\"]",
+        BOTH_NAMESPACES
     ),
-    identity_list!(
+    field!(
+        1,
         "pods",
         [],
+        None,
+        List,
         "Every pod involved (requester and responder).",
-        "[\"frontend-7d9c-x2x\"]"
+        "[\"frontend-7d9c-x2x\"]",
+        BOTH_PODS
     ),
-    identity_list!(
+    field!(
+        1,
         "services",
         [],
-        "Every service involved (requester and responder).",
-        "[\"payment-service\"]"
+        None,
+        List,
+        "Every service involved (requester and responder), without repeats.",
+        "[\"payment-service\"]",
+        BOTH_SERVICES
     ),
-    identity_map!(
+    field!(
+        2,
         "local_labels",
         [],
-        "Kubernetes labels of the local peer (the requester's pod).",
-        "{\"app\": \"checkout\"}"
+        None,
+        Map,
+        "Kubernetes labels of the local peer (the requester's pod, service or node).",
+        "{\"app\": \"checkout\"}",
+        SRC_LABELS
     ),
-    identity_map!(
+    field!(
+        2,
         "remote_labels",
         [],
-        "Kubernetes labels of the remote peer (the responder's pod).",
-        "{\"app\": \"payment\"}"
+        None,
+        Map,
+        "Kubernetes labels of the remote peer (the responder's pod, service or node).",
+        "{\"app\": \"payment\"}",
+        DST_LABELS
     ),
-    identity_map!(
+    field!(
+        2,
         "local_annotations",
         [],
+        None,
+        Map,
         "Kubernetes annotations of the local peer.",
-        "{}"
+        "{}",
+        SRC_ANNOTATIONS
     ),
-    identity_map!(
+    field!(
+        2,
         "remote_annotations",
         [],
+        None,
+        Map,
         "Kubernetes annotations of the remote peer.",
-        "{}"
+        "{}",
+        DST_ANNOTATIONS
     ),
     identity_str!(
         "node_name",
@@ -1715,8 +2172,22 @@ pub static FIELDS: &[FieldDef] = &[
         "Address of the node that captured the entry.",
         "\"10.0.0.4\""
     ),
-    identity_str!("local_node_name", [], "Node of the local peer.", "\"node-1\""),
-    identity_str!("remote_node_name", [], "Node of the remote peer.", "\"node-2\""),
+    ident_str!(
+        "local_node_name",
+        [],
+        src_id,
+        "Node of the local peer (the requester).",
+        "\"node-1\"",
+        |i| i.node.as_deref()
+    ),
+    ident_str!(
+        "remote_node_name",
+        [],
+        dst_id,
+        "Node of the remote peer (the responder).",
+        "\"node-2\"",
+        |i| i.node.as_deref()
+    ),
     identity_str!("local_process_name", [], "Process of the local peer.", "\"node\""),
     identity_str!("remote_process_name", [], "Process of the remote peer.", "\"java\""),
     identity_list!(

@@ -54,6 +54,8 @@ pub struct FlowRecord {
     pub end: FlowEnd,
     /// Packet and byte counters for both transports; the analysis fields for TCP only.
     pub metrics: TcpMetrics,
+    /// Kubernetes identities of client (`src`) and server (`dst`) when the flow began.
+    pub peers: crate::enrich::Peers,
 }
 
 impl FlowRecord {
@@ -63,6 +65,7 @@ impl FlowRecord {
     pub fn as_entry(self: &Arc<Self>) -> crate::entry::Entry {
         use crate::entry::{Detail, Entry, Protocol};
         Entry {
+            peers: self.peers.clone(),
             id: 0,
             ts: self.first_seen,
             protocol: if self.transport == Transport::Tcp {

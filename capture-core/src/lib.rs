@@ -16,7 +16,9 @@
 
 pub mod content;
 pub mod dissect;
+pub mod endpoint;
 pub mod engine;
+pub mod enrich;
 pub mod entry;
 pub mod fields;
 pub mod flows;

@@ -107,9 +107,39 @@ pub struct Limits {
     /// Kafka requests awaiting their response per connection; the oldest is then emitted without
     /// one (`kafka_pending_overflows`). Clients pipeline a few per broker connection.
     pub kafka_max_pending: usize,
+    /// Topics, partitions and error codes kept per Kafka entry, each (`kafka_lists_capped`).
+    /// A Fetch or Produce names a handful; a consumer's first Metadata may name hundreds of topics.
+    pub kafka_max_list: usize,
+    /// Kafka records kept per entry with key, value and headers (`kafka_records_not_kept`); all
+    /// are still counted. A few show what a batch holds without keeping every message.
+    pub kafka_max_records: usize,
+    /// Bytes kept of each Kafka record key, value and header value; longer ones are marked cut.
+    pub kafka_value_bytes: usize,
+    /// Headers kept per Kafka record.
+    pub kafka_max_headers: usize,
+    /// Bytes one compressed Kafka batch may decompress into (`kafka_decompress_capped`); past
+    /// it, the batch's records are not read further. Producers' batches default to 16 KiB-1 MiB.
+    pub kafka_decompress_max_bytes: usize,
+    /// Window a zstd-compressed Kafka batch may ask for (refused beyond, as corrupt). Producers
+    /// compress batches of at most a few MiB, whose windows are no larger.
+    pub kafka_zstd_max_window_bytes: usize,
     /// AMQP entries open per connection (synchronous methods awaiting a reply, content being
     /// assembled); the oldest is then emitted as it is (`amqp_open_overflows`).
     pub amqp_max_open: usize,
+    /// Bytes of an AMQP message body kept per entry (the body frames concatenated); the rest is
+    /// counted in the size only (`amqp_bodies_truncated`). 4 KiB shows a JSON or text message
+    /// whole in most systems and bounds 1,024 open entries to 4 MiB per connection.
+    pub amqp_body_max_bytes: usize,
+    /// Nesting depth of AMQP field tables and arrays decoded (message headers, connection
+    /// properties); deeper values are left out (`amqp_tables_cut`). Real headers nest 1–3 deep
+    /// (RabbitMQ's `x-death`); the cap also bounds the decoder's recursion.
+    pub amqp_table_max_depth: usize,
+    /// Values decoded per AMQP field table, nested ones included; the rest is left out
+    /// (`amqp_tables_cut`). Brokers' and clients' tables hold a few dozen.
+    pub amqp_table_max_items: usize,
+    /// Bytes kept of each string or byte-array value in an AMQP field table; longer values are
+    /// cut (`amqp_tables_cut`). Together with the item cap it bounds a table to 16 KiB.
+    pub amqp_table_value_max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -154,7 +184,17 @@ impl Default for Limits {
             dns_query_timeout_us: 30_000_000,
             dns_retransmit_window_us: 5_000_000,
             kafka_max_pending: 1_024,
+            kafka_max_list: 256,
+            kafka_max_records: 16,
+            kafka_value_bytes: 256,
+            kafka_max_headers: 16,
+            kafka_decompress_max_bytes: 4 << 20,
+            kafka_zstd_max_window_bytes: 8 << 20,
             amqp_max_open: 1_024,
+            amqp_body_max_bytes: 4 << 10,
+            amqp_table_max_depth: 4,
+            amqp_table_max_items: 64,
+            amqp_table_value_max_bytes: 256,
         }
     }
 }

@@ -5,9 +5,18 @@
 //! - [`state`]: loads the sources named on the command line into the engine's shared store;
 //! - [`tools`]: each tool as a plain function (JSON arguments → engine → result);
 //! - [`server`]: the rmcp service that exposes the tools over MCP;
+//! - [`prompts`]: the MCP prompts (playbooks in `prompts/`, embedded) and [`completions`] for
+//!   their arguments and the resource templates;
+//! - [`http`]: the Streamable HTTP transport (`wirelens serve`), its security checks and
+//!   `/healthz`, `/readyz`, `/metrics`;
+//! - [`metrics`]: tool-call counters and the Prometheus exposition;
 //! - [`convert`]: engine values → `tools-schema` types (the only place they meet).
 
+pub mod completions;
 pub mod convert;
+pub mod http;
+pub mod metrics;
+pub mod prompts;
 pub mod proto;
 pub mod resources;
 pub mod server;

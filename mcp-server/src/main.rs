@@ -31,6 +31,14 @@ enum Command {
         #[command(flatten)]
         source: Source,
     },
+    /// Serve MCP over Streamable HTTP at `/mcp` (SSE or JSON replies), with `/healthz`, `/readyz`
+    /// and Prometheus `/metrics`.
+    Serve {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        http: HttpArgs,
+    },
     /// Run one tool call and print its structured result as JSON.
     Call {
         #[command(flatten)]
@@ -73,6 +81,64 @@ struct Source {
     /// messages of the services it describes are decoded into named fields (repeatable).
     #[arg(long = "proto-descriptor", value_name = "FILE")]
     proto_descriptors: Vec<PathBuf>,
+    /// A `kubectl get pods,svc,nodes,deploy,rs,ds,sts,jobs,cronjobs -A -o json` dump taken in
+    /// the cluster the capture comes from: both ends of every entry and flow get their pod,
+    /// workload, service, namespace and node (repeatable).
+    #[arg(long = "identities", value_name = "FILE")]
+    identities: Vec<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct HttpArgs {
+    /// Address to listen on. A non-loopback address needs a bearer token.
+    #[arg(long, default_value = "127.0.0.1:8898", value_name = "ADDR:PORT")]
+    listen: std::net::SocketAddr,
+    /// File whose first line is the bearer token that `/mcp` and `/metrics` require (else the
+    /// `WIRELENS_TOKEN` environment variable).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// The bearer token (prefer --token-file: environment variables leak into process listings
+    /// of child processes and crash reports).
+    #[arg(long = "token-from-env", env = "WIRELENS_TOKEN", hide_env_values = true, hide = true)]
+    token_env: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Also accept this browser Origin (scheme://host:port; `:*` for any port). Repeatable.
+    /// Localhost origins are always accepted.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
+    /// Also accept this Host header (a DNS name or host:port a client uses to reach the server).
+    /// Repeatable. Loopback names and the listen address are always accepted.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+    /// Largest request body accepted (413 beyond it).
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
+    max_body: usize,
+    /// Reply with plain JSON instead of an SSE stream when a call sends no notification
+    /// (halves latency for clients that do not need streaming).
+    #[arg(long)]
+    json_response: bool,
+}
+
+impl HttpArgs {
+    fn to_options(&self) -> anyhow::Result<mcp_server::http::HttpOptions> {
+        let mut o = mcp_server::http::HttpOptions::new(self.listen);
+        o.token = match (&self.token_file, &self.token_env) {
+            (Some(f), _) => Some(mcp_server::http::read_token_file(f)?),
+            (None, Some(t)) => Some(t.clone()),
+            (None, None) => None,
+        };
+        o.tls = self.tls_cert.clone().zip(self.tls_key.clone());
+        o.allowed_origins = self.allowed_origins.clone();
+        o.allowed_hosts = self.allowed_hosts.clone();
+        o.max_body_bytes = self.max_body;
+        o.json_response = self.json_response;
+        Ok(o)
+    }
 }
 
 impl Source {
@@ -89,6 +155,7 @@ impl Source {
             demo: self.demo,
             limits,
             proto_descriptors: self.proto_descriptors.clone(),
+            identities: self.identities.clone(),
         })
     }
 }
@@ -102,6 +169,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Mcp { source } => match serve_stdio(&source) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wirelens: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Serve { source, http } => match serve_http(&source, &http) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("wirelens: {e:#}");
@@ -133,6 +207,29 @@ fn serve_stdio(source: &Source) -> anyhow::Result<()> {
             .await?;
         service.waiting().await?;
         anyhow::Ok(())
+    })
+}
+
+fn serve_http(source: &Source, http: &HttpArgs) -> anyhow::Result<()> {
+    let args = source.to_args()?;
+    let opts = http.to_options()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let server = mcp_server::http::Server::bind(opts, cancel.clone()).await?;
+        let addr = server.local_addr()?;
+        // One line on stderr that scripts and tests can wait for.
+        eprintln!("wirelens: listening on {addr}");
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+            stop.cancel();
+        });
+        server.run(move || AppState::load(&args)).await
     })
 }
 

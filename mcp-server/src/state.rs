@@ -20,6 +20,8 @@ pub struct SourceArgs {
     pub limits: Limits,
     /// FileDescriptorSets (`--proto-descriptor`) for named decoding of gRPC messages.
     pub proto_descriptors: Vec<PathBuf>,
+    /// `kubectl get … -o json` dumps (`--identities`): Kubernetes names for the addresses.
+    pub identities: Vec<PathBuf>,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -28,12 +30,32 @@ pub struct AppState {
     pub limits: Limits,
     /// The message types of `--proto-descriptor`; `None` without one.
     pub protos: Option<prost_reflect::DescriptorPool>,
+    /// Tool calls and their latency, for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
     /// Reads every source to the end (files in order, then the demo).
     pub fn load(args: &SourceArgs) -> anyhow::Result<AppState> {
         let shared = Shared::with_limits(&args.limits);
+        // Identities first: entries and flows get theirs as they are stored.
+        let mut objects = capture_core::enrich::Objects::default();
+        let mut sources = Vec::new();
+        for p in &args.identities {
+            let bytes = std::fs::read(p).with_context(|| format!("reading the identities file {}", p.display()))?;
+            let o = capture_core::enrich::dump::parse(&bytes)
+                .with_context(|| format!("reading the identities file {}", p.display()))?;
+            tracing::info!(file = %p.display(), pods = o.pods.len(), services = o.services.len(), "identities loaded");
+            objects.extend(o);
+            sources.push(format!("file:{}", p.display()));
+        }
+        if args.demo {
+            objects.extend(capture_core::source::demo_identities::demo_objects());
+            sources.push("demo".to_string());
+        }
+        if !sources.is_empty() {
+            shared.identities.set(objects, &sources.join(","), None);
+        }
         let mut engine = Engine::new(args.limits.clone(), shared.clone());
         for p in &args.pcaps {
             let info = engine
@@ -59,6 +81,18 @@ impl AppState {
             shared,
             limits: args.limits.clone(),
             protos,
+            metrics: crate::metrics::Metrics::default(),
         })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn empty_for_tests(metrics: crate::metrics::Metrics) -> AppState {
+        let limits = Limits::default();
+        AppState {
+            shared: Shared::with_limits(&limits),
+            limits,
+            protos: None,
+            metrics,
+        }
     }
 }

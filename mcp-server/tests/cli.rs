@@ -300,3 +300,78 @@ fn get_payload_details_redis_and_dns() {
         "HTTP keeps its messages as request/response"
     );
 }
+
+#[test]
+fn api_stats_groups_endpoints_statuses_and_others() {
+    let v = call_json(&["call", "--demo", "api_stats", r#"{"limit": 5}"#]);
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 5);
+    // Busiest first; ids in paths are templated into one endpoint.
+    let counts: Vec<u64> = groups.iter().map(|g| g["count"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    assert_eq!(groups[0]["key"], "GET /stock/{id}");
+    let listed: u64 = counts.iter().sum();
+    assert_eq!(
+        listed + v["others"]["count"].as_u64().unwrap(),
+        v["total"]["count"].as_u64().unwrap()
+    );
+    assert!(v["groups_total"].as_u64().unwrap() > 5);
+    assert!(v["window_seconds"].as_f64().unwrap() >= 1.0);
+
+    let grpc = call_json(&["call", "--demo", "api_stats", r#"{"filter": "grpc"}"#]);
+    let charge = grpc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "payments.Payments/Charge")
+        .expect("the gRPC method is an endpoint");
+    assert_eq!(charge["protocols"], serde_json::json!(["grpc"]));
+    assert!(charge["errors"].as_u64().unwrap() > 0);
+    assert!(
+        charge["top_statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["status"] == "UNAVAILABLE")
+    );
+    let lat = &charge["latency_ms"];
+    assert!(lat["p50"].as_f64().unwrap() <= lat["p99"].as_f64().unwrap());
+    // The example is an error when the group has errors, for get_payload.
+    let id = charge["example_entry_id"].as_str().unwrap();
+    let p = call_json(&[
+        "call",
+        "--demo",
+        "get_payload",
+        &serde_json::json!({"id": id}).to_string(),
+    ]);
+    assert!(
+        p["summary"].as_str().unwrap().contains("UNAVAILABLE"),
+        "{}",
+        p["summary"]
+    );
+    assert!(grpc["others"].is_null());
+
+    let st = call_json(&["call", "--demo", "api_stats", r#"{"group_by": "status", "limit": 200}"#]);
+    let keys: Vec<&str> = st["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    for k in ["200", "503", "UNAVAILABLE", "NXDOMAIN", "NOERROR", "ok", "error"] {
+        assert!(keys.contains(&k), "{k} in {keys:?}");
+    }
+    for g in st["groups"].as_array().unwrap() {
+        let errs = g["errors"].as_u64().unwrap();
+        let expect_error =
+            ["503", "502", "500", "UNAVAILABLE", "NXDOMAIN", "error", "312"].contains(&g["key"].as_str().unwrap());
+        assert_eq!(errs > 0, expect_error, "{}", g["key"]);
+    }
+
+    let out = run(&["call", "--demo", "api_stats", r#"{"limit": 0}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`limit`"));
+    let out = run(&["call", "--demo", "api_stats", r#"{"group_by": "pod"}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("group_by"));
+}

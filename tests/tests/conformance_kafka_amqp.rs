@@ -69,9 +69,17 @@ fn compare_kafka(capture: &Path) -> Tally {
             || topics.contains("[ Null ]")
             || topics.split(',').map(str::trim).collect::<BTreeSet<_>>()
                 == k.topics.iter().map(|t| &**t).collect::<BTreeSet<_>>();
+        // The response's error codes, as tshark lists them (non-zero, distinct).
+        let want_errors: BTreeSet<i16> = row["resp_errors"]
+            .split(',')
+            .filter_map(|c| c.trim().parse().ok())
+            .filter(|&c: &i16| c != 0)
+            .collect();
+        let errors_ok = want_errors == k.errors.iter().copied().collect::<BTreeSet<_>>();
         let ok = k.api_version == num(&row["api_version"])
             && k.client_id.as_deref().unwrap_or("") == row["client_id"]
-            && topics_ok;
+            && topics_ok
+            && errors_ok;
         if ok {
             t.matched += 1;
         } else {
@@ -218,6 +226,41 @@ fn tshark_weaker_kafka_responses_without_request_and_newer_topics_in_ndpi_kafka(
     );
 }
 
+/// Beyond tshark's columns: the partitions and records of the real Produce requests — a legacy
+/// message set (Produce v1) and record batches v2 (Produce v7 with a header, v3, v9) — with their
+/// keys, values, headers and sizes.
+#[test]
+fn kafka_records_and_partitions_of_real_produce_requests() {
+    let Some(dir) = pcaps_dir() else { return };
+    let produce = |name: &str| -> Vec<capture_core::dissect::kafka::KafkaEntry> {
+        of(&dir.join("kafka").join(name), Protocol::Kafka)
+            .iter()
+            .map(|e| e.kafka().unwrap().clone())
+            .filter(|k| k.api_key == Some(0))
+            .collect()
+    };
+    let v7 = &produce("deepflow_kafka_00-produce-v7.pcap")[0];
+    assert_eq!(
+        (v7.partition_numbers(), v7.record_count, v7.record_bytes),
+        (vec![0], Some(1), Some(232))
+    );
+    assert!(v7.errors.is_empty());
+    let r = &v7.records[0];
+    assert_eq!(r.key.as_ref().map(|k| &*k.bytes), Some(&b"MyKey"[..]));
+    assert_eq!(r.value.as_ref().map(|v| &*v.bytes), Some(&b"Hello Kafka"[..]));
+    assert_eq!((&*r.headers[0].0, r.timestamp), ("sw8", 1_700_037_570_325));
+    let v1 = &produce("gosniffer_kafka.pcap")[0];
+    assert_eq!((v1.record_count, v1.records.len()), (Some(1), 1));
+    let value = v1.records[0].value.as_ref().unwrap();
+    assert_eq!(value.len, 1_033);
+    assert!(value.truncated() && value.bytes.starts_with(b"{\"agent\""));
+    let ndpi = produce("ndpi_kafka.pcapng");
+    assert_eq!(
+        ndpi.iter().map(|k| (k.api_version, k.record_count)).collect::<Vec<_>>(),
+        vec![(Some(3), Some(1)), (Some(3), Some(1)), (Some(9), Some(1))]
+    );
+}
+
 #[test]
 fn amqp_groups_replies_and_content_in_deepflow_amqp_error() {
     let Some(dir) = pcaps_dir() else { return };
@@ -241,5 +284,138 @@ fn amqp_groups_replies_and_content_in_deepflow_amqp_error() {
             .count(),
         2,
         "the refused vhost closes twice, never answered"
+    );
+}
+
+/// The content of every Publish and Deliver in ndpi_amqp (Celery over RabbitMQ), as tshark shows
+/// it: body sizes with correlation ids, the other properties, the headers table, the delivery and
+/// consumer tags; and the bodies kept whole (all under `amqp_body_max_bytes`).
+#[test]
+fn amqp_content_properties_and_tags_agree_with_tshark_in_ndpi_amqp() {
+    let Some(dir) = pcaps_dir() else { return };
+    let es = of(&dir.join("amqp/ndpi_amqp.pcap"), Protocol::Amqp);
+    let content: Vec<_> = es
+        .iter()
+        .map(|e| e.amqp().unwrap())
+        .filter(|a| a.body_size.is_some())
+        .collect();
+    // tshark -Y amqp.type==2 -e amqp.header.body-size -e amqp.method.properties.correlation_id
+    let mut got: Vec<(u64, String)> = content
+        .iter()
+        .map(|a| {
+            let p = a.properties.as_deref().expect("properties");
+            (
+                a.body_size.unwrap(),
+                p.correlation_id.as_deref().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(u64, String)> = Vec::new();
+    for (n, size, corr) in [
+        (5, 197, ""),
+        (2, 238, "4d88664e-ed37-4726-8044-05de77bffe17"),
+        (2, 238, "54a9154a-16b4-44ad-899f-6c3629c3b4ee"),
+        (2, 238, "92bdf1a2-b386-4417-b351-34ed62096827"),
+        (2, 238, "ec50c63b-2dc0-48a7-b697-ccf2ffa13f94"),
+        (2, 238, "f33aae27-69f4-4f48-b0bc-2efdc455c128"),
+        (1, 250, ""),
+        (2, 251, ""),
+        (2, 252, ""),
+        (6, 295, ""),
+        (1, 320, ""),
+        (4, 321, ""),
+    ] {
+        want.extend(std::iter::repeat_n((size, corr.to_string()), n));
+    }
+    assert_eq!(got, want);
+    for a in &content {
+        let p = a.properties.as_deref().unwrap();
+        assert_eq!((p.delivery_mode, p.priority), (Some(2), Some(0)));
+        let expected = if p.correlation_id.is_some() {
+            (
+                "application/x-python-serialize",
+                "binary",
+                Some("abf27bb5-0149-3dbd-a2db-d3572c309790"),
+            )
+        } else {
+            ("application/json", "utf-8", None)
+        };
+        assert_eq!(
+            (
+                p.content_type.as_deref().unwrap(),
+                p.content_encoding.as_deref().unwrap(),
+                p.reply_to.as_deref()
+            ),
+            expected
+        );
+        assert_eq!((a.body.len() as u64, a.body_truncated), (a.body_size.unwrap(), false));
+    }
+    // Frame 3: `hostname (string): celery@test.cognitonetworks.com`.
+    let heartbeat = content
+        .iter()
+        .find(|a| a.methods[0] == "Basic.Publish" && a.body_size == Some(295))
+        .unwrap();
+    let headers = heartbeat.properties.as_ref().unwrap().headers.as_ref().unwrap();
+    assert_eq!(headers.len(), 1);
+    assert_eq!(
+        (&*headers[0].0, headers[0].1.to_text()),
+        ("hostname", "celery@test.cognitonetworks.com".to_string())
+    );
+    assert!(heartbeat.body.starts_with(b"{"), "a JSON body");
+    // tshark -e amqp.method.arguments.consumer_tag -e amqp.method.arguments.delivery_tag
+    let mut tags: Vec<(String, u64)> = content
+        .iter()
+        .filter(|a| a.methods[0] == "Basic.Deliver")
+        .map(|a| (a.consumer_tag().unwrap().to_string(), a.delivery_tag().unwrap()))
+        .collect();
+    tags.sort();
+    let want: Vec<(String, u64)> = [
+        ("3", 24950),
+        ("3", 24951),
+        ("3", 24952),
+        ("4", 113943),
+        ("4", 113944),
+        ("4", 113945),
+        ("4", 113946),
+        ("4", 113947),
+    ]
+    .iter()
+    .map(|(c, t)| (c.to_string(), *t))
+    .collect();
+    assert_eq!(tags, want);
+}
+
+/// The connection opening in deepflow_amqp1 (pika against RabbitMQ 3.12.11), as tshark shows it;
+/// the SASL response is not kept.
+#[test]
+fn amqp_connection_arguments_agree_with_tshark_in_deepflow_amqp1() {
+    let Some(dir) = pcaps_dir() else { return };
+    let es = of(&dir.join("amqp/deepflow_amqp1.pcap"), Protocol::Amqp);
+    let arg = |e: &Entry, i: usize, name: &str| -> Option<String> {
+        let a = e.amqp().unwrap();
+        a.arguments[i]
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let start = es
+        .iter()
+        .find(|e| e.amqp().unwrap().methods.join(",") == "Connection.Start,Connection.Start-Ok")
+        .expect("Start with Start-Ok");
+    assert_eq!(arg(start, 0, "product").as_deref(), Some("RabbitMQ"));
+    assert_eq!(arg(start, 0, "version").as_deref(), Some("3.12.11"));
+    assert_eq!(arg(start, 0, "mechanisms").as_deref(), Some("AMQPLAIN PLAIN"));
+    assert_eq!(arg(start, 1, "product").as_deref(), Some("Pika Python Client Library"));
+    assert_eq!(arg(start, 1, "version").as_deref(), Some("1.2.0"));
+    assert_eq!(arg(start, 1, "mechanism").as_deref(), Some("PLAIN"));
+    assert_eq!(arg(start, 1, "response").as_deref(), Some("<redacted>"));
+    let tune = es
+        .iter()
+        .find(|e| e.amqp().unwrap().methods[0] == "Connection.Tune")
+        .expect("Tune");
+    assert_eq!(
+        ["channel-max", "frame-max", "heartbeat"].map(|n| arg(tune, 0, n).unwrap()),
+        ["2047", "131072", "60"]
     );
 }

@@ -41,11 +41,22 @@ pub struct ListEntriesParams {
     pub order: Option<Order>,
 }
 
-/// A network endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+/// A network endpoint, with its Kubernetes identity when known.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Endpoint {
     pub ip: String,
     pub port: u16,
+    /// Best name: pod, else service, else node. Absent when the address is not a cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `Kind/name` of the workload, e.g. `Deployment/orders`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// The first service selecting the pod (or the ClusterIP's service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// One entry as listed: the fields every entry has, then its protocol's fields (named as in the

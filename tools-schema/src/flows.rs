@@ -110,6 +110,11 @@ pub struct FlowOut {
     /// `ip:port` (IPv6 as `[addr]:port`).
     pub client: String,
     pub server: String,
+    /// Kubernetes names of client and server (pod, else service, else node), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
     /// How the roles were decided: `syn`, `synack`, `port`, `first-packet`.
     pub roles_from: String,
     pub first_seen: String,
@@ -196,6 +201,11 @@ pub struct FlowListItem {
     pub transport: String,
     pub client: String,
     pub server: String,
+    /// Kubernetes names of client and server (pod, else service, else node), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
     pub first_seen: String,
     pub last_seen: String,
     /// TCP state (see `tcp_insights`), or `udp`.

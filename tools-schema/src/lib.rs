@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod entries;
 pub mod flows;
 pub mod payload;
+pub mod stats;
 pub mod status;
 
 pub use coverage::{Coverage, CoverageDrops, SourceSummary};
@@ -20,6 +21,7 @@ pub use flows::{
     ListFlowsResult, Talker, TcpInsightsParams, TcpInsightsResult, TcpMetricsOut,
 };
 pub use payload::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part};
+pub use stats::{ApiGroup, ApiGroupBy, ApiStatsParams, ApiStatsResult, LatencyMs, StatusCount};
 pub use status::{CaptureStatus, CaptureStatusParams};
 
 /// Strips `format` values that are not standard JSON Schema (`uint64`, `int32`, `double`…) from

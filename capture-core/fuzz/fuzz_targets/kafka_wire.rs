@@ -37,11 +37,35 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = parse::probe(rest);
     let _ = parse::probe_responses(rest);
-    if let Some(r) = parse::parse_request(rest) {
+    let caps = parse::Caps::from_limits(&Limits {
+        kafka_max_list: 8,
+        kafka_max_records: 4,
+        kafka_value_bytes: 16,
+        kafka_decompress_max_bytes: 4_096,
+        kafka_zstd_max_window_bytes: 1 << 16,
+        ..Limits::default()
+    });
+    let mut drops = parse::Drops::default();
+    if let Some(mut r) = parse::parse_request(rest, &caps, &mut drops) {
         assert!(
             r.topics.iter().all(|t| t.len() <= 3 * rest.len()),
             "lossy UTF-8 at most triples"
         );
+        assert!(r.topics.len() <= 8 && r.partitions.len() <= 8 && r.records.len() <= 4);
+        // The same bytes as the response to this request: error codes, Fetch records.
+        parse::parse_response(rest, &mut r, &caps, &mut drops);
+        assert!(r.errors.len() <= 8 && r.records.len() <= 4);
+        assert!(
+            r.records
+                .iter()
+                .all(|x| x.value.as_ref().is_none_or(|v| v.bytes.len() <= 16))
+        );
+    }
+    // Bytes as compressed record data of each codec.
+    for codec in 1..=4 {
+        if let Ok(d) = capture_core::dissect::kafka::compression::decompress(codec, rest, 4_096, 1 << 16) {
+            assert!(d.bytes.len() <= 4_096);
+        }
     }
     let _ = parse::response_correlation(rest);
     let piece = usize::from(sel & 0x0f) + 1;
@@ -51,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
 
     let limits = Limits {
         kafka_max_pending: 4,
+        kafka_max_records: 4,
         dissector_buffer_bytes: CAP,
         ..Limits::default()
     };
@@ -59,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
     for e in &out {
         let k = e.kafka().expect("kafka detail");
         assert!(k.topics.iter().map(|t| t.len()).sum::<usize>() <= 3 * CAP);
+        assert!(k.records.len() <= 4);
         let _ = e.summary();
     }
 });

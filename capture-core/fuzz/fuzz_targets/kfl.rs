@@ -30,6 +30,7 @@ fn entry() -> Entry {
     let src: SocketAddr = "10.0.0.1:40000".parse().expect("address");
     let dst: SocketAddr = "[fd00::2]:8080".parse().expect("address");
     Entry {
+        peers: Default::default(),
         id: 7,
         ts: Timestamp(1_768_471_200_000_000_000),
         protocol: Protocol::Http11,

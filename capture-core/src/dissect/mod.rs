@@ -98,6 +98,15 @@ pub struct DissectStats {
     pub kafka_frames_truncated: u64,
     /// Kafka requests emitted early, unanswered, by `kafka_max_pending`.
     pub kafka_pending_overflows: u64,
+    /// Kafka topics, partitions or error codes not kept by `kafka_max_list`.
+    pub kafka_lists_capped: u64,
+    /// Kafka records counted but not kept by `kafka_max_records`.
+    pub kafka_records_not_kept: u64,
+    /// Compressed Kafka batches that reached `kafka_decompress_max_bytes`: their records were
+    /// read no further.
+    pub kafka_decompress_capped: u64,
+    /// Kafka batches that did not decompress (corrupt data, unknown codec, zstd window too big).
+    pub kafka_decompress_errors: u64,
     /// AMQP frames with a bad type, frame-end octet or method payload.
     pub amqp_frame_errors: u64,
     /// AMQP directions that lost their framing at a gap and looked for a frame again.
@@ -106,6 +115,14 @@ pub struct DissectStats {
     pub amqp_frames_truncated: u64,
     /// AMQP entries emitted early by `amqp_max_open`.
     pub amqp_open_overflows: u64,
+    /// AMQP message bodies kept as their first `amqp_body_max_bytes` bytes.
+    pub amqp_bodies_truncated: u64,
+    /// AMQP body bytes beyond the size the content header announced, dropped (counted once per
+    /// body frame that overran).
+    pub amqp_body_overruns: u64,
+    /// AMQP field tables (message headers, connection properties) read in part: a depth, item or
+    /// value-size cap was hit, or the table was malformed or cut short.
+    pub amqp_tables_cut: u64,
 }
 
 impl DissectStats {
@@ -152,10 +169,17 @@ impl DissectStats {
         self.kafka_resyncs += o.kafka_resyncs;
         self.kafka_frames_truncated += o.kafka_frames_truncated;
         self.kafka_pending_overflows += o.kafka_pending_overflows;
+        self.kafka_lists_capped += o.kafka_lists_capped;
+        self.kafka_records_not_kept += o.kafka_records_not_kept;
+        self.kafka_decompress_capped += o.kafka_decompress_capped;
+        self.kafka_decompress_errors += o.kafka_decompress_errors;
         self.amqp_frame_errors += o.amqp_frame_errors;
         self.amqp_resyncs += o.amqp_resyncs;
         self.amqp_frames_truncated += o.amqp_frames_truncated;
         self.amqp_open_overflows += o.amqp_open_overflows;
+        self.amqp_bodies_truncated += o.amqp_bodies_truncated;
+        self.amqp_body_overruns += o.amqp_body_overruns;
+        self.amqp_tables_cut += o.amqp_tables_cut;
     }
 }
 

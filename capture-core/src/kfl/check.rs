@@ -148,6 +148,7 @@ pub(crate) fn dummy_entry() -> &'static Entry {
     E.get_or_init(|| {
         let a = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         Entry {
+            peers: Default::default(),
             id: 0,
             ts: Timestamp(0),
             protocol: Protocol::Http11,

@@ -58,6 +58,7 @@ struct Spec {
 fn build(s: Spec) -> Entry {
     let ts = at(s.secs);
     Entry {
+        peers: Default::default(),
         id: s.id,
         ts,
         protocol: s.protocol,
@@ -82,8 +83,89 @@ fn build(s: Spec) -> Entry {
     }
 }
 
+/// The cluster of the fixture: 10.0.0.1 is pod `frontend-7d9c-x2x` (namespace `shop`, Deployment
+/// `frontend`, label `app: checkout`, node `node-1`), 10.0.0.2 pod `payment-5f6b-k8q` (`prod`,
+/// service `payment-service`, node `node-2`), 10.0.0.10 the ClusterIP of service `vault` (`prod`)
+/// and 10.0.0.9 the address of node `node-3`. Every other address is external.
+fn fixture_identities() -> crate::enrich::IdentityIndex {
+    use crate::enrich::index::{NodeInfo, Objects, OwnerInfo, PodInfo, ServiceInfo, StrMap};
+    let map = |kv: &[(&str, &str)]| -> StrMap { kv.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect() };
+    let pod = |name: &str, ns: &str, ip: &str, app: &str, rs: &str, node: &str| PodInfo {
+        name: name.into(),
+        namespace: ns.into(),
+        ips: vec![ip.parse().unwrap()],
+        node: Some(node.into()),
+        labels: map(&[("app", app)]),
+        annotations: map(&[("team", "web")]),
+        owner: Some(("ReplicaSet".into(), rs.into())),
+        ..PodInfo::default()
+    };
+    let owner = |rs: &str, ns: &str, dep: &str| OwnerInfo {
+        kind: "ReplicaSet".into(),
+        name: rs.into(),
+        namespace: ns.into(),
+        owner: Some(("Deployment".into(), dep.into())),
+    };
+    let objects = Objects {
+        pods: vec![
+            pod(
+                "frontend-7d9c-x2x",
+                "shop",
+                "10.0.0.1",
+                "checkout",
+                "frontend-7d9c",
+                "node-1",
+            ),
+            pod(
+                "payment-5f6b-k8q",
+                "prod",
+                "10.0.0.2",
+                "payment",
+                "payment-5f6b",
+                "node-2",
+            ),
+        ],
+        services: vec![
+            ServiceInfo {
+                name: "payment-service".into(),
+                namespace: "prod".into(),
+                selector: map(&[("app", "payment")]),
+                ..ServiceInfo::default()
+            },
+            ServiceInfo {
+                name: "vault".into(),
+                namespace: "prod".into(),
+                cluster_ips: vec!["10.0.0.10".parse().unwrap()],
+                ..ServiceInfo::default()
+            },
+        ],
+        nodes: vec![NodeInfo {
+            name: "node-3".into(),
+            addresses: vec!["10.0.0.9".parse().unwrap()],
+            ..NodeInfo::default()
+        }],
+        owners: vec![
+            owner("frontend-7d9c", "shop", "frontend"),
+            owner("payment-5f6b", "prod", "payment"),
+        ],
+    };
+    crate::enrich::IdentityIndex::build(&objects, crate::enrich::IndexCaps::default())
+}
+
 /// Eight HTTP exchanges that between them exercise every field that has values today.
 pub(crate) fn fixture() -> Vec<Entry> {
+    let index = fixture_identities();
+    let mut entries = fixture_entries();
+    for e in &mut entries {
+        e.peers = crate::enrich::Peers {
+            src: index.resolve(e.src.ip(), e.src.port(), e.ts),
+            dst: index.resolve(e.dst.ip(), e.dst.port(), e.ts),
+        };
+    }
+    entries
+}
+
+fn fixture_entries() -> Vec<Entry> {
     vec![
         build(Spec {
             id: 1,
@@ -248,7 +330,7 @@ const TABLE: &[(&str, &[u64])] = &[
     // The examples of the issue, verbatim.
     (
         r#"src.pod.name.startsWith("frontend") or dst.pod.name.startsWith("frontend")"#,
-        NONE,
+        &[1, 4],
     ),
     ("http and response.status >= 400", &[2, 5, 6, 8]),
     ("grpc and response.status.code != 0", NONE),
@@ -439,6 +521,10 @@ const TABLE: &[(&str, &[u64])] = &[
         ALL,
     ),
     (
+        r#"kafka_partition == 0 && kafka_partitions == [] && kafka_error == "" && kafka_errors == [] && kafka_record_count == 0 && kafka_record_bytes == 0 && kafka_record_bytes_decompressed == 0 && kafka_summary == """#,
+        ALL,
+    ),
+    (
         r#"dns_id == 0 && dns_qname == "" && dns_qtype == 0 && dns_rcode == 0 && dns_answer_count == 0 && dns_questions == [] && dns_answers == [] && size(dns_question_types) == 0 && !dns_request && !dns_response"#,
         ALL,
     ),
@@ -451,28 +537,55 @@ const TABLE: &[(&str, &[u64])] = &[
         r#"amqp_channel == 0 && amqp_methods == [] && amqp_method == "" && amqp_exchange == "" && amqp_routing_key == "" && amqp_queue == "" && amqp_reply_code == 0"#,
         ALL,
     ),
-    // Kubernetes identity: empty until resolved.
+    (
+        r#"amqp_delivery_tag == 0 && amqp_consumer_tag == "" && amqp_body_size == 0 && amqp_content_type == "" && amqp_content_encoding == "" && amqp_delivery_mode == 0 && amqp_message_id == "" && amqp_correlation_id == "" && amqp_reply_to == "" && amqp_app_id == "" && size(amqp_headers) == 0"#,
+        ALL,
+    ),
+    // Kubernetes identity: "" (or empty) where unresolved; see fixture_identities.
     (
         r#"src.pod.name == "" && src.pod.namespace == "" && src.namespace == "" && src.service.name == "" && src.service.namespace == "" && src.services == [] && src.workload.name == "" && src.node == "" && src.node.name == "" && src.name == "" && src.dns == """#,
-        ALL,
+        &[2, 3, 5, 6, 7],
     ),
     (
         r#"dst.pod.name == "" && dst.pod.namespace == "" && dst.namespace == "" && dst.service.name == "" && dst.service.namespace == "" && dst.services == [] && dst.workload.name == "" && dst.node == "" && dst.node.name == "" && dst.name == "" && dst.dns == """#,
-        ALL,
+        &[2, 3, 5, 6, 7],
     ),
     (
         "namespaces == [] && pods == [] && services == [] && size(local_labels) == 0 && size(remote_labels) == 0 && size(local_annotations) == 0 && size(remote_annotations) == 0",
-        ALL,
+        &[2, 3, 5, 6, 7],
     ),
     (
         r#"node_name == "" && node.name == "" && node_ip == "" && node.ip == "" && local_node_name == "" && remote_node_name == "" && local_process_name == "" && remote_process_name == "" && size(dns_resolutions) == 0"#,
-        ALL,
+        &[2, 3, 5, 6, 7],
     ),
-    (r#""app" in local_labels"#, NONE),
+    (
+        r#"src.pod.name == "frontend-7d9c-x2x" && src.namespace == "shop" && src.pod.namespace == "shop" && src.workload.name == "frontend" && src.workload.kind == "Deployment" && src.node == "node-1" && src.resolution == "pod_ip" && src.services == [] && src.service.namespace == """#,
+        &[1, 4],
+    ),
+    (
+        r#"dst.name == "payment-5f6b-k8q" && dst.service.name == "payment-service" && dst.service.namespace == "prod" && dst.services == ["payment-service"] && remote_node_name == "node-2" && local_node_name == "node-1" && pods == ["frontend-7d9c-x2x", "payment-5f6b-k8q"] && namespaces == ["shop", "prod"] && services == ["payment-service"]"#,
+        &[1, 4],
+    ),
+    (
+        r#"dst.resolution == "service_ip" && dst.name == "vault" && dst.namespace == "prod" && dst.pod.name == "" && dst.workload.kind == "" && src.resolution == "node_ip" && src.name == "node-3" && src.node.name == "node-3""#,
+        &[8],
+    ),
+    (
+        r#"dst.resolution == "external" && src.resolution == "external""#,
+        &[2, 3, 5, 6, 7],
+    ),
+    (r#""app" in local_labels"#, &[1, 4]),
+    (
+        r#"remote_labels["app"] == "payment" && local_annotations["team"] == "web" && remote_annotations.team == "web""#,
+        &[1, 4],
+    ),
     (r#"remote_labels["app"] == "x""#, NONE),
-    (r#"map_get(remote_labels, "app", "none") == "none""#, ALL),
-    (r#"namespaces.contains("prod")"#, NONE),
-    (r#"http and response.status >= 500 and dst.namespace == "prod""#, NONE),
+    (
+        r#"map_get(remote_labels, "app", "none") == "none""#,
+        &[2, 3, 5, 6, 7, 8],
+    ),
+    (r#"namespaces.contains("prod")"#, &[1, 4, 8]),
+    (r#"http and response.status >= 500 and dst.namespace == "prod""#, &[8]),
     // The language itself.
     ("", ALL),
     ("true", ALL),
@@ -821,9 +934,18 @@ fn projections_read_every_field() {
     assert_eq!(get("request.headers", 6), Value::Null);
     assert_eq!(get("request.headers", 3), Value::Map(vec![]));
     assert_eq!(get("grpc_status", 1), Value::Null);
-    assert_eq!(get("src.pod.name", 1), Value::Str("".into()));
-    assert_eq!(get("namespaces", 1), Value::List(vec![]));
-    assert_eq!(get("local_labels", 1), Value::Map(vec![]));
+    assert_eq!(get("src.pod.name", 1), Value::Str("frontend-7d9c-x2x".into()));
+    assert_eq!(get("src.pod.name", 2), Value::Str("".into()));
+    assert_eq!(
+        get("namespaces", 1),
+        Value::List(vec![Value::Str("shop".into()), Value::Str("prod".into())])
+    );
+    assert_eq!(get("namespaces", 2), Value::List(vec![]));
+    assert_eq!(
+        get("local_labels", 1),
+        Value::Map(vec![("app".into(), Value::Str("checkout".into()))])
+    );
+    assert_eq!(get("local_labels", 2), Value::Map(vec![]));
     assert_eq!(get("elapsed_time", 2), Value::Int(250_000));
     assert_eq!(get("src.ip", 3), Value::Str("fd00::1".into()));
     assert_eq!(get("timestamp", 2), Value::Str("2026-01-15T10:00:01.000000Z".into()));

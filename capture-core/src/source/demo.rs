@@ -240,7 +240,7 @@ pub struct DemoKafkaRequest {
     pub correlation_id: i32,
     pub client_id: &'static str,
     pub topics: Vec<&'static str>,
-    /// Records in a Produce request.
+    /// Records in a Produce request or a Fetch response.
     pub record_count: Option<u64>,
     pub request_ts: Timestamp,
 }
@@ -1849,6 +1849,9 @@ impl Demo {
                 .filter(|r| r.1 >= next && r.0 < asked)
                 .map(|r| (r.2.as_str(), r.3.as_str()))
                 .collect();
+            if let Some(fact) = self.kafka_requests.last_mut() {
+                fact.record_count = Some(ready.len() as u64);
+            }
             let batch = if ready.is_empty() {
                 Vec::new()
             } else {

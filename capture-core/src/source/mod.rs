@@ -4,6 +4,7 @@
 //! - [`demo`]: the built-in scenario, synthesised by [`crate::synth`].
 
 pub mod demo;
+pub mod demo_identities;
 pub mod file;
 
 use crate::time::Timestamp;

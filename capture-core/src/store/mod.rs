@@ -198,6 +198,7 @@ mod tests {
             ..Default::default()
         };
         Entry {
+            peers: Default::default(),
             id: 0,
             ts: Timestamp(ts),
             protocol: Protocol::Http11,

@@ -98,8 +98,13 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     for (k, v) in [
         ("kafka_frame_errors", d.kafka_frame_errors),
         ("kafka_pending_overflows", d.kafka_pending_overflows),
+        ("kafka_lists_capped", d.kafka_lists_capped),
+        ("kafka_records_not_kept", d.kafka_records_not_kept),
+        ("kafka_decompress_capped", d.kafka_decompress_capped),
+        ("kafka_decompress_errors", d.kafka_decompress_errors),
         ("amqp_frame_errors", d.amqp_frame_errors),
         ("amqp_open_overflows", d.amqp_open_overflows),
+        ("amqp_body_overruns", d.amqp_body_overruns),
     ] {
         drops.insert(k.to_string(), v);
     }
@@ -108,6 +113,8 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("kafka_frames_truncated", d.kafka_frames_truncated),
         ("amqp_resyncs", d.amqp_resyncs),
         ("amqp_frames_truncated", d.amqp_frames_truncated),
+        ("amqp_bodies_truncated", d.amqp_bodies_truncated),
+        ("amqp_tables_cut", d.amqp_tables_cut),
     ] {
         dissection.insert(k.to_string(), v);
     }

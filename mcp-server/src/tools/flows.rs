@@ -88,6 +88,8 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
             transport: if f.transport == Transport::Tcp { "tcp" } else { "udp" }.into(),
             client: f.client.to_string(),
             server: f.server.to_string(),
+            client_name: convert::name_of(&f.peers.src),
+            server_name: convert::name_of(&f.peers.dst),
             first_seen: f.first_seen.to_rfc3339(),
             last_seen: f.last_seen.to_rfc3339(),
             state: f.state().into(),

@@ -10,6 +10,7 @@ use capture_core::time::Timestamp;
 use serde_json::{Map, Value};
 use tools_schema::{ListEntriesParams, ListEntriesResult, Order};
 
+use super::work::Work;
 use super::{ToolError, err, parse_args};
 use crate::convert;
 use crate::state::AppState;
@@ -116,6 +117,11 @@ fn parse_protocol(p: &str) -> Result<Vec<Protocol>, ToolError> {
 }
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListEntriesResult, ToolError> {
+    run_with(state, args, &Work::none())
+}
+
+/// [`run`], with progress reports and cancellation checks during the scan.
+pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<ListEntriesResult, ToolError> {
     let p: ListEntriesParams = parse_args("list_entries", args)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
@@ -163,7 +169,13 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListEntriesResu
     } else {
         StoreOrder::Desc
     };
+    let in_store = store.len() as u64;
+    let mut scanned = 0u64;
     store.scan(store_order, None, &mut |e| {
+        scanned += 1;
+        if work.tick(scanned, in_store).is_break() {
+            return ControlFlow::Break(());
+        }
         if matches(e) {
             total += 1;
             if past_cursor(Key::of(e)) {
@@ -176,6 +188,9 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListEntriesResu
         }
         ControlFlow::Continue(())
     });
+    if work.is_cancelled() {
+        return Err(Work::cancelled_error("list_entries"));
+    }
     let next_cursor = if more {
         page.last().map(|e| encode_cursor(order, Key::of(e)))
     } else {
@@ -202,6 +217,61 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListEntriesResu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store of about 3,000 HTTP/1.1 entries, from the benchmark workload generator.
+    fn big_state() -> (tempfile::TempDir, AppState) {
+        use capture_core::synth::http_workload::{WorkloadOpts, write_http_workload};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.pcap");
+        let f = std::fs::File::create(&path).unwrap();
+        let opts = WorkloadOpts {
+            target_bytes: 12 << 20,
+            ..WorkloadOpts::default()
+        };
+        write_http_workload(std::io::BufWriter::new(f), &opts).unwrap();
+        let args = crate::state::SourceArgs {
+            pcaps: vec![path],
+            ..Default::default()
+        };
+        let state = AppState::load(&args).unwrap();
+        assert!(
+            state.shared.store.len() as u64 > 2 * Work::CHECK_EVERY,
+            "{}",
+            state.shared.store.len()
+        );
+        (dir, state)
+    }
+
+    #[test]
+    fn cancelled_scans_stop_and_progress_is_reported() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let (_dir, state) = big_state();
+        let args = || {
+            let Value::Object(m) = serde_json::json!({"filter": "status >= 0", "limit": 5}) else {
+                unreachable!()
+            };
+            m
+        };
+        let total = run(&state, args()).unwrap().total_matched;
+        assert_eq!(total, state.shared.store.len() as u64);
+
+        let cancelled = AtomicBool::new(true);
+        let e = run_with(&state, args(), &Work::new(Some(&cancelled), None)).unwrap_err();
+        assert!(e.0.contains("cancelled"), "{e}");
+
+        let reports = AtomicU64::new(0);
+        let last = AtomicU64::new(0);
+        let report = |done: u64, all: u64| {
+            assert_eq!(all, total);
+            assert!(done >= last.swap(done, Ordering::Relaxed), "progress only grows");
+            reports.fetch_add(1, Ordering::Relaxed);
+        };
+        let not_cancelled = AtomicBool::new(false);
+        let work = Work::new(Some(&not_cancelled), Some(&report)).with_interval(std::time::Duration::ZERO);
+        assert_eq!(run_with(&state, args(), &work).unwrap().total_matched, total);
+        // One report per CHECK_EVERY entries, the first check only starting the clock.
+        assert_eq!(reports.load(Ordering::Relaxed), total / Work::CHECK_EVERY - 1);
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

@@ -1,6 +1,7 @@
 //! The tools, as plain functions: arguments (a JSON object) → engine → result. Both the MCP
 //! server and `wirelens call` run them, so the two cannot disagree.
 
+pub mod api_stats;
 pub mod capture_status;
 pub mod detail;
 pub mod filter;
@@ -8,6 +9,7 @@ pub mod flows;
 pub mod get_payload;
 pub mod list_entries;
 pub mod tcp_insights;
+pub mod work;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -55,6 +57,7 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
     ("validate_filter", "Validate a KFL filter", filter::DESCRIPTION),
     ("list_flows", "List flows", flows::LIST_DESCRIPTION),
     ("flow_summary", "Flow summary", flows::SUMMARY_DESCRIPTION),
+    ("api_stats", "API statistics", api_stats::DESCRIPTION),
 ];
 
 /// Runs a tool by name and returns its structured result.
@@ -69,6 +72,7 @@ pub fn call(state: &AppState, name: &str, args: Map<String, Value>) -> Result<Va
         "list_flows" => to_json(serde_json::to_value(flows::run_list(state, args)?)),
         "validate_filter" => to_json(serde_json::to_value(filter::run_validate(state, args)?)),
         "flow_summary" => to_json(serde_json::to_value(flows::run_summary(state, args)?)),
+        "api_stats" => to_json(serde_json::to_value(api_stats::run(state, args)?)),
         other => Err(CallError::UnknownTool(format!(
             "unknown tool `{other}`; the tools are: {}",
             TOOLS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")

@@ -96,6 +96,8 @@ pub fn flow_out(f: &FlowRecord) -> FlowOut {
         flow_id: f.id,
         client: addr(f.client),
         server: addr(f.server),
+        client_name: crate::convert::name_of(&f.peers.src),
+        server_name: crate::convert::name_of(&f.peers.dst),
         roles_from: f.roles.name().into(),
         first_seen: f.first_seen.to_rfc3339(),
         last_seen: f.last_seen.to_rfc3339(),

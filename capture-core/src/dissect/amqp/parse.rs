@@ -1,7 +1,9 @@
 //! AMQP 0-9-1 wire format: the protocol header, frames, and the method arguments the entries
-//! show (exchange, routing key, queue, reply code and text). Class and method ids and argument
-//! layouts are those of the AMQP 0-9-1 specification.
+//! show (exchange, routing key, queue, reply code and text, and per method the arguments users
+//! ask about: tags, counts, flags, tuning). Class and method ids and argument layouts are those
+//! of the AMQP 0-9-1 specification. SASL responses and secrets are never kept.
 
+use super::content::{Rd, TableCaps, TableDecoder};
 use crate::dissect::Probe;
 
 pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
@@ -169,6 +171,27 @@ pub fn probe(b: &[u8]) -> Probe {
     }
 }
 
+/// A method argument's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Int(u64),
+    Bool(bool),
+    Str(Box<str>),
+}
+
+impl std::fmt::Display for Arg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arg::Int(v) => write!(f, "{v}"),
+            Arg::Bool(b) => write!(f, "{b}"),
+            Arg::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// What stands for a secret that is never kept (SASL responses, `Update-Secret`).
+pub const REDACTED: &str = "<redacted>";
+
 /// The arguments of a method frame that entries show.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Method {
@@ -179,69 +202,178 @@ pub struct Method {
     pub queue: Option<String>,
     pub reply_code: Option<u16>,
     pub reply_text: Option<String>,
-}
-
-struct Rd<'a> {
-    b: &'a [u8],
-}
-
-impl Rd<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.b.len() < n {
-            return None;
-        }
-        let (h, t) = self.b.split_at(n);
-        self.b = t;
-        Some(h)
-    }
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-    fn skip(&mut self, n: usize) -> Option<()> {
-        self.take(n).map(|_| ())
-    }
-    fn shortstr(&mut self) -> Option<String> {
-        let n = self.take(1)?[0] as usize;
-        Some(String::from_utf8_lossy(self.take(n)?).into_owned())
-    }
+    /// Further arguments as (AMQP 0-9-1 name, value), in wire order: a few per method.
+    pub args: Vec<(&'static str, Arg)>,
+    /// A field table of the method (server or client properties) was read in part.
+    pub table_cut: bool,
 }
 
 /// Parses a method frame's payload (class id, method id, arguments). `None` when it is shorter
-/// than its ids; arguments cut short are left out.
-pub fn parse_method(payload: &[u8]) -> Option<Method> {
+/// than its ids; arguments cut short are left out. Field tables are read under `caps`.
+pub fn parse_method(payload: &[u8], caps: TableCaps) -> Option<Method> {
     let mut r = Rd { b: payload };
     let mut m = Method {
         class: r.u16()?,
         method: r.u16()?,
         ..Method::default()
     };
-    let _ = arguments(&mut r, &mut m);
+    let _ = arguments(&mut r, &mut m, caps);
     Some(m)
 }
 
-fn arguments(r: &mut Rd<'_>, m: &mut Method) -> Option<()> {
+fn int(m: &mut Method, name: &'static str, v: impl Into<u64>) {
+    m.args.push((name, Arg::Int(v.into())));
+}
+
+/// Pushes the flags of a bit octet, low bit first, named by `names`.
+fn bits(m: &mut Method, octet: u8, names: &[&'static str]) {
+    for (i, n) in names.iter().enumerate() {
+        m.args.push((n, Arg::Bool(octet & (1 << i) != 0)));
+    }
+}
+
+fn text(m: &mut Method, name: &'static str, v: String) {
+    m.args.push((name, Arg::Str(v.into_boxed_str())));
+}
+
+/// `product`, `version` and `platform` of connection properties (`Start`/`Start-Ok`).
+fn peer_properties(r: &mut Rd<'_>, m: &mut Method, caps: TableCaps) -> Option<()> {
+    let mut dec = TableDecoder::new(caps);
+    let t = dec.table(r);
+    m.table_cut = dec.cut;
+    for (key, name) in [("product", "product"), ("version", "version"), ("platform", "platform")] {
+        if let Some((_, v)) = t.iter().flatten().find(|(k, _)| &**k == key) {
+            text(m, name, v.to_text());
+        }
+    }
+    t.map(|_| ())
+}
+
+fn failing_method(r: &mut Rd<'_>, m: &mut Method) -> Option<()> {
+    let (class, method) = (r.u16()?, r.u16()?);
+    if class != 0 || method != 0 {
+        int(m, "class-id", class);
+        int(m, "method-id", method);
+        let name = method_name(class, method).map_or_else(|| format!("Unknown.{class}-{method}"), str::to_string);
+        text(m, "failing-method", name);
+    }
+    Some(())
+}
+
+fn arguments(r: &mut Rd<'_>, m: &mut Method, caps: TableCaps) -> Option<()> {
     match (m.class, m.method) {
+        (10, 10) => {
+            let (major, minor) = (r.u8()?, r.u8()?);
+            text(m, "protocol-version", format!("{major}-{minor}"));
+            peer_properties(r, m, caps)?;
+            let mechanisms = r.longstr()?;
+            text(
+                m,
+                "mechanisms",
+                String::from_utf8_lossy(&mechanisms[..mechanisms.len().min(255)]).into_owned(),
+            );
+        }
+        (10, 11) => {
+            peer_properties(r, m, caps)?;
+            text(m, "mechanism", r.shortstr()?);
+            // The SASL response holds the credentials: its presence only.
+            r.longstr()?;
+            text(m, "response", REDACTED.to_string());
+        }
+        (10, 21) => {
+            r.longstr()?;
+            text(m, "response", REDACTED.to_string());
+        }
+        (10, 30) | (10, 31) => {
+            int(m, "channel-max", r.u16()?);
+            int(m, "frame-max", r.u32()?);
+            int(m, "heartbeat", r.u16()?);
+        }
+        (10, 40) => text(m, "virtual-host", r.shortstr()?),
         (10, 50) | (20, 40) => {
             m.reply_code = Some(r.u16()?);
             m.reply_text = Some(r.shortstr()?);
+            failing_method(r, m)?;
         }
-        (40, 10) | (40, 20) | (60, 40) => {
+        (10, 60) => text(m, "reason", r.shortstr()?),
+        (10, 70) => {
+            r.longstr()?;
+            text(m, "new-secret", REDACTED.to_string());
+            text(m, "reason", r.shortstr()?);
+        }
+        (20, 20) | (20, 21) => bits(m, r.u8()?, &["active"]),
+        (40, 10) => {
             r.skip(2)?;
             m.exchange = Some(r.shortstr()?);
-            if m.class == 60 {
-                m.routing_key = Some(r.shortstr()?);
-            }
+            text(m, "type", r.shortstr()?);
+            bits(
+                m,
+                r.u8()?,
+                &["passive", "durable", "auto-delete", "internal", "no-wait"],
+            );
         }
-        (50, 10) | (50, 30) | (50, 40) | (60, 20) | (60, 70) => {
+        (40, 20) => {
+            r.skip(2)?;
+            m.exchange = Some(r.shortstr()?);
+            bits(m, r.u8()?, &["if-unused", "no-wait"]);
+        }
+        (40, 30) | (40, 40) => {
+            r.skip(2)?;
+            text(m, "destination", r.shortstr()?);
+            text(m, "source", r.shortstr()?);
+            text(m, "routing-key", r.shortstr()?);
+        }
+        (50, 10) => {
+            r.skip(2)?;
+            m.queue = Some(r.shortstr()?);
+            bits(
+                m,
+                r.u8()?,
+                &["passive", "durable", "exclusive", "auto-delete", "no-wait"],
+            );
+        }
+        (50, 11) => {
+            m.queue = Some(r.shortstr()?);
+            int(m, "message-count", r.u32()?);
+            int(m, "consumer-count", r.u32()?);
+        }
+        (50, 30) => {
             r.skip(2)?;
             m.queue = Some(r.shortstr()?);
         }
-        (50, 11) => m.queue = Some(r.shortstr()?),
+        (50, 31) | (50, 41) => int(m, "message-count", r.u32()?),
+        (50, 40) => {
+            r.skip(2)?;
+            m.queue = Some(r.shortstr()?);
+            bits(m, r.u8()?, &["if-unused", "if-empty", "no-wait"]);
+        }
         (50, 20) | (50, 50) => {
             r.skip(2)?;
             m.queue = Some(r.shortstr()?);
             m.exchange = Some(r.shortstr()?);
             m.routing_key = Some(r.shortstr()?);
+        }
+        (60, 10) => {
+            int(m, "prefetch-size", r.u32()?);
+            int(m, "prefetch-count", r.u16()?);
+            bits(m, r.u8()?, &["global"]);
+        }
+        (60, 20) => {
+            r.skip(2)?;
+            m.queue = Some(r.shortstr()?);
+            text(m, "consumer-tag", r.shortstr()?);
+            bits(m, r.u8()?, &["no-local", "no-ack", "exclusive", "no-wait"]);
+        }
+        (60, 21) | (60, 31) => text(m, "consumer-tag", r.shortstr()?),
+        (60, 30) => {
+            text(m, "consumer-tag", r.shortstr()?);
+            bits(m, r.u8()?, &["no-wait"]);
+        }
+        (60, 40) => {
+            r.skip(2)?;
+            m.exchange = Some(r.shortstr()?);
+            m.routing_key = Some(r.shortstr()?);
+            bits(m, r.u8()?, &["mandatory", "immediate"]);
         }
         (60, 50) => {
             m.reply_code = Some(r.u16()?);
@@ -250,16 +382,38 @@ fn arguments(r: &mut Rd<'_>, m: &mut Method) -> Option<()> {
             m.routing_key = Some(r.shortstr()?);
         }
         (60, 60) => {
-            r.shortstr()?;
-            r.skip(9)?;
+            text(m, "consumer-tag", r.shortstr()?);
+            int(m, "delivery-tag", r.u64()?);
+            bits(m, r.u8()?, &["redelivered"]);
             m.exchange = Some(r.shortstr()?);
             m.routing_key = Some(r.shortstr()?);
+        }
+        (60, 70) => {
+            r.skip(2)?;
+            m.queue = Some(r.shortstr()?);
+            bits(m, r.u8()?, &["no-ack"]);
         }
         (60, 71) => {
-            r.skip(9)?;
+            int(m, "delivery-tag", r.u64()?);
+            bits(m, r.u8()?, &["redelivered"]);
             m.exchange = Some(r.shortstr()?);
             m.routing_key = Some(r.shortstr()?);
+            int(m, "message-count", r.u32()?);
         }
+        (60, 80) => {
+            int(m, "delivery-tag", r.u64()?);
+            bits(m, r.u8()?, &["multiple"]);
+        }
+        (60, 90) => {
+            int(m, "delivery-tag", r.u64()?);
+            bits(m, r.u8()?, &["requeue"]);
+        }
+        (60, 100) | (60, 110) => bits(m, r.u8()?, &["requeue"]),
+        (60, 120) => {
+            int(m, "delivery-tag", r.u64()?);
+            bits(m, r.u8()?, &["multiple", "requeue"]);
+        }
+        (85, 10) => bits(m, r.u8()?, &["no-wait"]),
         _ => {}
     }
     Some(())
@@ -332,14 +486,14 @@ pub(crate) mod tests {
     #[test]
     fn method_arguments() {
         let p = publish(1, "celeryev", "worker.heartbeat");
-        let m = parse_method(&p[7..p.len() - 1]).unwrap();
+        let m = parse_method(&p[7..p.len() - 1], TableCaps::default()).unwrap();
         assert_eq!(m.exchange.as_deref(), Some("celeryev"));
         assert_eq!(m.routing_key.as_deref(), Some("worker.heartbeat"));
         let mut a = 406u16.to_be_bytes().to_vec();
         a.extend(short("PRECONDITION_FAILED"));
         a.extend([0, 40, 0, 10]);
         let c = method(1, 20, 40, &a);
-        let m = parse_method(&c[7..c.len() - 1]).unwrap();
+        let m = parse_method(&c[7..c.len() - 1], TableCaps::default()).unwrap();
         assert_eq!(
             (m.reply_code, m.reply_text.as_deref()),
             (Some(406), Some("PRECONDITION_FAILED"))
@@ -353,7 +507,7 @@ pub(crate) mod tests {
         assert_eq!(probe(&wire), Probe::Match);
         for n in 0..wire.len() {
             assert_ne!(probe(&wire[..n]), Probe::NoMatch, "prefix {n}");
-            let _ = parse_method(&wire[7..n.max(7)]);
+            let _ = parse_method(&wire[7..n.max(7)], TableCaps::default());
             let _ = content_body_size(&wire[..n]);
         }
         for n in 0..8 {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::content::{self, TableCaps};
 use super::parse::{self, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_METHOD, HEADER_LEN, PROTOCOL_HEADER};
 use super::{AmqpEntry, amqp_flags};
 use crate::dissect::frames::{Frame, Framer};
@@ -57,16 +58,31 @@ impl AmqpSession {
         let key = (channel, dir.index());
         match f.bytes[0] {
             FRAME_METHOD => {
-                let Some(m) = parse::parse_method(payload) else {
+                let Some(m) = parse::parse_method(payload, TableCaps::from_limits(ctx.limits)) else {
                     ctx.stats.amqp_frame_errors += 1;
                     return;
                 };
+                if m.table_cut {
+                    ctx.stats.amqp_tables_cut += 1;
+                }
                 self.on_method(dir, channel, ts, m, ctx);
             }
             FRAME_HEADER => {
                 if let Some(o) = self.content.get_mut(&key) {
-                    let size = parse::content_body_size(payload).unwrap_or(0);
+                    let h = content::parse_content_header(payload, TableCaps::from_limits(ctx.limits));
+                    if h.as_ref().is_some_and(|h| h.cut) && !f.truncated() {
+                        ctx.stats.amqp_tables_cut += 1;
+                    }
+                    let size = h.as_ref().map_or(0, |h| h.body_size);
+                    if let Some(h) = h
+                        && !h.properties.is_empty()
+                    {
+                        o.entry.properties = Some(Box::new(h.properties));
+                    }
                     o.entry.body_size = Some(size);
+                    o.entry
+                        .body
+                        .reserve_exact(size.min(ctx.limits.amqp_body_max_bytes as u64) as usize);
                     o.body_left = Some(size);
                     o.last_ts = ts;
                     if size == 0 {
@@ -76,11 +92,28 @@ impl AmqpSession {
             }
             FRAME_BODY => {
                 if let Some(o) = self.content.get_mut(&key)
-                    && let Some(left) = o.body_left.as_mut()
+                    && let Some(left) = o.body_left
                 {
-                    *left = left.saturating_sub((f.total - HEADER_LEN - 1) as u64);
+                    let wire = (f.total - HEADER_LEN - 1) as u64;
+                    if wire > left {
+                        ctx.stats.amqp_body_overruns += 1;
+                    }
+                    // Only the bytes the content header announced belong to the body.
+                    let wanted = wire.min(left) as usize;
+                    let cap = ctx.limits.amqp_body_max_bytes;
+                    let e = &mut o.entry;
+                    if !e.body_truncated {
+                        let room = cap.saturating_sub(e.body.len());
+                        let take = wanted.min(room).min(payload.len());
+                        e.body.extend_from_slice(&payload[..take]);
+                        if take < wanted {
+                            e.body_truncated = true;
+                            ctx.stats.amqp_bodies_truncated += 1;
+                        }
+                    }
+                    o.body_left = Some(left - wanted as u64);
                     o.last_ts = ts;
-                    if *left == 0 {
+                    if left == wanted as u64 {
                         self.close_content(key, ctx);
                     }
                 }
@@ -172,7 +205,8 @@ impl AmqpSession {
         }
     }
 
-    fn emit(&mut self, o: Open, ctx: &mut Ctx<'_>) {
+    fn emit(&mut self, mut o: Open, ctx: &mut Ctx<'_>) {
+        o.entry.body.shrink_to_fit();
         let meta = ctx.meta;
         let (src, dst) = if o.dir == Dir::ToClient {
             (meta.server, meta.client)
@@ -181,6 +215,7 @@ impl AmqpSession {
         };
         let elapsed_us = (o.entry.methods.len() > 1 || o.body_left.is_some()).then(|| o.last_ts.micros_since(o.ts));
         ctx.out.push(Entry {
+            peers: Default::default(),
             id: 0,
             ts: o.ts,
             protocol: Protocol::Amqp,

@@ -243,3 +243,253 @@ fn open_entries_are_capped_and_bad_frames_counted() {
     assert_eq!(st.amqp_open_overflows, 2);
     assert_eq!(st.amqp_frame_errors, 1);
 }
+
+/// A content header with `props` (flags and encoded properties) announcing `size`.
+fn header(ch: u16, size: u64, flags: u16, props: &[u8]) -> Vec<u8> {
+    let mut h = 60u16.to_be_bytes().to_vec();
+    h.extend([0, 0]);
+    h.extend(size.to_be_bytes());
+    h.extend(flags.to_be_bytes());
+    h.extend(props);
+    super::parse::tests::frame(super::parse::FRAME_HEADER, ch, &h)
+}
+
+fn body(ch: u16, b: &[u8]) -> Vec<u8> {
+    super::parse::tests::frame(super::parse::FRAME_BODY, ch, b)
+}
+
+#[test]
+fn content_properties_and_a_body_over_several_frames_join_the_publish() {
+    let mut c = conv(true);
+    let mut p = publish(1, "orders", "orders.created");
+    p.extend(super::parse::tests::frame(
+        super::parse::FRAME_HEADER,
+        1,
+        &super::content::tests::full_header(11),
+    ));
+    p.extend(body(1, b"{\"id\""));
+    p.extend(body(1, b":1"));
+    p.extend(body(1, b"}\n\n\n\n"));
+    for piece in p.chunks(13) {
+        c.client_send(piece, 100);
+    }
+    c.close();
+    let (es, shared) = run(c, Limits::default());
+    assert_eq!(es.len(), 1);
+    let e = a(&es[0]);
+    assert_eq!(
+        (e.body.as_slice(), e.body_truncated, e.body_size),
+        (&b"{\"id\":1}\n\n\n"[..], false, Some(11))
+    );
+    assert_eq!(e.flags, 0);
+    let props = e.properties.as_deref().unwrap();
+    assert_eq!(props.message_type.as_deref(), Some("order.created"));
+    assert_eq!(
+        field(&es[0], "amqp_content_type"),
+        Value::Str("application/json".into())
+    );
+    assert_eq!(field(&es[0], "amqp_delivery_mode"), Value::Int(2));
+    assert_eq!(field(&es[0], "amqp_message_id"), Value::Str("msg-1".into()));
+    assert_eq!(field(&es[0], "amqp_correlation_id"), Value::Str("corr-1".into()));
+    assert_eq!(
+        field(&es[0], "amqp_reply_to"),
+        Value::Str("amq.rabbitmq.reply-to".into())
+    );
+    assert_eq!(field(&es[0], "amqp_app_id"), Value::Str("billing".into()));
+    assert_eq!(field(&es[0], "amqp_body_size"), Value::Int(11));
+    assert_eq!(
+        field(&es[0], "amqp_headers"),
+        Value::Map(vec![
+            ("x-retry-count".into(), Value::Str("3".into())),
+            ("tenant".into(), Value::Str("acme".into())),
+        ])
+    );
+    assert!(
+        es[0].summary().contains("(11 B application/json)"),
+        "{}",
+        es[0].summary()
+    );
+    let st = shared.stats.lock().dissect.clone();
+    // Three bytes past the announced size in the last frame are dropped and counted.
+    assert_eq!(
+        (st.amqp_body_overruns, st.amqp_bodies_truncated, st.amqp_tables_cut),
+        (1, 0, 0)
+    );
+}
+
+#[test]
+fn bodies_are_kept_up_to_the_cap_and_marked_truncated() {
+    let limits = Limits {
+        amqp_body_max_bytes: 8,
+        ..Limits::default()
+    };
+    let mut c = conv(true);
+    let mut p = publish(1, "ex", "big");
+    p.extend(header(1, 12, 0, &[]));
+    p.extend(body(1, b"abcdef"));
+    p.extend(body(1, b"ghijkl"));
+    // A second message whose body is exactly the cap.
+    p.extend(publish(1, "ex", "exact"));
+    p.extend(header(1, 8, 0, &[]));
+    p.extend(body(1, b"01234567"));
+    // A third one whose body never arrives whole.
+    p.extend(publish(1, "ex", "cut"));
+    p.extend(header(1, 100, 0x8000, b"\x0atext/plain"));
+    p.extend(body(1, b"xy"));
+    c.client_send(&p, 100);
+    c.close();
+    let (es, shared) = run(c, limits);
+    let by_key = |k: &str| a(es.iter().find(|e| a(e).routing_key.as_deref() == Some(k)).unwrap());
+    let big = by_key("big");
+    assert_eq!(
+        (big.body.as_slice(), big.body_truncated, big.body_size),
+        (&b"abcdefgh"[..], true, Some(12))
+    );
+    assert_eq!(big.flags, 0, "the body arrived whole, only the kept part is cut");
+    let exact = by_key("exact");
+    assert_eq!((exact.body.as_slice(), exact.body_truncated), (&b"01234567"[..], false));
+    let cut = by_key("cut");
+    assert_eq!(
+        (cut.body.as_slice(), cut.flags),
+        (&b"xy"[..], amqp_flags::BODY_INCOMPLETE)
+    );
+    assert_eq!(
+        field(
+            es.iter().find(|e| a(e).routing_key.as_deref() == Some("cut")).unwrap(),
+            "amqp_headers"
+        ),
+        Value::Map(vec![])
+    );
+    assert!(big.heap_bytes() >= 8);
+    let st = shared.stats.lock().dissect.clone();
+    assert_eq!((st.amqp_bodies_truncated, st.amqp_body_overruns), (1, 0));
+}
+
+#[test]
+fn body_frames_read_from_their_prefix_stop_the_body() {
+    // A 300-byte body frame with a 64-byte dissector buffer: the framer keeps 64 bytes.
+    let limits = Limits {
+        dissector_buffer_bytes: 64,
+        ..Limits::default()
+    };
+    let mut c = conv(true);
+    let mut p = publish(1, "ex", "rk");
+    p.extend(header(1, 301, 0, &[]));
+    p.extend(body(1, &[b'a'; 300]));
+    p.extend(body(1, b"z"));
+    c.client_send(&p, 100);
+    c.close();
+    let (es, shared) = run(c, limits);
+    let e = a(&es[0]);
+    assert_eq!(e.body, vec![b'a'; 64 - 7]);
+    assert!(e.body_truncated && e.flags == 0);
+    let st = shared.stats.lock().dissect.clone();
+    assert_eq!((st.amqp_frames_truncated, st.amqp_bodies_truncated), (1, 1));
+}
+
+fn args(e: &AmqpEntry, i: usize) -> Vec<(String, String)> {
+    e.arguments[i]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn method_arguments_users_ask_about_and_no_secret() {
+    let mut c = conv(true);
+    for (from_client, w) in crate::synth::messages::amqp_open("pika") {
+        if from_client {
+            c.client_send(&w, 100);
+        } else {
+            c.server_send(&w, 100);
+        }
+    }
+    let (consume, consume_ok) = crate::synth::messages::amqp_consume(1, "jobs", "ctag-1");
+    c.client_send(&consume, 100);
+    c.server_send(&consume_ok, 100);
+    let mut d = Vec::new();
+    crate::synth::messages::amqp_deliver(&mut d, 1, "ctag-1", 42, "orders", "orders.created", b"{}");
+    c.server_send(&d, 100);
+    let mut nack = 42u64.to_be_bytes().to_vec();
+    nack.push(0b11);
+    c.client_send(&method(1, 60, 120, &nack), 100);
+    let mut reject = 43u64.to_be_bytes().to_vec();
+    reject.push(0);
+    c.client_send(&method(1, 60, 90, &reject), 100);
+    c.client_send(&queue_declare(1, "jobs"), 100);
+    let mut ok = short("jobs");
+    ok.extend(17u32.to_be_bytes());
+    ok.extend(2u32.to_be_bytes());
+    c.server_send(&method(1, 50, 11, &ok), 100);
+    c.client_send(&exchange_declare(1, "orders"), 100);
+    let mut cc = 406u16.to_be_bytes().to_vec();
+    cc.extend(short("PRECONDITION_FAILED"));
+    cc.extend([0, 40, 0, 10]);
+    c.server_send(&method(1, 20, 40, &cc), 100);
+    c.client_send(&method(1, 20, 41, &[]), 100);
+    c.close();
+    let (es, _) = run(c, Limits::default());
+    let find = |m: &str| a(es.iter().find(|e| a(e).methods[0] == m).unwrap());
+    let start = find("Connection.Start");
+    assert_eq!(
+        args(start, 0),
+        kv(&[("protocol-version", "0-9"), ("mechanisms", "PLAIN AMQPLAIN")])
+    );
+    assert_eq!(
+        args(start, 1),
+        kv(&[("product", "pika"), ("mechanism", "PLAIN"), ("response", "<redacted>")])
+    );
+    let all: String = es.iter().map(|e| format!("{:?}", a(e))).collect();
+    assert!(!all.contains("guest"), "the SASL response is never kept");
+    let tune = find("Connection.Tune");
+    assert_eq!(
+        args(tune, 0),
+        kv(&[("channel-max", "7"), ("frame-max", "8192"), ("heartbeat", "60")])
+    );
+    assert_eq!(args(find("Connection.Open"), 0), kv(&[("virtual-host", "/")]));
+    let consume = find("Basic.Consume");
+    assert_eq!(consume.consumer_tag(), Some("ctag-1"));
+    assert_eq!(args(consume, 1), kv(&[("consumer-tag", "ctag-1")]));
+    let deliver = es.iter().find(|e| a(e).methods[0] == "Basic.Deliver").unwrap();
+    assert_eq!(field(deliver, "amqp_delivery_tag"), Value::Int(42));
+    assert_eq!(field(deliver, "amqp_consumer_tag"), Value::Str("ctag-1".into()));
+    assert_eq!(
+        args(a(deliver), 0),
+        kv(&[
+            ("consumer-tag", "ctag-1"),
+            ("delivery-tag", "42"),
+            ("redelivered", "false")
+        ])
+    );
+    assert_eq!(a(deliver).body, b"{}");
+    assert_eq!(
+        args(find("Basic.Nack"), 0),
+        kv(&[("delivery-tag", "42"), ("multiple", "true"), ("requeue", "true")])
+    );
+    assert_eq!(
+        args(find("Basic.Reject"), 0),
+        kv(&[("delivery-tag", "43"), ("requeue", "false")])
+    );
+    assert_eq!(
+        args(find("Queue.Declare"), 1),
+        kv(&[("message-count", "17"), ("consumer-count", "2")])
+    );
+    assert_eq!(
+        args(find("Exchange.Declare"), 0)[0],
+        ("type".to_string(), "topic".to_string())
+    );
+    let close = find("Channel.Close");
+    assert_eq!(
+        args(close, 0),
+        kv(&[
+            ("class-id", "40"),
+            ("method-id", "10"),
+            ("failing-method", "Exchange.Declare")
+        ])
+    );
+    assert_eq!(close.arguments.len(), close.methods.len());
+}

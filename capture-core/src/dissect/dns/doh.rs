@@ -168,6 +168,7 @@ fn build(
         flags,
     };
     Some(Entry {
+        peers: Default::default(),
         id: 0,
         ts: if dns.query.is_some() {
             req_ts

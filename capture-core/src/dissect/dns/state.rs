@@ -205,6 +205,7 @@ fn emit(
         Dir::ToClient => (meta.server, meta.client),
     };
     ctx.out.push(Entry {
+        peers: Default::default(),
         id: 0,
         ts,
         protocol: Protocol::Dns,

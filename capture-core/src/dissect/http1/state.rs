@@ -648,6 +648,7 @@ impl Http1Session {
         t.txn.request = req;
         t.txn.response = resp;
         ctx.out.push(Entry {
+            peers: Default::default(),
             id: 0,
             ts,
             protocol,

@@ -809,6 +809,7 @@ impl Http2Session {
         out.request = req_started.then(|| build(req));
         out.response = resp.started().then(|| build(resp));
         ctx.out.push(Entry {
+            peers: Default::default(),
             id: 0,
             ts,
             protocol: if is_grpc { Protocol::Grpc } else { Protocol::Http2 },

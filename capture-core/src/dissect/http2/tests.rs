@@ -253,7 +253,7 @@ fn check_grpc(es: &[Entry]) {
     assert_eq!((g.request_messages, g.response_messages), (1, 0));
     assert_eq!((e5.http_status(), e5.response_body_size()), (Some(200), Some(0)));
     assert!(
-        e5.summary().contains("grpc 14 \"card declined: €\""),
+        e5.summary().contains("grpc 14 UNAVAILABLE \"card declined: €\""),
         "{}",
         e5.summary()
     );

@@ -1,9 +1,16 @@
-//! Kafka wire format: request and response headers, and the topic names of the requests that
-//! carry them (Produce, Fetch, ListOffsets, Metadata, OffsetCommit, OffsetFetch), for classic and
-//! flexible (compact, tagged-field) versions. Pure functions over one frame without its 4-byte
-//! length; a frame cut short yields what its first bytes hold.
+//! Kafka wire format, read by this bounded decoder: request and response headers; the topics and
+//! partitions of the requests that name them (Produce, Fetch, ListOffsets, Metadata,
+//! OffsetCommit, OffsetFetch, CreateTopics, DeleteTopics, DeleteRecords, OffsetForLeaderEpoch,
+//! TxnOffsetCommit); the records of Produce requests and Fetch responses; the error codes of
+//! responses (per partition, per topic, per group, or the top-level one) — for classic and
+//! flexible (compact, tagged-field) versions alike. Pure functions over one frame without its
+//! 4-byte length; a frame cut short yields what its first bytes hold. Array lengths are never
+//! trusted for allocation: items are read one by one and what is kept is capped.
 
+use super::records::{Place, RecordCaps, RecordStats, read_record_set};
+use super::{KafkaEntry, KafkaPartition};
 use crate::dissect::Probe;
+use crate::limits::Limits;
 
 /// (api key, Kubeshark's upper-snake name, first flexible version; `i16::MAX` = never).
 const APIS: &[(i16, &str, i16)] = &[
@@ -83,6 +90,23 @@ const APIS: &[(i16, &str, i16)] = &[
     (73, "ASSIGN_REPLICAS_TO_DIRS", 0),
     (74, "LIST_CLIENT_METRICS_RESOURCES", 0),
     (75, "DESCRIBE_TOPIC_PARTITIONS", 0),
+    (76, "SHARE_GROUP_HEARTBEAT", 0),
+    (77, "SHARE_GROUP_DESCRIBE", 0),
+    (78, "SHARE_FETCH", 0),
+    (79, "SHARE_ACKNOWLEDGE", 0),
+    (80, "ADD_RAFT_VOTER", 0),
+    (81, "REMOVE_RAFT_VOTER", 0),
+    (82, "UPDATE_RAFT_VOTER", 0),
+    (83, "INITIALIZE_SHARE_GROUP_STATE", 0),
+    (84, "READ_SHARE_GROUP_STATE", 0),
+    (85, "WRITE_SHARE_GROUP_STATE", 0),
+    (86, "DELETE_SHARE_GROUP_STATE", 0),
+    (87, "READ_SHARE_GROUP_STATE_SUMMARY", 0),
+    (88, "STREAMS_GROUP_HEARTBEAT", 0),
+    (89, "STREAMS_GROUP_DESCRIBE", 0),
+    (90, "DESCRIBE_SHARE_GROUP_OFFSETS", 0),
+    (91, "ALTER_SHARE_GROUP_OFFSETS", 0),
+    (92, "DELETE_SHARE_GROUP_OFFSETS", 0),
 ];
 
 /// Highest api version a request may claim and still look like Kafka.
@@ -106,19 +130,6 @@ pub fn flexible(key: i16, version: i16) -> bool {
 pub fn frame_size(h: &[u8]) -> Option<usize> {
     let len = i32::from_be_bytes(h.get(..4)?.try_into().ok()?);
     (len >= 4).then(|| 4 + len as usize)
-}
-
-/// A request header, and what the body told.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Request {
-    pub api_key: i16,
-    pub api_version: i16,
-    pub correlation_id: i32,
-    pub client_id: Option<String>,
-    /// Topic names, in order, without repeats.
-    pub topics: Vec<String>,
-    /// Records in the v2 record batches of a Produce request.
-    pub record_count: Option<u64>,
 }
 
 /// Is `b` the start of a Kafka request (a length-prefixed frame with a known api key, a
@@ -236,6 +247,22 @@ impl<'a> Rd<'a> {
         };
         Some(Some(String::from_utf8_lossy(self.take(n)?).into_owned()))
     }
+    /// Skips a (nullable) string.
+    fn skip_string(&mut self, compact: bool) -> Option<()> {
+        let n = if compact {
+            match self.uvarint()? {
+                0 => return Some(()),
+                n => (n - 1) as usize,
+            }
+        } else {
+            match self.i16()? {
+                -1 => return Some(()),
+                n if n < 0 => return None,
+                n => n as usize,
+            }
+        };
+        self.take(n).map(|_| ())
+    }
     /// Bytes (records): i32 length, or compact. Returns the bytes, `None` for null.
     fn bytes(&mut self, compact: bool) -> Option<Option<&'a [u8]>> {
         let n = if compact {
@@ -279,8 +306,50 @@ impl<'a> Rd<'a> {
     }
 }
 
-/// Parses a request frame (without its length prefix). `None` when the header does not hold.
-pub fn parse_request(frame: &[u8]) -> Option<Request> {
+/// The correlation id of a response frame.
+pub fn response_correlation(frame: &[u8]) -> Option<i32> {
+    Some(i32::from_be_bytes(frame.get(..4)?.try_into().ok()?))
+}
+
+/// Caps for what a frame's body may add to an entry (from [`Limits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// Topics, partitions and error codes kept per entry (each).
+    pub list: usize,
+    pub records: RecordCaps,
+}
+
+impl Caps {
+    pub fn from_limits(l: &Limits) -> Self {
+        Caps {
+            list: l.kafka_max_list,
+            records: RecordCaps {
+                records: l.kafka_max_records,
+                value_bytes: l.kafka_value_bytes,
+                headers: l.kafka_max_headers,
+                decompress_max: l.kafka_decompress_max_bytes,
+                zstd_window: l.kafka_zstd_max_window_bytes,
+            },
+        }
+    }
+}
+
+/// What reading a body dropped or could not read, for the statistics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Drops {
+    /// Topics, partitions or error codes not kept (`Caps::list`).
+    pub lists_capped: u64,
+    /// Records read but not kept (`RecordCaps::records`).
+    pub records_not_kept: u64,
+    /// Batches whose decompression stopped at `RecordCaps::decompress_max`.
+    pub decompress_capped: u64,
+    /// Batches that did not decompress.
+    pub decompress_errors: u64,
+}
+
+/// Parses a request frame (without its length prefix) into an entry. `None` when the header
+/// does not hold; a body cut short (a kept prefix) gives what came before the cut.
+pub fn parse_request(frame: &[u8], caps: &Caps, drops: &mut Drops) -> Option<KafkaEntry> {
     let mut r = Rd { b: frame };
     let api_key = r.i16()?;
     let api_version = r.i16()?;
@@ -290,199 +359,687 @@ pub fn parse_request(frame: &[u8]) -> Option<Request> {
     }
     let client_id = r.string(false)?;
     let flex = flexible(api_key, api_version);
-    let mut req = Request {
-        api_key,
-        api_version,
+    let mut e = KafkaEntry {
+        api_key: Some(api_key),
+        api_version: Some(api_version),
         correlation_id,
-        client_id,
-        ..Request::default()
+        client_id: client_id.map(Into::into),
+        ..KafkaEntry::default()
     };
     if r.tags(flex).is_some() {
-        // The body may be cut (a kept prefix): keep whatever topics came before the cut.
-        let _ = body(&mut r, &mut req, flex);
+        let mut d = Dec::new(&mut e, caps, flex, api_version, true);
+        let _ = d.request(&mut r, api_key);
+        d.finish(drops);
     }
-    Some(req)
+    Some(e)
 }
 
-fn add_topic(req: &mut Request, name: Option<String>) {
-    if let Some(n) = name
-        && !req.topics.contains(&n)
-    {
-        req.topics.push(n);
+/// Reads a response frame (without its length prefix) to the request `e` holds: its error codes,
+/// and the records of a Fetch response. A body cut short gives what came before the cut.
+pub fn parse_response(frame: &[u8], e: &mut KafkaEntry, caps: &Caps, drops: &mut Drops) {
+    let (Some(key), Some(v)) = (e.api_key, e.api_version) else {
+        return;
+    };
+    let mut r = Rd { b: frame };
+    if r.i32().is_none() {
+        return;
     }
+    // ApiVersions responses keep the classic header so that any client can read them.
+    let flex = flexible(key, v);
+    if r.tags(flex && key != 18).is_none() {
+        return;
+    }
+    let mut d = Dec::new(e, caps, flex, v, false);
+    let _ = d.response(&mut r, key);
+    d.finish(drops);
 }
 
-/// Topics (and record counts) of the request bodies that name them.
-fn body(r: &mut Rd<'_>, req: &mut Request, flex: bool) -> Option<()> {
-    let v = req.api_version;
-    match req.api_key {
-        0 if v < 13 => {
-            if v >= 3 {
-                r.string(flex)?;
-            }
-            r.i16()?;
-            r.i32()?;
-            for _ in 0..r.array(flex)?.unwrap_or(0) {
-                let name = r.string(flex)?;
-                add_topic(req, name);
-                for _ in 0..r.array(flex)?.unwrap_or(0) {
-                    r.i32()?;
-                    if let Some(records) = r.bytes(flex)? {
-                        let n = record_count(records);
-                        req.record_count = Some(req.record_count.unwrap_or(0) + n);
-                    }
-                    r.tags(flex)?;
-                }
-                r.tags(flex)?;
-            }
+/// A body being read into an entry.
+struct Dec<'e> {
+    e: &'e mut KafkaEntry,
+    caps: &'e Caps,
+    flex: bool,
+    v: i16,
+    /// Requests add the topics they name; responses only look them up.
+    adds_topics: bool,
+    rs: RecordStats,
+    saw_records: bool,
+    lists_capped: u64,
+}
+
+impl<'e> Dec<'e> {
+    fn new(e: &'e mut KafkaEntry, caps: &'e Caps, flex: bool, v: i16, adds_topics: bool) -> Self {
+        Dec {
+            e,
+            caps,
+            flex,
+            v,
+            adds_topics,
+            rs: RecordStats::default(),
+            saw_records: false,
+            lists_capped: 0,
         }
-        1 if v < 13 => {
-            r.i32()?;
-            r.i32()?;
-            r.i32()?;
-            if v >= 3 {
+    }
+
+    fn finish(mut self, drops: &mut Drops) {
+        if self.saw_records {
+            let e = &mut *self.e;
+            let add = |a: &mut Option<u64>, n: u64| *a = Some(a.unwrap_or(0) + n);
+            add(&mut e.record_count, self.rs.count);
+            add(&mut e.record_bytes, self.rs.wire_bytes);
+            add(&mut e.record_bytes_decompressed, self.rs.decompressed_bytes);
+            e.compression |= self.rs.codecs;
+            let room = self.caps.records.records.saturating_sub(e.records.len());
+            let n = self.rs.records.len();
+            e.records.extend(self.rs.records.drain(..n.min(room)));
+            drops.records_not_kept += self.rs.not_kept + (n - n.min(room)) as u64;
+        }
+        drops.lists_capped += self.lists_capped;
+        drops.decompress_capped += self.rs.capped;
+        drops.decompress_errors += self.rs.errors;
+    }
+
+    /// The index of a topic name in the entry, adding it (requests) when there is room.
+    fn topic(&mut self, name: Option<String>) -> Option<u16> {
+        let name = name?;
+        if let Some(i) = self.e.topics.iter().position(|t| **t == *name) {
+            return u16::try_from(i).ok();
+        }
+        if !self.adds_topics {
+            return None;
+        }
+        if self.e.topics.len() >= self.caps.list {
+            self.lists_capped += 1;
+            return None;
+        }
+        self.e.topics.push(name.into());
+        u16::try_from(self.e.topics.len() - 1).ok()
+    }
+
+    fn partition(&mut self, topic: Option<u16>, partition: i32) {
+        if !self.adds_topics {
+            return;
+        }
+        let p = KafkaPartition { topic, partition };
+        if self.e.partitions.contains(&p) {
+            return;
+        }
+        if self.e.partitions.len() >= self.caps.list {
+            self.lists_capped += 1;
+            return;
+        }
+        self.e.partitions.push(p);
+    }
+
+    fn error(&mut self, code: i16) {
+        if code == 0 || self.e.errors.contains(&code) {
+            return;
+        }
+        if self.e.errors.len() >= self.caps.list {
+            self.lists_capped += 1;
+            return;
+        }
+        self.e.errors.push(code);
+    }
+
+    fn records(&mut self, b: Option<&[u8]>, topic: Option<u16>, partition: i32) {
+        if let Some(b) = b {
+            self.saw_records = true;
+            read_record_set(b, Place { topic, partition }, &self.caps.records, &mut self.rs);
+        }
+    }
+
+    /// A topic name (`name_upto` and below) or a topic id (above): the name's index.
+    fn topic_ref(&mut self, r: &mut Rd<'_>, name_upto: i16) -> Option<Option<u16>> {
+        if self.v <= name_upto {
+            let name = r.string(self.flex)?;
+            Some(self.topic(name))
+        } else {
+            r.take(16)?;
+            Some(None)
+        }
+    }
+
+    /// An array of `n` items read by `f`, then (flexible) tagged fields after each item.
+    fn each(&mut self, r: &mut Rd<'_>, mut f: impl FnMut(&mut Self, &mut Rd<'_>) -> Option<()>) -> Option<()> {
+        for _ in 0..r.array(self.flex)?.unwrap_or(0) {
+            f(self, r)?;
+            r.tags(self.flex)?;
+        }
+        Some(())
+    }
+
+    fn str(&self, r: &mut Rd<'_>) -> Option<()> {
+        r.skip_string(self.flex)
+    }
+
+    fn i32s(&self, r: &mut Rd<'_>) -> Option<()> {
+        let n = r.array(self.flex)?.unwrap_or(0);
+        r.take(n.checked_mul(4)?)?;
+        Some(())
+    }
+
+    fn request(&mut self, r: &mut Rd<'_>, key: i16) -> Option<()> {
+        let (v, flex) = (self.v, self.flex);
+        match key {
+            0 => {
+                if v >= 3 {
+                    self.str(r)?;
+                }
+                r.i16()?;
                 r.i32()?;
+                self.each(r, |d, r| {
+                    let t = d.topic_ref(r, 12)?;
+                    d.each(r, |d, r| {
+                        let p = r.i32()?;
+                        d.partition(t, p);
+                        let records = r.bytes(flex)?;
+                        d.records(records, t, p);
+                        Some(())
+                    })
+                })?;
             }
-            if v >= 4 {
-                r.i8()?;
-            }
-            if v >= 7 {
-                r.i32()?;
-                r.i32()?;
-            }
-            for _ in 0..r.array(flex)?.unwrap_or(0) {
-                let name = r.string(flex)?;
-                add_topic(req, name);
-                for _ in 0..r.array(flex)?.unwrap_or(0) {
+            1 => {
+                if v <= 14 {
                     r.i32()?;
+                }
+                r.i32()?;
+                r.i32()?;
+                if v >= 3 {
+                    r.i32()?;
+                }
+                if v >= 4 {
+                    r.i8()?;
+                }
+                if v >= 7 {
+                    r.i32()?;
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    let t = d.topic_ref(r, 12)?;
+                    d.each(r, |d, r| {
+                        let p = r.i32()?;
+                        d.partition(t, p);
+                        r.take(if v >= 9 { 4 } else { 0 } + 8 + if v >= 12 { 4 } else { 0 })?;
+                        r.take(if v >= 5 { 8 } else { 0 } + 4)?;
+                        Some(())
+                    })
+                })?;
+            }
+            2 => {
+                r.i32()?;
+                if v >= 2 {
+                    r.i8()?;
+                }
+                self.each(r, |d, r| {
+                    let t = d.topic_ref(r, i16::MAX)?;
+                    d.each(r, |d, r| {
+                        let p = r.i32()?;
+                        d.partition(t, p);
+                        r.take(if v >= 4 { 4 } else { 0 } + 8 + if v == 0 { 4 } else { 0 })?;
+                        Some(())
+                    })
+                })?;
+            }
+            3 => {
+                self.each(r, |d, r| {
+                    if v >= 10 {
+                        r.take(16)?;
+                    }
+                    let name = r.string(flex)?;
+                    d.topic(name);
+                    Some(())
+                })?;
+            }
+            8 => {
+                self.str(r)?;
+                if v >= 1 {
+                    r.i32()?;
+                    self.str(r)?;
+                }
+                if v >= 7 {
+                    self.str(r)?;
+                }
+                if (2..=4).contains(&v) {
+                    r.i64()?;
+                }
+                self.each(r, |d, r| {
+                    let t = d.topic_ref(r, 9)?;
+                    d.each(r, |d, r| {
+                        let p = r.i32()?;
+                        d.partition(t, p);
+                        r.take(8 + if v == 1 { 8 } else { 0 } + if v >= 6 { 4 } else { 0 })?;
+                        d.str(r)
+                    })
+                })?;
+            }
+            9 if v <= 7 => {
+                self.str(r)?;
+                self.offset_fetch_topics(r)?;
+            }
+            9 => {
+                self.each(r, |d, r| {
+                    d.str(r)?;
                     if v >= 9 {
+                        d.str(r)?;
                         r.i32()?;
                     }
-                    r.i64()?;
-                    if v >= 12 {
+                    d.offset_fetch_topics(r)
+                })?;
+            }
+            19 => {
+                self.each(r, |d, r| {
+                    let name = r.string(flex)?;
+                    d.topic(name);
+                    r.i32()?;
+                    r.i16()?;
+                    d.each(r, |d, r| {
                         r.i32()?;
+                        d.i32s(r)
+                    })?;
+                    d.each(r, |d, r| {
+                        d.str(r)?;
+                        d.str(r)
+                    })
+                })?;
+            }
+            20 if v <= 5 => {
+                for _ in 0..r.array(flex)?.unwrap_or(0) {
+                    let name = r.string(flex)?;
+                    self.topic(name);
+                }
+            }
+            20 => {
+                self.each(r, |d, r| {
+                    let name = r.string(flex)?;
+                    d.topic(name);
+                    r.take(16).map(|_| ())
+                })?;
+            }
+            21 => {
+                self.each(r, |d, r| {
+                    let name = r.string(flex)?;
+                    let t = d.topic(name);
+                    d.each(r, |d, r| {
+                        let p = r.i32()?;
+                        d.partition(t, p);
+                        r.i64().map(|_| ())
+                    })
+                })?;
+            }
+            23 => {
+                if v >= 3 {
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    let name = r.string(flex)?;
+                    let t = d.topic(name);
+                    d.each(r, |d, r| {
+                        let p = r.i32()?;
+                        d.partition(t, p);
+                        r.take(if v >= 2 { 8 } else { 4 }).map(|_| ())
+                    })
+                })?;
+            }
+            28 => {
+                self.str(r)?;
+                self.str(r)?;
+                r.i64()?;
+                r.i16()?;
+                if v >= 3 {
+                    r.i32()?;
+                    self.str(r)?;
+                    self.str(r)?;
+                }
+                self.each(r, |d, r| {
+                    let name = r.string(flex)?;
+                    let t = d.topic(name);
+                    d.each(r, |d, r| {
+                        let p = r.i32()?;
+                        d.partition(t, p);
+                        r.take(8 + if v >= 2 { 4 } else { 0 })?;
+                        d.str(r)
+                    })
+                })?;
+            }
+            _ => {}
+        }
+        Some(())
+    }
+
+    /// OffsetFetch topics (nullable): a name (a topic id from v10) and partition indexes.
+    fn offset_fetch_topics(&mut self, r: &mut Rd<'_>) -> Option<()> {
+        self.each(r, |d, r| {
+            let t = d.topic_ref(r, 9)?;
+            for _ in 0..r.array(d.flex)?.unwrap_or(0) {
+                let p = r.i32()?;
+                d.partition(t, p);
+            }
+            Some(())
+        })
+    }
+
+    fn response(&mut self, r: &mut Rd<'_>, key: i16) -> Option<()> {
+        let (v, flex) = (self.v, self.flex);
+        match key {
+            0 => {
+                self.each(r, |d, r| {
+                    d.topic_ref(r, 12)?;
+                    d.each(r, |d, r| {
+                        r.i32()?;
+                        d.error(r.i16()?);
+                        r.take(8 + if v >= 2 { 8 } else { 0 } + if v >= 5 { 8 } else { 0 })?;
+                        if v >= 8 {
+                            d.each(r, |d, r| {
+                                r.i32()?;
+                                d.str(r)
+                            })?;
+                            d.str(r)?;
+                        }
+                        Some(())
+                    })
+                })?;
+            }
+            1 => {
+                if v >= 1 {
+                    r.i32()?;
+                }
+                if v >= 7 {
+                    self.error(r.i16()?);
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    let t = d.topic_ref(r, 12)?;
+                    d.each(r, |d, r| {
+                        let p = r.i32()?;
+                        d.error(r.i16()?);
+                        r.take(8 + if v >= 4 { 8 } else { 0 } + if v >= 5 { 8 } else { 0 })?;
+                        if v >= 4 {
+                            d.each(r, |_, r| r.take(16).map(|_| ()))?;
+                        }
+                        if v >= 11 {
+                            r.i32()?;
+                        }
+                        let records = r.bytes(flex)?;
+                        d.records(records, t, p);
+                        Some(())
+                    })
+                })?;
+            }
+            2 => {
+                if v >= 2 {
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    d.str(r)?;
+                    d.each(r, |d, r| {
+                        r.i32()?;
+                        d.error(r.i16()?);
+                        if v == 0 {
+                            let n = r.array(flex)?.unwrap_or(0);
+                            r.take(n.checked_mul(8)?)?;
+                        } else {
+                            r.take(16 + if v >= 4 { 4 } else { 0 })?;
+                        }
+                        Some(())
+                    })
+                })?;
+            }
+            3 => {
+                if v >= 3 {
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    r.i32()?;
+                    d.str(r)?;
+                    r.i32()?;
+                    if v >= 1 {
+                        d.str(r)?;
+                    }
+                    Some(())
+                })?;
+                if v >= 2 {
+                    self.str(r)?;
+                }
+                if v >= 1 {
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    d.error(r.i16()?);
+                    d.str(r)?;
+                    if v >= 10 {
+                        r.take(16)?;
+                    }
+                    if v >= 1 {
+                        r.i8()?;
+                    }
+                    d.each(r, |d, r| {
+                        d.error(r.i16()?);
+                        r.take(8 + if v >= 7 { 4 } else { 0 })?;
+                        d.i32s(r)?;
+                        d.i32s(r)?;
+                        if v >= 5 {
+                            d.i32s(r)?;
+                        }
+                        Some(())
+                    })?;
+                    if v >= 8 {
+                        r.i32()?;
+                    }
+                    Some(())
+                })?;
+                if (8..=10).contains(&v) {
+                    r.i32()?;
+                }
+                if v >= 13 {
+                    self.error(r.i16()?);
+                }
+            }
+            8 => {
+                if v >= 3 {
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    d.topic_ref(r, 9)?;
+                    d.each(r, |d, r| {
+                        r.i32()?;
+                        d.error(r.i16()?);
+                        Some(())
+                    })
+                })?;
+            }
+            9 if v <= 7 => {
+                if v >= 3 {
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    d.str(r)?;
+                    d.each(r, |d, r| {
+                        r.take(12 + if v >= 5 { 4 } else { 0 })?;
+                        d.str(r)?;
+                        d.error(r.i16()?);
+                        Some(())
+                    })
+                })?;
+                if v >= 2 {
+                    self.error(r.i16()?);
+                }
+            }
+            9 => {
+                r.i32()?;
+                self.each(r, |d, r| {
+                    d.str(r)?;
+                    d.each(r, |d, r| {
+                        d.topic_ref(r, 9)?;
+                        d.each(r, |d, r| {
+                            r.take(16)?;
+                            d.str(r)?;
+                            d.error(r.i16()?);
+                            Some(())
+                        })
+                    })?;
+                    d.error(r.i16()?);
+                    Some(())
+                })?;
+            }
+            // FindCoordinator: one coordinator until v3, then one per key.
+            10 if v <= 3 => {
+                if v >= 1 {
+                    r.i32()?;
+                }
+                self.error(r.i16()?);
+            }
+            10 => {
+                r.i32()?;
+                self.each(r, |d, r| {
+                    d.str(r)?;
+                    r.i32()?;
+                    d.str(r)?;
+                    r.i32()?;
+                    d.error(r.i16()?);
+                    d.str(r)
+                })?;
+            }
+            // The error code comes first, after a throttle time from the version named.
+            11 | 12 | 13 | 14 | 16 | 17 | 18 | 22 | 25 | 26 | 36 => {
+                let throttle_from = match key {
+                    11 => 2,
+                    17 | 18 | 36 => i16::MAX,
+                    22 | 25 | 26 => 0,
+                    _ => 1,
+                };
+                if v >= throttle_from {
+                    r.i32()?;
+                }
+                self.error(r.i16()?);
+            }
+            15 => {
+                if v >= 1 {
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    d.error(r.i16()?);
+                    if v >= 6 {
+                        d.str(r)?;
+                    }
+                    for _ in 0..4 {
+                        d.str(r)?;
+                    }
+                    d.each(r, |d, r| {
+                        d.str(r)?;
+                        if v >= 4 {
+                            d.str(r)?;
+                        }
+                        d.str(r)?;
+                        d.str(r)?;
+                        r.bytes(flex)?;
+                        r.bytes(flex).map(|_| ())
+                    })?;
+                    if v >= 3 {
+                        r.i32()?;
+                    }
+                    Some(())
+                })?;
+            }
+            19 => {
+                if v >= 2 {
+                    r.i32()?;
+                }
+                self.each(r, |d, r| {
+                    d.str(r)?;
+                    if v >= 7 {
+                        r.take(16)?;
+                    }
+                    d.error(r.i16()?);
+                    if v >= 1 {
+                        d.str(r)?;
                     }
                     if v >= 5 {
-                        r.i64()?;
-                    }
-                    r.i32()?;
-                    r.tags(flex)?;
-                }
-                r.tags(flex)?;
-            }
-        }
-        2 => {
-            r.i32()?;
-            if v >= 2 {
-                r.i8()?;
-            }
-            for _ in 0..r.array(flex)?.unwrap_or(0) {
-                let name = r.string(flex)?;
-                add_topic(req, name);
-                for _ in 0..r.array(flex)?.unwrap_or(0) {
-                    r.i32()?;
-                    if v >= 4 {
                         r.i32()?;
+                        r.i16()?;
+                        d.each(r, |d, r| {
+                            d.str(r)?;
+                            d.str(r)?;
+                            r.take(3)?;
+                            Some(())
+                        })?;
                     }
-                    r.i64()?;
-                    if v == 0 {
-                        r.i32()?;
-                    }
-                    r.tags(flex)?;
-                }
-                r.tags(flex)?;
+                    Some(())
+                })?;
             }
-        }
-        3 => {
-            for _ in 0..r.array(flex)?.unwrap_or(0) {
-                if v >= 10 {
-                    r.take(16)?;
-                }
-                let name = r.string(flex)?;
-                add_topic(req, name);
-                r.tags(flex)?;
-            }
-        }
-        8 => {
-            r.string(flex)?;
-            if v >= 1 {
-                r.i32()?;
-                r.string(flex)?;
-            }
-            if v >= 7 {
-                r.string(flex)?;
-            }
-            if (2..=4).contains(&v) {
-                r.i64()?;
-            }
-            for _ in 0..r.array(flex)?.unwrap_or(0) {
-                let name = r.string(flex)?;
-                add_topic(req, name);
-                for _ in 0..r.array(flex)?.unwrap_or(0) {
+            20 => {
+                if v >= 1 {
                     r.i32()?;
-                    r.i64()?;
-                    if v == 1 {
-                        r.i64()?;
-                    }
+                }
+                self.each(r, |d, r| {
+                    d.str(r)?;
                     if v >= 6 {
-                        r.i32()?;
+                        r.take(16)?;
                     }
-                    r.string(flex)?;
-                    r.tags(flex)?;
-                }
-                r.tags(flex)?;
+                    d.error(r.i16()?);
+                    if v >= 5 {
+                        d.str(r)?;
+                    }
+                    Some(())
+                })?;
             }
-        }
-        9 if v < 8 => {
-            r.string(flex)?;
-            for _ in 0..r.array(flex)?.unwrap_or(0) {
-                let name = r.string(flex)?;
-                add_topic(req, name);
-                for _ in 0..r.array(flex)?.unwrap_or(0) {
+            // DeleteRecords, OffsetForLeaderEpoch, TxnOffsetCommit, OffsetDelete: per partition.
+            21 | 23 | 28 | 47 => {
+                if key == 47 {
+                    self.error(r.i16()?);
+                }
+                if key != 23 || v >= 2 {
                     r.i32()?;
                 }
-                r.tags(flex)?;
+                self.each(r, |d, r| {
+                    d.str(r)?;
+                    d.each(r, |d, r| {
+                        if key == 23 {
+                            d.error(r.i16()?);
+                            r.take(4 + if v >= 1 { 4 } else { 0 } + 8)?;
+                            return Some(());
+                        }
+                        r.i32()?;
+                        if key == 21 {
+                            r.i64()?;
+                        }
+                        d.error(r.i16()?);
+                        Some(())
+                    })
+                })?;
             }
-        }
-        _ => {}
-    }
-    Some(())
-}
-
-/// Records in a run of record batches: v2 batches count theirs; legacy message sets count one per
-/// message.
-fn record_count(mut b: &[u8]) -> u64 {
-    let mut n = 0u64;
-    while b.len() >= 17 {
-        let batch_len = i32::from_be_bytes([b[8], b[9], b[10], b[11]]);
-        if batch_len < 0 {
-            break;
-        }
-        let magic = b[16];
-        if magic == 2 {
-            if let Some(c) = b.get(57..61) {
-                n += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+            // CreatePartitions and DeleteGroups: per topic or group.
+            37 | 42 => {
+                r.i32()?;
+                self.each(r, |d, r| {
+                    d.str(r)?;
+                    d.error(r.i16()?);
+                    if key == 37 {
+                        d.str(r)?;
+                    }
+                    Some(())
+                })?;
             }
-        } else {
-            n += 1;
+            _ => {}
         }
-        let next = 12 + batch_len as usize;
-        if next > b.len() {
-            break;
-        }
-        b = &b[next..];
+        Some(())
     }
-    n
 }
-
-/// The correlation id of a response frame.
-pub fn response_correlation(frame: &[u8]) -> Option<i32> {
-    Some(i32::from_be_bytes(frame.get(..4)?.try_into().ok()?))
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    pub fn caps() -> Caps {
+        Caps::from_limits(&Limits::default())
+    }
+
+    fn req(frame: &[u8]) -> Option<KafkaEntry> {
+        parse_request(frame, &caps(), &mut Drops::default())
+    }
+
+    fn names(e: &KafkaEntry) -> Vec<&str> {
+        e.topics.iter().map(|t| &**t).collect()
+    }
 
     /// Encodes a request frame (length prefix included) with a classic header.
     pub fn request(key: i16, version: i16, corr: i32, client: &str, body: &[u8]) -> Vec<u8> {
@@ -568,16 +1125,24 @@ pub(crate) mod tests {
 
     #[test]
     fn requests_give_header_and_topics() {
-        let m = parse_request(&metadata_v1(7)[4..]).unwrap();
-        assert_eq!((m.api_key, m.api_version, m.correlation_id), (3, 1, 7));
+        let m = req(&metadata_v1(7)[4..]).unwrap();
+        assert_eq!((m.api_key, m.api_version, m.correlation_id), (Some(3), Some(1), 7));
         assert_eq!(m.client_id.as_deref(), Some("shop"));
-        assert_eq!(m.topics, vec!["orders", "payments"]);
-        let p = parse_request(&produce_v3(8)[4..]).unwrap();
-        assert_eq!(p.topics, vec!["orders"]);
+        assert_eq!(names(&m), vec!["orders", "payments"]);
+        let p = req(&produce_v3(8)[4..]).unwrap();
+        assert_eq!(names(&p), vec!["orders"]);
         assert_eq!(p.record_count, Some(3));
-        let o = parse_request(&offset_commit_v8(9)[4..]).unwrap();
+        assert_eq!(p.partition_numbers(), vec![0]);
+        let o = req(&offset_commit_v8(9)[4..]).unwrap();
         assert_eq!(o.client_id.as_deref(), Some("consumer-1"));
-        assert_eq!(o.topics, vec!["orders"]);
+        assert_eq!(names(&o), vec!["orders"]);
+        assert_eq!(
+            o.partitions,
+            vec![KafkaPartition {
+                topic: Some(0),
+                partition: 0
+            }]
+        );
     }
 
     #[test]
@@ -588,8 +1153,72 @@ pub(crate) mod tests {
                 let p = probe(&frame[..n]);
                 assert_ne!(p, Probe::NoMatch, "prefix {n}");
                 if n >= 4 {
-                    let _ = parse_request(&frame[4..n]);
+                    let _ = req(&frame[4..n]);
                 }
+            }
+        }
+    }
+
+    fn small_caps() -> Caps {
+        Caps {
+            list: 3,
+            records: RecordCaps {
+                records: 2,
+                value_bytes: 4,
+                headers: 1,
+                decompress_max: 256,
+                zstd_window: 1 << 16,
+            },
+        }
+    }
+
+    fn within_caps(e: &KafkaEntry, c: &Caps) -> bool {
+        let p = |p: &Option<crate::dissect::kafka::Payload>| p.as_ref().is_none_or(|p| p.bytes.len() <= 4);
+        e.topics.len() <= c.list
+            && e.partitions.len() <= c.list
+            && e.errors.len() <= c.list
+            && !e.errors.contains(&0)
+            && e.records.len() <= c.records.records
+            && e.records
+                .iter()
+                .all(|r| p(&r.key) && p(&r.value) && r.headers.len() <= 1)
+    }
+
+    proptest::proptest! {
+        /// Any body after a real header, as a request and as the response to a request of every
+        /// key and version: no panic, and what is kept stays within the caps.
+        #[test]
+        fn hostile_bodies_stay_within_the_caps(
+            key in 0i16..93,
+            version in 0i16..=MAX_VERSION,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let c = small_caps();
+            let frame = request(key, version, 1, "c", &body);
+            let mut drops = Drops::default();
+            if let Some(mut e) = parse_request(&frame[4..], &c, &mut drops) {
+                proptest::prop_assert!(within_caps(&e, &c));
+                let mut resp = 1i32.to_be_bytes().to_vec();
+                resp.extend(&body);
+                parse_response(&resp, &mut e, &c, &mut drops);
+                proptest::prop_assert!(within_caps(&e, &c));
+            }
+        }
+
+        /// Real frames with a few bytes changed.
+        #[test]
+        fn mutated_frames_stay_within_the_caps(
+            which in 0usize..3,
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..6),
+        ) {
+            let c = small_caps();
+            let mut frame = [metadata_v1(1), produce_v3(2), offset_commit_v8(3)][which].clone();
+            for (at, b) in flips {
+                let n = frame.len();
+                frame[4 + at % (n - 4)] = b;
+            }
+            if let Some(e) = parse_request(&frame[4..], &c, &mut Drops::default()) {
+                proptest::prop_assert!(within_caps(&e, &c));
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::parse::{self, Request};
+use super::parse::{self, Caps, Drops};
 use super::{KafkaEntry, kafka_flags};
 use crate::dissect::frames::{Frame, Framer};
 use crate::dissect::{Ctx, StreamDissector};
@@ -40,14 +40,17 @@ impl KafkaSession {
             Some(d) => d == dir,
             None => parse::probe(&f.bytes) == crate::dissect::Probe::Match,
         };
+        let caps = Caps::from_limits(ctx.limits);
+        let mut drops = Drops::default();
         if as_request {
-            match parse::parse_request(&f.bytes[4..]) {
-                Some(r) => {
+            match parse::parse_request(&f.bytes[4..], &caps, &mut drops) {
+                Some(e) => {
                     self.req_dir = Some(dir);
-                    self.request(r, &f, ts, ctx);
+                    self.request(e, &f, ts, ctx);
                 }
                 None => ctx.stats.kafka_frame_errors += 1,
             }
+            count(&drops, ctx);
             return;
         }
         self.req_dir.get_or_insert(dir.flip());
@@ -58,8 +61,10 @@ impl KafkaSession {
         let resp_bytes = Some(f.total as u64);
         match self.pending.iter().position(|p| p.entry.correlation_id == corr) {
             Some(i) => {
-                let mut p = self.pending.remove(i).expect("position is in range");
+                let Some(mut p) = self.pending.remove(i) else { return };
                 p.entry.response_bytes = resp_bytes;
+                parse::parse_response(&f.bytes[4..], &mut p.entry, &caps, &mut drops);
+                count(&drops, ctx);
                 let elapsed = ts.micros_since(p.ts);
                 self.emit(p.entry, p.ts, Some(elapsed), ctx);
             }
@@ -75,18 +80,11 @@ impl KafkaSession {
         }
     }
 
-    fn request(&mut self, r: Request, f: &Frame, ts: Timestamp, ctx: &mut Ctx<'_>) {
-        let entry = KafkaEntry {
-            api_key: Some(r.api_key),
-            api_version: Some(r.api_version),
-            correlation_id: r.correlation_id,
-            client_id: r.client_id.map(Into::into),
-            topics: r.topics.into_iter().map(Into::into).collect(),
-            record_count: r.record_count,
-            request_bytes: Some(f.total as u64),
-            response_bytes: None,
-            flags: if f.truncated() { kafka_flags::TRUNCATED } else { 0 },
-        };
+    fn request(&mut self, mut entry: KafkaEntry, f: &Frame, ts: Timestamp, ctx: &mut Ctx<'_>) {
+        entry.request_bytes = Some(f.total as u64);
+        if f.truncated() {
+            entry.flags |= kafka_flags::TRUNCATED;
+        }
         if self.pending.len() >= ctx.limits.kafka_max_pending.max(1) {
             ctx.stats.kafka_pending_overflows += 1;
             if let Some(old) = self.pending.pop_front() {
@@ -109,6 +107,7 @@ impl KafkaSession {
             (meta.client, meta.server)
         };
         ctx.out.push(Entry {
+            peers: Default::default(),
             id: 0,
             ts,
             protocol: Protocol::Kafka,
@@ -120,6 +119,14 @@ impl KafkaSession {
             detail: Detail::Kafka(Box::new(entry)),
         });
     }
+}
+
+fn count(d: &Drops, ctx: &mut Ctx<'_>) {
+    let s = &mut *ctx.stats;
+    s.kafka_lists_capped += d.lists_capped;
+    s.kafka_records_not_kept += d.records_not_kept;
+    s.kafka_decompress_capped += d.decompress_capped;
+    s.kafka_decompress_errors += d.decompress_errors;
 }
 
 impl StreamDissector for KafkaSession {

@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::synth::conversation::Conversation;
 use crate::time::Timestamp;
 
-fn conv(server_port: u16, handshake: bool) -> Conversation {
+pub(super) fn conv(server_port: u16, handshake: bool) -> Conversation {
     let mut c = Conversation::new(
         "10.0.0.1:40000".parse().unwrap(),
         format!("10.0.0.2:{server_port}").parse().unwrap(),
@@ -27,7 +27,7 @@ fn conv(server_port: u16, handshake: bool) -> Conversation {
     c
 }
 
-fn run(c: Conversation, limits: Limits) -> (Vec<Arc<Entry>>, Shared) {
+pub(super) fn run(c: Conversation, limits: Limits) -> (Vec<Arc<Entry>>, Shared) {
     crate::synth::testutil::replay_entries(c.packets(), limits)
 }
 
@@ -149,4 +149,142 @@ fn pending_cap_and_oversized_frames_are_counted() {
     assert_eq!(k(p).topics, vec!["orders".into()]);
     assert_ne!(k(p).flags & kafka_flags::TRUNCATED, 0);
     assert_eq!(es.len(), 4);
+}
+
+/// Produce v3 of `batch` to `orders` partition 2.
+fn produce_with(corr: i32, batch: &[u8]) -> Vec<u8> {
+    let mut body = (-1i16).to_be_bytes().to_vec();
+    body.extend(1i16.to_be_bytes());
+    body.extend(30_000i32.to_be_bytes());
+    body.extend(1i32.to_be_bytes());
+    body.extend(super::parse::tests::string("orders"));
+    body.extend(1i32.to_be_bytes());
+    body.extend(2i32.to_be_bytes());
+    body.extend((batch.len() as i32).to_be_bytes());
+    body.extend(batch);
+    request(0, 3, corr, "shop", &body)
+}
+
+/// Fetch v4 of `orders` partitions 2 and 5.
+fn fetch_v4(corr: i32) -> Vec<u8> {
+    let mut body = Vec::new();
+    for v in [-1i32, 500, 1, 1 << 20] {
+        body.extend(v.to_be_bytes());
+    }
+    body.push(0);
+    body.extend(1i32.to_be_bytes());
+    body.extend(super::parse::tests::string("orders"));
+    body.extend(2i32.to_be_bytes());
+    for p in [2i32, 5] {
+        body.extend(p.to_be_bytes());
+        body.extend(0i64.to_be_bytes());
+        body.extend((1i32 << 20).to_be_bytes());
+    }
+    request(1, 4, corr, "consumer", &body)
+}
+
+/// A Fetch v4 response body: partition 2 with `batch`, partition 5 with error `err`.
+fn fetch_v4_response(batch: &[u8], err: i16) -> Vec<u8> {
+    let mut b = 0i32.to_be_bytes().to_vec();
+    b.extend(1i32.to_be_bytes());
+    b.extend(super::parse::tests::string("orders"));
+    b.extend(2i32.to_be_bytes());
+    for (p, e, records) in [(2i32, 0i16, batch), (5, err, &[][..])] {
+        b.extend(p.to_be_bytes());
+        b.extend(e.to_be_bytes());
+        b.extend(10i64.to_be_bytes());
+        b.extend(10i64.to_be_bytes());
+        b.extend(0i32.to_be_bytes());
+        b.extend((records.len() as i32).to_be_bytes());
+        b.extend(records);
+    }
+    b
+}
+
+fn gzip_batch(plain: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = plain[..61].to_vec();
+    z[22] = super::compression::GZIP;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&plain[61..]).unwrap();
+    z.extend(e.finish().unwrap());
+    let len = (z.len() - 12) as i32;
+    z[8..12].copy_from_slice(&len.to_be_bytes());
+    z
+}
+
+/// A producer writes a gzip batch and gets a partition error; a consumer fetches it back. The
+/// records, partitions and errors reach the entry, its fields and its summary; a batch past
+/// `kafka_decompress_max_bytes` is counted as a drop.
+#[test]
+fn records_partitions_and_errors_through_the_engine() {
+    let big = vec![b'v'; 3_000];
+    let plain = super::records::tests::batch(&[
+        (Some(b"order-1"), Some(b"{\"qty\":2}"), &[("trace", b"abc")]),
+        (Some(b"order-2"), Some(&big), &[]),
+    ]);
+    let z = gzip_batch(&plain);
+    let mut produce_resp = 1i32.to_be_bytes().to_vec();
+    produce_resp.extend(super::parse::tests::string("orders"));
+    produce_resp.extend(1i32.to_be_bytes());
+    produce_resp.extend(2i32.to_be_bytes());
+    produce_resp.extend(6i16.to_be_bytes());
+    produce_resp.extend(0i64.to_be_bytes());
+    produce_resp.extend((-1i64).to_be_bytes());
+    produce_resp.extend(0i32.to_be_bytes());
+
+    let mut c = conv(9092, true);
+    c.client_send(&produce_with(1, &z), 100);
+    c.server_send(&response(1, &produce_resp), 1_000);
+    c.client_send(&fetch_v4(2), 100);
+    c.server_send(&response(2, &fetch_v4_response(&z, 1)), 1_000);
+    c.close();
+    let limits = Limits {
+        kafka_decompress_max_bytes: 1_000,
+        ..Limits::default()
+    };
+    let (es, shared) = run(c.clone(), Limits::default());
+    assert_eq!(es.len(), 2);
+    let (p, f) = (&es[0], &es[1]);
+    assert_eq!(k(p).partition_numbers(), vec![2]);
+    assert_eq!(field(p, "kafka_partition"), Value::Int(2));
+    assert_eq!(field(p, "kafka_error"), Value::Str("NOT_LEADER_OR_FOLLOWER".into()));
+    assert_eq!(field(p, "kafka_record_count"), Value::Int(2));
+    assert_eq!(field(p, "kafka_record_bytes"), Value::Int(z.len() as i64));
+    assert_eq!(
+        field(p, "kafka_record_bytes_decompressed"),
+        Value::Int(plain.len() as i64)
+    );
+    assert_eq!(k(p).codecs().collect::<Vec<_>>(), vec!["gzip"]);
+    assert_eq!(k(p).records[0].headers[0].0.as_ref(), "trace");
+    assert_eq!(
+        k(p).summary(),
+        format!("PRODUCE v3 orders p2 #1 2 records {}B NOT_LEADER_OR_FOLLOWER", z.len())
+    );
+    assert_eq!(
+        field(f, "kafka_partitions"),
+        Value::List(vec![Value::Str("2".into()), Value::Str("5".into())])
+    );
+    assert_eq!(
+        field(f, "kafka_errors"),
+        Value::List(vec![Value::Str("OFFSET_OUT_OF_RANGE".into())])
+    );
+    assert_eq!(field(f, "kafka_record_count"), Value::Int(2));
+    let r = &k(f).records[1];
+    assert_eq!((r.partition, r.offset, r.topic), (2, 101, Some(0)));
+    let v = r.value.as_ref().unwrap();
+    assert_eq!((v.bytes.len(), v.len, v.truncated()), (256, 3_000, true));
+    assert!(k(f).heap_bytes() > 2 * 256);
+    let st = shared.stats.lock().dissect.clone();
+    assert_eq!((st.kafka_decompress_capped, st.kafka_decompress_errors), (0, 0));
+
+    let (es, shared) = run(c, limits);
+    let st = shared.stats.lock().dissect.clone();
+    assert_eq!(st.kafka_decompress_capped, 2, "the produce batch and the fetched one");
+    assert_eq!(
+        field(&es[1], "kafka_record_count"),
+        Value::Int(2),
+        "counted from the batch header"
+    );
+    assert_eq!(k(&es[1]).records.len(), 1, "the records within the first 1000 bytes");
 }

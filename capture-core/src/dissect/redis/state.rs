@@ -494,6 +494,7 @@ impl RedisSession {
             ctx.stats.redis_values_truncated += 1;
         }
         ctx.out.push(Entry {
+            peers: Default::default(),
             id: 0,
             ts,
             protocol: Protocol::Redis,

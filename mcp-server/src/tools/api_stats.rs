@@ -1,0 +1,282 @@
+//! `api_stats`: calls grouped by endpoint, status, method, protocol or server, with rate, error
+//! rate, latency percentiles and bytes. One pass over the store; groups are capped
+//! ([`MAX_GROUPS`]) and calls beyond the cap go to `others`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+
+use capture_core::endpoint;
+use capture_core::entry::{Detail, Entry};
+use capture_core::store::Order;
+use capture_core::time::Timestamp;
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value};
+use tools_schema::{ApiGroup, ApiGroupBy, ApiStatsParams, ApiStatsResult, LatencyMs, StatusCount};
+
+use super::work::Work;
+use super::{ToolError, err, parse_args};
+use crate::convert;
+use crate::state::AppState;
+
+pub const DESCRIPTION: &str = "Request rate, error rate, latency p50/p90/p99 and bytes per endpoint, \
+status, method, protocol or server, busiest first, in one call: \"which endpoints fail or are slow?\". Endpoints \
+are normalised (`GET /orders/{id}`; gRPC `pkg.Service/Method`; Redis command; Kafka `API topic`; DNS query \
+type, each prefixed with its protocol: `redis GET`, `kafka PRODUCE orders`, `dns AAAA`). Errors are HTTP 5xx, gRPC non-OK, DNS non-NOERROR, Redis error replies, Kafka error codes, AMQP reply codes \
+≥ 300 and calls without a response. `filter` (KFL) narrows the calls; `since`/`until` the time window. Each \
+group names an example entry id for get_payload.";
+
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 200;
+/// Distinct groups tracked; calls of further groups are summed in `others`.
+pub const MAX_GROUPS: usize = 10_000;
+/// Distinct statuses tracked per group.
+const MAX_STATUSES: usize = 32;
+
+#[derive(Default)]
+struct Acc {
+    count: u64,
+    errors: u64,
+    req_bytes: u64,
+    resp_bytes: u64,
+    protocols: Vec<&'static str>,
+    statuses: BTreeMap<String, u64>,
+    latency: Option<Histogram<u64>>,
+    /// (is error, latency µs, id) of the example.
+    example: Option<(bool, u64, u64)>,
+}
+
+impl Acc {
+    fn add(&mut self, e: &Entry, status: &str, error: bool) {
+        self.count += 1;
+        self.errors += u64::from(error);
+        let (rq, rs) = endpoint::payload_bytes(e);
+        self.req_bytes += rq;
+        self.resp_bytes += rs;
+        let p = e.protocol.name();
+        if !self.protocols.contains(&p) {
+            self.protocols.push(p);
+        }
+        if let Some(n) = self.statuses.get_mut(status) {
+            *n += 1;
+        } else if self.statuses.len() < MAX_STATUSES {
+            self.statuses.insert(status.to_string(), 1);
+        } else {
+            *self.statuses.entry("(other statuses)".to_string()).or_default() += 1;
+        }
+        if let Some(us) = e.elapsed_us {
+            let h = self
+                .latency
+                .get_or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"));
+            let _ = h.record(us.clamp(1, 3_600_000_000));
+        }
+        let candidate = (error, e.elapsed_us.unwrap_or(0), e.id);
+        if self
+            .example
+            .is_none_or(|(ex_err, ex_us, _)| (candidate.0, candidate.1) > (ex_err, ex_us))
+        {
+            self.example = Some(candidate);
+        }
+    }
+
+    fn merge(&mut self, o: &Acc) {
+        self.count += o.count;
+        self.errors += o.errors;
+        self.req_bytes += o.req_bytes;
+        self.resp_bytes += o.resp_bytes;
+        for p in &o.protocols {
+            if !self.protocols.contains(p) {
+                self.protocols.push(p);
+            }
+        }
+        for (s, n) in &o.statuses {
+            if self.statuses.contains_key(s) || self.statuses.len() < MAX_STATUSES {
+                *self.statuses.entry(s.clone()).or_default() += n;
+            } else {
+                *self.statuses.entry("(other statuses)".to_string()).or_default() += n;
+            }
+        }
+        if let Some(h) = &o.latency {
+            match &mut self.latency {
+                Some(mine) => {
+                    let _ = mine.add(h);
+                }
+                None => self.latency = Some(h.clone()),
+            }
+        }
+        if let Some(c) = o.example
+            && self.example.is_none_or(|(e, us, _)| (c.0, c.1) > (e, us))
+        {
+            self.example = Some(c);
+        }
+    }
+
+    fn out(&self, key: String, seconds: f64) -> ApiGroup {
+        let mut top: Vec<(&String, &u64)> = self.statuses.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let ms = |us: u64| us as f64 / 1000.0;
+        ApiGroup {
+            key,
+            protocols: self.protocols.iter().map(|p| p.to_string()).collect(),
+            count: self.count,
+            rate_per_s: self.count as f64 / seconds,
+            errors: self.errors,
+            error_rate: if self.count == 0 {
+                0.0
+            } else {
+                self.errors as f64 / self.count as f64
+            },
+            latency_ms: self.latency.as_ref().filter(|h| !h.is_empty()).map(|h| LatencyMs {
+                p50: ms(h.value_at_quantile(0.50)),
+                p90: ms(h.value_at_quantile(0.90)),
+                p99: ms(h.value_at_quantile(0.99)),
+                max: ms(h.max()),
+                samples: h.len(),
+            }),
+            request_bytes: self.req_bytes,
+            response_bytes: self.resp_bytes,
+            top_statuses: top
+                .into_iter()
+                .take(5)
+                .map(|(s, n)| StatusCount {
+                    status: s.clone(),
+                    count: *n,
+                })
+                .collect(),
+            example_entry_id: self.example.map(|(_, _, id)| id.to_string()),
+        }
+    }
+}
+
+fn method_key(e: &Entry) -> String {
+    match &e.detail {
+        Detail::Http(_) | Detail::Http2(_) => e.http_method().unwrap_or("-").to_string(),
+        Detail::Redis(r) => format!("redis {}", r.command.as_deref().unwrap_or("(push)")),
+        Detail::Kafka(k) => format!("kafka {}", k.api_name().unwrap_or("(response without request)")),
+        Detail::Dns(d) => format!(
+            "dns {}",
+            d.qtype()
+                .map_or_else(|| "-".to_string(), capture_core::dissect::dns::parse::type_text)
+        ),
+        Detail::Amqp(a) => format!("amqp {}", a.methods.first().map_or("-", |m| &**m)),
+        Detail::Flow(f) => f.transport.name().to_string(),
+    }
+}
+
+fn server_key(e: &Entry) -> String {
+    match e.http_host() {
+        Some(h) if !h.is_empty() => h.to_string(),
+        _ => e.dst.to_string(),
+    }
+}
+
+pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ApiStatsResult, ToolError> {
+    run_with(state, args, &Work::none())
+}
+
+pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<ApiStatsResult, ToolError> {
+    let p: ApiStatsParams = parse_args("api_stats", args)?;
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return err(format!("`limit` must be between 1 and {MAX_LIMIT} (got {limit})"));
+    }
+    let group_by = p.group_by.unwrap_or_default();
+    let store = &state.shared.store;
+    let newest = store.stats().newest;
+    let since = p
+        .since
+        .as_deref()
+        .map(|s| super::list_entries::parse_time(s, "since", newest))
+        .transpose()?;
+    let until = p
+        .until
+        .as_deref()
+        .map(|s| super::list_entries::parse_time(s, "until", newest))
+        .transpose()?;
+    let filter = p
+        .filter
+        .as_deref()
+        .filter(|f| !f.trim().is_empty())
+        .map(super::filter::compile)
+        .transpose()?;
+    let cx = super::filter::eval_context(state);
+    let filter_protocols = filter.as_ref().and_then(|f| f.protocols());
+    let filter_time = filter.as_ref().map(|f| f.time_bounds(&cx));
+
+    let mut groups: HashMap<String, Acc> = HashMap::new();
+    let mut overflow = Acc::default();
+    let mut overflow_groups = 0u64;
+    let mut total = Acc::default();
+    let (mut first, mut last): (Option<Timestamp>, Option<Timestamp>) = (None, None);
+    let in_store = store.len() as u64;
+    let mut scanned = 0u64;
+    store.scan(Order::Asc, None, &mut |e| {
+        scanned += 1;
+        if work.tick(scanned, in_store).is_break() {
+            return ControlFlow::Break(());
+        }
+        let keep = filter_protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol))
+            && since.is_none_or(|s| e.ts >= s)
+            && until.is_none_or(|u| e.ts < u)
+            && filter_time.as_ref().is_none_or(|t| t.contains(e.ts))
+            && filter.as_ref().is_none_or(|f| f.matches(e, &cx));
+        if !keep {
+            return ControlFlow::Continue(());
+        }
+        first = first.or(Some(e.ts));
+        last = Some(e.ts);
+        let o = endpoint::outcome(e);
+        let key = match group_by {
+            ApiGroupBy::Endpoint => endpoint::endpoint(e),
+            ApiGroupBy::Status => o.status.to_string(),
+            ApiGroupBy::Method => method_key(e),
+            ApiGroupBy::Protocol => e.protocol.name().to_string(),
+            ApiGroupBy::Server => server_key(e),
+        };
+        total.add(e, &o.status, o.error);
+        let room = groups.len() < MAX_GROUPS;
+        match groups.get_mut(&key) {
+            Some(acc) => acc.add(e, &o.status, o.error),
+            None if room => {
+                let mut acc = Acc::default();
+                acc.add(e, &o.status, o.error);
+                groups.insert(key, acc);
+            }
+            None => {
+                overflow_groups += 1;
+                overflow.add(e, &o.status, o.error);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    if work.is_cancelled() {
+        return Err(Work::cancelled_error("api_stats"));
+    }
+    let seconds = match (first, last) {
+        (Some(f), Some(l)) => (l.micros_since(f) as f64 / 1e6).max(1.0),
+        _ => 1.0,
+    };
+    let groups_total = groups.len() as u64 + overflow_groups;
+    let mut sorted: Vec<(String, Acc)> = groups.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
+    let rest = sorted.split_off(sorted.len().min(limit as usize));
+    for (_, acc) in &rest {
+        overflow.merge(acc);
+    }
+    let mut coverage = convert::coverage(&state.shared);
+    if overflow_groups > 0 {
+        coverage.notes.push(format!(
+            "more than {MAX_GROUPS} distinct groups: calls of the others are summed in `others` only"
+        ));
+    }
+    Ok(ApiStatsResult {
+        group_by,
+        groups: sorted.into_iter().map(|(k, acc)| acc.out(k, seconds)).collect(),
+        others: (overflow.count > 0).then(|| overflow.out("(others)".to_string(), seconds)),
+        total: total.out("(all)".to_string(), seconds),
+        groups_total,
+        window_from: first.map(Timestamp::to_rfc3339),
+        window_to: last.map(Timestamp::to_rfc3339),
+        window_seconds: seconds,
+        coverage,
+    })
+}

@@ -1,0 +1,125 @@
+//! Long scans report progress and stop when the caller cancels. A tool's scan loop calls
+//! [`Work::tick`] once per item; the check itself is an atomic load every [`Work::CHECK_EVERY`]
+//! items, so a scan of a million entries pays almost nothing for it.
+
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::ToolError;
+
+/// Progress reports: `(items done, items in all)`.
+pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+/// Cancellation and progress for one tool call.
+pub struct Work<'a> {
+    cancelled: Option<&'a AtomicBool>,
+    progress: Option<ProgressFn<'a>>,
+    /// When progress was last reported; reports are at most one per `interval`.
+    last_report: Mutex<Option<Instant>>,
+    interval: Duration,
+}
+
+impl<'a> Work<'a> {
+    pub const CHECK_EVERY: u64 = 1024;
+    pub const REPORT_EVERY: Duration = Duration::from_millis(200);
+
+    /// No cancellation, no progress (the CLI's `call`).
+    pub fn none() -> Work<'static> {
+        Work {
+            cancelled: None,
+            progress: None,
+            last_report: Mutex::new(None),
+            interval: Self::REPORT_EVERY,
+        }
+    }
+
+    pub fn new(cancelled: Option<&'a AtomicBool>, progress: Option<ProgressFn<'a>>) -> Self {
+        Work {
+            cancelled,
+            progress,
+            last_report: Mutex::new(None),
+            interval: Self::REPORT_EVERY,
+        }
+    }
+
+    /// Reports progress at most once per `interval` (default [`Work::REPORT_EVERY`]).
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Called with the index of each item scanned; breaks once the call is cancelled.
+    #[inline]
+    pub fn tick(&self, done: u64, total: u64) -> ControlFlow<()> {
+        if !done.is_multiple_of(Self::CHECK_EVERY) {
+            return ControlFlow::Continue(());
+        }
+        self.check(done, total)
+    }
+
+    #[cold]
+    fn check(&self, done: u64, total: u64) -> ControlFlow<()> {
+        if self.cancelled.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return ControlFlow::Break(());
+        }
+        if let Some(p) = self.progress {
+            let mut last = self.last_report.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            // The first report waits one interval: quick calls send none.
+            match *last {
+                None => *last = Some(now),
+                Some(t) if now.duration_since(t) >= self.interval => {
+                    *last = Some(now);
+                    p(done, total);
+                }
+                Some(_) => {}
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// The error a cancelled tool returns.
+    pub fn cancelled_error(tool: &str) -> ToolError {
+        ToolError(format!("{tool}: cancelled by the client before the scan finished"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn cancellation_breaks_at_the_next_check() {
+        let flag = AtomicBool::new(false);
+        let w = Work::new(Some(&flag), None);
+        assert!(w.tick(0, 10).is_continue());
+        flag.store(true, Ordering::Relaxed);
+        assert!(w.tick(1, 10).is_continue(), "checked only every CHECK_EVERY items");
+        assert!(w.tick(Work::CHECK_EVERY, 10).is_break());
+        assert!(w.is_cancelled());
+        assert!(Work::none().tick(0, 1).is_continue());
+    }
+
+    #[test]
+    fn progress_is_rate_limited() {
+        let calls = AtomicU64::new(0);
+        let report = |_: u64, _: u64| {
+            calls.fetch_add(1, Ordering::Relaxed);
+        };
+        let w = Work::new(None, Some(&report));
+        for i in 0..(Work::CHECK_EVERY * 10) {
+            let _ = w.tick(i, 0);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 0, "a fast scan reports nothing");
+        std::thread::sleep(Work::REPORT_EVERY);
+        let _ = w.tick(0, 0);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+}
