@@ -527,9 +527,7 @@ fn finish_flow(
         last_seen: f.meta.last_seen,
         end,
         metrics: f.state.analysis.metrics,
-        peers: shared
-            .identities
-            .peers(f.meta.client, f.meta.server, f.meta.first_seen),
+        peers: shared.identities.peers(f.meta.client, f.meta.server, f.meta.first_seen),
     });
 }
 
