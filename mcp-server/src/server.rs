@@ -21,7 +21,8 @@ use tools_schema::{
 
 use tools_schema::{
     ApiStatsParams, ApiStatsResult, FlowSummaryParams, FlowSummaryResult, ListFlowsParams, ListFlowsResult,
-    TcpInsightsParams, TcpInsightsResult, ValidateFilterParams, ValidateFilterResult,
+    ListWorkloadsParams, ListWorkloadsResult, ServiceMapParams, ServiceMapResult, TcpInsightsParams, TcpInsightsResult,
+    ValidateFilterParams, ValidateFilterResult,
 };
 
 use crate::state::AppState;
@@ -270,6 +271,42 @@ impl WirelensServer {
         self.run_tool("api_stats", ctx, move |s, w| tools::api_stats::run_with(s, args, w))
             .await
     }
+
+    #[tool(
+        name = "service_map",
+        title = "Service map",
+        description = tools::service_map::DESCRIPTION,
+        input_schema = input_schema::<ServiceMapParams>(),
+        output_schema = input_schema::<ServiceMapResult>(),
+        annotations(title = "Service map", read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn service_map(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ServiceMapResult>, String> {
+        self.run_tool("service_map", ctx, move |s, w| tools::service_map::run_with(s, args, w))
+            .await
+    }
+
+    #[tool(
+        name = "list_workloads",
+        title = "List workloads",
+        description = tools::list_workloads::DESCRIPTION,
+        input_schema = input_schema::<ListWorkloadsParams>(),
+        output_schema = input_schema::<ListWorkloadsResult>(),
+        annotations(title = "List workloads", read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn list_workloads(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ListWorkloadsResult>, String> {
+        self.run_tool("list_workloads", ctx, move |s, w| {
+            tools::list_workloads::run_with(s, args, w)
+        })
+        .await
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -307,7 +344,7 @@ impl ServerHandler for WirelensServer {
                     "no resource `{}`; see resources/list and resources/templates/list",
                     request.uri
                 ),
-                None,
+                Some(serde_json::json!({ "uri": request.uri })),
             )),
         }
     }

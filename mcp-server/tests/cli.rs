@@ -375,3 +375,167 @@ fn api_stats_groups_endpoints_statuses_and_others() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("group_by"));
 }
+
+#[test]
+fn service_map_names_the_demo_and_shows_its_trouble() {
+    let v = call_json(&["call", "--demo", "service_map", "{}"]);
+    let edges = v["edges"].as_array().unwrap();
+    let edge = |s: &str, d: &str| {
+        edges
+            .iter()
+            .find(|e| e["source"] == s && e["destination"] == d)
+            .unwrap_or_else(|| panic!("no edge {s} -> {d}"))
+    };
+    // Refused connections make an edge without calls.
+    let rec = edge("web/api-gateway", "shop/recommendations");
+    assert_eq!(rec["requests"], 0);
+    assert!(rec["refused_connections"].as_u64().unwrap() > 0);
+    assert_eq!(rec["tcp_verdict"], "severe");
+    assert_eq!(rec["cross_namespace"], true);
+    // The lossy link: calls with errors over a severe connection, inside one namespace.
+    let pay = edge("shop/orders", "shop/payments");
+    assert!(pay["errors"].as_u64().unwrap() > 0 && pay["requests"].as_u64().unwrap() > 0);
+    assert_eq!(pay["tcp_verdict"], "severe");
+    assert_eq!(pay["cross_namespace"], false);
+    assert!(pay["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    let grpc = edge("web/api-gateway", "shop/payments");
+    assert_eq!(grpc["protocols"], serde_json::json!(["grpc"]));
+    assert!(edge("shop/orders", "data/kafka")["protocols"][0] == "kafka");
+    let nodes = v["nodes"].as_array().unwrap();
+    let orders = nodes.iter().find(|n| n["id"] == "shop/orders").unwrap();
+    assert_eq!(orders["kind"], "Deployment");
+    assert!(
+        orders["inbound"]["requests"].as_u64().unwrap() > 0 && orders["outbound"]["requests"].as_u64().unwrap() > 0
+    );
+    assert_eq!(
+        nodes.iter().find(|n| n["id"] == "shop/redis").unwrap()["kind"],
+        "StatefulSet"
+    );
+    let m = v["mermaid"].as_str().unwrap();
+    assert!(
+        m.starts_with("graph LR\n") && m.contains("subgraph ns_shop") && m.contains("-.->"),
+        "{m}"
+    );
+    assert!(m.contains("refused") && m.contains("linkStyle"));
+    assert_eq!(v["mermaid_truncated"], false);
+
+    let ns = call_json(&[
+        "call",
+        "--demo",
+        "service_map",
+        r#"{"level": "namespace", "filter": "http"}"#,
+    ]);
+    let pairs: Vec<(String, String)> = ns["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["source"].as_str().unwrap().into(),
+                e["destination"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(pairs.contains(&("web".into(), "shop".into())), "{pairs:?}");
+    assert!(pairs.iter().all(|(s, d)| !s.contains('/') && !d.contains('/')));
+    let pods = call_json(&["call", "--demo", "service_map", r#"{"level": "pod", "limit": 1}"#]);
+    assert_eq!(pods["edges"].as_array().unwrap().len(), 1);
+    assert!(pods["edges_omitted"].as_u64().unwrap() > 0);
+    assert!(
+        pods["edges"][0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("api-gateway-7c5d8f6b9-q8wzr")
+    );
+    let out = run(&["call", "--demo", "service_map", r#"{"level": "cluster"}"#]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn list_workloads_filters_and_counts_traffic() {
+    let v = call_json(&["call", "--demo", "list_workloads", r#"{"namespace": "shop"}"#]);
+    assert_eq!(v["identity_source"], "demo");
+    let ws = v["workloads"].as_array().unwrap();
+    assert!(ws.iter().all(|w| w["namespace"] == "shop"));
+    let rec = ws.iter().find(|w| w["name"] == "recommendations").unwrap();
+    // Only refused connections, no calls: still traffic.
+    assert_eq!(rec["pods"][0]["entries_as_destination"], 0);
+    assert!(rec["pods"][0]["connections"].as_u64().unwrap() > 0);
+    assert_eq!(rec["traffic_seen"], true);
+    let sts = call_json(&["call", "--demo", "list_workloads", r#"{"kind": "statefulset"}"#]);
+    let names: Vec<&str> = sts["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kafka", "rabbitmq", "redis"]);
+    let re = call_json(&[
+        "call",
+        "--demo",
+        "list_workloads",
+        r#"{"name_regex": "^pay", "labels": {"app": "payments"}}"#,
+    ]);
+    assert_eq!(re["total_matched"], 1);
+    assert_eq!(re["workloads"][0]["pods"][0]["ips"][0], "10.42.3.12");
+    let none = call_json(&["call", "--demo", "list_workloads", r#"{"labels": {"app": "nope"}}"#]);
+    assert_eq!(none["total_matched"], 0);
+    let out = run(&["call", "--demo", "list_workloads", r#"{"name_regex": "("}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name_regex"));
+}
+
+#[test]
+fn identities_file_names_a_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = conv("10.244.1.5:40000", "10.96.7.7:80", 0);
+    a.client_send(b"GET /x HTTP/1.1\r\nHost: api\r\n\r\n", 100)
+        .server_send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 100);
+    let pcap = write_pcap(dir.path(), "k8s.pcap", vec![a]);
+    let dump = serde_json::json!({"kind": "List", "items": [
+        {"kind": "Pod", "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"},
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "web-5d", "controller": true}]},
+         "spec": {"nodeName": "n1"}, "status": {"podIP": "10.244.1.5"}},
+        {"kind": "ReplicaSet", "metadata": {"name": "web-5d", "namespace": "shop",
+            "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]}},
+        {"kind": "Service", "metadata": {"name": "api", "namespace": "backend"},
+         "spec": {"clusterIP": "10.96.7.7", "selector": {"app": "api"}}}
+    ]});
+    let ids = dir.path().join("ids.json");
+    std::fs::write(&ids, dump.to_string()).unwrap();
+    let (p, i) = (pcap.to_str().unwrap(), ids.to_str().unwrap());
+    let v = call_json(&["call", "--pcap", p, "--identities", i, "list_entries", "{}"]);
+    let e = &v["entries"][0];
+    assert_eq!(e["src"]["name"], "web-1");
+    assert_eq!(e["src"]["workload"], "Deployment/web");
+    assert_eq!(e["dst"]["service"], "api");
+    assert_eq!(e["dst"]["namespace"], "backend");
+    let f = call_json(&[
+        "call",
+        "--pcap",
+        p,
+        "--identities",
+        i,
+        "list_entries",
+        r#"{"filter": "src.workload.name == \"web\" && dst.resolution == \"service_ip\" && \"backend\" in namespaces", "fields": ["id"]}"#,
+    ]);
+    assert_eq!(f["total_matched"], 1);
+    let m = call_json(&["call", "--pcap", p, "--identities", i, "service_map", "{}"]);
+    assert_eq!(m["edges"][0]["source"], "shop/web");
+    assert_eq!(m["edges"][0]["destination"], "backend/api");
+    assert_eq!(m["edges"][0]["cross_namespace"], true);
+    // Without identities the map says so and uses addresses.
+    let bare = call_json(&["call", "--pcap", p, "service_map", "{}"]);
+    assert_eq!(bare["edges"][0]["source"], "10.244.1.5");
+    assert!(bare["coverage"]["notes"].to_string().contains("--identities"));
+    // A broken dump names the item and the field.
+    std::fs::write(
+        &ids,
+        r#"[{"kind":"Pod","metadata":{"name":"p"},"status":{"podIP":"10.0.0.999"}}]"#,
+    )
+    .unwrap();
+    let out = run(&["call", "--pcap", p, "--identities", i, "list_entries", "{}"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Pod p") && err.contains("10.0.0.999"), "{err}");
+}

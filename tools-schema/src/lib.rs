@@ -7,6 +7,7 @@
 pub mod coverage;
 pub mod entries;
 pub mod flows;
+pub mod k8s;
 pub mod payload;
 pub mod stats;
 pub mod status;
@@ -20,9 +21,13 @@ pub use flows::{
     FlowGroupOut, FlowListItem, FlowOut, FlowSummaryParams, FlowSummaryResult, FlowTransport, GroupBy, ListFlowsParams,
     ListFlowsResult, Talker, TcpInsightsParams, TcpInsightsResult, TcpMetricsOut,
 };
+pub use k8s::{
+    ListWorkloadsParams, ListWorkloadsResult, MapEdge, MapLevel, MapNode, NodeTraffic, PodOut, ServiceMapParams,
+    ServiceMapResult, WorkloadOut,
+};
 pub use payload::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part};
 pub use stats::{ApiGroup, ApiGroupBy, ApiStatsParams, ApiStatsResult, LatencyMs, StatusCount};
-pub use status::{CaptureStatus, CaptureStatusParams};
+pub use status::{CaptureStatus, CaptureStatusParams, IdentityStatus};
 
 /// Strips `format` values that are not standard JSON Schema (`uint64`, `int32`, `double`…) from
 /// a generated schema; strict clients warn on them. `minimum: 0` stays.

@@ -28,6 +28,8 @@ pub struct CaptureStatus {
     pub other_ip_packets: u64,
     pub flows: FlowCounts,
     pub store: StoreStatus,
+    /// Kubernetes identities: where they come from and how many objects are known.
+    pub identities: IdentityStatus,
     /// Every drop and anomaly counter, by name. Zero means nothing was lost there.
     pub drops: BTreeMap<String, u64>,
     /// HTTP dissection counters.
@@ -35,6 +37,22 @@ pub struct CaptureStatus {
     /// The caps in force.
     pub limits: BTreeMap<String, u64>,
     pub coverage: Coverage,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct IdentityStatus {
+    /// `none`, `demo`, `file:PATH` (several joined by commas), `kubernetes`.
+    pub source: String,
+    pub pods: u64,
+    pub services: u64,
+    pub nodes: u64,
+    /// Addresses with an identity (pod IPs, ClusterIPs, node addresses).
+    pub addresses: u64,
+    /// Past holders of reused IPs dropped by the per-address history cap.
+    pub history_dropped: u64,
+    /// The source stopped answering: identities come from the last known state.
+    pub stale: bool,
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]

@@ -181,26 +181,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
     }
     let group_by = p.group_by.unwrap_or_default();
     let store = &state.shared.store;
-    let newest = store.stats().newest;
-    let since = p
-        .since
-        .as_deref()
-        .map(|s| super::list_entries::parse_time(s, "since", newest))
-        .transpose()?;
-    let until = p
-        .until
-        .as_deref()
-        .map(|s| super::list_entries::parse_time(s, "until", newest))
-        .transpose()?;
-    let filter = p
-        .filter
-        .as_deref()
-        .filter(|f| !f.trim().is_empty())
-        .map(super::filter::compile)
-        .transpose()?;
-    let cx = super::filter::eval_context(state);
-    let filter_protocols = filter.as_ref().and_then(|f| f.protocols());
-    let filter_time = filter.as_ref().map(|f| f.time_bounds(&cx));
+    let sel = super::filter::Selection::new(state, p.filter.as_deref(), p.since.as_deref(), p.until.as_deref())?;
 
     let mut groups: HashMap<String, Acc> = HashMap::new();
     let mut overflow = Acc::default();
@@ -214,11 +195,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         if work.tick(scanned, in_store).is_break() {
             return ControlFlow::Break(());
         }
-        let keep = filter_protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol))
-            && since.is_none_or(|s| e.ts >= s)
-            && until.is_none_or(|u| e.ts < u)
-            && filter_time.as_ref().is_none_or(|t| t.contains(e.ts))
-            && filter.as_ref().is_none_or(|f| f.matches(e, &cx));
+        let keep = sel.matches(e);
         if !keep {
             return ControlFlow::Continue(());
         }

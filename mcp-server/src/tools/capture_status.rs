@@ -178,6 +178,20 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
             evicted_capacity: s.flows_evicted_capacity,
             reused: s.flows_reused,
         },
+        identities: {
+            let idx = state.shared.identities.index();
+            let src = state.shared.identities.source();
+            tools_schema::IdentityStatus {
+                source: src.kind,
+                pods: idx.pods as u64,
+                services: idx.services as u64,
+                nodes: idx.nodes as u64,
+                addresses: idx.addresses() as u64,
+                history_dropped: idx.history_dropped,
+                stale: src.stale,
+                problem: src.problem,
+            }
+        },
         store: StoreStatus {
             entries: st.entries,
             bytes: st.bytes,

@@ -51,6 +51,64 @@ pub fn eval_context(state: &AppState) -> EvalContext {
     EvalContext::new(newest.unwrap_or(Timestamp(0)))
 }
 
+/// Which entries a tool looks at: a KFL filter and a time window, with the filter's cheap
+/// pre-checks (the protocols it can match, its time range) applied first.
+pub struct Selection {
+    filter: Option<Filter>,
+    cx: EvalContext,
+    protocols: Option<Vec<capture_core::entry::Protocol>>,
+    time: Option<kfl::TimeBounds>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+}
+
+impl Selection {
+    /// From the `filter`, `since` and `until` arguments (`since`/`until`: RFC 3339 or a
+    /// duration before the newest entry).
+    pub fn new(
+        state: &AppState,
+        filter: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Selection, ToolError> {
+        let newest = state.shared.store.stats().newest;
+        let since = since
+            .map(|s| super::list_entries::parse_time(s, "since", newest))
+            .transpose()?;
+        let until = until
+            .map(|s| super::list_entries::parse_time(s, "until", newest))
+            .transpose()?;
+        let filter = filter.filter(|f| !f.trim().is_empty()).map(compile).transpose()?;
+        let cx = eval_context(state);
+        Ok(Selection {
+            protocols: filter.as_ref().and_then(|f| f.protocols()),
+            time: filter.as_ref().map(|f| f.time_bounds(&cx)),
+            filter,
+            cx,
+            since,
+            until,
+        })
+    }
+
+    pub fn has_filter(&self) -> bool {
+        self.filter.is_some()
+    }
+
+    /// Whether `e` (an entry, or a flow as a transient entry) is selected.
+    pub fn matches(&self, e: &capture_core::entry::Entry) -> bool {
+        self.protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol))
+            && self.since.is_none_or(|s| e.ts >= s)
+            && self.until.is_none_or(|u| e.ts < u)
+            && self.time.as_ref().is_none_or(|t| t.contains(e.ts))
+            && self.filter.as_ref().is_none_or(|f| f.matches(e, &self.cx))
+    }
+
+    /// Whether a flow's span overlaps the window (flows are not filtered by the KFL filter).
+    pub fn overlaps(&self, first: Timestamp, last: Timestamp) -> bool {
+        self.since.is_none_or(|s| last >= s) && self.until.is_none_or(|u| first < u)
+    }
+}
+
 pub fn run_validate(_state: &AppState, args: Map<String, Value>) -> Result<ValidateFilterResult, ToolError> {
     let p: ValidateFilterParams = parse_args("validate_filter", args)?;
     Ok(match kfl::compile(&p.filter) {

@@ -8,6 +8,8 @@ pub mod filter;
 pub mod flows;
 pub mod get_payload;
 pub mod list_entries;
+pub mod list_workloads;
+pub mod service_map;
 pub mod tcp_insights;
 pub mod work;
 
@@ -58,6 +60,8 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
     ("list_flows", "List flows", flows::LIST_DESCRIPTION),
     ("flow_summary", "Flow summary", flows::SUMMARY_DESCRIPTION),
     ("api_stats", "API statistics", api_stats::DESCRIPTION),
+    ("service_map", "Service map", service_map::DESCRIPTION),
+    ("list_workloads", "List workloads", list_workloads::DESCRIPTION),
 ];
 
 /// Runs a tool by name and returns its structured result.
@@ -73,6 +77,8 @@ pub fn call(state: &AppState, name: &str, args: Map<String, Value>) -> Result<Va
         "validate_filter" => to_json(serde_json::to_value(filter::run_validate(state, args)?)),
         "flow_summary" => to_json(serde_json::to_value(flows::run_summary(state, args)?)),
         "api_stats" => to_json(serde_json::to_value(api_stats::run(state, args)?)),
+        "service_map" => to_json(serde_json::to_value(service_map::run(state, args)?)),
+        "list_workloads" => to_json(serde_json::to_value(list_workloads::run(state, args)?)),
         other => Err(CallError::UnknownTool(format!(
             "unknown tool `{other}`; the tools are: {}",
             TOOLS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")

@@ -1,0 +1,405 @@
+//! `service_map`: who talks to whom at the pod, workload, service or namespace level, with the
+//! calls' rates, errors and latency and the TCP health of the connections behind each edge, plus
+//! a Mermaid picture of it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+
+use capture_core::endpoint;
+use capture_core::enrich::Resolved;
+use capture_core::health::{self, Verdict};
+use capture_core::store::Order;
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value};
+use tools_schema::{LatencyMs, MapEdge, MapLevel, MapNode, ServiceMapParams, ServiceMapResult};
+
+use super::filter::Selection;
+use super::work::Work;
+use super::{ToolError, err, parse_args};
+use crate::convert;
+use crate::state::AppState;
+
+pub const DESCRIPTION: &str = "Who talks to whom: nodes (pods, workloads, services or namespaces, and external \
+addresses) with inbound and outbound totals, and edges with protocols, requests, errors and error rate, latency \
+p50/p90/p99, bytes, the connections behind them and their worst TCP verdict, and whether they cross namespaces. \
+Also a Mermaid `graph LR` of the busiest edges (show it to the user as a diagram). `level`: pod, workload \
+(default), service or namespace. `filter` (KFL) narrows the calls; `since`/`until` the window. Names come from \
+Kubernetes identities (--demo, --identities); without them nodes are IP addresses.";
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 500;
+/// Distinct edges tracked; traffic of further edges still counts in the nodes' totals.
+pub const MAX_EDGES: usize = 20_000;
+/// Mermaid text cap: agents show it, and a picture with more than this is unreadable anyway.
+pub const MERMAID_MAX_BYTES: usize = 12_000;
+pub const MERMAID_MAX_EDGES: usize = 60;
+
+/// A node: its id, kind and namespace.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct NodeKey {
+    id: String,
+    kind: String,
+    namespace: Option<String>,
+}
+
+fn node_key(level: MapLevel, addr: SocketAddr, r: &Resolved) -> NodeKey {
+    let external = || NodeKey {
+        id: addr.ip().to_string(),
+        kind: "external".into(),
+        namespace: None,
+    };
+    let Some(id) = r.identity.as_deref() else {
+        return match level {
+            MapLevel::Namespace => NodeKey {
+                id: "external".into(),
+                kind: "external".into(),
+                namespace: None,
+            },
+            _ => external(),
+        };
+    };
+    let ns = id.namespace.as_deref();
+    let qualified = |name: &str| match ns {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    };
+    let node_only = || {
+        id.node.as_deref().map(|n| NodeKey {
+            id: format!("node/{n}"),
+            kind: "Node".into(),
+            namespace: None,
+        })
+    };
+    let service = || {
+        id.service().map(|s| NodeKey {
+            id: qualified(s),
+            kind: "Service".into(),
+            namespace: ns.map(str::to_string),
+        })
+    };
+    let workload = || {
+        id.workload.as_ref().map(|(k, n)| NodeKey {
+            id: qualified(n),
+            kind: k.to_string(),
+            namespace: ns.map(str::to_string),
+        })
+    };
+    let pod = || {
+        id.pod.as_deref().map(|p| NodeKey {
+            id: qualified(p),
+            kind: "Pod".into(),
+            namespace: ns.map(str::to_string),
+        })
+    };
+    let found = match level {
+        MapLevel::Pod => pod().or_else(service),
+        MapLevel::Workload => workload().or_else(service),
+        MapLevel::Service => service().or_else(workload),
+        MapLevel::Namespace => ns.map(|n| NodeKey {
+            id: n.to_string(),
+            kind: "Namespace".into(),
+            namespace: Some(n.to_string()),
+        }),
+    };
+    found.or_else(node_only).unwrap_or_else(external)
+}
+
+#[derive(Default)]
+struct EdgeAcc {
+    requests: u64,
+    errors: u64,
+    bytes: u64,
+    protocols: Vec<&'static str>,
+    latency: Option<Histogram<u64>>,
+    flows: HashSet<u64>,
+}
+
+#[derive(Default)]
+struct NodeAcc {
+    inbound: tools_schema::NodeTraffic,
+    outbound: tools_schema::NodeTraffic,
+}
+
+fn latency(h: &Option<Histogram<u64>>) -> Option<LatencyMs> {
+    let h = h.as_ref().filter(|h| !h.is_empty())?;
+    let ms = |us: u64| us as f64 / 1000.0;
+    Some(LatencyMs {
+        p50: ms(h.value_at_quantile(0.50)),
+        p90: ms(h.value_at_quantile(0.90)),
+        p99: ms(h.value_at_quantile(0.99)),
+        max: ms(h.max()),
+        samples: h.len(),
+    })
+}
+
+pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ServiceMapResult, ToolError> {
+    run_with(state, args, &Work::none())
+}
+
+pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<ServiceMapResult, ToolError> {
+    let p: ServiceMapParams = parse_args("service_map", args)?;
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return err(format!("`limit` must be between 1 and {MAX_LIMIT} (got {limit})"));
+    }
+    let level = p.level.unwrap_or_default();
+    let sel = Selection::new(state, p.filter.as_deref(), p.since.as_deref(), p.until.as_deref())?;
+    let mut edges: HashMap<(NodeKey, NodeKey), EdgeAcc> = HashMap::new();
+    let mut nodes: HashMap<NodeKey, NodeAcc> = HashMap::new();
+    let mut edges_dropped = 0u64;
+    let store = &state.shared.store;
+    let in_store = store.len() as u64;
+    let mut scanned = 0u64;
+    store.scan(Order::Asc, None, &mut |e| {
+        scanned += 1;
+        if work.tick(scanned, in_store).is_break() {
+            return ControlFlow::Break(());
+        }
+        if !sel.matches(e) {
+            return ControlFlow::Continue(());
+        }
+        let src = node_key(level, e.src, &e.peers.src);
+        let dst = node_key(level, e.dst, &e.peers.dst);
+        let error = endpoint::outcome(e).error;
+        let (rq, rs) = endpoint::payload_bytes(e);
+        let n = nodes.entry(src.clone()).or_default();
+        n.outbound.requests += 1;
+        n.outbound.errors += u64::from(error);
+        n.outbound.bytes += rq + rs;
+        let n = nodes.entry(dst.clone()).or_default();
+        n.inbound.requests += 1;
+        n.inbound.errors += u64::from(error);
+        n.inbound.bytes += rq + rs;
+        let room = edges.len() < MAX_EDGES;
+        let acc = match edges.get_mut(&(src.clone(), dst.clone())) {
+            Some(a) => a,
+            None if room => edges.entry((src, dst)).or_default(),
+            None => {
+                edges_dropped += 1;
+                return ControlFlow::Continue(());
+            }
+        };
+        acc.requests += 1;
+        acc.errors += u64::from(error);
+        acc.bytes += rq + rs;
+        let proto = e.protocol.name();
+        if !acc.protocols.contains(&proto) {
+            acc.protocols.push(proto);
+        }
+        if let Some(us) = e.elapsed_us {
+            let h = acc
+                .latency
+                .get_or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"));
+            let _ = h.record(us.clamp(1, 3_600_000_000));
+        }
+        if acc.flows.len() < 10_000 {
+            acc.flows.insert(e.flow_id);
+        }
+        ControlFlow::Continue(())
+    });
+    if work.is_cancelled() {
+        return Err(Work::cancelled_error("service_map"));
+    }
+    // The connections behind the edges, and (without a filter) connections that carried no
+    // call: refused or silent ones are part of who talks to whom.
+    let flows = state.shared.flows.snapshot();
+    let by_id: HashMap<u64, &capture_core::flows::FlowRecord> = flows.iter().map(|f| (f.id, f.as_ref())).collect();
+    if !sel.has_filter() {
+        let with_calls: HashSet<u64> = edges.values().flat_map(|a| a.flows.iter().copied()).collect();
+        for f in &flows {
+            if with_calls.contains(&f.id) || !sel.overlaps(f.first_seen, f.last_seen) {
+                continue;
+            }
+            let s = node_key(level, f.client, &f.peers.src);
+            let d = node_key(level, f.server, &f.peers.dst);
+            nodes.entry(s.clone()).or_default();
+            nodes.entry(d.clone()).or_default();
+            let room = edges.len() < MAX_EDGES;
+            match edges.get_mut(&(s.clone(), d.clone())) {
+                Some(acc) => {
+                    acc.flows.insert(f.id);
+                }
+                None if room => {
+                    edges.entry((s, d)).or_default().flows.insert(f.id);
+                }
+                None => edges_dropped += 1,
+            }
+        }
+    }
+
+    let mut out_edges: Vec<MapEdge> = edges
+        .into_iter()
+        .map(|((s, d), acc)| {
+            let ids = &acc.flows;
+            let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
+            let mut worst: Option<Verdict> = None;
+            let mut refused = 0;
+            for f in ids.iter().filter_map(|id| by_id.get(id)) {
+                refused += u64::from(f.refused());
+                if f.transport == capture_core::entry::Transport::Tcp {
+                    let (v, _) = health::assess_flow(f);
+                    *verdicts.entry(v.name().to_string()).or_default() += 1;
+                    worst = Some(worst.map_or(v, |w| w.max(v)));
+                }
+            }
+            MapEdge {
+                cross_namespace: s.namespace.is_some() && d.namespace.is_some() && s.namespace != d.namespace,
+                source: s.id,
+                destination: d.id,
+                protocols: acc.protocols.iter().map(|p| p.to_string()).collect(),
+                requests: acc.requests,
+                errors: acc.errors,
+                error_rate: if acc.requests == 0 {
+                    0.0
+                } else {
+                    acc.errors as f64 / acc.requests as f64
+                },
+                latency_ms: latency(&acc.latency),
+                bytes: acc.bytes,
+                connections: ids.len() as u64,
+                refused_connections: refused,
+                tcp_verdict: worst.map(|v| v.name().to_string()),
+                tcp_verdicts: verdicts,
+            }
+        })
+        .collect();
+    out_edges.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then(b.connections.cmp(&a.connections))
+            .then_with(|| (&a.source, &a.destination).cmp(&(&b.source, &b.destination)))
+    });
+    let omitted = out_edges.len().saturating_sub(limit as usize) as u64 + edges_dropped;
+    out_edges.truncate(limit as usize);
+    let mut out_nodes: Vec<MapNode> = nodes
+        .into_iter()
+        .map(|(k, acc)| MapNode {
+            id: k.id,
+            kind: k.kind,
+            namespace: k.namespace,
+            inbound: acc.inbound,
+            outbound: acc.outbound,
+        })
+        .collect();
+    out_nodes.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
+    let (mermaid, mermaid_truncated) = mermaid(&out_nodes, &out_edges);
+    let mut coverage = convert::coverage(&state.shared);
+    if state.shared.identities.is_empty() {
+        coverage
+            .notes
+            .push("no Kubernetes identities are loaded: nodes are IP addresses (see --identities)".into());
+    } else if let Some(problem) = state.shared.identities.source().problem {
+        coverage
+            .notes
+            .push(format!("Kubernetes identities are stale: {problem}"));
+    }
+    Ok(ServiceMapResult {
+        level,
+        nodes: out_nodes,
+        edges: out_edges,
+        edges_omitted: omitted,
+        mermaid,
+        mermaid_truncated,
+        coverage,
+    })
+}
+
+/// Text safe inside a quoted Mermaid label.
+fn label(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '<' | '>' | '|' | '`' | '\n' | '\r' => ' ',
+            c => c,
+        })
+        .take(60)
+        .collect()
+}
+
+/// A Mermaid `graph LR`: namespaces as subgraphs, edges labelled with protocol, requests, error
+/// rate and p99; cross-namespace edges dotted; edges with errors or severe connections styled.
+fn mermaid(nodes: &[MapNode], edges: &[MapEdge]) -> (String, bool) {
+    let shown: Vec<&MapEdge> = edges.iter().take(MERMAID_MAX_EDGES).collect();
+    let used: HashSet<&str> = shown
+        .iter()
+        .flat_map(|e| [e.source.as_str(), e.destination.as_str()])
+        .collect();
+    let ids: HashMap<&str, String> = nodes
+        .iter()
+        .filter(|n| used.contains(n.id.as_str()))
+        .enumerate()
+        .map(|(i, n)| (n.id.as_str(), format!("n{i}")))
+        .collect();
+    let mut out = String::from("graph LR\n");
+    let mut by_ns: BTreeMap<Option<&str>, Vec<&MapNode>> = BTreeMap::new();
+    for n in nodes.iter().filter(|n| ids.contains_key(n.id.as_str())) {
+        by_ns.entry(n.namespace.as_deref()).or_default().push(n);
+    }
+    for (ns, members) in by_ns {
+        if let Some(ns) = ns {
+            let _ = writeln!(
+                out,
+                "  subgraph ns_{}[\"{}\"]",
+                label(ns).replace(['-', '.', ' '], "_"),
+                label(ns)
+            );
+        }
+        for n in members {
+            let short = n.id.rsplit('/').next().unwrap_or(&n.id);
+            let shape = if n.kind == "external" {
+                format!("{}([\"{}\"])", ids[n.id.as_str()], label(short))
+            } else {
+                format!("{}[\"{}\"]", ids[n.id.as_str()], label(short))
+            };
+            let _ = writeln!(out, "    {shape}");
+        }
+        if ns.is_some() {
+            out.push_str("  end\n");
+        }
+    }
+    let mut styled = Vec::new();
+    for (i, e) in shown.iter().enumerate() {
+        let mut text = format!("{} {}", e.protocols.join(","), e.requests);
+        if e.requests == 0 {
+            text = format!("tcp {} conn", e.connections);
+        }
+        if e.errors > 0 {
+            let _ = write!(text, " {:.0}% err", e.error_rate * 100.0);
+        }
+        if let Some(l) = &e.latency_ms {
+            let _ = write!(text, " p99 {:.0}ms", l.p99);
+        }
+        if e.refused_connections > 0 {
+            let _ = write!(text, " {} refused", e.refused_connections);
+        }
+        let arrow = if e.cross_namespace { "-.->" } else { "-->" };
+        let _ = writeln!(
+            out,
+            "  {} {arrow}|\"{}\"| {}",
+            ids[e.source.as_str()],
+            label(&text),
+            ids[e.destination.as_str()]
+        );
+        if e.errors > 0 || e.refused_connections > 0 || e.tcp_verdict.as_deref() == Some("severe") {
+            styled.push(i);
+        }
+    }
+    for i in styled {
+        let _ = writeln!(out, "  linkStyle {i} stroke:#d33,stroke-width:2px");
+    }
+    let mut truncated = edges.len() > shown.len();
+    if out.len() > MERMAID_MAX_BYTES {
+        let mut cut = MERMAID_MAX_BYTES;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(out[..cut].rfind('\n').map_or(cut, |i| i + 1));
+        truncated = true;
+    }
+    if truncated {
+        out.push_str("  %% truncated: the structured edges are complete\n");
+    }
+    (out, truncated)
+}
