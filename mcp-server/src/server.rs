@@ -40,6 +40,9 @@ next_cursor.\n\
 - get_payload shows one entry's headers and body (decoded, paged with offset/next_offset), or for Redis, DNS, Kafka \
 and AMQP its `detail` (command and reply, answers, topics and errors, message properties); include_l4=true adds \
 its connection's TCP health.\n\
+- service_map answers \"who talks to whom, and how well\" (pods, workloads, services or namespaces, with errors, \
+latency and TCP verdicts, plus a Mermaid graph to show); list_workloads finds a workload's pods and addresses. \
+Entries and flows carry Kubernetes names (src.name, dst.service.name, namespaces) when identities are loaded.\n\
 - api_stats answers \"which endpoints fail or are slow\" in one call: per endpoint (or status, method, \
 protocol, server) the rate, error rate and latency p50/p90/p99, with an example entry id.\n\
 - \"Network or application?\": tcp_insights gives per-connection retransmissions, zero windows, RTTs and a verdict \

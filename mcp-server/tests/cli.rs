@@ -539,3 +539,33 @@ fn identities_file_names_a_capture() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Pod p") && err.contains("10.0.0.999"), "{err}");
 }
+
+#[test]
+fn flows_group_by_namespace_with_identities() {
+    let s = call_json(&["call", "--demo", "flow_summary", "{}"]);
+    let pairs = s["cross_namespace_pairs"].as_array().unwrap();
+    assert_eq!(pairs[0]["pair"], "web → shop");
+    assert!(pairs.iter().all(|p| {
+        let (a, b) = p["pair"].as_str().unwrap().split_once(" → ").unwrap();
+        a != b
+    }));
+    let t = call_json(&["call", "--demo", "tcp_insights", r#"{"group_by": "namespace_pair"}"#]);
+    let keys: Vec<&str> = t["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"web → shop") && keys.contains(&"shop → shop"),
+        "{keys:?}"
+    );
+    let f = call_json(&["call", "--demo", "list_flows", r#"{"limit": 1000}"#]);
+    assert!(
+        f["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["server_name"] == "kafka-0")
+    );
+}

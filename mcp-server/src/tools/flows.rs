@@ -125,6 +125,7 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
         .collect();
     let flows = super::filter::select_flows(state, flows, p.filter.as_deref())?;
     let mut pairs: HashMap<String, Talker> = HashMap::new();
+    let mut cross: BTreeMap<String, Talker> = BTreeMap::new();
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
     let (mut packets, mut bytes, mut tcp, mut udp) = (0u64, 0u64, 0u64, 0u64);
@@ -150,6 +151,21 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
         t.flows += 1;
         t.packets += fp;
         t.bytes += fb;
+        let ns = |r: &capture_core::enrich::Resolved| r.identity.as_deref().and_then(|i| i.namespace.clone());
+        if let (Some(a), Some(b)) = (ns(&f.peers.src), ns(&f.peers.dst))
+            && a != b
+        {
+            let key = format!("{a} → {b}");
+            let t = cross.entry(key.clone()).or_insert(Talker {
+                pair: key,
+                flows: 0,
+                packets: 0,
+                bytes: 0,
+            });
+            t.flows += 1;
+            t.packets += fp;
+            t.bytes += fb;
+        }
     }
     let mut by_bytes: Vec<Talker> = pairs.values().cloned().collect();
     by_bytes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.pair.cmp(&b.pair)));
@@ -158,9 +174,14 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
     by_packets.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.pair.cmp(&b.pair)));
     by_packets.truncate(top as usize);
     let mut coverage = convert::coverage(&state.shared);
-    coverage
-        .notes
-        .push("cross_namespace_pairs needs Kubernetes identity (--identities or --kubeconfig); none is loaded".into());
+    if state.shared.identities.is_empty() {
+        coverage
+            .notes
+            .push("cross_namespace_pairs needs Kubernetes identities (--identities or --demo); none are loaded".into());
+    }
+    let mut cross: Vec<Talker> = cross.into_values().collect();
+    cross.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.pair.cmp(&b.pair)));
+    cross.truncate(top as usize);
     Ok(FlowSummaryResult {
         flows: flows.len() as u64,
         tcp_flows: tcp,
@@ -171,7 +192,7 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
         tcp_verdicts: verdicts,
         top_talkers_by_bytes: by_bytes,
         top_talkers_by_packets: by_packets,
-        cross_namespace_pairs: Vec::new(),
+        cross_namespace_pairs: cross,
         coverage,
     })
 }

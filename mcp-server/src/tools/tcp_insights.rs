@@ -228,7 +228,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         let key = match group_by {
             GroupBy::ClientServer => format!("{} → {}", f.client.ip(), f.server),
             GroupBy::Server => f.server.to_string(),
-            GroupBy::NamespacePair => format!("{} → {}", namespace_of(&f.client), namespace_of(&f.server)),
+            GroupBy::NamespacePair => format!("{} → {}", namespace_of(&f.peers.src), namespace_of(&f.peers.dst)),
             GroupBy::Flow => unreachable!("handled above"),
         };
         groups.entry(key).or_default().push(f);
@@ -301,7 +301,10 @@ pub fn touches(f: &FlowRecord, e: &str) -> bool {
         .any(|a| a.to_string() == e || a.ip().to_string() == e.trim_matches(['[', ']']))
 }
 
-/// The namespace of an endpoint, once Kubernetes identities are known; `(unknown)` before.
-fn namespace_of(_a: &SocketAddr) -> &'static str {
-    "(unknown)"
+/// The namespace of an end; `(external)` for addresses outside the cluster or without identities.
+fn namespace_of(r: &capture_core::enrich::Resolved) -> &str {
+    r.identity
+        .as_deref()
+        .and_then(|i| i.namespace.as_deref())
+        .unwrap_or("(external)")
 }
