@@ -86,6 +86,20 @@ struct Source {
     /// workload, service, namespace and node (repeatable).
     #[arg(long = "identities", value_name = "FILE")]
     identities: Vec<PathBuf>,
+    /// Watch this cluster's API for identities (pods, services, EndpointSlices, nodes, owners)
+    /// through this kubeconfig.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Watch the cluster wirelens runs in (in-cluster service account, else KUBECONFIG or
+    /// ~/.kube/config). Implied by --kubeconfig and --context.
+    #[arg(long)]
+    kubernetes: bool,
+    /// How long to wait for the first listing of every kind before reading the sources.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    kube_sync_timeout: u64,
 }
 
 #[derive(Args, Clone)]
@@ -156,6 +170,13 @@ impl Source {
             limits,
             proto_descriptors: self.proto_descriptors.clone(),
             identities: self.identities.clone(),
+            kube: (self.kubernetes || self.kubeconfig.is_some() || self.context.is_some()).then(|| {
+                capture_core::enrich::kube::KubeOptions {
+                    kubeconfig: self.kubeconfig.clone(),
+                    context: self.context.clone(),
+                }
+            }),
+            kube_sync_timeout: std::time::Duration::from_secs(self.kube_sync_timeout),
         })
     }
 }
@@ -197,10 +218,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads the sources on the runtime's blocking pool, so that Kubernetes watches (spawned on the
+/// runtime) run while they are read and go on afterwards.
+fn load_in(rt: &tokio::runtime::Runtime, args: SourceArgs) -> anyhow::Result<AppState> {
+    rt.block_on(async move { tokio::task::spawn_blocking(move || AppState::load(&args)).await })?
+}
+
 fn serve_stdio(source: &Source) -> anyhow::Result<()> {
     let args = source.to_args()?;
-    let state = Arc::new(AppState::load(&args)?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let state = Arc::new(load_in(&rt, args)?);
     rt.block_on(async move {
         let service = server::WirelensServer::new(state)
             .serve(rmcp::transport::stdio())
@@ -261,7 +288,18 @@ fn call(source: &Source, tool: &str, args: Option<&str>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let state = match AppState::load(&args) {
+    let loaded = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| {
+            let state = load_in(&rt, args);
+            // Watches stop with the runtime; the call reads what was loaded.
+            rt.shutdown_background();
+            state
+        });
+    let state = match loaded {
         Ok(s) => s,
         Err(e) => {
             eprintln!("wirelens call: {e:#}");

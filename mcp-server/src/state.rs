@@ -22,6 +22,10 @@ pub struct SourceArgs {
     pub proto_descriptors: Vec<PathBuf>,
     /// `kubectl get … -o json` dumps (`--identities`): Kubernetes names for the addresses.
     pub identities: Vec<PathBuf>,
+    /// Watch a cluster's API for identities (`--kubeconfig`, `--context`, `--kubernetes`).
+    pub kube: Option<capture_core::enrich::kube::KubeOptions>,
+    /// How long the first listing may take.
+    pub kube_sync_timeout: std::time::Duration,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -55,6 +59,29 @@ impl AppState {
         }
         if !sources.is_empty() {
             shared.identities.set(objects, &sources.join(","), None);
+        }
+        if let Some(k) = &args.kube {
+            anyhow::ensure!(
+                args.identities.is_empty() && !args.demo,
+                "--kubeconfig/--kubernetes replace --identities and the demo's identities: give one of them"
+            );
+            // Watches run on the caller's runtime; the sources are read once every kind is listed.
+            let rt = tokio::runtime::Handle::try_current()
+                .context("watching Kubernetes needs a tokio runtime (load the sources on its blocking pool)")?;
+            let ids = shared.identities.clone();
+            let timeout = args.kube_sync_timeout;
+            rt.block_on(async move {
+                let client = capture_core::enrich::kube::client(k).await?;
+                capture_core::enrich::kube::start(ids, client, timeout).await
+            })
+            .context("watching the Kubernetes API")?;
+            let idx = shared.identities.index();
+            tracing::info!(
+                pods = idx.pods,
+                services = idx.services,
+                nodes = idx.nodes,
+                "Kubernetes identities synced"
+            );
         }
         let mut engine = Engine::new(args.limits.clone(), shared.clone());
         for p in &args.pcaps {

@@ -1,4 +1,4 @@
-//! Objects from a `kubectl get pods,svc,nodes,deploy,rs,ds,sts,jobs,cronjobs -A -o json` dump
+//! Objects from a `kubectl get pods,svc,endpointslices,nodes,deploy,rs,ds,sts,jobs,cronjobs -A -o json` dump
 //! (a `List` of items; a single object or a JSON array of items also works), so that a capture
 //! taken in a cluster can be analysed offline with names.
 //!
@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::index::{NodeInfo, Objects, OwnerInfo, PodInfo, ServiceInfo, StrMap};
+use super::index::{EndpointSliceInfo, NodeInfo, Objects, OwnerInfo, PodInfo, ServiceInfo, StrMap};
 use crate::time::Timestamp;
 
 /// Largest dump read: a 5,000-pod cluster's dump is about 100 MB.
@@ -174,12 +174,28 @@ fn node(v: &Value) -> Result<NodeInfo, String> {
     })
 }
 
+fn endpoint_slice(v: &Value) -> Result<Option<EndpointSliceInfo>, String> {
+    let Some(service) = str_at(v, &["metadata", "labels", "kubernetes.io/service-name"]) else {
+        return Ok(None);
+    };
+    let mut addresses = Vec::new();
+    for e in v.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
+        addresses.extend(ips(e.get("addresses"), "", "endpoints.addresses")?);
+    }
+    Ok(Some(EndpointSliceInfo {
+        namespace: str_at(v, &["metadata", "namespace"]).unwrap_or("default").into(),
+        service: service.into(),
+        addresses,
+    }))
+}
+
 /// Adds one object to `out`; kinds that name no identity are skipped.
 pub fn add_object(out: &mut Objects, v: &Value) -> Result<(), String> {
     match v.get("kind").and_then(Value::as_str) {
         Some("Pod") => out.pods.push(pod(v)?),
         Some("Service") => out.services.push(service(v)?),
         Some("Node") => out.nodes.push(node(v)?),
+        Some("EndpointSlice") => out.endpoint_slices.extend(endpoint_slice(v)?),
         Some(kind @ ("ReplicaSet" | "Deployment" | "DaemonSet" | "StatefulSet" | "Job" | "CronJob")) => {
             out.owners.push(OwnerInfo {
                 kind: kind.into(),

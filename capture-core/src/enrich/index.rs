@@ -65,6 +65,15 @@ pub struct NodeInfo {
     pub labels: StrMap,
 }
 
+/// The endpoints an EndpointSlice lists for its service (`kubernetes.io/service-name`): how
+/// services without a selector (or with extra endpoints) reach pods.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointSliceInfo {
+    pub namespace: Box<str>,
+    pub service: Box<str>,
+    pub addresses: Vec<IpAddr>,
+}
+
 /// An object that owns pods or other owners: ReplicaSet → Deployment, Job → CronJob.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OwnerInfo {
@@ -81,6 +90,7 @@ pub struct Objects {
     pub services: Vec<ServiceInfo>,
     pub nodes: Vec<NodeInfo>,
     pub owners: Vec<OwnerInfo>,
+    pub endpoint_slices: Vec<EndpointSliceInfo>,
 }
 
 impl Objects {
@@ -90,6 +100,7 @@ impl Objects {
         self.services.extend(o.services);
         self.nodes.extend(o.nodes);
         self.owners.extend(o.owners);
+        self.endpoint_slices.extend(o.endpoint_slices);
     }
 }
 
@@ -287,6 +298,13 @@ impl IdentityIndex {
                 .iter()
                 .filter(|s| s.namespace == p.namespace && selects(&s.selector, &p.labels))
                 .map(|s| s.name.clone())
+                .chain(
+                    objects
+                        .endpoint_slices
+                        .iter()
+                        .filter(|e| e.namespace == p.namespace && e.addresses.iter().any(|a| p.ips.contains(a)))
+                        .map(|e| e.service.clone()),
+                )
                 .collect();
             services.sort();
             services.dedup();
@@ -502,6 +520,7 @@ mod tests {
                     owner: Some(("Job".into(), "loop".into())),
                 },
             ],
+            endpoint_slices: Vec::new(),
         }
     }
 
@@ -601,6 +620,24 @@ mod tests {
         assert_eq!(name(392).as_deref(), Some("job-39"));
         assert_eq!(name(322).as_deref(), Some("job-32"));
         assert_eq!(name(12), None, "the oldest history was dropped");
+    }
+
+    #[test]
+    fn endpoint_slices_add_services_without_selectors() {
+        let mut o = objects();
+        o.endpoint_slices.push(EndpointSliceInfo {
+            namespace: "shop".into(),
+            service: "legacy-web".into(),
+            addresses: vec![ip("10.244.1.5")],
+        });
+        o.endpoint_slices.push(EndpointSliceInfo {
+            namespace: "other".into(),
+            service: "elsewhere".into(),
+            addresses: vec![ip("10.244.1.5")],
+        });
+        let idx = IdentityIndex::build(&o, IndexCaps::default());
+        let id = idx.resolve(ip("10.244.1.5"), 80, t(1)).identity.unwrap();
+        assert_eq!(id.services, vec![Box::from("legacy-web"), Box::from("web")]);
     }
 
     #[test]

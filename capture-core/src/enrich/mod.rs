@@ -3,11 +3,13 @@
 //! - [`index`]: the time-aware IP → identity index (pods, services, nodes, host-network pods by
 //!   port, workloads through owner references), immutable once built;
 //! - [`dump`]: objects from a `kubectl get … -o json` dump, for captures analysed offline;
+//! - [`kube`]: the same from a live cluster, through watches;
 //! - [`Identities`]: the index in force, swapped whole when its source changes, so resolving
 //!   never waits for the source.
 
 pub mod dump;
 pub mod index;
+pub mod kube;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

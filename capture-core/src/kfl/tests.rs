@@ -148,6 +148,7 @@ fn fixture_identities() -> crate::enrich::IdentityIndex {
             owner("frontend-7d9c", "shop", "frontend"),
             owner("payment-5f6b", "prod", "payment"),
         ],
+        endpoint_slices: Vec::new(),
     };
     crate::enrich::IdentityIndex::build(&objects, crate::enrich::IndexCaps::default())
 }
