@@ -196,6 +196,8 @@ impl Resolved {
 #[derive(Debug, Clone)]
 pub struct Assignment {
     pub from: Option<Timestamp>,
+    /// When it was deleted; `None` while alive.
+    pub deleted: Option<Timestamp>,
     /// Deletion time plus the grace period; `None` while alive.
     pub until: Option<Timestamp>,
     target: Target,
@@ -215,6 +217,11 @@ enum Target {
 impl Assignment {
     fn covers(&self, ts: Timestamp) -> bool {
         self.from.is_none_or(|f| ts >= f) && self.until.is_none_or(|u| ts < u)
+    }
+
+    /// Held at `ts` for certain: created before and not yet deleted.
+    fn alive(&self, ts: Timestamp) -> bool {
+        self.from.is_none_or(|f| ts >= f) && self.deleted.is_none_or(|d| ts < d)
     }
 
     fn rank(&self) -> u8 {
@@ -334,6 +341,7 @@ impl IdentityIndex {
                     *ip,
                     Assignment {
                         from: p.created,
+                        deleted: p.deleted,
                         until: p.deleted.map(grace),
                         target: Target::Pod(id.clone()),
                     },
@@ -354,6 +362,7 @@ impl IdentityIndex {
                     *ip,
                     Assignment {
                         from: None,
+                        deleted: None,
                         until: None,
                         target: Target::Service(id.clone()),
                     },
@@ -377,6 +386,7 @@ impl IdentityIndex {
                     *ip,
                     Assignment {
                         from: None,
+                        deleted: None,
                         until: None,
                         target: Target::Node {
                             node: node.clone(),
@@ -412,12 +422,27 @@ impl IdentityIndex {
         self.by_ip.entry(ip).or_default().push(a);
     }
 
+    /// Who held an address at `ts`. Pods first: one certainly alive then (created before, deleted
+    /// after) wins, because a live pod's IP is its own; creation times have one-second
+    /// resolution, so a pod that replaced it can look as if it existed in that second too. Then
+    /// the newest pod alive with no deletion known, then a pod deleted within the grace period
+    /// (packets in flight), then services and nodes.
+    fn holder(list: &[Assignment], ts: Timestamp) -> Option<&Assignment> {
+        let pods = || list.iter().filter(|a| a.rank() == 0);
+        pods()
+            .filter(|a| a.alive(ts) && a.deleted.is_some())
+            .min_by_key(|a| a.from)
+            .or_else(|| pods().filter(|a| a.alive(ts)).max_by_key(|a| a.from))
+            .or_else(|| pods().filter(|a| a.covers(ts)).max_by_key(|a| a.deleted))
+            .or_else(|| list.iter().filter(|a| a.rank() > 0).find(|a| a.covers(ts)))
+    }
+
     /// The identity of `ip:port` at `ts`.
     pub fn resolve(&self, ip: IpAddr, port: u16, ts: Timestamp) -> Resolved {
         let Some(list) = self.by_ip.get(&ip) else {
             return Resolved::EXTERNAL;
         };
-        let Some(a) = list.iter().find(|a| a.covers(ts)) else {
+        let Some(a) = Self::holder(list, ts) else {
             return Resolved::EXTERNAL;
         };
         {
@@ -569,6 +594,29 @@ mod tests {
         assert_eq!(name(400).as_deref(), Some("web-7d9c-q9z"));
         // Before the first pod existed: nobody.
         assert_eq!(name(50), None);
+    }
+
+    #[test]
+    fn a_replacement_created_in_the_same_second_does_not_take_earlier_traffic() {
+        let mut o = objects();
+        // Old pod deleted at 200.6 s; its replacement's creation time reads 200 s (truncated).
+        o.pods[0].created = Some(t(100));
+        o.pods[0].deleted = Some(Timestamp(200_600_000_000));
+        let mut new = pod("web-7d9c-q9z", "shop", "10.244.1.5", "web");
+        new.created = Some(t(200));
+        o.pods.push(new);
+        let idx = IdentityIndex::build(&o, IndexCaps::default());
+        let name = |ns: u64| {
+            idx.resolve(ip("10.244.1.5"), 80, Timestamp(ns))
+                .identity
+                .and_then(|i| i.pod.clone())
+        };
+        assert_eq!(
+            name(200_300_000_000).as_deref(),
+            Some("web-7d9c-x2x"),
+            "the old pod was alive"
+        );
+        assert_eq!(name(200_700_000_000).as_deref(), Some("web-7d9c-q9z"));
     }
 
     #[test]

@@ -215,7 +215,9 @@ impl ClusterState {
 
     fn remember_deleted(&mut self, c: Converted, now: Timestamp) {
         for mut p in c.0.pods {
-            p.deleted = Some(p.deleted.map_or(now, |d| d.min(now)));
+            // When the watch saw it go: the API's deletionTimestamp is the requested deadline, in
+            // whole seconds, and the IP cannot be reused before the object is removed.
+            p.deleted = Some(now);
             if self.deleted_pods.len() >= MAX_DELETED_PODS {
                 self.deleted_pods.pop_front();
             }
