@@ -368,6 +368,29 @@ fn api_stats_groups_endpoints_statuses_and_others() {
         assert_eq!(errs > 0, expect_error, "{}", g["key"]);
     }
 
+    let wl = call_json(&[
+        "call",
+        "--demo",
+        "api_stats",
+        r#"{"group_by": "workload", "limit": 200}"#,
+    ]);
+    let keys: Vec<&str> = wl["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    for k in ["shop/payments", "shop/inventory", "data/kafka", "web/api-gateway"] {
+        assert!(keys.contains(&k), "{k} in {keys:?}");
+    }
+    let svc = call_json(&[
+        "call",
+        "--demo",
+        "api_stats",
+        r#"{"group_by": "service", "filter": "dns"}"#,
+    ]);
+    assert_eq!(svc["groups"][0]["key"], "kube-system/kube-dns");
+
     let out = run(&["call", "--demo", "api_stats", r#"{"limit": 0}"#]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`limit`"));

@@ -118,6 +118,63 @@ fn write_pcap(path: &Path, convs: Vec<Conversation>) {
     w.flush().unwrap();
 }
 
+/// A real capture moved into the cluster: IPv4 addresses replaced by `map`, times shifted so the
+/// first packet is at `start`, checksums recomputed.
+fn remap(src: &Path, dst: &Path, map: &[(&str, &str)], start: Timestamp) {
+    let map: Vec<([u8; 4], [u8; 4])> = map
+        .iter()
+        .map(|(a, b)| {
+            let a: std::net::Ipv4Addr = a.parse().unwrap();
+            let b: std::net::Ipv4Addr = b.parse().unwrap();
+            (a.octets(), b.octets())
+        })
+        .collect();
+    let mut out: Vec<(Timestamp, Vec<u8>)> = Vec::new();
+    capture_core::source::file::read_file(src, 1 << 20, |p| {
+        assert_eq!(p.link, LinkType::ETHERNET);
+        out.push((p.ts, p.data.to_vec()));
+    })
+    .unwrap();
+    let first = out[0].0;
+    let f = std::fs::File::create(dst).unwrap();
+    let mut w = PcapWriter::new(std::io::BufWriter::new(f), LinkType::ETHERNET, TsResolution::Nanos).unwrap();
+    let sum = |b: &[u8], init: u32| {
+        let mut s = init;
+        for c in b.chunks(2) {
+            s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s
+    };
+    for (ts, mut d) in out {
+        assert_eq!(&d[12..14], &[0x08, 0x00], "IPv4 over Ethernet");
+        let ihl = usize::from(d[14] & 0x0f) * 4;
+        for at in [26, 30] {
+            if let Some((_, to)) = map.iter().find(|(from, _)| d[at..at + 4] == *from) {
+                d[at..at + 4].copy_from_slice(to);
+            }
+        }
+        d[24..26].copy_from_slice(&[0, 0]);
+        let ip = !(sum(&d[14..14 + ihl], 0) as u16);
+        d[24..26].copy_from_slice(&ip.to_be_bytes());
+        if d[23] == 6 {
+            let total = usize::from(u16::from_be_bytes([d[16], d[17]]));
+            let tcp = 14 + ihl..14 + total;
+            d[tcp.start + 16..tcp.start + 18].copy_from_slice(&[0, 0]);
+            let mut pseudo = d[26..34].to_vec();
+            pseudo.extend_from_slice(&[0, 6]);
+            pseudo.extend_from_slice(&((total - ihl) as u16).to_be_bytes());
+            let c = !(sum(&d[tcp.clone()], sum(&pseudo, 0)) as u16);
+            d[tcp.start + 16..tcp.start + 18].copy_from_slice(&c.to_be_bytes());
+        }
+        let shifted = Timestamp(start.0 + (ts.0 - first.0));
+        w.write_packet(shifted, &d, d.len() as u32).unwrap();
+    }
+    w.flush().unwrap();
+}
+
 fn call(state: &AppState, tool: &str, args: Value) -> Value {
     let Value::Object(m) = args else {
         panic!("arguments are an object")
@@ -276,6 +333,17 @@ async fn identities_from_a_real_api_server() {
             ),
         ],
     );
+    // One of the real captures, moved to the frontend pod calling the payments service.
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps/http/zeek_http_get.pcap");
+    assert!(real.exists(), "{} is missing (../shared/pcaps)", real.display());
+    let moved = dir.path().join("moved.pcap");
+    remap(
+        &real,
+        &moved,
+        &[("141.142.228.5", "10.244.2.20"), ("192.150.187.43", &cluster_ip)],
+        t_new,
+    );
+
     // Let the last events reach the index (it is rebuilt at most every 250 ms).
     for _ in 0..100 {
         if shared
@@ -295,6 +363,7 @@ async fn identities_from_a_real_api_server() {
         tokio::task::spawn_blocking(move || {
             let mut engine = capture_core::engine::Engine::new(limits.clone(), shared.clone());
             engine.read_pcap(&pcap).unwrap();
+            engine.read_pcap(&moved).unwrap();
             engine.publish();
             AppState {
                 shared,
@@ -320,7 +389,22 @@ async fn identities_from_a_real_api_server() {
         "status",
         "timestamp"
     ]);
-    let list = call(&state, "list_entries", json!({"order": "asc", "fields": fields}));
+    let moved = call(
+        &state,
+        "list_entries",
+        json!({"filter": "host == \"bro.org\"", "fields": fields.clone()}),
+    );
+    assert_eq!(moved["total_matched"], 1, "{moved}");
+    let m = &moved["entries"][0];
+    assert_eq!(m["src.name"], "frontend-v2");
+    assert_eq!(m["dst.service.name"], "payments");
+    assert_eq!(m["dst.resolution"], "service_ip");
+    assert_eq!(m["status"], 200);
+    let list = call(
+        &state,
+        "list_entries",
+        json!({"order": "asc", "fields": fields, "filter": "host != \"bro.org\""}),
+    );
     let e = list["entries"].as_array().unwrap();
     assert_eq!(e.len(), 3, "{list}");
     let by = |pred: &dyn Fn(&Value) -> bool| e.iter().find(|x| pred(x)).cloned().unwrap_or_else(|| panic!("{list}"));
@@ -403,5 +487,5 @@ async fn identities_from_a_real_api_server() {
         "list_entries",
         json!({"filter": "src.name == \"frontend-v2\"", "fields": ["id"]}),
     );
-    assert_eq!(again["total_matched"], 1);
+    assert_eq!(again["total_matched"], 2, "the /charge call and the moved capture's GET");
 }

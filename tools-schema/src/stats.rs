@@ -20,6 +20,10 @@ pub enum ApiGroupBy {
     Method,
     /// The protocol (`http`, `grpc`, `redis`, …).
     Protocol,
+    /// The responder's workload, `namespace/name` (its address when not in the cluster).
+    Workload,
+    /// The responder's service, `namespace/name` (its address when it has none).
+    Service,
     /// The server: HTTP Host or `:authority`, else the server's IP:port.
     Server,
 }
@@ -31,7 +35,7 @@ pub struct ApiStatsParams {
     /// A KFL filter: only matching entries count, e.g. `http && host == "api.shop"`, `grpc`,
     /// `dst.port == 6379`.
     pub filter: Option<String>,
-    /// `endpoint` (default), `status`, `method`, `protocol` or `server`.
+    /// `endpoint` (default), `status`, `method`, `protocol`, `server`, `workload` or `service`.
     pub group_by: Option<ApiGroupBy>,
     /// Only entries at or after this time: RFC 3339, or a duration before the newest entry
     /// (`5m`, `1h`).
