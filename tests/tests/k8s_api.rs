@@ -487,5 +487,8 @@ async fn identities_from_a_real_api_server() {
         "list_entries",
         json!({"filter": "src.name == \"frontend-v2\"", "fields": ["id"]}),
     );
-    assert_eq!(again["total_matched"], 2, "the /charge call and the moved capture's GET");
+    assert_eq!(
+        again["total_matched"], 2,
+        "the /charge call and the moved capture's GET"
+    );
 }
