@@ -445,15 +445,31 @@ impl Engine {
     /// Hands finished entries to the store.
     pub fn flush_entries(&mut self) {
         self.stats.entries_emitted += self.out.len() as u64;
-        if !self.shared.identities.is_empty() {
-            let index = self.shared.identities.index();
-            for e in &mut self.out {
-                e.peers = crate::enrich::Peers {
-                    src: index.resolve(e.src.ip(), e.src.port(), e.ts),
-                    dst: index.resolve(e.dst.ip(), e.dst.port(), e.ts),
-                };
+        let ids = &self.shared.identities;
+        let index = (!ids.is_empty()).then(|| ids.index());
+        let mut dns = ids.dns.lock();
+        for e in &mut self.out {
+            // Answers name their addresses for the entries after them (lookups come first).
+            if let Some(d) = e.dns()
+                && let (Some(q), Some(r)) = (d.qname(), d.response.as_ref())
+            {
+                for a in r.answers.iter().filter(|a| matches!(a.rtype, 1 | 28)) {
+                    if let Ok(ip) = a.data.parse::<std::net::IpAddr>() {
+                        dns.learn(ip, q, self.limits.dns_names_max);
+                    }
+                }
+            }
+            if let Some(index) = &index {
+                e.peers.src = index.resolve(e.src.ip(), e.src.port(), e.ts);
+                e.peers.dst = index.resolve(e.dst.ip(), e.dst.port(), e.ts);
+            }
+            if !dns.is_empty() {
+                e.peers.src_dns = dns.get(e.src.ip());
+                e.peers.dst_dns = dns.get(e.dst.ip());
             }
         }
+        self.stats.dns_names_forgotten = dns.forgotten;
+        drop(dns);
         self.shared.store.insert_batch(&mut self.out);
     }
 

@@ -281,16 +281,6 @@ fn empty_str(_: &Entry) -> Option<Cow<'_, str>> {
     Some(Cow::Borrowed(""))
 }
 
-fn no_item(_: &Entry, _: usize) -> Option<Cow<'_, str>> {
-    None
-}
-
-/// An always-empty list (identity lists until identities are resolved).
-const EMPTY_LIST: ListAccess = ListAccess {
-    len: |_| Some(0),
-    item: no_item,
-};
-
 // ---------------------------------------------------------------------------------------------
 // Kubernetes identity helpers.
 
@@ -334,6 +324,24 @@ fn pods_of(e: &Entry) -> Vec<&str> {
 fn services_of(e: &Entry) -> Vec<&str> {
     both(e, |i| i.services.iter().map(|s| &**s).collect())
 }
+
+fn dns_names_of(e: &Entry) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for n in [e.peers.src_dns.as_deref(), e.peers.dst_dns.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+const DNS_RESOLUTIONS: ListAccess = ListAccess {
+    len: |e| Some(dns_names_of(e).len()),
+    item: |e, n| borrowed(dns_names_of(e).get(n).copied()),
+};
 
 const BOTH_NAMESPACES: ListAccess = ListAccess {
     len: |e| Some(namespaces_of(e).len()),
@@ -912,15 +920,6 @@ macro_rules! identity_str {
         field!(0, $name, [$($alias),*], None, Str,
             concat!($desc, " Empty (\"\") until Kubernetes identities are resolved (the Kubernetes-identity issue)."),
             $ex, |e| empty_str(e))
-    };
-}
-
-/// A Kubernetes identity list: empty on every entry until identities are resolved.
-macro_rules! identity_list {
-    ($name:literal, [$($alias:literal),*], $desc:literal, $ex:literal) => {
-        field!(0, $name, [$($alias),*], None, List,
-            concat!($desc, " Empty ([]) until Kubernetes identities are resolved (the Kubernetes-identity issue)."),
-            $ex, EMPTY_LIST)
     };
 }
 
@@ -1968,13 +1967,20 @@ pub static FIELDS: &[FieldDef] = &[
         "\"node-1\"",
         |i| i.node.as_deref()
     ),
-    ident_str!(
+    field!(
+        1,
         "src.name",
         [],
-        src_id,
-        "Best name of the requester: pod, else service, else node.",
+        None,
+        Str,
+        "Best name of the requester: pod, else service, else node, else its DNS name. Empty (\"\") when none is known.",
         "\"frontend-7d9c-x2x\"",
-        |i| i.name()
+        |e| Some(Cow::Borrowed(
+            src_id(e)
+                .and_then(|i| i.name())
+                .or(e.peers.src_dns.as_deref())
+                .unwrap_or("")
+        ))
     ),
     field!(
         1,
@@ -1986,11 +1992,15 @@ pub static FIELDS: &[FieldDef] = &[
         "\"pod_ip\"",
         |e| Some(Cow::Borrowed(e.peers.src.resolution.name()))
     ),
-    identity_str!(
+    field!(
+        1,
         "src.dns",
         [],
-        "DNS name of the requester's address.",
-        "\"frontend.shop.svc.cluster.local\""
+        None,
+        Str,
+        "DNS name of the requester's address, from the A/AAAA answers seen in the traffic before it (the name asked for). Empty (\"\") when none was seen.",
+        "\"frontend.shop.svc.cluster.local\"",
+        |e| Some(Cow::Borrowed(e.peers.src_dns.as_deref().unwrap_or("")))
     ),
     ident_str!(
         "dst.pod.name",
@@ -2066,13 +2076,20 @@ pub static FIELDS: &[FieldDef] = &[
         "\"node-2\"",
         |i| i.node.as_deref()
     ),
-    ident_str!(
+    field!(
+        1,
         "dst.name",
         [],
-        dst_id,
-        "Best name of the responder: pod, else service, else node.",
+        None,
+        Str,
+        "Best name of the responder: pod, else service, else node, else its DNS name. Empty (\"\") when none is known.",
         "\"payment-5f6b-k8q\"",
-        |i| i.name()
+        |e| Some(Cow::Borrowed(
+            dst_id(e)
+                .and_then(|i| i.name())
+                .or(e.peers.dst_dns.as_deref())
+                .unwrap_or("")
+        ))
     ),
     field!(
         1,
@@ -2084,11 +2101,15 @@ pub static FIELDS: &[FieldDef] = &[
         "\"pod_ip\"",
         |e| Some(Cow::Borrowed(e.peers.dst.resolution.name()))
     ),
-    identity_str!(
+    field!(
+        1,
         "dst.dns",
         [],
-        "DNS name of the responder's address.",
-        "\"payment-service.prod.svc.cluster.local\""
+        None,
+        Str,
+        "DNS name of the responder's address, from the A/AAAA answers seen in the traffic before it (the name asked for). Empty (\"\") when none was seen.",
+        "\"payment-service.prod.svc.cluster.local\"",
+        |e| Some(Cow::Borrowed(e.peers.dst_dns.as_deref().unwrap_or("")))
     ),
     field!(
         1,
@@ -2190,11 +2211,15 @@ pub static FIELDS: &[FieldDef] = &[
     ),
     identity_str!("local_process_name", [], "Process of the local peer.", "\"node\""),
     identity_str!("remote_process_name", [], "Process of the remote peer.", "\"java\""),
-    identity_list!(
+    field!(
+        1,
         "dns_resolutions",
         [],
-        "DNS names known for the addresses involved.",
-        "[\"payment-service.prod.svc.cluster.local\"]"
+        None,
+        List,
+        "DNS names known for the addresses involved (requester's, then responder's), from A/AAAA answers seen in the traffic.",
+        "[\"payment-service.prod.svc.cluster.local\"]",
+        DNS_RESOLUTIONS
     ),
     field!(
         1,

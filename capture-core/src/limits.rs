@@ -98,6 +98,10 @@ pub struct Limits {
     pub dns_max_records: usize,
     /// Unanswered DNS queries tracked per flow (`dns_pending_overflows`).
     pub dns_max_pending: usize,
+    /// Addresses whose DNS name is remembered from A/AAAA answers seen in the traffic (for
+    /// `src.dns`, `dst.dns`); the oldest are forgotten first (`dns_names_forgotten`). 64 Ki
+    /// names of ~60 bytes is ~8 MiB.
+    pub dns_names_max: usize,
     /// A DNS query unanswered for this long is an entry without a response. Resolvers give up
     /// after 5–10 s; 30 s leaves room for slow upstreams.
     pub dns_query_timeout_us: u64,
@@ -181,6 +185,7 @@ impl Default for Limits {
             dns_max_questions: 8,
             dns_max_records: 64,
             dns_max_pending: 1_024,
+            dns_names_max: 65_536,
             dns_query_timeout_us: 30_000_000,
             dns_retransmit_window_us: 5_000_000,
             kafka_max_pending: 1_024,

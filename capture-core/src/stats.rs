@@ -56,6 +56,8 @@ pub struct Stats {
     pub reassembly: ReassemblyStats,
     pub dissect: DissectStats,
     pub entries_emitted: u64,
+    /// Addresses whose DNS-learned name was forgotten at `dns_names_max`.
+    pub dns_names_forgotten: u64,
 }
 
 impl Stats {

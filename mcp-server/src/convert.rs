@@ -138,8 +138,8 @@ pub fn summary(e: &Entry) -> EntrySummary {
         timestamp: e.ts.to_rfc3339(),
         protocol: e.protocol.name().into(),
         transport: e.transport.name().into(),
-        src: endpoint(e.src, &e.peers.src),
-        dst: endpoint(e.dst, &e.peers.dst),
+        src: endpoint(e.src, &e.peers.src, e.peers.src_dns.as_deref()),
+        dst: endpoint(e.dst, &e.peers.dst, e.peers.dst_dns.as_deref()),
         flow_id: e.flow_id,
         elapsed_ms: e.elapsed_us.map(|us| us as f64 / 1000.0),
         summary: e.summary(),
@@ -248,20 +248,20 @@ pub fn coverage(shared: &Shared) -> Coverage {
     }
 }
 
-/// An address with the identity resolved for it.
-pub fn endpoint(addr: std::net::SocketAddr, r: &capture_core::enrich::Resolved) -> Endpoint {
+/// An address with the identity resolved for it (its DNS name when it has no identity).
+pub fn endpoint(addr: std::net::SocketAddr, r: &capture_core::enrich::Resolved, dns: Option<&str>) -> Endpoint {
     let id = r.identity.as_deref();
     Endpoint {
         ip: addr.ip().to_string(),
         port: addr.port(),
-        name: id.and_then(|i| i.name()).map(str::to_string),
+        name: id.and_then(|i| i.name()).or(dns).map(str::to_string),
         namespace: id.and_then(|i| i.namespace.as_deref()).map(str::to_string),
         workload: id.and_then(|i| i.workload.as_ref()).map(|(k, n)| format!("{k}/{n}")),
         service: id.and_then(|i| i.service()).map(str::to_string),
     }
 }
 
-/// The best Kubernetes name of a resolved end.
-pub fn name_of(r: &capture_core::enrich::Resolved) -> Option<String> {
-    r.identity.as_deref().and_then(|i| i.name()).map(str::to_string)
+/// The best name of an end: its Kubernetes name, else its DNS name.
+pub fn name_of(r: &capture_core::enrich::Resolved, dns: Option<&str>) -> Option<String> {
+    r.identity.as_deref().and_then(|i| i.name()).or(dns).map(str::to_string)
 }

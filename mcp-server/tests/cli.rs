@@ -592,3 +592,33 @@ fn flows_group_by_namespace_with_identities() {
             .any(|x| x["server_name"] == "kafka-0")
     );
 }
+
+#[test]
+fn dns_answers_name_the_addresses_after_them() {
+    let v = call_json(&[
+        "call",
+        "--demo",
+        "list_entries",
+        r#"{"filter": "http && dst.dns == \"payments.shop.svc.cluster.local\"", "fields": ["dst.dns", "dns_resolutions", "src.dns"]}"#,
+    ]);
+    assert!(v["total_matched"].as_u64().unwrap() > 0, "{v}");
+    let e = &v["entries"][0];
+    assert!(
+        e["dns_resolutions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "payments.shop.svc.cluster.local")
+    );
+    // The lookups themselves come before any answer for their own address.
+    let q = call_json(&[
+        "call",
+        "--demo",
+        "list_entries",
+        r#"{"filter": "dns", "order": "asc", "limit": 1, "fields": ["dst.dns"]}"#,
+    ]);
+    assert_eq!(q["entries"][0]["dst.dns"], "");
+    let s = call_json(&["call", "--demo", "capture_status", "{}"]);
+    assert_eq!(s["drops"]["dns_names_forgotten"], 0);
+    assert_eq!(s["limits"]["dns_names_max"], 65536);
+}

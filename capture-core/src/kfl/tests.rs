@@ -158,9 +158,14 @@ pub(crate) fn fixture() -> Vec<Entry> {
     let index = fixture_identities();
     let mut entries = fixture_entries();
     for e in &mut entries {
+        // 10.0.0.2 was also looked up in DNS before the calls.
+        let dns =
+            |a: SocketAddr| (a.ip().to_string() == "10.0.0.2").then(|| "payment-service.prod.svc.cluster.local".into());
         e.peers = crate::enrich::Peers {
             src: index.resolve(e.src.ip(), e.src.port(), e.ts),
             dst: index.resolve(e.dst.ip(), e.dst.port(), e.ts),
+            src_dns: dns(e.src),
+            dst_dns: dns(e.dst),
         };
     }
     entries
@@ -576,6 +581,10 @@ const TABLE: &[(&str, &[u64])] = &[
         &[2, 3, 5, 6, 7],
     ),
     (r#""app" in local_labels"#, &[1, 4]),
+    (
+        r#"dst.dns == "payment-service.prod.svc.cluster.local" && dns_resolutions == ["payment-service.prod.svc.cluster.local"] && src.dns == """#,
+        &[1, 4],
+    ),
     (
         r#"remote_labels["app"] == "payment" && local_annotations["team"] == "web" && remote_annotations.team == "web""#,
         &[1, 4],

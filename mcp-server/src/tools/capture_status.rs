@@ -105,6 +105,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("amqp_frame_errors", d.amqp_frame_errors),
         ("amqp_open_overflows", d.amqp_open_overflows),
         ("amqp_body_overruns", d.amqp_body_overruns),
+        ("dns_names_forgotten", s.dns_names_forgotten),
     ] {
         drops.insert(k.to_string(), v);
     }
@@ -150,6 +151,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("dns_max_questions", l.dns_max_questions),
         ("dns_max_records", l.dns_max_records),
         ("dns_max_pending", l.dns_max_pending),
+        ("dns_names_max", l.dns_names_max),
     ] {
         limits.insert(k.to_string(), v as u64);
     }

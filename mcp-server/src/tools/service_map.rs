@@ -25,7 +25,7 @@ pub const DESCRIPTION: &str = "Who talks to whom: nodes (pods, workloads, servic
 addresses) with inbound and outbound totals, and edges with protocols, requests, errors and error rate, latency \
 p50/p90/p99, bytes, the connections behind them and their worst TCP verdict, and whether they cross namespaces. \
 Also a Mermaid `graph LR` of the busiest edges (show it to the user as a diagram). `level`: pod, workload \
-(default), service or namespace. `filter` (KFL) narrows the calls; `since`/`until` the window. Names come from \
+(default), service or namespace; peers outside the cluster appear under the DNS name the traffic looked up, else their address. `filter` (KFL) narrows the calls; `since`/`until` the window. Names come from \
 Kubernetes identities (--demo, --identities); without them nodes are IP addresses.";
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -44,9 +44,9 @@ struct NodeKey {
     namespace: Option<String>,
 }
 
-fn node_key(level: MapLevel, addr: SocketAddr, r: &Resolved) -> NodeKey {
+fn node_key(level: MapLevel, addr: SocketAddr, r: &Resolved, dns: Option<&str>) -> NodeKey {
     let external = || NodeKey {
-        id: addr.ip().to_string(),
+        id: dns.map_or_else(|| addr.ip().to_string(), str::to_string),
         kind: "external".into(),
         namespace: None,
     };
@@ -160,8 +160,8 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         if !sel.matches(e) {
             return ControlFlow::Continue(());
         }
-        let src = node_key(level, e.src, &e.peers.src);
-        let dst = node_key(level, e.dst, &e.peers.dst);
+        let src = node_key(level, e.src, &e.peers.src, e.peers.src_dns.as_deref());
+        let dst = node_key(level, e.dst, &e.peers.dst, e.peers.dst_dns.as_deref());
         let error = endpoint::outcome(e).error;
         let (rq, rs) = endpoint::payload_bytes(e);
         let n = nodes.entry(src.clone()).or_default();
@@ -212,8 +212,8 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
             if with_calls.contains(&f.id) || !sel.overlaps(f.first_seen, f.last_seen) {
                 continue;
             }
-            let s = node_key(level, f.client, &f.peers.src);
-            let d = node_key(level, f.server, &f.peers.dst);
+            let s = node_key(level, f.client, &f.peers.src, f.peers.src_dns.as_deref());
+            let d = node_key(level, f.server, &f.peers.dst, f.peers.dst_dns.as_deref());
             nodes.entry(s.clone()).or_default();
             nodes.entry(d.clone()).or_default();
             let room = edges.len() < MAX_EDGES;
