@@ -1,7 +1,10 @@
 //! Redaction of secrets before anything leaves the engine. A redacted value keeps its length and
-//! a short SHA-256 prefix, so equal secrets can be correlated without being shown.
+//! a short id, so equal secrets can be correlated without being shown. The id is a keyed hash
+//! (SipHash with a random key drawn once per process): unlike a plain digest it cannot be used to
+//! test guesses of a weak password offline, and it means nothing outside this run.
 
-use sha2::{Digest, Sha256};
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
 /// Headers whose values are credentials.
 pub const SECRET_HEADERS: &[&str] = &[
@@ -17,11 +20,13 @@ pub const SECRET_HEADERS: &[&str] = &[
     "x-amz-security-token",
 ];
 
-/// `[redacted len=N sha256=abcd1234]`.
+/// `[redacted len=N id=abcd1234]`: equal values get equal ids within one run.
 pub fn redact_value(v: &str) -> String {
-    let digest = Sha256::digest(v.as_bytes());
-    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("[redacted len={} sha256={hex}]", v.len())
+    static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    let h = KEY
+        .get_or_init(std::collections::hash_map::RandomState::new)
+        .hash_one(v.as_bytes());
+    format!("[redacted len={} id={:08x}]", v.len(), (h >> 32) as u32)
 }
 
 /// Redacts the value when the header is a credential.
@@ -44,9 +49,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn equal_secrets_get_equal_ids_that_are_not_plain_digests() {
+        let a = redact_value("hunter2");
+        assert_eq!(a, redact_value("hunter2"));
+        assert_ne!(a, redact_value("hunter3"));
+        assert!(a.starts_with("[redacted len=7 id=") && a.ends_with(']'), "{a}");
+        // Not the unkeyed SHA-256 prefix (f52fbd32 for "hunter2") an attacker could precompute.
+        assert!(!a.contains("f52fbd32"));
+    }
+
+    #[test]
     fn redacts_credentials_only() {
         let a = header_value("Authorization", "Bearer abc.def");
-        assert!(a.starts_with("Bearer [redacted len=7 sha256="), "{a}");
+        assert!(a.starts_with("Bearer [redacted len=7 id="), "{a}");
         assert!(!a.contains("abc.def"));
         assert_eq!(header_value("Cookie", "s=1"), header_value("cookie", "s=1"));
         assert_eq!(header_value("Content-Type", "text/html"), "text/html");

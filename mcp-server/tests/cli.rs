@@ -203,7 +203,7 @@ fn get_payload_decodes_pages_and_redacts() {
         !all.contains("s3cr3t-token") && !all.contains("session=abcdef"),
         "secrets redacted"
     );
-    assert!(all.contains("Bearer [redacted len=12 sha256="));
+    assert!(all.contains("Bearer [redacted len=12 id="));
 
     let raw = call_json(&[
         "call",

@@ -214,7 +214,7 @@ fn tshark_weaker_inline_commands() {
     assert_eq!((p.channel(), p.payload()), (Some("Foo"), Some("Hi there :)")));
     assert!(p.flags & redis_flags::INLINE != 0);
     let auth = r(&es[1]);
-    assert!(auth.args[0].starts_with("[redacted len=6 sha256="), "{:?}", auth.args);
+    assert!(auth.args[0].starts_with("[redacted len=6 id="), "{:?}", auth.args);
     assert!(auth.flags & redis_flags::REDACTED != 0);
     assert!(es[0].ts < es[1].ts);
 }
