@@ -8,12 +8,8 @@ start is a failure, never a skip."""
 import importlib
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from concurrent import futures
 
 import grpc  # pinned in requirements.txt
@@ -40,12 +36,6 @@ FAIL_MESSAGE = "backend down: try later"
 GZIP_NAME = "compress-me-" + "z" * 200
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def proto_modules(tmp_path_factory):
     """Compiles the .proto with grpc_tools.protoc into a temp dir; returns (pb2, pb2_grpc, descriptor set path)."""
@@ -66,19 +56,10 @@ def proto_modules(tmp_path_factory):
     return pb2, pb2_grpc, desc
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def capture(proto_modules, tmp_path_factory):
+def capture(proto_modules, tmp_path_factory, live):
     """Runs the server, records the calls with tcpdump, returns (pcap path, descriptor set path)."""
     pb2, pb2_grpc, desc = proto_modules
-    tcpdump = shutil.which("tcpdump")
-    if not tcpdump:
-        _unavailable("tcpdump is not installed (scripts/test installs it)")
 
     class Echo(pb2_grpc.EchoServicer):
         def Unary(self, request, context):
@@ -99,61 +80,29 @@ def capture(proto_modules, tmp_path_factory):
         def Fail(self, request, context):
             context.abort(grpc.StatusCode.UNAVAILABLE, FAIL_MESSAGE)
 
-    port = _free_port()
+    port = live.port()
     pcap = tmp_path_factory.mktemp("pcap") / "grpc-live.pcap"
-    dump = subprocess.Popen(
-        [tcpdump, "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", str(pcap), f"tcp port {port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    # tcpdump prints "listening on lo" to stderr once the capture is live.
-    deadline = time.monotonic() + 10
-    started = False
-    while time.monotonic() < deadline:
-        line = dump.stderr.readline()
-        if "listening on" in line:
-            started = True
-            break
-        if not line and dump.poll() is not None:
-            break
-    if not started:
-        dump.kill()
-        dump.wait()
-        _unavailable("tcpdump could not capture on lo (needs CAP_NET_RAW)")
-
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     pb2_grpc.add_EchoServicer_to_server(Echo(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     try:
-        # "listening on" comes before the filter is live: probe with bare TCP connections (no
-        # payload, so no entries) until tcpdump has written one.
-        deadline = time.monotonic() + 10
-        while pcap.stat().st_size <= 24:
-            if time.monotonic() > deadline:
-                _unavailable("tcpdump recorded nothing on lo")
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-            time.sleep(0.2)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb2_grpc.EchoStub(channel)
-            assert stub.Unary(pb2.Req(name="alice", n=7), timeout=10).text == "hello alice"
-            assert len(list(stub.ServerStream(pb2.Req(name="s", n=3), timeout=10))) == 3
-            assert stub.ClientStream(iter([pb2.Req(name=f"c{i}") for i in range(4)]), timeout=10).seq == 4
-            assert len(list(stub.Bidi(iter([pb2.Req(name=f"b{i}", n=i) for i in range(2)]), timeout=10))) == 2
-            with pytest.raises(grpc.RpcError) as failed:
-                stub.Fail(pb2.Req(name="x"), timeout=10)
-            assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
-            rep = stub.Unary(pb2.Req(name=GZIP_NAME, n=42), timeout=10, compression=grpc.Compression.Gzip)
-            assert rep.seq == 42
+        # The shared recorder: marker connections make the recording exact under load, and a
+        # kernel drop fails the test.
+        with live.record(pcap, f"tcp port {port}", port):
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb2_grpc.EchoStub(channel)
+                assert stub.Unary(pb2.Req(name="alice", n=7), timeout=10).text == "hello alice"
+                assert len(list(stub.ServerStream(pb2.Req(name="s", n=3), timeout=10))) == 3
+                assert stub.ClientStream(iter([pb2.Req(name=f"c{i}") for i in range(4)]), timeout=10).seq == 4
+                assert len(list(stub.Bidi(iter([pb2.Req(name=f"b{i}", n=i) for i in range(2)]), timeout=10))) == 2
+                with pytest.raises(grpc.RpcError) as failed:
+                    stub.Fail(pb2.Req(name="x"), timeout=10)
+                assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+                rep = stub.Unary(pb2.Req(name=GZIP_NAME, n=42), timeout=10, compression=grpc.Compression.Gzip)
+                assert rep.seq == 42
     finally:
         server.stop(grace=1).wait()
-        time.sleep(1.0)  # let tcpdump write the last packets (FIN/ACK)
-        dump.send_signal(signal.SIGINT)
-        try:
-            dump.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            dump.kill()
-            dump.wait()
-    assert pcap.stat().st_size > 24, "tcpdump wrote no packets"
     return pcap, desc
 
 
