@@ -7,7 +7,6 @@ start is a failure, never a skip."""
 
 import importlib
 import json
-import os
 import subprocess
 import sys
 from concurrent import futures
