@@ -58,6 +58,7 @@ for (const [name, target] of Object.entries(targets)) {
       list_entries: ['limit=5', 'filter=http && status >= 500'],
       list_flows: ['limit=5'],
       tcp_insights: ['limit=5'],
+      watch_entries: ['timeout_ms=0'],
     };
     for (const tool of tools) {
       const required = tool.inputSchema.required ?? [];

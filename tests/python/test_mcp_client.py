@@ -71,6 +71,8 @@ def valid_args(name: str, entry_id: str) -> dict:
         "list_entries": {"limit": 5},
         "list_flows": {"limit": 5},
         "tcp_insights": {"limit": 5},
+        # The demo is a file-like source: nothing new arrives, so do not wait.
+        "watch_entries": {"timeout_ms": 0},
     }.get(name, {})
 
 

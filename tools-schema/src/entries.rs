@@ -130,3 +130,37 @@ pub struct ValidateFilterResult {
     pub fields: Vec<String>,
     pub errors: Vec<FilterError>,
 }
+
+/// Arguments of `watch_entries`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WatchEntriesParams {
+    /// A KFL filter: only matching entries are returned (and waited for).
+    pub filter: Option<String>,
+    /// How long to wait for a matching entry: 0–30000 ms, default 10000. 0 returns at once.
+    #[schemars(range(min = 0, max = 30000))]
+    pub timeout_ms: Option<u32>,
+    /// Entries returned at most: 1–1000, default 50.
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous call. Without it, only entries stored after this call
+    /// started count.
+    pub cursor: Option<String>,
+    /// Return only these fields per entry (as in `list_entries`).
+    pub fields: Option<Vec<String>>,
+}
+
+/// Result of `watch_entries`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct WatchEntriesResult {
+    /// New matching entries, in the order they were stored.
+    pub entries: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Pass back as `cursor` to continue where this call stopped (always set).
+    pub next_cursor: String,
+    /// More matching entries are already stored: call again at once.
+    pub more: bool,
+    /// No matching entry arrived within `timeout_ms`.
+    pub timed_out: bool,
+    pub waited_ms: u64,
+    pub coverage: Coverage,
+}

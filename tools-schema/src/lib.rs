@@ -15,7 +15,7 @@ pub mod status;
 pub use coverage::{Coverage, CoverageDrops, SourceSummary};
 pub use entries::{
     Endpoint, EntrySummary, FilterError, ListEntriesParams, ListEntriesResult, Order, ValidateFilterParams,
-    ValidateFilterResult,
+    ValidateFilterResult, WatchEntriesParams, WatchEntriesResult,
 };
 pub use flows::{
     FlowGroupOut, FlowListItem, FlowOut, FlowSummaryParams, FlowSummaryResult, FlowTransport, GroupBy, ListFlowsParams,

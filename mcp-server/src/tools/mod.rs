@@ -11,6 +11,7 @@ pub mod list_entries;
 pub mod list_workloads;
 pub mod service_map;
 pub mod tcp_insights;
+pub mod watch_entries;
 pub mod work;
 
 use serde::de::DeserializeOwned;
@@ -62,6 +63,7 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
     ("api_stats", "API statistics", api_stats::DESCRIPTION),
     ("service_map", "Service map", service_map::DESCRIPTION),
     ("list_workloads", "List workloads", list_workloads::DESCRIPTION),
+    ("watch_entries", "Watch entries", watch_entries::DESCRIPTION),
 ];
 
 /// Runs a tool by name and returns its structured result.
@@ -79,6 +81,7 @@ pub fn call(state: &AppState, name: &str, args: Map<String, Value>) -> Result<Va
         "api_stats" => to_json(serde_json::to_value(api_stats::run(state, args)?)),
         "service_map" => to_json(serde_json::to_value(service_map::run(state, args)?)),
         "list_workloads" => to_json(serde_json::to_value(list_workloads::run(state, args)?)),
+        "watch_entries" => to_json(serde_json::to_value(watch_entries::run(state, args)?)),
         other => Err(CallError::UnknownTool(format!(
             "unknown tool `{other}`; the tools are: {}",
             TOOLS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
