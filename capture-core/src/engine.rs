@@ -473,6 +473,22 @@ impl Engine {
         self.shared.store.insert_batch(&mut self.out);
     }
 
+    /// Live capture: sweeps idle flows by the wall clock `now` (packets may stop coming), stores
+    /// finished entries and publishes the counters.
+    pub fn tick(&mut self, now: Timestamp) {
+        if now.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
+            self.sweep(now);
+        }
+        self.flush_entries();
+        self.publish();
+    }
+
+    /// The kernel's counters of a live capture (frames delivered, frames dropped: ring full).
+    pub fn set_kernel_counters(&mut self, packets: u64, drops: u64) {
+        self.stats.kernel_packets = packets;
+        self.stats.kernel_drops = drops;
+    }
+
     /// Copies the counters where readers can see them.
     pub fn publish(&mut self) {
         self.stats.flows_active = self.flows.len() as u64;

@@ -58,6 +58,10 @@ pub struct Stats {
     pub entries_emitted: u64,
     /// Addresses whose DNS-learned name was forgotten at `dns_names_max`.
     pub dns_names_forgotten: u64,
+    /// Live capture: frames the kernel delivered to the rings, and frames it dropped because a
+    /// ring was full.
+    pub kernel_packets: u64,
+    pub kernel_drops: u64,
 }
 
 impl Stats {

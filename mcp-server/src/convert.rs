@@ -172,10 +172,11 @@ pub fn coverage(shared: &Shared) -> Coverage {
         parse_errors: stats.dissect.http_parse_errors + stats.dissect.http_header_too_large,
         fragments_dropped: stats.frag.timed_out + stats.frag.dropped_cap,
         packets_snapped: stats.packets_snapped,
+        kernel_drops: stats.kernel_drops,
     };
     let mut notes = Vec::new();
     if sources.is_empty() {
-        notes.push("no source was read: start wirelens with --pcap FILE or --demo".to_string());
+        notes.push("no source was read: start wirelens with --pcap FILE, --demo or --interface IFACE".to_string());
     }
     if store.evicted > 0 {
         notes.push(format!(
@@ -207,6 +208,12 @@ pub fn coverage(shared: &Shared) -> Coverage {
         notes.push(format!(
             "{} HTTP messages did not parse (capture_status.dissection)",
             drops.parse_errors
+        ));
+    }
+    if drops.kernel_drops > 0 {
+        notes.push(format!(
+            "the kernel dropped {} frames because a capture ring was full: traffic is missing (raise --ring-blocks)",
+            drops.kernel_drops
         ));
     }
     if drops.fragments_dropped > 0 {

@@ -97,6 +97,16 @@ struct Source {
     /// ~/.kube/config). Implied by --kubeconfig and --context.
     #[arg(long)]
     kubernetes: bool,
+    /// Capture live on this interface (`any` for every interface of the network namespace;
+    /// repeatable). Needs CAP_NET_RAW; only with `mcp` and `serve`.
+    #[arg(long = "interface", value_name = "IFACE")]
+    interfaces: Vec<String>,
+    /// Live capture ring: blocks per interface (each --ring-block-size).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    ring_blocks: u32,
+    /// Live capture ring: block size (a power of two, at least 4KiB).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    ring_block_size: usize,
     /// How long to wait for the first listing of every kind before reading the sources.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     kube_sync_timeout: u64,
@@ -157,8 +167,8 @@ impl HttpArgs {
 
 impl Source {
     fn to_args(&self) -> anyhow::Result<SourceArgs> {
-        if self.pcaps.is_empty() && !self.demo {
-            anyhow::bail!("no source: give --pcap FILE (repeatable) or --demo");
+        if self.pcaps.is_empty() && !self.demo && self.interfaces.is_empty() {
+            anyhow::bail!("no source: give --pcap FILE (repeatable), --demo or --interface IFACE");
         }
         let mut limits = Limits::default();
         if let Some(m) = self.store_memory {
@@ -177,6 +187,13 @@ impl Source {
                 }
             }),
             kube_sync_timeout: std::time::Duration::from_secs(self.kube_sync_timeout),
+            interfaces: self.interfaces.clone(),
+            ring: Some(capture_core::source::afpacket::RingConfig {
+                block_size: u32::try_from(self.ring_block_size)
+                    .map_err(|_| anyhow::anyhow!("--ring-block-size is too large"))?,
+                block_count: self.ring_blocks,
+                ..Default::default()
+            }),
         })
     }
 }
@@ -282,6 +299,12 @@ fn call(source: &Source, tool: &str, args: Option<&str>) -> ExitCode {
         return ExitCode::from(2);
     }
     let args = match source.to_args() {
+        Ok(a) if !a.interfaces.is_empty() => {
+            eprintln!(
+                "wirelens call: --interface captures live; use `wirelens mcp` or `wirelens serve` (call reads files and the demo)"
+            );
+            return ExitCode::from(2);
+        }
         Ok(a) => a,
         Err(e) => {
             eprintln!("wirelens call: {e}");

@@ -26,6 +26,10 @@ pub struct SourceArgs {
     pub kube: Option<capture_core::enrich::kube::KubeOptions>,
     /// How long the first listing may take.
     pub kube_sync_timeout: std::time::Duration,
+    /// Interfaces to capture live (`--interface`, `any` for all).
+    pub interfaces: Vec<String>,
+    /// Ring geometry of live capture.
+    pub ring: Option<capture_core::source::afpacket::RingConfig>,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -36,6 +40,19 @@ pub struct AppState {
     pub protos: Option<prost_reflect::DescriptorPool>,
     /// Tool calls and their latency, for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The live capture, when `--interface` was given (stopped when the state is dropped).
+    pub live: Option<LiveCapture>,
+}
+
+/// A running live capture, stopped (pending entries stored, rings unmapped) on drop.
+pub struct LiveCapture(Option<capture_core::source::live::Live>);
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        if let Some(l) = self.0.take() {
+            l.stop();
+        }
+    }
 }
 
 impl AppState {
@@ -99,6 +116,20 @@ impl AppState {
             let info = engine.replay("demo", scenario.link, &packets);
             tracing::info!(packets = info.packets, "demo scenario loaded");
         }
+        let live = if args.interfaces.is_empty() {
+            None
+        } else {
+            anyhow::ensure!(
+                args.pcaps.is_empty() && !args.demo,
+                "--interface captures live: it cannot be combined with --pcap or --demo"
+            );
+            let ring = args.ring.unwrap_or_default();
+            let l =
+                capture_core::source::live::Live::start(args.limits.clone(), shared.clone(), &args.interfaces, ring)
+                    .context("starting live capture")?;
+            tracing::info!(interfaces = ?args.interfaces, "live capture started");
+            Some(LiveCapture(Some(l)))
+        };
         let protos = if args.proto_descriptors.is_empty() {
             None
         } else {
@@ -109,6 +140,7 @@ impl AppState {
             limits: args.limits.clone(),
             protos,
             metrics: crate::metrics::Metrics::default(),
+            live,
         })
     }
 
@@ -120,6 +152,7 @@ impl AppState {
             limits,
             protos: None,
             metrics,
+            live: None,
         }
     }
 }

@@ -370,6 +370,7 @@ async fn identities_from_a_real_api_server() {
                 limits,
                 protos: None,
                 metrics: Default::default(),
+                live: None,
             }
         })
         .await

@@ -42,6 +42,9 @@ pub struct CoverageDrops {
     pub fragments_dropped: u64,
     /// Packets shorter on capture than on the wire (snap length).
     pub packets_snapped: u64,
+    /// Live capture: frames the kernel dropped because a capture ring was full.
+    #[serde(default)]
+    pub kernel_drops: u64,
 }
 
 /// One source read.

@@ -3,9 +3,14 @@
 //! - [`file`]: pcap and pcapng files (any byte order, µs or ns resolution, many interfaces);
 //! - [`demo`]: the built-in scenario, synthesised by [`crate::synth`].
 
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod afpacket;
 pub mod demo;
 pub mod demo_identities;
 pub mod file;
+#[cfg(target_os = "linux")]
+pub mod live;
 
 use crate::time::Timestamp;
 

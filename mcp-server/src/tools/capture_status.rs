@@ -106,6 +106,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("amqp_open_overflows", d.amqp_open_overflows),
         ("amqp_body_overruns", d.amqp_body_overruns),
         ("dns_names_forgotten", s.dns_names_forgotten),
+        ("kernel_drops", s.kernel_drops),
     ] {
         drops.insert(k.to_string(), v);
     }
