@@ -52,7 +52,8 @@ for (const [name, target] of Object.entries(targets)) {
     assert.equal(first.code, 0, first.stderr);
     const id = JSON.parse(first.stdout).structuredContent.entries[0].id;
     const args = {
-      // A bare `id=359` is sent as the number 359 (the CLI parses values as JSON); ids are strings.
+      // A bare `id=359` is sent as the number 359 (the CLI parses values as JSON); the schema says
+      // string and the server accepts both, so send the schema's form.
       get_payload: [`id=${JSON.stringify(id)}`],
       validate_filter: ['filter=http && status >= 500'],
       list_entries: ['limit=5', 'filter=http && status >= 500'],

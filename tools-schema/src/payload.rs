@@ -32,7 +32,9 @@ pub enum BodyDecode {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GetPayloadParams {
-    /// Entry id from `list_entries`.
+    /// Entry id from `list_entries` (a number written as a string; a bare number is accepted
+    /// too, as some clients send one).
+    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
     /// `request`, `response` or `both` (default).
     pub part: Option<Part>,
@@ -113,4 +115,35 @@ pub struct GetPayloadResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub l4: Option<crate::flows::FlowOut>,
     pub coverage: Coverage,
+}
+
+/// An id given as a string or as a non-negative integer.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        S(String),
+        N(u64),
+    }
+    Ok(match Id::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("expected an entry id: a string such as \"42\" (a number is accepted too)")
+    })? {
+        Id::S(s) => s,
+        Id::N(n) => n.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_as_strings_or_numbers() {
+        let p: GetPayloadParams = serde_json::from_str(r#"{"id": "42"}"#).unwrap();
+        assert_eq!(p.id, "42");
+        let p: GetPayloadParams = serde_json::from_str(r#"{"id": 42}"#).unwrap();
+        assert_eq!(p.id, "42");
+        let e = serde_json::from_str::<GetPayloadParams>(r#"{"id": -1}"#).unwrap_err().to_string();
+        assert!(e.contains("entry id"), "{e}");
+    }
 }
