@@ -125,12 +125,14 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
         S(String),
         N(u64),
     }
-    Ok(match Id::deserialize(d).map_err(|_| {
-        serde::de::Error::custom("expected an entry id: a string such as \"42\" (a number is accepted too)")
-    })? {
-        Id::S(s) => s,
-        Id::N(n) => n.to_string(),
-    })
+    Ok(
+        match Id::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected an entry id: a string such as \"42\" (a number is accepted too)")
+        })? {
+            Id::S(s) => s,
+            Id::N(n) => n.to_string(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -143,7 +145,9 @@ mod tests {
         assert_eq!(p.id, "42");
         let p: GetPayloadParams = serde_json::from_str(r#"{"id": 42}"#).unwrap();
         assert_eq!(p.id, "42");
-        let e = serde_json::from_str::<GetPayloadParams>(r#"{"id": -1}"#).unwrap_err().to_string();
+        let e = serde_json::from_str::<GetPayloadParams>(r#"{"id": -1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("entry id"), "{e}");
     }
 }
