@@ -7,6 +7,14 @@ use std::fmt;
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
+    /// The wall clock.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
     pub const fn from_micros(us: u64) -> Self {
         Timestamp(us.saturating_mul(1_000))
     }

@@ -72,13 +72,6 @@ impl Drop for Cluster {
     }
 }
 
-fn now() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    Timestamp(d.as_nanos() as u64)
-}
-
 fn obj<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).unwrap()
 }
@@ -281,7 +274,7 @@ async fn identities_from_a_real_api_server() {
 
     // Creation timestamps have one-second resolution: old traffic comes after them.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let t_old = now();
+    let t_old = Timestamp::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The frontend pod dies; a new one gets its IP.
     web.delete(
@@ -302,7 +295,7 @@ async fn identities_from_a_real_api_server() {
     web.create(&pp, &bare_pod("frontend-v2", "frontend")).await.unwrap();
     set_pod_ip(&web, "frontend-v2", "10.244.2.20").await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let t_new = now();
+    let t_new = Timestamp::now();
 
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("cluster.pcap");

@@ -268,30 +268,44 @@ fn selects(selector: &StrMap, labels: &StrMap) -> bool {
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// Follows owner references up to the top controller, at most a few hops (cycles in a hostile
-/// dump stop there).
-fn top_owner(
-    owners: &HashMap<(&str, &str, &str), &OwnerInfo>,
-    ns: &str,
-    first: &(Box<str>, Box<str>),
-) -> (Box<str>, Box<str>) {
-    let mut cur = first.clone();
-    for _ in 0..4 {
-        match owners.get(&(ns, &*cur.0, &*cur.1)).and_then(|o| o.owner.as_ref()) {
-            Some(next) => cur = next.clone(),
-            None => break,
-        }
+/// Owner references by (namespace, kind, name), to follow a pod up to its workload.
+pub struct Owners<'a>(HashMap<(&'a str, &'a str, &'a str), &'a OwnerInfo>);
+
+impl<'a> Owners<'a> {
+    pub fn new(objects: &'a Objects) -> Self {
+        Owners(
+            objects
+                .owners
+                .iter()
+                .map(|o| ((&*o.namespace, &*o.kind, &*o.name), o))
+                .collect(),
+        )
     }
-    cur
+
+    /// The pod's top controller: (kind, name), e.g. (`Deployment`, `web`); a bare pod is its own
+    /// workload (`Pod`). At most a few hops, so a cycle in a hostile dump stops there.
+    pub fn workload(&self, p: &PodInfo) -> (Box<str>, Box<str>) {
+        let Some(first) = &p.owner else {
+            return ("Pod".into(), p.name.clone());
+        };
+        let mut cur = first.clone();
+        for _ in 0..4 {
+            match self
+                .0
+                .get(&(&*p.namespace, &*cur.0, &*cur.1))
+                .and_then(|o| o.owner.as_ref())
+            {
+                Some(next) => cur = next.clone(),
+                None => break,
+            }
+        }
+        cur
+    }
 }
 
 impl IdentityIndex {
     pub fn build(objects: &Objects, caps: IndexCaps) -> IdentityIndex {
-        let owners: HashMap<(&str, &str, &str), &OwnerInfo> = objects
-            .owners
-            .iter()
-            .map(|o| ((&*o.namespace, &*o.kind, &*o.name), o))
-            .collect();
+        let owners = Owners::new(objects);
         let mut idx = IdentityIndex {
             pods: objects.pods.len(),
             services: objects.services.len(),
@@ -315,10 +329,7 @@ impl IdentityIndex {
                 .collect();
             services.sort();
             services.dedup();
-            let workload = match &p.owner {
-                Some(o) => top_owner(&owners, &p.namespace, o),
-                None => ("Pod".into(), p.name.clone()),
-            };
+            let workload = owners.workload(p);
             let id = Arc::new(Identity {
                 pod: Some(p.name.clone()),
                 namespace: Some(p.namespace.clone()),

@@ -251,13 +251,6 @@ impl ClusterState {
     }
 }
 
-fn now() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 /// An event with its object as JSON.
 fn to_json<K: serde::Serialize>(e: Event<K>) -> Event<Value> {
     let j = |o: K| serde_json::to_value(&o).unwrap_or(Value::Null);
@@ -339,7 +332,7 @@ pub async fn start(
                     match r {
                         Ok(ev) => {
                             let mut s = st.lock();
-                            s.apply(kind, ev, now());
+                            s.apply(kind, ev, Timestamp::now());
                             if ids.source().stale && s.synced() {
                                 ids.set_stale(None);
                             }
@@ -359,7 +352,7 @@ pub async fn start(
                 let objects = s.snapshot();
                 drop(s);
                 let stale = ids.source().problem;
-                ids.set(objects, "kubernetes", Some(now()));
+                ids.set(objects, "kubernetes", Some(Timestamp::now()));
                 if stale.is_some() {
                     ids.set_stale(stale);
                 }

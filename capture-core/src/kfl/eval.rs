@@ -35,10 +35,7 @@ impl EvalContext {
 
     /// `now()` is the current wall-clock time.
     pub fn wall_clock() -> Self {
-        let ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        EvalContext { now: Timestamp(ns) }
+        EvalContext { now: Timestamp::now() }
     }
 }
 

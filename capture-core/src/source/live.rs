@@ -16,13 +16,6 @@ use crate::time::Timestamp;
 /// How often finished entries are stored and counters published.
 pub const TICK: Duration = Duration::from_millis(100);
 
-fn wall_clock() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 /// A running capture; dropping it does not stop it (call [`Live::stop`]).
 pub struct Live {
     stop: Arc<AtomicBool>,
@@ -114,7 +107,7 @@ fn run(limits: Limits, shared: Shared, mut rings: Vec<AfPacket>, first_source: u
                 .iter()
                 .fold((0, 0), |(p, d), r| (p + r.kernel_packets, d + r.kernel_drops));
             engine.set_kernel_counters(packets, drops);
-            engine.tick(wall_clock());
+            engine.tick(Timestamp::now());
             let mut sources = shared.sources.lock();
             for (i, s) in per_source.iter().enumerate() {
                 if let Some(src) = sources.get_mut(first_source + i) {

@@ -64,10 +64,7 @@ impl Acc {
             *self.statuses.entry("(other statuses)".to_string()).or_default() += 1;
         }
         if let Some(us) = e.elapsed_us {
-            let h = self
-                .latency
-                .get_or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"));
-            let _ = h.record(us.clamp(1, 3_600_000_000));
+            record_latency(&mut self.latency, us);
         }
         let candidate = (error, e.elapsed_us.unwrap_or(0), e.id);
         if self
@@ -113,7 +110,6 @@ impl Acc {
     fn out(&self, key: String, seconds: f64) -> ApiGroup {
         let mut top: Vec<(&String, &u64)> = self.statuses.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let ms = |us: u64| us as f64 / 1000.0;
         ApiGroup {
             key,
             protocols: self.protocols.iter().map(|p| p.to_string()).collect(),
@@ -125,13 +121,7 @@ impl Acc {
             } else {
                 self.errors as f64 / self.count as f64
             },
-            latency_ms: self.latency.as_ref().filter(|h| !h.is_empty()).map(|h| LatencyMs {
-                p50: ms(h.value_at_quantile(0.50)),
-                p90: ms(h.value_at_quantile(0.90)),
-                p99: ms(h.value_at_quantile(0.99)),
-                max: ms(h.max()),
-                samples: h.len(),
-            }),
+            latency_ms: latency_ms(&self.latency),
             request_bytes: self.req_bytes,
             response_bytes: self.resp_bytes,
             top_statuses: top
@@ -145,6 +135,25 @@ impl Acc {
             example_entry_id: self.example.map(|(_, _, id)| id.to_string()),
         }
     }
+}
+
+/// Adds one call's latency (µs) to a lazily made histogram (1 µs – 1 h, 2 significant digits).
+pub fn record_latency(h: &mut Option<Histogram<u64>>, us: u64) {
+    let h = h.get_or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"));
+    let _ = h.record(us.clamp(1, 3_600_000_000));
+}
+
+/// p50/p90/p99/max in milliseconds; `None` without samples.
+pub fn latency_ms(h: &Option<Histogram<u64>>) -> Option<LatencyMs> {
+    let h = h.as_ref().filter(|h| !h.is_empty())?;
+    let ms = |us: u64| us as f64 / 1000.0;
+    Some(LatencyMs {
+        p50: ms(h.value_at_quantile(0.50)),
+        p90: ms(h.value_at_quantile(0.90)),
+        p99: ms(h.value_at_quantile(0.99)),
+        max: ms(h.max()),
+        samples: h.len(),
+    })
 }
 
 fn method_key(e: &Entry) -> String {

@@ -131,31 +131,11 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
     }
     let order = p.order.unwrap_or_default();
     let store = &state.shared.store;
-    let newest = store.stats().newest;
     let protocols = p.protocol.as_deref().map(parse_protocol).transpose()?;
-    let since = p.since.as_deref().map(|s| parse_time(s, "since", newest)).transpose()?;
-    let until = p.until.as_deref().map(|s| parse_time(s, "until", newest)).transpose()?;
     let projection = p.fields.as_deref().map(resolve_fields).transpose()?;
     let after = p.cursor.as_deref().map(|c| decode_cursor(c, order)).transpose()?;
-    let filter = p
-        .filter
-        .as_deref()
-        .filter(|f| !f.trim().is_empty())
-        .map(super::filter::compile)
-        .transpose()?;
-    let cx = super::filter::eval_context(state);
-    // Cheap pre-filters from the compiled filter: the protocols it can match and its time range.
-    let filter_protocols = filter.as_ref().and_then(|f| f.protocols());
-    let filter_time = filter.as_ref().map(|f| f.time_bounds(&cx));
-
-    let matches = |e: &Entry| {
-        protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol))
-            && filter_protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol))
-            && since.is_none_or(|s| e.ts >= s)
-            && until.is_none_or(|u| e.ts < u)
-            && filter_time.as_ref().is_none_or(|t| t.contains(e.ts))
-            && filter.as_ref().is_none_or(|f| f.matches(e, &cx))
-    };
+    let sel = super::filter::Selection::new(state, p.filter.as_deref(), p.since.as_deref(), p.until.as_deref())?;
+    let matches = |e: &Entry| protocols.as_ref().is_none_or(|ps| ps.contains(&e.protocol)) && sel.matches(e);
     let past_cursor = |k: Key| match (after, order) {
         (None, _) => true,
         (Some(c), Order::Asc) => k > c,

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 
-use capture_core::enrich::index::{Objects, PodInfo};
 use capture_core::store::Order;
 use serde_json::{Map, Value};
 use tools_schema::{ListWorkloadsParams, ListWorkloadsResult, PodOut, WorkloadOut};
@@ -22,26 +21,6 @@ at all.";
 
 const DEFAULT_LIMIT: u32 = 200;
 const MAX_LIMIT: u32 = 1000;
-
-/// The workload a pod belongs to: its top owner, or the pod itself.
-fn workload_of(objects: &Objects, p: &PodInfo) -> (String, String) {
-    let mut cur = match &p.owner {
-        Some((k, n)) => (k.to_string(), n.to_string()),
-        None => return ("Pod".into(), p.name.to_string()),
-    };
-    for _ in 0..4 {
-        let up = objects
-            .owners
-            .iter()
-            .find(|o| o.namespace == p.namespace && *o.kind == cur.0 && *o.name == cur.1)
-            .and_then(|o| o.owner.clone());
-        match up {
-            Some((k, n)) => cur = (k.to_string(), n.to_string()),
-            None => break,
-        }
-    }
-    cur
-}
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListWorkloadsResult, ToolError> {
     run_with(state, args, &Work::none())
@@ -104,8 +83,10 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
     }
 
     let mut groups: BTreeMap<(String, String, String), WorkloadOut> = BTreeMap::new();
+    let owners = capture_core::enrich::index::Owners::new(&objects);
     for pod in &objects.pods {
-        let (kind, name) = workload_of(&objects, pod);
+        let (kind, name) = owners.workload(pod);
+        let (kind, name) = (kind.to_string(), name.to_string());
         let ns = pod.namespace.to_string();
         let w = groups
             .entry((ns.clone(), kind.clone(), name.clone()))

@@ -13,7 +13,7 @@ use capture_core::health::{self, Verdict};
 use capture_core::store::Order;
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value};
-use tools_schema::{LatencyMs, MapEdge, MapLevel, MapNode, ServiceMapParams, ServiceMapResult};
+use tools_schema::{MapEdge, MapLevel, MapNode, ServiceMapParams, ServiceMapResult};
 
 use super::filter::Selection;
 use super::work::Work;
@@ -122,18 +122,6 @@ struct NodeAcc {
     outbound: tools_schema::NodeTraffic,
 }
 
-fn latency(h: &Option<Histogram<u64>>) -> Option<LatencyMs> {
-    let h = h.as_ref().filter(|h| !h.is_empty())?;
-    let ms = |us: u64| us as f64 / 1000.0;
-    Some(LatencyMs {
-        p50: ms(h.value_at_quantile(0.50)),
-        p90: ms(h.value_at_quantile(0.90)),
-        p99: ms(h.value_at_quantile(0.99)),
-        max: ms(h.max()),
-        samples: h.len(),
-    })
-}
-
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ServiceMapResult, ToolError> {
     run_with(state, args, &Work::none())
 }
@@ -189,10 +177,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
             acc.protocols.push(proto);
         }
         if let Some(us) = e.elapsed_us {
-            let h = acc
-                .latency
-                .get_or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"));
-            let _ = h.record(us.clamp(1, 3_600_000_000));
+            super::api_stats::record_latency(&mut acc.latency, us);
         }
         if acc.flows.len() < 10_000 {
             acc.flows.insert(e.flow_id);
@@ -256,7 +241,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
                 } else {
                     acc.errors as f64 / acc.requests as f64
                 },
-                latency_ms: latency(&acc.latency),
+                latency_ms: super::api_stats::latency_ms(&acc.latency),
                 bytes: acc.bytes,
                 connections: ids.len() as u64,
                 refused_connections: refused,

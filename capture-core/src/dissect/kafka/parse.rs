@@ -194,13 +194,13 @@ pub fn probe_responses(mut b: &[u8]) -> Probe {
     }
 }
 
-/// A cursor over a frame.
-struct Rd<'a> {
-    b: &'a [u8],
+/// A cursor over a frame (and over the record batches inside it).
+pub(super) struct Rd<'a> {
+    pub(super) b: &'a [u8],
 }
 
 impl<'a> Rd<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.b.len() < n {
             return None;
         }
@@ -217,8 +217,27 @@ impl<'a> Rd<'a> {
     fn i32(&mut self) -> Option<i32> {
         Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
     }
-    fn i64(&mut self) -> Option<i64> {
+    pub(super) fn i64(&mut self) -> Option<i64> {
         Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    /// A zigzag varint (up to 64 bits), as record fields use.
+    pub(super) fn varint(&mut self) -> Option<i64> {
+        let v = self.uvarint()?;
+        Some((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+    /// Varint-length bytes; -1 is null.
+    pub(super) fn var_bytes(&mut self) -> Option<Option<&'a [u8]>> {
+        match self.varint()? {
+            -1 => Some(None),
+            n => Some(Some(self.take(usize::try_from(n).ok()?)?)),
+        }
+    }
+    /// i32-length bytes; -1 is null.
+    pub(super) fn bytes32(&mut self) -> Option<Option<&'a [u8]>> {
+        match i32::from_be_bytes(self.take(4)?.try_into().ok()?) {
+            -1 => Some(None),
+            n => Some(Some(self.take(usize::try_from(n).ok()?)?)),
+        }
     }
     fn uvarint(&mut self) -> Option<u64> {
         let mut v = 0u64;

@@ -4,6 +4,7 @@
 //! decompressed into at most `decompress_max` bytes; past that its records are not read further.
 
 use super::compression::{self, DecompressError};
+use super::parse::Rd;
 
 /// Caps for what is kept of records (from [`crate::limits::Limits`]).
 #[derive(Debug, Clone, Copy)]
@@ -263,51 +264,6 @@ fn legacy(b: &[u8], magic: u8, offset: i64, place: Place, caps: &RecordCaps, st:
         };
         let inner_magic = unit.get(4).copied().unwrap_or(magic);
         legacy(unit, inner_magic.min(1), abs, place, caps, st, false);
-    }
-}
-
-/// A cursor over record bytes.
-struct Rd<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Rd<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.b.len() < n {
-            return None;
-        }
-        let (h, t) = self.b.split_at(n);
-        self.b = t;
-        Some(h)
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
-    }
-    /// A zigzag varint (up to 64 bits).
-    fn varint(&mut self) -> Option<i64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let c = self.take(1)?[0];
-            v |= u64::from(c & 0x7f) << shift;
-            if c & 0x80 == 0 {
-                return Some((v >> 1) as i64 ^ -((v & 1) as i64));
-            }
-        }
-        None
-    }
-    /// Varint-length bytes; -1 is null.
-    fn var_bytes(&mut self) -> Option<Option<&'a [u8]>> {
-        match self.varint()? {
-            -1 => Some(None),
-            n => Some(Some(self.take(usize::try_from(n).ok()?)?)),
-        }
-    }
-    /// i32-length bytes; -1 is null.
-    fn bytes32(&mut self) -> Option<Option<&'a [u8]>> {
-        match i32::from_be_bytes(self.take(4)?.try_into().ok()?) {
-            -1 => Some(None),
-            n => Some(Some(self.take(usize::try_from(n).ok()?)?)),
-        }
     }
 }
 
