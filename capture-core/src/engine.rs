@@ -14,6 +14,8 @@ use parking_lot::Mutex;
 use crate::dissect::{AppSession, Ctx, DatagramSession, DissectStats};
 use crate::entry::{Entry, Transport};
 use crate::flows::{FlowEnd, FlowRecord, FlowStore};
+use crate::kernel::tls::TlsStreams;
+use crate::kernel::{KernelTable, KernelTcp};
 use crate::limits::Limits;
 use crate::source::{LinkType, Packet, file};
 use crate::stats::{SourceInfo, Stats};
@@ -52,6 +54,8 @@ pub struct Shared {
     pub flows: Arc<FlowStore>,
     pub stats: Arc<Mutex<Stats>>,
     pub sources: Arc<Mutex<Vec<SourceInfo>>>,
+    /// The eBPF probes: what is attached and why something is not (`None`: not asked for).
+    pub probes: Arc<Mutex<Option<ebpf_probes::Report>>>,
     /// Kubernetes identities: entries and flows get theirs when stored.
     pub identities: Arc<crate::enrich::Identities>,
 }
@@ -70,6 +74,7 @@ impl Shared {
             flows: Arc::new(FlowStore::new(limits.max_flow_records)),
             stats: Arc::new(Mutex::new(Stats::default())),
             sources: Arc::new(Mutex::new(Vec::new())),
+            probes: Arc::new(Mutex::new(None)),
             identities: Arc::new(crate::enrich::Identities::default()),
         }
     }
@@ -83,10 +88,15 @@ pub struct Engine {
     out: Vec<Entry>,
     shared: Shared,
     last_sweep: Timestamp,
+    /// eBPF: kernel facts waiting for their flows, and TLS plaintext streams.
+    kernel: KernelTable,
+    tls: TlsStreams,
+    ebpf_events: u64,
 }
 
 impl Engine {
     pub fn new(limits: Limits, shared: Shared) -> Self {
+        let kernel = KernelTable::new(limits.ebpf_max_connections);
         Engine {
             flows: FlowTable::new(limits.max_flows),
             defrag: Defragmenter::new(
@@ -99,6 +109,9 @@ impl Engine {
             out: Vec::new(),
             shared,
             last_sweep: Timestamp(0),
+            kernel,
+            tls: TlsStreams::default(),
+            ebpf_events: 0,
         }
     }
 
@@ -267,7 +280,17 @@ impl Engine {
                 .insert(meta, Conn::default(), &mut |f, why| evicted.push((f, why)));
         }
         for (f, why) in evicted {
-            finish_flow(f, why, ts, &self.limits, &mut self.out, &mut self.stats, &self.shared);
+            let kernel = self.kernel.take(&f.meta.key);
+            finish_flow(
+                f,
+                why,
+                ts,
+                kernel,
+                &self.limits,
+                &mut self.out,
+                &mut self.stats,
+                &self.shared,
+            );
         }
         let Some(flow) = self.flows.get_mut(&key) else { return };
         flow.meta.last_seen = ts;
@@ -336,7 +359,17 @@ impl Engine {
             self.flows.insert(meta, conn, &mut |f, why| evicted.push((f, why)));
         }
         for (f, why) in evicted {
-            finish_flow(f, why, ts, &self.limits, &mut self.out, &mut self.stats, &self.shared);
+            let kernel = self.kernel.take(&f.meta.key);
+            finish_flow(
+                f,
+                why,
+                ts,
+                kernel,
+                &self.limits,
+                &mut self.out,
+                &mut self.stats,
+                &self.shared,
+            );
         }
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
@@ -425,8 +458,21 @@ impl Engine {
             &mut |f, why| gone.push((f, why)),
         );
         for (f, why) in gone {
-            finish_flow(f, why, now, &self.limits, &mut self.out, &mut self.stats, &self.shared);
+            let kernel = self.kernel.take(&f.meta.key);
+            finish_flow(
+                f,
+                why,
+                now,
+                kernel,
+                &self.limits,
+                &mut self.out,
+                &mut self.stats,
+                &self.shared,
+            );
         }
+        self.kernel.sweep(now, tcp_idle);
+        self.tls
+            .sweep(now, tcp_idle, &self.limits, &mut self.out, &mut self.stats.dissect);
         self.publish();
     }
 
@@ -436,8 +482,20 @@ impl Engine {
         let mut all = Vec::new();
         self.flows.drain_all(&mut |f, why| all.push((f, why)));
         for (f, why) in all {
-            finish_flow(f, why, now, &self.limits, &mut self.out, &mut self.stats, &self.shared);
+            let kernel = self.kernel.take(&f.meta.key);
+            finish_flow(
+                f,
+                why,
+                now,
+                kernel,
+                &self.limits,
+                &mut self.out,
+                &mut self.stats,
+                &self.shared,
+            );
         }
+        self.tls
+            .sweep(now, 0, &self.limits, &mut self.out, &mut self.stats.dissect);
         self.flush_entries();
         self.publish();
     }
@@ -449,6 +507,14 @@ impl Engine {
         let index = (!ids.is_empty()).then(|| ids.index());
         let mut dns = ids.dns.lock();
         for e in &mut self.out {
+            // TLS plaintext may come before the packets of its connection were read from the
+            // ring (blocks are handed over every 50 ms): join it to its flow now.
+            if e.tls
+                && e.flow_id == 0
+                && let Some(f) = self.flows.peek(&FlowKey::new(e.src, e.dst, PROTO_TCP))
+            {
+                e.flow_id = f.meta.id;
+            }
             // Answers name their addresses for the entries after them (lookups come first).
             if let Some(d) = e.dns()
                 && let (Some(q), Some(r)) = (d.qname(), d.response.as_ref())
@@ -489,8 +555,41 @@ impl Engine {
         self.stats.kernel_drops = drops;
     }
 
+    /// An event from the eBPF probes, stamped with wall-clock time `ts`: TCP facts join their
+    /// connection's flow; TLS plaintext goes through the dissectors as a stream of its own.
+    pub fn kernel_event(&mut self, ev: &ebpf_probes::Event<'_>, ts: Timestamp) {
+        self.ebpf_events += 1;
+        match ev {
+            ebpf_probes::Event::Tcp(t) => self.kernel.record(t, ts),
+            ebpf_probes::Event::Tls(t) => {
+                let flows = &self.flows;
+                let flow_id = |k: &FlowKey| flows.peek(k).map(|f| f.meta.id);
+                self.tls
+                    .on_event(t, ts, &self.limits, &flow_id, &mut self.out, &mut self.stats.dissect);
+                if self.out.len() >= STORE_BATCH {
+                    self.flush_entries();
+                }
+            }
+        }
+    }
+
+    /// The eBPF side's own losses: events the kernel could not queue (ring buffer full) and
+    /// records that did not parse.
+    pub fn set_ebpf_counters(&mut self, ring_full: u64, malformed: u64) {
+        self.stats.ebpf.ring_full = ring_full;
+        self.stats.ebpf.malformed = malformed;
+    }
+
     /// Copies the counters where readers can see them.
     pub fn publish(&mut self) {
+        let e = &mut self.stats.ebpf;
+        e.events = self.ebpf_events;
+        e.connections_pending = self.kernel.len() as u64;
+        e.connections_dropped = self.kernel.dropped;
+        e.unjoined = self.kernel.unjoined;
+        e.handshake_rtt = self.kernel.handshake_summary();
+        e.tls = self.tls.stats;
+        e.tls_open = self.tls.len() as u64;
         self.stats.flows_active = self.flows.len() as u64;
         self.stats.flows_created = self.flows.created;
         self.stats.flows_evicted_idle = self.flows.evicted_idle;
@@ -506,10 +605,12 @@ fn layer_index(l: Layer) -> usize {
 }
 
 /// A flow leaves the table: deliver what is buffered (with gaps), close its dissector.
+#[allow(clippy::too_many_arguments)]
 fn finish_flow(
     mut f: Flow<Conn>,
     why: Eviction,
     now: Timestamp,
+    kernel: Option<KernelTcp>,
     limits: &Limits,
     out: &mut Vec<Entry>,
     stats: &mut Stats,
@@ -560,6 +661,7 @@ fn finish_flow(
         end,
         metrics: f.state.analysis.metrics,
         peers: shared.identities.peers(f.meta.client, f.meta.server, f.meta.first_seen),
+        kernel: kernel.map(Box::new),
     });
 }
 

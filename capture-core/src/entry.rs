@@ -97,6 +97,9 @@ pub struct Entry {
     /// Kubernetes identities of `src` and `dst` at `ts`, filled when the entry is stored
     /// (external when no identities are loaded).
     pub peers: crate::enrich::Peers,
+    /// Decrypted: the plaintext came from the TLS library of a process (eBPF uprobes), not
+    /// from packets.
+    pub tls: bool,
 }
 
 /// Protocol-specific content.

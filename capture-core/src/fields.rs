@@ -187,10 +187,10 @@ pub static FLAGS: &[FlagDef] = &[
     },
     FlagDef {
         name: "tls",
-        description: "Entries decrypted from TLS. None yet: true once TLS decryption lands.",
-        test: |_| false,
-        cost: 0,
-        protocols: Some(|_| false),
+        description: "Entries decrypted from TLS: plaintext read from the TLS library of a process (eBPF uprobes, --tls-pid/--tls-cgroup).",
+        test: |e| e.tls,
+        cost: 1,
+        protocols: None,
     },
     FlagDef {
         name: "tcp",

@@ -56,6 +56,8 @@ pub struct FlowRecord {
     pub metrics: TcpMetrics,
     /// Kubernetes identities of client (`src`) and server (`dst`) when the flow began.
     pub peers: crate::enrich::Peers,
+    /// What the kernel reported about this connection through the eBPF probes.
+    pub kernel: Option<Box<crate::kernel::KernelTcp>>,
 }
 
 impl FlowRecord {
@@ -66,6 +68,7 @@ impl FlowRecord {
         use crate::entry::{Detail, Entry, Protocol};
         Entry {
             peers: self.peers.clone(),
+            tls: false,
             id: 0,
             ts: self.first_seen,
             protocol: if self.transport == Transport::Tcp {

@@ -24,6 +24,7 @@ pub mod entry;
 pub mod fields;
 pub mod flows;
 pub mod health;
+pub mod kernel;
 pub mod kfl;
 pub mod limits;
 pub mod redact;
@@ -34,3 +35,6 @@ pub mod synth;
 pub mod tcp;
 pub mod time;
 pub mod wire;
+
+/// The eBPF probes (their configuration and status types are part of this crate's API).
+pub use ebpf_probes;

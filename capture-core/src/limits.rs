@@ -144,6 +144,12 @@ pub struct Limits {
     /// Bytes kept of each string or byte-array value in an AMQP field table; longer values are
     /// cut (`amqp_tables_cut`). Together with the item cap it bounds a table to 16 KiB.
     pub amqp_table_value_max_bytes: usize,
+    /// Connections whose kernel facts (eBPF: handshake RTT, retransmits, srtt/cwnd) wait for
+    /// their flow; more are counted in `ebpf_connections_dropped`. One per open connection.
+    pub ebpf_max_connections: usize,
+    /// TLS plaintext streams followed at once (one per SSL connection of the chosen processes);
+    /// more are counted in `tls_connections_dropped`.
+    pub tls_max_connections: usize,
 }
 
 impl Default for Limits {
@@ -198,6 +204,8 @@ impl Default for Limits {
             amqp_max_open: 1_024,
             amqp_body_max_bytes: 4 << 10,
             amqp_table_max_depth: 4,
+            ebpf_max_connections: 65_536,
+            tls_max_connections: 4_096,
             amqp_table_max_items: 64,
             amqp_table_value_max_bytes: 256,
         }

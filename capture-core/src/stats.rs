@@ -62,6 +62,28 @@ pub struct Stats {
     /// ring was full.
     pub kernel_packets: u64,
     pub kernel_drops: u64,
+    /// eBPF probes.
+    pub ebpf: EbpfStats,
+}
+
+/// What the eBPF probes delivered, and what was lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EbpfStats {
+    pub events: u64,
+    /// Events the kernel could not queue because a probe's ring buffer was full.
+    pub ring_full: u64,
+    /// Records that did not parse.
+    pub malformed: u64,
+    /// Connections whose kernel facts wait for their flow.
+    pub connections_pending: u64,
+    /// Connections not recorded: `ebpf_max_connections` were pending.
+    pub connections_dropped: u64,
+    /// Connections no captured flow claimed (traffic on interfaces not captured).
+    pub unjoined: u64,
+    pub handshake_rtt: Option<crate::kernel::HandshakeSummary>,
+    pub tls: crate::kernel::tls::TlsStats,
+    /// TLS plaintext streams open now.
+    pub tls_open: u64,
 }
 
 impl Stats {

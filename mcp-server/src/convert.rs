@@ -143,7 +143,37 @@ pub fn summary(e: &Entry) -> EntrySummary {
         flow_id: e.flow_id,
         elapsed_ms: e.elapsed_us.map(|us| us as f64 / 1000.0),
         summary: e.summary(),
+        tls: e.tls,
         protocol_fields,
+    }
+}
+
+/// The kernel's view of a connection (eBPF), for flow results.
+pub fn kernel_tcp(k: &capture_core::kernel::KernelTcp) -> tools_schema::KernelTcpOut {
+    tools_schema::KernelTcpOut {
+        handshake_rtt_us: k.handshake_rtt_us,
+        retransmitted_segments: k.retransmitted_segments,
+        retransmitted_skbs: k.retransmitted_skbs,
+        srtt_us: k.srtt_us,
+        rttvar_us: k.rttvar_us,
+        cwnd: k.cwnd,
+        cwnd_min: k.cwnd_min,
+        cwnd_max: k.cwnd_max,
+        samples: k.samples,
+        process: k
+            .pid
+            .map(|pid| format!("{} (pid {pid})", k.comm.as_deref().unwrap_or("?"))),
+    }
+}
+
+/// Kernel-measured handshake RTT percentiles.
+pub fn kernel_rtt(h: &capture_core::kernel::HandshakeSummary) -> tools_schema::KernelRtt {
+    tools_schema::KernelRtt {
+        count: h.count,
+        p50_us: h.p50_us,
+        p90_us: h.p90_us,
+        p99_us: h.p99_us,
+        max_us: h.max_us,
     }
 }
 
@@ -173,6 +203,11 @@ pub fn coverage(shared: &Shared) -> Coverage {
         fragments_dropped: stats.frag.timed_out + stats.frag.dropped_cap,
         packets_snapped: stats.packets_snapped,
         kernel_drops: stats.kernel_drops,
+        ebpf_drops: stats.ebpf.ring_full
+            + stats.ebpf.malformed
+            + stats.ebpf.connections_dropped
+            + stats.ebpf.tls.connections_dropped
+            + stats.ebpf.tls.gap_bytes,
     };
     let mut notes = Vec::new();
     if sources.is_empty() {
@@ -214,6 +249,13 @@ pub fn coverage(shared: &Shared) -> Coverage {
         notes.push(format!(
             "the kernel dropped {} frames because a capture ring was full: traffic is missing (raise --ring-blocks)",
             drops.kernel_drops
+        ));
+    }
+    if drops.ebpf_drops > 0 {
+        let e = &stats.ebpf;
+        notes.push(format!(
+            "eBPF data was lost: {} events (ring buffer full), {} malformed records, {} connections and {} TLS streams over their caps, {} TLS bytes too large to copy (capture_status.ebpf)",
+            e.ring_full, e.malformed, e.connections_dropped, e.tls.connections_dropped, e.tls.gap_bytes
         ));
     }
     if drops.fragments_dropped > 0 {

@@ -107,6 +107,18 @@ struct Source {
     /// Live capture ring: block size (a power of two, at least 4KiB).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     ring_block_size: usize,
+    /// With --interface: do not attach the eBPF TCP probes (handshake RTT, retransmissions,
+    /// srtt/cwnd per connection, the process that connected).
+    #[arg(long)]
+    no_ebpf: bool,
+    /// Capture the TLS plaintext of this process through uprobes on its libssl (repeatable).
+    /// Needs CAP_BPF and CAP_PERFMON.
+    #[arg(long = "tls-pid", value_name = "PID")]
+    tls_pids: Vec<u32>,
+    /// Capture the TLS plaintext of the processes in this cgroup v2 and below it (a path under
+    /// /sys/fs/cgroup, or relative to it; repeatable).
+    #[arg(long = "tls-cgroup", value_name = "PATH")]
+    tls_cgroups: Vec<PathBuf>,
     /// How long to wait for the first listing of every kind before reading the sources.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     kube_sync_timeout: u64,
@@ -167,8 +179,9 @@ impl HttpArgs {
 
 impl Source {
     fn to_args(&self) -> anyhow::Result<SourceArgs> {
-        if self.pcaps.is_empty() && !self.demo && self.interfaces.is_empty() {
-            anyhow::bail!("no source: give --pcap FILE (repeatable), --demo or --interface IFACE");
+        let tls = !self.tls_pids.is_empty() || !self.tls_cgroups.is_empty();
+        if self.pcaps.is_empty() && !self.demo && self.interfaces.is_empty() && !tls {
+            anyhow::bail!("no source: give --pcap FILE (repeatable), --demo, --interface IFACE or --tls-pid PID");
         }
         let mut limits = Limits::default();
         if let Some(m) = self.store_memory {
@@ -194,6 +207,15 @@ impl Source {
                 block_count: self.ring_blocks,
                 ..Default::default()
             }),
+            probes: {
+                let tcp = !self.interfaces.is_empty() && !self.no_ebpf;
+                (tcp || tls).then(|| capture_core::ebpf_probes::Config {
+                    tcp,
+                    tls_pids: self.tls_pids.clone(),
+                    tls_cgroups: self.tls_cgroups.clone(),
+                    ..Default::default()
+                })
+            },
         })
     }
 }
@@ -299,9 +321,9 @@ fn call(source: &Source, tool: &str, args: Option<&str>) -> ExitCode {
         return ExitCode::from(2);
     }
     let args = match source.to_args() {
-        Ok(a) if !a.interfaces.is_empty() => {
+        Ok(a) if !a.interfaces.is_empty() || a.probes.is_some() => {
             eprintln!(
-                "wirelens call: --interface captures live; use `wirelens mcp` or `wirelens serve` (call reads files and the demo)"
+                "wirelens call: --interface, --tls-pid and --tls-cgroup capture live; use `wirelens mcp` or `wirelens serve` (call reads files and the demo)"
             );
             return ExitCode::from(2);
         }

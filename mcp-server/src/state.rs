@@ -30,6 +30,8 @@ pub struct SourceArgs {
     pub interfaces: Vec<String>,
     /// Ring geometry of live capture.
     pub ring: Option<capture_core::source::afpacket::RingConfig>,
+    /// eBPF probes to attach with live capture (`None`: none).
+    pub probes: Option<capture_core::ebpf_probes::Config>,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -116,17 +118,20 @@ impl AppState {
             let info = engine.replay("demo", scenario.link, &packets);
             tracing::info!(packets = info.packets, "demo scenario loaded");
         }
-        let live = if args.interfaces.is_empty() {
+        let live = if args.interfaces.is_empty() && args.probes.is_none() {
             None
         } else {
             anyhow::ensure!(
                 args.pcaps.is_empty() && !args.demo,
-                "--interface captures live: it cannot be combined with --pcap or --demo"
+                "--interface, --tls-pid and --tls-cgroup capture live: they cannot be combined with --pcap or --demo"
             );
-            let ring = args.ring.unwrap_or_default();
-            let l =
-                capture_core::source::live::Live::start(args.limits.clone(), shared.clone(), &args.interfaces, ring)
-                    .context("starting live capture")?;
+            let cfg = capture_core::source::live::LiveConfig {
+                interfaces: args.interfaces.clone(),
+                ring: args.ring.unwrap_or_default(),
+                probes: args.probes.clone(),
+            };
+            let l = capture_core::source::live::Live::start(args.limits.clone(), shared.clone(), &cfg)
+                .context("starting live capture")?;
             tracing::info!(interfaces = ?args.interfaces, "live capture started");
             Some(LiveCapture(Some(l)))
         };

@@ -45,6 +45,10 @@ pub struct CoverageDrops {
     /// Live capture: frames the kernel dropped because a capture ring was full.
     #[serde(default)]
     pub kernel_drops: u64,
+    /// eBPF: events lost (a probe's ring buffer was full, a record did not parse), connections
+    /// and TLS streams not followed (caps), and TLS bytes too large to copy.
+    #[serde(default)]
+    pub ebpf_drops: u64,
 }
 
 /// One source read.

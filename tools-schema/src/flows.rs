@@ -132,6 +132,10 @@ pub struct FlowOut {
     pub verdict: String,
     /// Why, in plain words, including whether slowness is the network's or the application's.
     pub reasons: Vec<String>,
+    /// What the kernel of this host reported about the connection (eBPF): present when the
+    /// probes saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelTcpOut>,
 }
 
 /// A group of connections.
@@ -164,6 +168,10 @@ pub struct TcpInsightsResult {
     pub initial_rtt_p50_us: Option<u64>,
     pub initial_rtt_p90_us: Option<u64>,
     pub initial_rtt_p99_us: Option<u64>,
+    /// Handshake RTT measured by this host's kernel (eBPF) over every connection it reported,
+    /// matching or not; absent without probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_handshake_rtt: Option<crate::status::KernelRtt>,
     pub next_cursor: Option<String>,
     pub coverage: Coverage,
 }
@@ -221,6 +229,10 @@ pub struct FlowListItem {
     pub entry_ids: Vec<String>,
     /// TCP health verdict; null for UDP.
     pub verdict: Option<String>,
+    /// What the kernel of this host reported about the connection (eBPF): present when the
+    /// probes saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelTcpOut>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -273,4 +285,25 @@ pub struct FlowSummaryResult {
     /// Endpoint pairs whose two ends are in different namespaces (needs Kubernetes identity).
     pub cross_namespace_pairs: Vec<Talker>,
     pub coverage: Coverage,
+}
+
+/// The kernel's view of one connection (eBPF probes on this host).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct KernelTcpOut {
+    /// connect() to ESTABLISHED as the connecting kernel measured it, µs (only when the client
+    /// runs on this host).
+    pub handshake_rtt_us: Option<u64>,
+    /// Retransmitted segments, and the skbs that carried them, as the sender's kernel counted.
+    pub retransmitted_segments: u32,
+    pub retransmitted_skbs: u32,
+    /// Latest smoothed RTT and its variation, µs; congestion window in segments (latest,
+    /// smallest, largest), from `tcp_probe` samples.
+    pub srtt_us: Option<u32>,
+    pub rttvar_us: Option<u32>,
+    pub cwnd: Option<u32>,
+    pub cwnd_min: Option<u32>,
+    pub cwnd_max: Option<u32>,
+    pub samples: u32,
+    /// The process that called connect(): `comm (pid N)`.
+    pub process: Option<String>,
 }

@@ -18,8 +18,8 @@ pub use entries::{
     ValidateFilterResult, WatchEntriesParams, WatchEntriesResult,
 };
 pub use flows::{
-    FlowGroupOut, FlowListItem, FlowOut, FlowSummaryParams, FlowSummaryResult, FlowTransport, GroupBy, ListFlowsParams,
-    ListFlowsResult, Talker, TcpInsightsParams, TcpInsightsResult, TcpMetricsOut,
+    FlowGroupOut, FlowListItem, FlowOut, FlowSummaryParams, FlowSummaryResult, FlowTransport, GroupBy, KernelTcpOut,
+    ListFlowsParams, ListFlowsResult, Talker, TcpInsightsParams, TcpInsightsResult, TcpMetricsOut,
 };
 pub use k8s::{
     ListWorkloadsParams, ListWorkloadsResult, MapEdge, MapLevel, MapNode, NodeTraffic, PodOut, ServiceMapParams,
@@ -27,7 +27,7 @@ pub use k8s::{
 };
 pub use payload::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part};
 pub use stats::{ApiGroup, ApiGroupBy, ApiStatsParams, ApiStatsResult, LatencyMs, StatusCount};
-pub use status::{CaptureStatus, CaptureStatusParams, IdentityStatus};
+pub use status::{CaptureStatus, CaptureStatusParams, EbpfHook, EbpfStatus, IdentityStatus, KernelRtt, TlsTarget};
 
 /// Strips `format` values that are not standard JSON Schema (`uint64`, `int32`, `double`…) from
 /// a generated schema; strict clients warn on them. `minimum: 0` stays.

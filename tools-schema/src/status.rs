@@ -30,6 +30,10 @@ pub struct CaptureStatus {
     pub store: StoreStatus,
     /// Kubernetes identities: where they come from and how many objects are known.
     pub identities: IdentityStatus,
+    /// eBPF probes: what is attached, what is not and why, and what they delivered. Absent
+    /// when no probe was asked for (files, the demo, `--no-ebpf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebpf: Option<EbpfStatus>,
     /// Every drop and anomaly counter, by name. Zero means nothing was lost there.
     pub drops: BTreeMap<String, u64>,
     /// HTTP dissection counters.
@@ -80,4 +84,64 @@ pub struct StoreStatus {
     pub rejected_oversize: u64,
     pub oldest: Option<String>,
     pub newest: Option<String>,
+}
+
+/// The eBPF probes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct EbpfStatus {
+    /// Some probe is attached.
+    pub available: bool,
+    /// Why nothing, or not everything, is attached.
+    pub reason: Option<String>,
+    /// Capabilities this process lacks (CAP_BPF, CAP_PERFMON, CAP_NET_RAW, CAP_NET_ADMIN).
+    pub missing_capabilities: Vec<String>,
+    /// Every hook: tracepoints, `tp_btf`, and one uprobe per OpenSSL function and library.
+    pub hooks: Vec<EbpfHook>,
+    /// Each `--tls-pid` / `--tls-cgroup` target: attached, or why not.
+    pub tls_targets: Vec<TlsTarget>,
+    /// Events received from the probes.
+    pub events: u64,
+    /// Connections whose kernel facts wait for their flow to end.
+    pub connections_pending: u64,
+    /// Connections the kernel reported that no captured flow claimed (traffic on interfaces
+    /// not captured).
+    pub connections_unjoined: u64,
+    /// Handshake RTT (connect() to ESTABLISHED) over every connection the kernel reported.
+    pub handshake_rtt: Option<KernelRtt>,
+    /// TLS plaintext: connections followed, open now, bytes read.
+    pub tls_connections: u64,
+    pub tls_open: u64,
+    pub tls_bytes: u64,
+    /// TLS streams whose addresses were never learnt (shown as 0.0.0.0:0).
+    pub tls_without_addresses: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct EbpfHook {
+    /// e.g. `tracepoint/sock/inet_sock_set_state`, `uprobe/SSL_write@/usr/lib/…/libssl.so.3`.
+    pub hook: String,
+    pub attached: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct TlsTarget {
+    /// `pid 1234` or `cgroup /sys/fs/cgroup/…`.
+    pub target: String,
+    pub attached: bool,
+    /// The libssl files probed for it.
+    pub libraries: Vec<String>,
+    /// Why it is not attached, or what is partial.
+    pub reason: Option<String>,
+}
+
+/// Handshake RTT percentiles measured by the kernel, µs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct KernelRtt {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
 }

@@ -149,6 +149,7 @@ pub(crate) fn dummy_entry() -> &'static Entry {
         let a = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         Entry {
             peers: Default::default(),
+            tls: false,
             id: 0,
             ts: Timestamp(0),
             protocol: Protocol::Http11,

@@ -59,6 +59,7 @@ fn build(s: Spec) -> Entry {
     let ts = at(s.secs);
     Entry {
         peers: Default::default(),
+        tls: false,
         id: s.id,
         ts,
         protocol: s.protocol,

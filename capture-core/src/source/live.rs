@@ -1,7 +1,8 @@
-//! Live capture: one thread reads the AF_PACKET rings of the chosen interfaces and runs the
-//! frames through an engine whose entries and flows land in the shared store while capture
-//! goes on. Every 100 ms it sweeps idle flows, stores finished entries and publishes counters
-//! (the kernel's drops included), so tools see traffic about a tenth of a second after it ends.
+//! Live capture: one thread reads the AF_PACKET rings of the chosen interfaces and the eBPF
+//! probes' ring buffers, and runs both through an engine whose entries and flows land in the
+//! shared store while capture goes on. Every 100 ms it sweeps idle flows, stores finished entries
+//! and publishes counters (the kernel's drops included), so tools see traffic about a tenth of a
+//! second after it ends.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,16 @@ use crate::time::Timestamp;
 /// How often finished entries are stored and counters published.
 pub const TICK: Duration = Duration::from_millis(100);
 
+/// What to capture.
+#[derive(Debug, Clone, Default)]
+pub struct LiveConfig {
+    /// Interfaces for AF_PACKET (`any` for all); may be empty when only eBPF is wanted.
+    pub interfaces: Vec<String>,
+    pub ring: RingConfig,
+    /// The eBPF probes to attach (`None`: none).
+    pub probes: Option<ebpf_probes::Config>,
+}
+
 /// A running capture; dropping it does not stop it (call [`Live::stop`]).
 pub struct Live {
     stop: Arc<AtomicBool>,
@@ -24,17 +35,21 @@ pub struct Live {
 
 impl Live {
     /// Opens every interface first (an error names the interface and the missing capability),
-    /// then captures in the background into `shared`.
-    pub fn start(
-        limits: Limits,
-        shared: Shared,
-        interfaces: &[String],
-        ring: RingConfig,
-    ) -> Result<Live, CaptureError> {
+    /// attaches the eBPF probes as far as the host allows (what is not attached, and why, is in
+    /// `shared.probes`), then captures in the background into `shared`.
+    pub fn start(limits: Limits, shared: Shared, cfg: &LiveConfig) -> Result<Live, CaptureError> {
         let mut rings = Vec::new();
-        for i in interfaces {
-            rings.push(AfPacket::open(i, ring)?);
+        for i in &cfg.interfaces {
+            rings.push(AfPacket::open(i, cfg.ring)?);
         }
+        let probes = cfg.probes.as_ref().and_then(|p| {
+            let (probes, report) = ebpf_probes::Probes::start(p);
+            if let Some(why) = &report.reason {
+                tracing::warn!("eBPF: {why}");
+            }
+            *shared.probes.lock() = Some(report);
+            probes
+        });
         let first_source = {
             let mut sources = shared.sources.lock();
             let at = sources.len();
@@ -46,13 +61,22 @@ impl Live {
                     ..SourceInfo::default()
                 });
             }
+            if cfg.probes.is_some() {
+                let report = shared.probes.lock().clone().unwrap_or_default();
+                sources.push(SourceInfo {
+                    kind: "ebpf".into(),
+                    name: "kernel probes".into(),
+                    warning: report.reason.clone(),
+                    ..SourceInfo::default()
+                });
+            }
             at
         };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("wirelens-capture".into())
-            .spawn(move || run(limits, shared, rings, first_source, &flag))
+            .spawn(move || run(limits, shared, rings, probes, first_source, &flag))
             .map_err(|e| CaptureError::Io {
                 what: "starting the capture thread",
                 source: e,
@@ -63,7 +87,7 @@ impl Live {
         })
     }
 
-    /// Stops capturing, stores what is pending and unmaps the rings.
+    /// Stops capturing, stores what is pending, detaches the probes and unmaps the rings.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -72,10 +96,37 @@ impl Live {
     }
 }
 
-fn run(limits: Limits, shared: Shared, mut rings: Vec<AfPacket>, first_source: usize, stop: &AtomicBool) {
+/// Wall-clock time of a CLOCK_MONOTONIC stamp from the probes.
+struct Clock {
+    wall_minus_mono: i128,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let mono = i128::from(ebpf_probes::monotonic_ns());
+        let wall = i128::from(Timestamp::now().0);
+        Clock {
+            wall_minus_mono: wall - mono,
+        }
+    }
+
+    fn wall(&self, mono_ns: u64) -> Timestamp {
+        Timestamp(u64::try_from(i128::from(mono_ns) + self.wall_minus_mono).unwrap_or(0))
+    }
+}
+
+fn run(
+    limits: Limits,
+    shared: Shared,
+    mut rings: Vec<AfPacket>,
+    mut probes: Option<ebpf_probes::Probes>,
+    first_source: usize,
+    stop: &AtomicBool,
+) {
     let mut engine = Engine::new(limits, shared.clone());
     let mut per_source: Vec<(u64, u64, Option<Timestamp>, Option<Timestamp>)> = vec![(0, 0, None, None); rings.len()];
     let mut last_tick = Instant::now();
+    let clock = Clock::new();
     while !stop.load(Ordering::Relaxed) {
         let mut got = 0;
         for (i, r) in rings.iter_mut().enumerate() {
@@ -101,12 +152,28 @@ fn run(limits: Limits, shared: Shared, mut rings: Vec<AfPacket>, first_source: u
                 }
             }
         }
+        if let Some(p) = &mut probes {
+            // Without rings, the probes' ring buffers are what we wait on.
+            let wait = if rings.is_empty() { TICK / 2 } else { Duration::ZERO };
+            p.poll(wait, &mut |ev| {
+                let mono = match &ev {
+                    ebpf_probes::Event::Tcp(t) => t.mono_ns,
+                    ebpf_probes::Event::Tls(t) => t.mono_ns,
+                };
+                engine.kernel_event(&ev, clock.wall(mono));
+            });
+        } else if rings.is_empty() {
+            std::thread::sleep(TICK / 2);
+        }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             let (packets, drops) = rings
                 .iter()
                 .fold((0, 0), |(p, d), r| (p + r.kernel_packets, d + r.kernel_drops));
             engine.set_kernel_counters(packets, drops);
+            if let Some(p) = &probes {
+                engine.set_ebpf_counters(p.ring_full_drops(), p.malformed);
+            }
             engine.tick(Timestamp::now());
             let mut sources = shared.sources.lock();
             for (i, s) in per_source.iter().enumerate() {
@@ -124,4 +191,7 @@ fn run(limits: Limits, shared: Shared, mut rings: Vec<AfPacket>, first_source: u
     }
     engine.finish();
     engine.publish();
+    // Detach the probes before the rings go (both are released when dropped here).
+    drop(probes);
+    drop(rings);
 }

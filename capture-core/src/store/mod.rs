@@ -250,6 +250,7 @@ mod tests {
         };
         Entry {
             peers: Default::default(),
+            tls: false,
             id: 0,
             ts: Timestamp(ts),
             protocol: Protocol::Http11,

@@ -173,6 +173,10 @@ impl<T> FlowTable<T> {
         self.flows.is_empty()
     }
 
+    pub fn peek(&self, key: &FlowKey) -> Option<&Flow<T>> {
+        self.flows.get(key)
+    }
+
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow<T>> {
         self.flows.get_mut(key)
     }

@@ -107,6 +107,11 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("amqp_body_overruns", d.amqp_body_overruns),
         ("dns_names_forgotten", s.dns_names_forgotten),
         ("kernel_drops", s.kernel_drops),
+        ("ebpf_ring_full", s.ebpf.ring_full),
+        ("ebpf_malformed", s.ebpf.malformed),
+        ("ebpf_connections_dropped", s.ebpf.connections_dropped),
+        ("tls_connections_dropped", s.ebpf.tls.connections_dropped),
+        ("tls_gap_bytes", s.ebpf.tls.gap_bytes),
     ] {
         drops.insert(k.to_string(), v);
     }
@@ -181,6 +186,38 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
             evicted_capacity: s.flows_evicted_capacity,
             reused: s.flows_reused,
         },
+        ebpf: state.shared.probes.lock().as_ref().map(|r| tools_schema::EbpfStatus {
+            available: r.available,
+            reason: r.reason.clone(),
+            missing_capabilities: r.missing_capabilities.clone(),
+            hooks: r
+                .hooks
+                .iter()
+                .map(|h| tools_schema::EbpfHook {
+                    hook: h.hook.clone(),
+                    attached: h.attached,
+                    error: h.error.clone(),
+                })
+                .collect(),
+            tls_targets: r
+                .tls_targets
+                .iter()
+                .map(|t| tools_schema::TlsTarget {
+                    target: t.target.clone(),
+                    attached: t.attached,
+                    libraries: t.libraries.clone(),
+                    reason: t.reason.clone(),
+                })
+                .collect(),
+            events: s.ebpf.events,
+            connections_pending: s.ebpf.connections_pending,
+            connections_unjoined: s.ebpf.unjoined,
+            handshake_rtt: s.ebpf.handshake_rtt.as_ref().map(crate::convert::kernel_rtt),
+            tls_connections: s.ebpf.tls.connections,
+            tls_open: s.ebpf.tls_open,
+            tls_bytes: s.ebpf.tls.bytes,
+            tls_without_addresses: s.ebpf.tls.without_addresses,
+        }),
         identities: {
             let idx = state.shared.identities.index();
             let src = state.shared.identities.source();

@@ -98,6 +98,7 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
             payload_bytes_c2s: f.metrics.payload_bytes[0],
             payload_bytes_s2c: f.metrics.payload_bytes[1],
             entries: counts.get(&f.id).map_or(0, |c| c.0),
+            kernel: f.kernel.as_deref().map(convert::kernel_tcp),
             entry_ids: counts.get(&f.id).map(|c| c.1.clone()).unwrap_or_default(),
             verdict: (f.transport == Transport::Tcp).then(|| health::assess_flow(f).0.name().to_string()),
         })

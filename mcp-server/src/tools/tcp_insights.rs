@@ -107,6 +107,7 @@ pub fn flow_out(f: &FlowRecord) -> FlowOut {
         metrics: metrics_out(&f.metrics),
         verdict: verdict.name().into(),
         reasons,
+        kernel: f.kernel.as_deref().map(crate::convert::kernel_tcp),
     }
 }
 
@@ -195,6 +196,14 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         (start, end, (end < n).then(|| format!("o{end}")))
     };
     let coverage = convert::coverage(&state.shared);
+    let kernel_rtt = state
+        .shared
+        .stats
+        .lock()
+        .ebpf
+        .handshake_rtt
+        .as_ref()
+        .map(convert::kernel_rtt);
     let (p50, p90, p99) = (pct.map(|p| p.0), pct.map(|p| p.1), pct.map(|p| p.2));
     if group_by == GroupBy::Flow {
         let mut outs: Vec<FlowOut> = flows.iter().map(|f| flow_out(f)).collect();
@@ -218,6 +227,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
             initial_rtt_p50_us: p50,
             initial_rtt_p90_us: p90,
             initial_rtt_p99_us: p99,
+            kernel_handshake_rtt: kernel_rtt,
             next_cursor: next,
             coverage,
         });
@@ -289,6 +299,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         initial_rtt_p50_us: p50,
         initial_rtt_p90_us: p90,
         initial_rtt_p99_us: p99,
+        kernel_handshake_rtt: kernel_rtt,
         next_cursor: next,
         coverage,
     })

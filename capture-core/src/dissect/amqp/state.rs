@@ -216,6 +216,7 @@ impl AmqpSession {
         let elapsed_us = (o.entry.methods.len() > 1 || o.body_left.is_some()).then(|| o.last_ts.micros_since(o.ts));
         ctx.out.push(Entry {
             peers: Default::default(),
+            tls: false,
             id: 0,
             ts: o.ts,
             protocol: Protocol::Amqp,

@@ -206,6 +206,7 @@ fn emit(
     };
     ctx.out.push(Entry {
         peers: Default::default(),
+        tls: false,
         id: 0,
         ts,
         protocol: Protocol::Dns,

@@ -649,6 +649,7 @@ impl Http1Session {
         t.txn.response = resp;
         ctx.out.push(Entry {
             peers: Default::default(),
+            tls: false,
             id: 0,
             ts,
             protocol,

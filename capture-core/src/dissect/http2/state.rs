@@ -810,6 +810,7 @@ impl Http2Session {
         out.response = resp.started().then(|| build(resp));
         ctx.out.push(Entry {
             peers: Default::default(),
+            tls: false,
             id: 0,
             ts,
             protocol: if is_grpc { Protocol::Grpc } else { Protocol::Http2 },

@@ -108,6 +108,7 @@ impl KafkaSession {
         };
         ctx.out.push(Entry {
             peers: Default::default(),
+            tls: false,
             id: 0,
             ts,
             protocol: Protocol::Kafka,

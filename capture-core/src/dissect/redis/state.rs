@@ -495,6 +495,7 @@ impl RedisSession {
         }
         ctx.out.push(Entry {
             peers: Default::default(),
+            tls: false,
             id: 0,
             ts,
             protocol: Protocol::Redis,
