@@ -13,6 +13,11 @@ fn main() {
     println!("cargo:rerun-if-env-changed=WIRELENS_NO_PROBES");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
+    // Installing clang (or libbpf's headers) after a build without probes must rebuild them. A
+    // path that does not exist makes cargo rerun this script every time, which is cheap.
+    let clang_path = if clang.contains('/') { clang.clone() } else { format!("/usr/bin/{clang}") };
+    println!("cargo:rerun-if-changed={clang_path}");
+    println!("cargo:rerun-if-changed=/usr/include/bpf/bpf_helpers.h");
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let mut missing = String::new();
     if std::env::var_os("WIRELENS_NO_PROBES").is_some() {

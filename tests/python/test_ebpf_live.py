@@ -238,3 +238,35 @@ async def test_a_tls_target_that_cannot_be_attached_says_why(wirelens_bin, netns
     finally:
         idle.kill()
         idle.wait()
+
+
+@pytest.mark.anyio
+async def test_without_capabilities_wirelens_says_which_are_missing_and_keeps_running(wirelens_bin):
+    if os.geteuid() != 0:
+        unavailable("dropping capabilities to test their absence needs root first")
+    setpriv = shutil.which("setpriv") or unavailable("util-linux's `setpriv` is not installed")
+    nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"]
+    # The binary must be reachable by `nobody`: run a copy from a world-readable temp dir.
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        exe = os.path.join(tmp, "wirelens")
+        shutil.copy(wirelens_bin, exe)
+        os.chmod(exe, 0o755)
+        # Packet capture without CAP_NET_RAW: a clear error at start, naming the capability.
+        r = subprocess.run(nobody + [exe, "mcp", "--interface", "lo"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "CAP_NET_RAW" in r.stderr, r
+        # TLS capture without CAP_BPF/CAP_PERFMON: the server runs and says why there is none.
+        params = StdioServerParameters(command=nobody[0], args=nobody[1:] + [exe, "mcp", "--tls-pid", str(os.getpid())])
+        async with Client(params) as client:
+            status = (await client.call_tool("capture_status", {})).structured_content
+            e = status["ebpf"]
+            assert not e["available"], e
+            assert "CAP_BPF" in e["reason"] and "CAP_PERFMON" in e["reason"], e
+            assert {"CAP_BPF", "CAP_PERFMON", "CAP_NET_RAW"} <= set(e["missing_capabilities"]), e
+            ebpf_source = [s for s in status["sources"] if s["kind"] == "ebpf"]
+            assert ebpf_source and "CAP_BPF" in ebpf_source[0]["warning"], status["sources"]
+            assert "CAP_BPF" in " ".join(status["coverage"]["notes"]), status["coverage"]
+            # Tools still answer.
+            r = (await client.call_tool("list_entries", {})).structured_content
+            assert r["entries"] == []
