@@ -15,7 +15,11 @@ fn main() {
     let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
     // Installing clang (or libbpf's headers) after a build without probes must rebuild them. A
     // path that does not exist makes cargo rerun this script every time, which is cheap.
-    let clang_path = if clang.contains('/') { clang.clone() } else { format!("/usr/bin/{clang}") };
+    let clang_path = if clang.contains('/') {
+        clang.clone()
+    } else {
+        format!("/usr/bin/{clang}")
+    };
     println!("cargo:rerun-if-changed={clang_path}");
     println!("cargo:rerun-if-changed=/usr/include/bpf/bpf_helpers.h");
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();

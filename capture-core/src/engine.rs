@@ -54,6 +54,8 @@ pub struct Shared {
     pub flows: Arc<FlowStore>,
     pub stats: Arc<Mutex<Stats>>,
     pub sources: Arc<Mutex<Vec<SourceInfo>>>,
+    /// How far reading the capture files has come (for progress reports while serving).
+    pub import: Arc<ImportProgress>,
     /// The eBPF probes: what is attached and why something is not (`None`: not asked for).
     pub probes: Arc<Mutex<Option<ebpf_probes::Report>>>,
     /// Kubernetes identities: entries and flows get theirs when stored.
@@ -75,8 +77,31 @@ impl Shared {
             stats: Arc::new(Mutex::new(Stats::default())),
             sources: Arc::new(Mutex::new(Vec::new())),
             probes: Arc::new(Mutex::new(None)),
+            import: Arc::new(ImportProgress::default()),
             identities: Arc::new(crate::enrich::Identities::default()),
         }
+    }
+}
+
+/// Bytes of capture files read so far, of how many, and the file being read.
+#[derive(Debug, Default)]
+pub struct ImportProgress {
+    pub bytes_read: std::sync::atomic::AtomicU64,
+    pub bytes_total: std::sync::atomic::AtomicU64,
+    pub current: Mutex<String>,
+}
+
+impl ImportProgress {
+    /// (bytes read, bytes in all, current file); the total is 0 when unknown (a pipe).
+    pub fn snapshot(&self) -> (u64, u64, String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total = self.bytes_total.load(Relaxed);
+        let read = self.bytes_read.load(Relaxed);
+        (
+            if total > 0 { read.min(total) } else { read },
+            total,
+            self.current.lock().clone(),
+        )
     }
 }
 
@@ -129,13 +154,25 @@ impl Engine {
 
     /// Reads a whole pcap/pcapng file, then flushes open flows.
     pub fn read_pcap(&mut self, path: &Path) -> Result<SourceInfo, file::FileError> {
+        use std::sync::atomic::Ordering::Relaxed;
         let mut first = None;
         let mut last = None;
+        let import = self.shared.import.clone();
+        *import.current.lock() = path.display().to_string();
+        let start = import.bytes_read.load(Relaxed);
         let summary = file::read_file(path, self.limits.max_record_bytes, |p| {
             first.get_or_insert(p.ts);
             last = Some(p.ts);
+            // The record header is 16 bytes in pcap, 28 or more in pcapng: close enough for
+            // a progress report.
+            import.bytes_read.fetch_add(p.data.len() as u64 + 16, Relaxed);
             self.process(p);
         })?;
+        if let Ok(m) = std::fs::metadata(path)
+            && m.is_file()
+        {
+            import.bytes_read.store(start + m.len(), Relaxed);
+        }
         self.finish();
         let mut links: Vec<u32> = summary.interfaces.iter().map(|l| l.0).collect();
         links.dedup();

@@ -34,6 +34,7 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::loading::Phase;
 use crate::server::WirelensServer;
 use crate::state::AppState;
 
@@ -128,12 +129,11 @@ pub fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
 type Mcp = StreamableHttpService<WirelensServer, LocalSessionManager>;
 
 struct App {
-    /// Set once the sources are loaded; until then `/mcp` answers 503 and `/readyz` says loading.
+    /// Set when serving starts; `/readyz` answers 503 until the sources are read.
     state: OnceLock<(Arc<AppState>, Mcp)>,
     /// SHA-256 of the token: comparing digests keeps the comparison constant-time whatever the
     /// lengths.
     token_digest: Option<[u8; 32]>,
-    load_error: OnceLock<String>,
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -190,12 +190,13 @@ async fn mcp(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 fn not_ready(app: &App) -> Response {
-    match app.load_error.get() {
-        Some(e) => text(
+    let phase = app.state.get().map(|(s, _)| s.loading.phase());
+    match phase {
+        Some(Phase::Failed(e)) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the sources could not be loaded: {e}\n"),
         ),
-        None => {
+        _ => {
             let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "loading the capture sources\n");
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -210,8 +211,8 @@ async fn healthz() -> Response {
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     match app.state.get() {
-        Some(_) => text(StatusCode::OK, "ready\n"),
-        None => not_ready(&app),
+        Some((s, _)) if s.loading.is_ready() => text(StatusCode::OK, "ready\n"),
+        _ => not_ready(&app),
     }
 }
 
@@ -289,7 +290,6 @@ impl Server {
         let app = Arc::new(App {
             state: OnceLock::new(),
             token_digest: opts.token.as_ref().map(|t| Sha256::digest(t.trim().as_bytes()).into()),
-            load_error: OnceLock::new(),
         });
         Ok(Server {
             listener,
@@ -319,27 +319,24 @@ impl Server {
         let _ = self.app.state.set((state, svc));
     }
 
-    /// Loads the sources in the background (probes see `/readyz` 503 until done) and serves until
-    /// `cancel` fires.
-    pub async fn run(self, load: impl FnOnce() -> anyhow::Result<AppState> + Send + 'static) -> anyhow::Result<()> {
+    /// Serves at once and reads the sources in the background: `/readyz` answers 503 until they
+    /// are read, tool calls wait for them (with progress notifications). What can fail fast
+    /// (files, descriptors, interfaces) fails before serving.
+    pub async fn run(self, args: crate::state::SourceArgs) -> anyhow::Result<()> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let (state, pending) = {
+            let args = args.clone();
+            tokio::task::spawn_blocking(move || AppState::prepare(&args)).await??
+        };
+        let state = Arc::new(state);
         tracing::info!("serving MCP on {scheme}://{}/mcp", self.local_addr()?);
         let server = Arc::new(self);
-        let loader = {
-            let server = server.clone();
-            tokio::spawn(async move {
-                match tokio::task::spawn_blocking(load).await {
-                    Ok(Ok(state)) => server.set_state(Arc::new(state)),
-                    Ok(Err(e)) => {
-                        tracing::error!("loading sources failed: {e:#}");
-                        let _ = server.app.load_error.set(format!("{e:#}"));
-                    }
-                    Err(e) => {
-                        let _ = server.app.load_error.set(format!("the loader panicked: {e}"));
-                    }
-                }
-            })
-        };
+        server.set_state(state.clone());
+        let loader = tokio::task::spawn_blocking(move || {
+            if let Err(e) = state.fill(&args, pending) {
+                tracing::error!("loading sources failed: {e:#}");
+            }
+        });
         loop {
             let (stream, peer) = tokio::select! {
                 _ = server.cancel.cancelled() => break,

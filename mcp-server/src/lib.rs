@@ -15,6 +15,7 @@
 pub mod completions;
 pub mod convert;
 pub mod http;
+pub mod loading;
 pub mod metrics;
 pub mod prompts;
 pub mod proto;

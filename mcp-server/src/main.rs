@@ -263,10 +263,22 @@ fn load_in(rt: &tokio::runtime::Runtime, args: SourceArgs) -> anyhow::Result<App
     rt.block_on(async move { tokio::task::spawn_blocking(move || AppState::load(&args)).await })?
 }
 
+/// Serves at once: what can fail fast does (files, descriptors, interfaces), and the sources are
+/// read in the background while tool calls wait for them with progress notifications.
 fn serve_stdio(source: &Source) -> anyhow::Result<()> {
     let args = source.to_args()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let state = Arc::new(load_in(&rt, args)?);
+    let (state, pending) = AppState::prepare(&args)?;
+    let state = Arc::new(state);
+    {
+        let state = state.clone();
+        rt.spawn_blocking(move || {
+            if let Err(e) = state.fill(&args, pending) {
+                tracing::error!("reading the sources failed: {e:#}");
+                eprintln!("wirelens: {e:#}");
+            }
+        });
+    }
     rt.block_on(async move {
         let service = server::WirelensServer::new(state)
             .serve(rmcp::transport::stdio())
@@ -295,7 +307,7 @@ fn serve_http(source: &Source, http: &HttpArgs) -> anyhow::Result<()> {
             }
             stop.cancel();
         });
-        server.run(move || AppState::load(&args)).await
+        server.run(args).await
     })
 }
 

@@ -86,9 +86,17 @@ impl WirelensServer {
         f: impl FnOnce(&AppState, &tools::work::Work<'_>) -> Result<T, tools::ToolError> + Send + 'static,
     ) -> Result<Json<T>, String> {
         let start = std::time::Instant::now();
+        let token = ctx.meta.get_progress_token();
+        if !self.state.loading.is_ready() {
+            // The sources are still being read: wait, telling the client how far reading is.
+            let waited = self.wait_loaded(tool, &ctx, token.as_ref()).await;
+            if let Err(e) = waited {
+                self.state.metrics.record(tool, start.elapsed(), false);
+                return Err(e);
+            }
+        }
         let state = self.state.clone();
         let cancelled = Arc::new(AtomicBool::new(false));
-        let token = ctx.meta.get_progress_token();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, u64)>(4);
         let watcher = {
             let (ct, flag) = (ctx.ct.clone(), cancelled.clone());
@@ -124,6 +132,42 @@ impl WirelensServer {
         let r = joined.unwrap_or_else(|e| Err(tools::ToolError(format!("{tool}: internal error: {e}"))));
         self.state.metrics.record(tool, start.elapsed(), r.is_ok());
         r.map(Json).map_err(|e| e.0)
+    }
+}
+
+impl WirelensServer {
+    /// Waits until the sources are read, sending `notifications/progress` every 250 ms when the
+    /// request has a progress token (bytes of the capture files read, of how many).
+    async fn wait_loaded(
+        &self,
+        tool: &str,
+        ctx: &RequestContext<RoleServer>,
+        token: Option<&rmcp::model::ProgressToken>,
+    ) -> Result<(), String> {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                r = self.state.loading.wait() => {
+                    return r.map_err(|e| format!("{tool}: the capture sources could not be read: {e}"));
+                }
+                _ = ctx.ct.cancelled() => return Err(format!("{tool}: cancelled while the sources were being read")),
+                _ = tick.tick() => {
+                    if let Some(t) = token {
+                        let (done, total, file) = self.state.shared.import.snapshot();
+                        let message = match (total, done, file.is_empty()) {
+                            (0, 0, true) => "waiting for the sources (Kubernetes listing, live capture)".to_string(),
+                            (0, _, _) => format!("reading the capture files: {done} bytes so far ({file})"),
+                            _ => format!("reading the capture files: {done} of {total} bytes ({file})"),
+                        };
+                        let mut p = ProgressNotificationParam::new(t.clone(), done as f64).with_message(message);
+                        if total > 0 {
+                            p = p.with_total(total as f64);
+                        }
+                        let _ = ctx.peer.notify_progress(p).await;
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -43,7 +43,14 @@ pub struct AppState {
     /// Tool calls and their latency, for `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// The live capture, when `--interface` was given (stopped when the state is dropped).
-    pub live: Option<LiveCapture>,
+    pub live: parking_lot::Mutex<Option<LiveCapture>>,
+    /// Whether the sources are read yet (tools wait for it).
+    pub loading: crate::loading::Loading,
+}
+
+/// What [`AppState::prepare`] leaves for [`AppState::fill`]: the opened interfaces.
+pub struct Pending {
+    live: Option<capture_core::source::live::Opened>,
 }
 
 /// A running live capture, stopped (pending entries stored, rings unmapped) on drop.
@@ -60,7 +67,25 @@ impl Drop for LiveCapture {
 impl AppState {
     /// Reads every source to the end (files in order, then the demo).
     pub fn load(args: &SourceArgs) -> anyhow::Result<AppState> {
+        let (state, pending) = AppState::prepare(args)?;
+        state.fill(args, pending)?;
+        Ok(state)
+    }
+
+    /// Everything that can fail at once, before serving: the arguments, the files (present and
+    /// of a known format), identity dumps, protobuf descriptors and the interfaces (opened). The
+    /// state is empty and loading until [`AppState::fill`] has read the sources.
+    pub fn prepare(args: &SourceArgs) -> anyhow::Result<(AppState, Pending)> {
         let shared = Shared::with_limits(&args.limits);
+        anyhow::ensure!(
+            args.kube.is_none() || (args.identities.is_empty() && !args.demo),
+            "--kubeconfig/--kubernetes replace --identities and the demo's identities: give one of them"
+        );
+        let live_wanted = !args.interfaces.is_empty() || args.probes.is_some();
+        anyhow::ensure!(
+            !live_wanted || (args.pcaps.is_empty() && !args.demo),
+            "--interface, --tls-pid and --tls-cgroup capture live: they cannot be combined with --pcap or --demo"
+        );
         // Identities first: entries and flows get theirs as they are stored.
         let mut objects = capture_core::enrich::Objects::default();
         let mut sources = Vec::new();
@@ -79,11 +104,53 @@ impl AppState {
         if !sources.is_empty() {
             shared.identities.set(objects, &sources.join(","), None);
         }
+        let mut total = 0;
+        for p in &args.pcaps {
+            total += capture_core::source::file::check_file(p).with_context(|| format!("reading {}", p.display()))?;
+        }
+        shared
+            .import
+            .bytes_total
+            .store(total, std::sync::atomic::Ordering::Relaxed);
+        let protos = if args.proto_descriptors.is_empty() {
+            None
+        } else {
+            Some(crate::proto::load_pool(&args.proto_descriptors)?)
+        };
+        let live = if live_wanted {
+            let cfg = capture_core::source::live::LiveConfig {
+                interfaces: args.interfaces.clone(),
+                ring: args.ring.unwrap_or_default(),
+                probes: args.probes.clone(),
+            };
+            Some(capture_core::source::live::Live::open(&cfg).context("starting live capture")?)
+        } else {
+            None
+        };
+        let state = AppState {
+            shared,
+            limits: args.limits.clone(),
+            protos,
+            metrics: crate::metrics::Metrics::default(),
+            live: parking_lot::Mutex::new(None),
+            loading: crate::loading::Loading::new(),
+        };
+        Ok((state, Pending { live }))
+    }
+
+    /// Reads the sources into the state: waits for the Kubernetes listing, reads the files and
+    /// the demo, starts live capture. Marks the state ready, or failed with the reason (tools then
+    /// answer with it).
+    pub fn fill(&self, args: &SourceArgs, pending: Pending) -> anyhow::Result<()> {
+        let r = self.read_sources(args, pending);
+        self.loading
+            .finish(r.as_ref().map(|_| ()).map_err(|e| format!("{e:#}")));
+        r
+    }
+
+    fn read_sources(&self, args: &SourceArgs, pending: Pending) -> anyhow::Result<()> {
+        let shared = &self.shared;
         if let Some(k) = &args.kube {
-            anyhow::ensure!(
-                args.identities.is_empty() && !args.demo,
-                "--kubeconfig/--kubernetes replace --identities and the demo's identities: give one of them"
-            );
             // Watches run on the caller's runtime; the sources are read once every kind is listed.
             let rt = tokio::runtime::Handle::try_current()
                 .context("watching Kubernetes needs a tokio runtime (load the sources on its blocking pool)")?;
@@ -118,35 +185,28 @@ impl AppState {
             let info = engine.replay("demo", scenario.link, &packets);
             tracing::info!(packets = info.packets, "demo scenario loaded");
         }
-        let live = if args.interfaces.is_empty() && args.probes.is_none() {
-            None
-        } else {
-            anyhow::ensure!(
-                args.pcaps.is_empty() && !args.demo,
-                "--interface, --tls-pid and --tls-cgroup capture live: they cannot be combined with --pcap or --demo"
-            );
-            let cfg = capture_core::source::live::LiveConfig {
-                interfaces: args.interfaces.clone(),
-                ring: args.ring.unwrap_or_default(),
-                probes: args.probes.clone(),
-            };
-            let l = capture_core::source::live::Live::start(args.limits.clone(), shared.clone(), &cfg)
+        if let Some(opened) = pending.live {
+            let l = opened
+                .start(args.limits.clone(), shared.clone())
                 .context("starting live capture")?;
             tracing::info!(interfaces = ?args.interfaces, "live capture started");
-            Some(LiveCapture(Some(l)))
-        };
-        let protos = if args.proto_descriptors.is_empty() {
-            None
-        } else {
-            Some(crate::proto::load_pool(&args.proto_descriptors)?)
-        };
-        Ok(AppState {
+            *self.live.lock() = Some(LiveCapture(Some(l)));
+        }
+        Ok(())
+    }
+
+    /// A state over sources already read into `shared` (tests, embedders).
+    pub fn from_shared(shared: Shared, limits: Limits) -> AppState {
+        let loading = crate::loading::Loading::new();
+        loading.finish(Ok(()));
+        AppState {
             shared,
-            limits: args.limits.clone(),
-            protos,
+            limits,
+            protos: None,
             metrics: crate::metrics::Metrics::default(),
-            live,
-        })
+            live: parking_lot::Mutex::new(None),
+            loading,
+        }
     }
 
     #[cfg(test)]
@@ -157,7 +217,12 @@ impl AppState {
             limits,
             protos: None,
             metrics,
-            live: None,
+            live: parking_lot::Mutex::new(None),
+            loading: {
+                let l = crate::loading::Loading::new();
+                l.finish(Ok(()));
+                l
+            },
         }
     }
 }

@@ -358,13 +358,7 @@ async fn identities_from_a_real_api_server() {
             engine.read_pcap(&pcap).unwrap();
             engine.read_pcap(&moved).unwrap();
             engine.publish();
-            AppState {
-                shared,
-                limits,
-                protos: None,
-                metrics: Default::default(),
-                live: None,
-            }
+            AppState::from_shared(shared, limits)
         })
         .await
         .unwrap()

@@ -68,6 +68,62 @@ pub fn read_file(
     read_from(path, file, max_record_bytes, &mut visit)
 }
 
+/// Checks that `path` can be opened and starts like a pcap or pcapng file (the errors of
+/// [`read_file`] that come before any packet); returns its size in bytes. A pipe (`--pcap
+/// /dev/stdin`, a FIFO, `<(tcpdump -w - …)`) is not opened: reading it would consume it; its
+/// size is 0 (unknown).
+pub fn check_file(path: &Path) -> Result<u64, FileError> {
+    let open_err = |source| FileError::Open {
+        path: path.into(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(open_err)?;
+    if !meta.is_file() {
+        return Ok(0);
+    }
+    let mut file = File::open(path).map_err(open_err)?;
+    let size = meta.len();
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(FileError::Read {
+                    path: path.into(),
+                    offset: n as u64,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    check_magic(path, &head[..n])?;
+    Ok(size)
+}
+
+/// The first bytes of a capture file: empty, or not a magic number we read, is an error.
+fn check_magic(path: &Path, head: &[u8]) -> Result<(), FileError> {
+    if head.is_empty() {
+        return Err(FileError::Empty { path: path.into() });
+    }
+    const MAGICS: [[u8; 4]; 5] = [
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0xc3, 0xd4],
+        [0x4d, 0x3c, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0x3c, 0x4d],
+        [0x0a, 0x0d, 0x0d, 0x0a],
+    ];
+    if !MAGICS.iter().any(|m| head == m) {
+        return Err(FileError::BadMagic {
+            path: path.into(),
+            magic: head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
+        });
+    }
+    Ok(())
+}
+
 /// Like [`read_file`] but from any reader; `path` only names the source in errors.
 pub fn read_from<R: Read + Send>(
     path: &Path,
@@ -91,22 +147,7 @@ pub fn read_from<R: Read + Send>(
             }
         }
     };
-    if head.is_empty() {
-        return Err(FileError::Empty { path: path.into() });
-    }
-    const MAGICS: [[u8; 4]; 5] = [
-        [0xd4, 0xc3, 0xb2, 0xa1],
-        [0xa1, 0xb2, 0xc3, 0xd4],
-        [0x4d, 0x3c, 0xb2, 0xa1],
-        [0xa1, 0xb2, 0x3c, 0x4d],
-        [0x0a, 0x0d, 0x0d, 0x0a],
-    ];
-    if !MAGICS.iter().any(|m| head == m) {
-        return Err(FileError::BadMagic {
-            path: path.into(),
-            magic: head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
-        });
-    }
+    check_magic(path, &head)?;
     let mut reader = create_reader(INITIAL_BUFFER, input).map_err(|e| FileError::Corrupt {
         path: path.into(),
         offset: 0,

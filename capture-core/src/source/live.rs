@@ -38,11 +38,43 @@ impl Live {
     /// attaches the eBPF probes as far as the host allows (what is not attached, and why, is in
     /// `shared.probes`), then captures in the background into `shared`.
     pub fn start(limits: Limits, shared: Shared, cfg: &LiveConfig) -> Result<Live, CaptureError> {
+        Live::open(cfg)?.start(limits, shared)
+    }
+
+    /// Opens every interface, so that a missing capability or interface is an error at once;
+    /// [`Opened::start`] then captures. Frames arriving in between wait in the rings.
+    pub fn open(cfg: &LiveConfig) -> Result<Opened, CaptureError> {
         let mut rings = Vec::new();
         for i in &cfg.interfaces {
             rings.push(AfPacket::open(i, cfg.ring)?);
         }
-        let probes = cfg.probes.as_ref().and_then(|p| {
+        Ok(Opened {
+            rings,
+            probes: cfg.probes.clone(),
+        })
+    }
+
+    /// Stops capturing, stores what is pending, detaches the probes and unmaps the rings.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Interfaces opened, not yet read.
+pub struct Opened {
+    rings: Vec<AfPacket>,
+    probes: Option<ebpf_probes::Config>,
+}
+
+impl Opened {
+    /// Attaches the eBPF probes as far as the host allows (what is not attached, and why, is in
+    /// `shared.probes`), then captures in the background into `shared`.
+    pub fn start(self, limits: Limits, shared: Shared) -> Result<Live, CaptureError> {
+        let Opened { rings, probes: wanted } = self;
+        let probes = wanted.as_ref().and_then(|p| {
             let (probes, report) = ebpf_probes::Probes::start(p);
             if let Some(why) = &report.reason {
                 tracing::warn!("eBPF: {why}");
@@ -61,7 +93,7 @@ impl Live {
                     ..SourceInfo::default()
                 });
             }
-            if cfg.probes.is_some() {
+            if wanted.is_some() {
                 let report = shared.probes.lock().clone().unwrap_or_default();
                 sources.push(SourceInfo {
                     kind: "ebpf".into(),
@@ -85,14 +117,6 @@ impl Live {
             stop,
             thread: Some(thread),
         })
-    }
-
-    /// Stops capturing, stores what is pending, detaches the probes and unmaps the rings.
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
