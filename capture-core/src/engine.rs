@@ -30,6 +30,10 @@ use crate::wire::{Layer, TcpSegment, UdpDatagram, decode_ip, decode_link};
 
 /// Entries are handed to the store in batches of this size (one write lock per batch).
 const STORE_BATCH: usize = 256;
+/// How long a TLS entry waits for the packet flow of its connection (see `join_tls_entries`).
+const TLS_JOIN_GRACE_NS: u64 = 300_000_000;
+/// TLS entries held back at most; more are stored unjoined.
+const TLS_HELD_MAX: usize = 4_096;
 /// Idle and closed flows are looked for once per second of capture time.
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
@@ -83,6 +87,33 @@ impl Shared {
     }
 }
 
+/// What the engines of one live capture share when it runs several threads.
+#[derive(Debug, Clone)]
+pub struct EngineGroup {
+    pub size: usize,
+    kernel: Arc<Mutex<KernelTable>>,
+    stats: Arc<Mutex<Vec<Stats>>>,
+    flow_ids: Arc<Mutex<std::collections::HashMap<FlowKey, u64>>>,
+}
+
+impl EngineGroup {
+    pub fn new(size: usize, limits: &Limits) -> EngineGroup {
+        EngineGroup {
+            size: size.max(1),
+            kernel: Arc::new(Mutex::new(KernelTable::new(limits.ebpf_max_connections))),
+            stats: Arc::new(Mutex::new(Vec::new())),
+            flow_ids: Arc::new(Mutex::new(std::collections::HashMap::new())),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Part {
+    index: usize,
+    stats: Arc<Mutex<Vec<Stats>>>,
+    flow_ids: Arc<Mutex<std::collections::HashMap<FlowKey, u64>>>,
+}
+
 /// Bytes of capture files read so far, of how many, and the file being read.
 #[derive(Debug, Default)]
 pub struct ImportProgress {
@@ -114,14 +145,20 @@ pub struct Engine {
     shared: Shared,
     last_sweep: Timestamp,
     /// eBPF: kernel facts waiting for their flows, and TLS plaintext streams.
-    kernel: KernelTable,
+    kernel: Arc<Mutex<KernelTable>>,
+    /// Live capture with several threads: this engine's place among them, and the flow ids of
+    /// every thread's open TCP flows (TLS plaintext joins a flow whichever thread holds it).
+    part: Option<Part>,
     tls: TlsStreams,
     ebpf_events: u64,
+    /// TLS entries waiting for their flow, and the wall clock of the last tick (live only).
+    tls_held: Vec<Entry>,
+    now: Option<Timestamp>,
 }
 
 impl Engine {
     pub fn new(limits: Limits, shared: Shared) -> Self {
-        let kernel = KernelTable::new(limits.ebpf_max_connections);
+        let kernel = Arc::new(Mutex::new(KernelTable::new(limits.ebpf_max_connections)));
         Engine {
             flows: FlowTable::new(limits.max_flows),
             defrag: Defragmenter::new(
@@ -135,8 +172,11 @@ impl Engine {
             shared,
             last_sweep: Timestamp(0),
             kernel,
+            part: None,
             tls: TlsStreams::default(),
             ebpf_events: 0,
+            tls_held: Vec::new(),
+            now: None,
         }
     }
 
@@ -317,7 +357,7 @@ impl Engine {
                 .insert(meta, Conn::default(), &mut |f, why| evicted.push((f, why)));
         }
         for (f, why) in evicted {
-            let kernel = self.kernel.take(&f.meta.key);
+            let kernel = self.take_kernel(&f.meta.key);
             finish_flow(
                 f,
                 why,
@@ -377,7 +417,8 @@ impl Engine {
                 evicted.push((old, Eviction::Reused));
             }
         }
-        if self.flows.get_mut(&key).is_none() {
+        let inserted = self.flows.get_mut(&key).is_none();
+        if inserted {
             let (client, server, roles) = decide_roles(src, dst, flags.syn(), flags.ack());
             let meta = FlowMeta {
                 id: 0,
@@ -396,7 +437,7 @@ impl Engine {
             self.flows.insert(meta, conn, &mut |f, why| evicted.push((f, why)));
         }
         for (f, why) in evicted {
-            let kernel = self.kernel.take(&f.meta.key);
+            let kernel = self.take_kernel(&f.meta.key);
             finish_flow(
                 f,
                 why,
@@ -407,6 +448,12 @@ impl Engine {
                 &mut self.stats,
                 &self.shared,
             );
+        }
+        if inserted
+            && let Some(p) = &self.part
+            && let Some(f) = self.flows.peek(&key)
+        {
+            p.flow_ids.lock().insert(key, f.meta.id);
         }
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
@@ -495,7 +542,7 @@ impl Engine {
             &mut |f, why| gone.push((f, why)),
         );
         for (f, why) in gone {
-            let kernel = self.kernel.take(&f.meta.key);
+            let kernel = self.take_kernel(&f.meta.key);
             finish_flow(
                 f,
                 why,
@@ -507,7 +554,7 @@ impl Engine {
                 &self.shared,
             );
         }
-        self.kernel.sweep(now, tcp_idle);
+        self.kernel.lock().sweep(now, tcp_idle);
         self.tls
             .sweep(now, tcp_idle, &self.limits, &mut self.out, &mut self.stats.dissect);
         self.publish();
@@ -519,7 +566,7 @@ impl Engine {
         let mut all = Vec::new();
         self.flows.drain_all(&mut |f, why| all.push((f, why)));
         for (f, why) in all {
-            let kernel = self.kernel.take(&f.meta.key);
+            let kernel = self.take_kernel(&f.meta.key);
             finish_flow(
                 f,
                 why,
@@ -539,19 +586,12 @@ impl Engine {
 
     /// Hands finished entries to the store.
     pub fn flush_entries(&mut self) {
+        self.join_tls_entries();
         self.stats.entries_emitted += self.out.len() as u64;
         let ids = &self.shared.identities;
         let index = (!ids.is_empty()).then(|| ids.index());
         let mut dns = ids.dns.lock();
         for e in &mut self.out {
-            // TLS plaintext may come before the packets of its connection were read from the
-            // ring (blocks are handed over every 50 ms): join it to its flow now.
-            if e.tls
-                && e.flow_id == 0
-                && let Some(f) = self.flows.peek(&FlowKey::new(e.src, e.dst, PROTO_TCP))
-            {
-                e.flow_id = f.meta.id;
-            }
             // Answers name their addresses for the entries after them (lookups come first).
             if let Some(d) = e.dns()
                 && let (Some(q), Some(r)) = (d.qname(), d.response.as_ref())
@@ -579,6 +619,7 @@ impl Engine {
     /// Live capture: sweeps idle flows by the wall clock `now` (packets may stop coming), stores
     /// finished entries and publishes the counters.
     pub fn tick(&mut self, now: Timestamp) {
+        self.now = Some(now);
         if now.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
             self.sweep(now);
         }
@@ -597,10 +638,13 @@ impl Engine {
     pub fn kernel_event(&mut self, ev: &ebpf_probes::Event<'_>, ts: Timestamp) {
         self.ebpf_events += 1;
         match ev {
-            ebpf_probes::Event::Tcp(t) => self.kernel.record(t, ts),
+            ebpf_probes::Event::Tcp(t) => self.kernel.lock().record(t, ts),
             ebpf_probes::Event::Tls(t) => {
-                let flows = &self.flows;
-                let flow_id = |k: &FlowKey| flows.peek(k).map(|f| f.meta.id);
+                let (flows, part) = (&self.flows, &self.part);
+                let flow_id = |k: &FlowKey| match part {
+                    Some(p) => p.flow_ids.lock().get(k).copied(),
+                    None => flows.peek(k).map(|f| f.meta.id),
+                };
                 self.tls
                     .on_event(t, ts, &self.limits, &flow_id, &mut self.out, &mut self.stats.dissect);
                 if self.out.len() >= STORE_BATCH {
@@ -621,10 +665,13 @@ impl Engine {
     pub fn publish(&mut self) {
         let e = &mut self.stats.ebpf;
         e.events = self.ebpf_events;
-        e.connections_pending = self.kernel.len() as u64;
-        e.connections_dropped = self.kernel.dropped;
-        e.unjoined = self.kernel.unjoined;
-        e.handshake_rtt = self.kernel.handshake_summary();
+        {
+            let k = self.kernel.lock();
+            e.connections_pending = k.len() as u64;
+            e.connections_dropped = k.dropped;
+            e.unjoined = k.unjoined;
+            e.handshake_rtt = k.handshake_summary();
+        }
         e.tls = self.tls.stats;
         e.tls_open = self.tls.len() as u64;
         self.stats.flows_active = self.flows.len() as u64;
@@ -633,7 +680,70 @@ impl Engine {
         self.stats.flows_evicted_closed = self.flows.evicted_closed;
         self.stats.flows_evicted_capacity = self.flows.evicted_capacity;
         self.stats.frag = self.defrag.stats;
-        *self.shared.stats.lock() = self.stats.clone();
+        match &self.part {
+            None => *self.shared.stats.lock() = self.stats.clone(),
+            Some(p) => {
+                let mut parts = p.stats.lock();
+                parts[p.index] = self.stats.clone();
+                let mut total = Stats::default();
+                for s in parts.iter() {
+                    total.merge(s);
+                }
+                *self.shared.stats.lock() = total;
+            }
+        }
+    }
+
+    /// TLS plaintext can be ready before the packets of its connection are read (a ring hands a
+    /// block over up to 50 ms after its first frame, and with several capture threads another
+    /// thread may hold the flow): an entry not yet joined to its flow is held back for
+    /// `TLS_JOIN_GRACE_NS` after it began, and looked up again at every flush. At the end of the
+    /// capture everything held is stored.
+    fn join_tls_entries(&mut self) {
+        if self.tls_held.is_empty() && !self.out.iter().any(|e| e.tls && e.flow_id == 0) {
+            return;
+        }
+        let held = std::mem::take(&mut self.tls_held);
+        let out = std::mem::take(&mut self.out);
+        for mut e in held.into_iter().chain(out) {
+            if e.tls && e.flow_id == 0 {
+                let key = FlowKey::new(e.src, e.dst, PROTO_TCP);
+                e.flow_id = match &self.part {
+                    Some(p) => p.flow_ids.lock().get(&key).copied().unwrap_or(0),
+                    None => self.flows.peek(&key).map_or(0, |f| f.meta.id),
+                };
+                let young = self
+                    .now
+                    .is_some_and(|now| now.0 < e.ts.0.saturating_add(TLS_JOIN_GRACE_NS));
+                if e.flow_id == 0 && young && self.tls_held.len() < TLS_HELD_MAX {
+                    self.tls_held.push(e);
+                    continue;
+                }
+            }
+            self.out.push(e);
+        }
+    }
+
+    /// The kernel's facts for a flow leaving the table (and its id leaves the shared index).
+    fn take_kernel(&self, key: &FlowKey) -> Option<KernelTcp> {
+        if let Some(p) = &self.part {
+            p.flow_ids.lock().remove(key);
+        }
+        self.kernel.lock().take(key)
+    }
+
+    /// Makes this engine part `index` of a group sharing `shared` (live capture with several
+    /// threads): flow ids are spaced so they never collide, counters are summed over the group,
+    /// and the kernel's facts and the open flows' ids are shared.
+    pub fn join(&mut self, group: &EngineGroup, index: usize) {
+        self.flows.number_from(index as u64 + 1, group.size as u64);
+        self.kernel = group.kernel.clone();
+        group.stats.lock().resize(group.size, Stats::default());
+        self.part = Some(Part {
+            index,
+            stats: group.stats.clone(),
+            flow_ids: group.flow_ids.clone(),
+        });
     }
 }
 

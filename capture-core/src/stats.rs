@@ -91,6 +91,63 @@ impl Stats {
         self.decode_errors.iter().sum()
     }
 
+    /// Adds the counters of another engine that shares the store (live capture with several
+    /// threads): sums, earliest first and latest last timestamps.
+    pub fn merge(&mut self, o: &Stats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.wire_bytes += o.wire_bytes;
+        self.packets_snapped += o.packets_snapped;
+        self.first_ts = match (self.first_ts, o.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = self.last_ts.max(o.last_ts);
+        for (a, b) in self.decode_errors.iter_mut().zip(o.decode_errors) {
+            *a += b;
+        }
+        self.non_ip += o.non_ip;
+        self.other_ip += o.other_ip;
+        self.tcp_packets += o.tcp_packets;
+        self.udp_packets += o.udp_packets;
+        let f = &mut self.frag;
+        f.fragments += o.frag.fragments;
+        f.reassembled += o.frag.reassembled;
+        f.timed_out += o.frag.timed_out;
+        f.dropped_cap += o.frag.dropped_cap;
+        f.overlaps += o.frag.overlaps;
+        self.flows_active += o.flows_active;
+        self.flows_created += o.flows_created;
+        self.flows_evicted_idle += o.flows_evicted_idle;
+        self.flows_evicted_closed += o.flows_evicted_closed;
+        self.flows_evicted_capacity += o.flows_evicted_capacity;
+        self.flows_reused += o.flows_reused;
+        self.add_reassembly(&o.reassembly);
+        self.dissect.add(&o.dissect);
+        self.entries_emitted += o.entries_emitted;
+        self.dns_names_forgotten = self.dns_names_forgotten.max(o.dns_names_forgotten);
+        self.kernel_packets += o.kernel_packets;
+        self.kernel_drops += o.kernel_drops;
+        let (e, x) = (&mut self.ebpf, &o.ebpf);
+        e.events += x.events;
+        e.ring_full += x.ring_full;
+        e.malformed += x.malformed;
+        e.connections_pending = e.connections_pending.max(x.connections_pending);
+        e.connections_dropped = e.connections_dropped.max(x.connections_dropped);
+        e.unjoined = e.unjoined.max(x.unjoined);
+        if e.handshake_rtt.is_none() {
+            e.handshake_rtt = x.handshake_rtt;
+        }
+        let (t, y) = (&mut e.tls, &x.tls);
+        t.events += y.events;
+        t.bytes += y.bytes;
+        t.connections += y.connections;
+        t.gap_bytes += y.gap_bytes;
+        t.connections_dropped += y.connections_dropped;
+        t.without_addresses += y.without_addresses;
+        e.tls_open += x.tls_open;
+    }
+
     pub fn add_reassembly(&mut self, r: &ReassemblyStats) {
         let t = &mut self.reassembly;
         t.bytes_delivered += r.bytes_delivered;
@@ -100,5 +157,45 @@ impl Stats {
         t.gap_bytes += r.gap_bytes;
         t.window_overflows += r.window_overflows;
         t.bytes_after_fin += r.bytes_after_fin;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_the_parts_of_a_live_capture_sums_counters_and_spans_time() {
+        let a = Stats {
+            packets: 3,
+            bytes: 300,
+            first_ts: Some(Timestamp(20)),
+            last_ts: Some(Timestamp(50)),
+            flows_created: 2,
+            kernel_drops: 1,
+            ..Stats::default()
+        };
+        let mut b = Stats {
+            packets: 4,
+            bytes: 100,
+            first_ts: Some(Timestamp(10)),
+            last_ts: Some(Timestamp(40)),
+            flows_created: 5,
+            ..Stats::default()
+        };
+        b.decode_errors[0] = 2;
+        b.ebpf.connections_pending = 7;
+        let mut total = Stats::default();
+        total.merge(&a);
+        total.merge(&b);
+        assert_eq!((total.packets, total.bytes, total.flows_created, total.kernel_drops), (7, 400, 7, 1));
+        assert_eq!((total.first_ts, total.last_ts), (Some(Timestamp(10)), Some(Timestamp(50))));
+        assert_eq!(total.decode_errors_total(), 2);
+        // Shared tables are counted once, not once per part.
+        total.merge(&b);
+        assert_eq!(total.ebpf.connections_pending, 7);
+        let mut empty = Stats::default();
+        empty.merge(&Stats::default());
+        assert_eq!(empty, Stats::default());
     }
 }

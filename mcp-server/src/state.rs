@@ -32,6 +32,8 @@ pub struct SourceArgs {
     pub ring: Option<capture_core::source::afpacket::RingConfig>,
     /// eBPF probes to attach with live capture (`None`: none).
     pub probes: Option<capture_core::ebpf_probes::Config>,
+    /// Live capture threads (kernel fanout over that many rings per interface).
+    pub capture_threads: usize,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -122,6 +124,7 @@ impl AppState {
                 interfaces: args.interfaces.clone(),
                 ring: args.ring.unwrap_or_default(),
                 probes: args.probes.clone(),
+                threads: args.capture_threads,
             };
             Some(capture_core::source::live::Live::open(&cfg).context("starting live capture")?)
         } else {

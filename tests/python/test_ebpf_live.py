@@ -157,7 +157,8 @@ srv.serve_forever()
 
 
 @pytest.mark.anyio
-async def test_https_through_openssl_shows_up_in_plaintext(wirelens_bin, netns_pair):
+@pytest.mark.parametrize("threads", ["1", "2"])
+async def test_https_through_openssl_shows_up_in_plaintext(wirelens_bin, netns_pair, threads):
     n = netns_pair
     openssl = shutil.which("openssl") or unavailable("openssl is not installed (a certificate is needed)")
     port = random.randrange(30000, 40000)
@@ -170,13 +171,18 @@ async def test_https_through_openssl_shows_up_in_plaintext(wirelens_bin, netns_p
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         try:
             wait_listening(n, port)
-            async with Client(wirelens_params(wirelens_bin, n, "--tls-pid", str(web.pid))) as client:
+            # With two capture threads the packet flow may be on either engine: the join must
+            # still find it.
+            async with Client(wirelens_params(wirelens_bin, n, "--tls-pid", str(web.pid),
+                                              "--capture-threads", threads)) as client:
                 status = (await client.call_tool("capture_status", {})).structured_content
                 assert_probes_attached(status, ["uprobe/SSL_read@", "uretprobe/SSL_write@"])
                 targets = status["ebpf"]["tls_targets"]
                 assert targets == [t for t in targets if t["attached"]] and len(targets) == 1, targets
                 assert any("libssl" in lib for lib in targets[0]["libraries"]), targets
 
+                # A cursor from before the traffic: watch_entries without one starts at "now".
+                start = (await client.call_tool("watch_entries", {"timeout_ms": 0})).structured_content
                 client_code = (
                     "import ssl, urllib.request, urllib.error\n"
                     "ctx = ssl._create_unverified_context()\n"
@@ -186,13 +192,11 @@ async def test_https_through_openssl_shows_up_in_plaintext(wirelens_bin, netns_p
                     "    except urllib.error.HTTPError: pass\n")
                 sh(n["ip"], "netns", "exec", n["a"], sys.executable, "-c", client_code)
 
-                seen, cursor = [], None
+                seen, cursor = [], start["next_cursor"]
                 deadline = time.monotonic() + 20
                 while len(seen) < 3 and time.monotonic() < deadline:
-                    args = {"filter": "tls && http", "timeout_ms": 3000,
+                    args = {"filter": "tls && http", "timeout_ms": 3000, "cursor": cursor,
                             "fields": ["path", "status", "src.ip", "dst.ip", "dst.port", "flow_id"]}
-                    if cursor:
-                        args["cursor"] = cursor
                     w = (await client.call_tool("watch_entries", args)).structured_content
                     seen += w["entries"]
                     cursor = w["next_cursor"]

@@ -184,6 +184,28 @@ impl AfPacket {
         }
     }
 
+    /// Joins fanout group `group`: the kernel then spreads the interface's frames over every
+    /// socket of the group by a symmetric hash of the flow (both directions of a connection go
+    /// to the same socket), reassembling IP fragments first so they hash like the rest.
+    pub fn join_fanout(&self, group: u16) -> Result<(), CaptureError> {
+        let arg: libc::c_int =
+            i32::from(group) | ((libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) as i32) << 16;
+        // SAFETY: a plain setsockopt with an int argument.
+        let r = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                (&arg as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as u32,
+            )
+        };
+        if r < 0 {
+            return Err(io_err("PACKET_FANOUT"));
+        }
+        Ok(())
+    }
+
     /// Waits up to `timeout` for a block, then hands every frame of the ready blocks to `visit`.
     /// Returns the number of frames read.
     pub fn read(&mut self, timeout: Duration, visit: &mut dyn FnMut(&Packet<'_>)) -> io::Result<usize> {

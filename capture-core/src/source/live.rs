@@ -1,8 +1,13 @@
-//! Live capture: one thread reads the AF_PACKET rings of the chosen interfaces and the eBPF
+//! Live capture: a thread reads the AF_PACKET rings of the chosen interfaces and the eBPF
 //! probes' ring buffers, and runs both through an engine whose entries and flows land in the
 //! shared store while capture goes on. Every 100 ms it sweeps idle flows, stores finished entries
 //! and publishes counters (the kernel's drops included), so tools see traffic about a tenth of a
 //! second after it ends.
+//!
+//! With `threads` > 1, every interface gets one ring per thread, joined in a kernel fanout group
+//! that sends both directions of a connection to the same ring (a symmetric flow hash, IP
+//! fragments reassembled first). Each thread runs its own engine over the shared store; flow ids
+//! are spaced apart, counters summed, and the eBPF facts (read by thread 0) shared.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,12 +30,14 @@ pub struct LiveConfig {
     pub ring: RingConfig,
     /// The eBPF probes to attach (`None`: none).
     pub probes: Option<ebpf_probes::Config>,
+    /// Capture threads (1 when 0): more spread the interfaces' traffic over that many engines.
+    pub threads: usize,
 }
 
 /// A running capture; dropping it does not stop it (call [`Live::stop`]).
 pub struct Live {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Live {
@@ -44,20 +51,30 @@ impl Live {
     /// Opens every interface, so that a missing capability or interface is an error at once;
     /// [`Opened::start`] then captures. Frames arriving in between wait in the rings.
     pub fn open(cfg: &LiveConfig) -> Result<Opened, CaptureError> {
-        let mut rings = Vec::new();
-        for i in &cfg.interfaces {
-            rings.push(AfPacket::open(i, cfg.ring)?);
+        let threads = cfg.threads.max(1);
+        let mut rings: Vec<Vec<AfPacket>> = (0..threads).map(|_| Vec::new()).collect();
+        for (n, i) in cfg.interfaces.iter().enumerate() {
+            // One group per interface, unique to this process.
+            let group = ((std::process::id() as u16) ^ 0x5a00).wrapping_add(n as u16);
+            for per_thread in rings.iter_mut() {
+                let r = AfPacket::open(i, cfg.ring)?;
+                if threads > 1 {
+                    r.join_fanout(group)?;
+                }
+                per_thread.push(r);
+            }
         }
         Ok(Opened {
             rings,
+            interfaces: cfg.interfaces.clone(),
             probes: cfg.probes.clone(),
         })
     }
 
     /// Stops capturing, stores what is pending, detaches the probes and unmaps the rings.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads {
             let _ = t.join();
         }
     }
@@ -65,16 +82,34 @@ impl Live {
 
 /// Interfaces opened, not yet read.
 pub struct Opened {
-    rings: Vec<AfPacket>,
+    /// Per thread, one ring per interface.
+    rings: Vec<Vec<AfPacket>>,
+    interfaces: Vec<String>,
     probes: Option<ebpf_probes::Config>,
+}
+
+/// Per thread and interface: packets, bytes, first and last timestamps, kernel drops.
+type SourceCounters = Arc<parking_lot::Mutex<Vec<Vec<Counter>>>>;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counter {
+    packets: u64,
+    bytes: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    drops: u64,
 }
 
 impl Opened {
     /// Attaches the eBPF probes as far as the host allows (what is not attached, and why, is in
     /// `shared.probes`), then captures in the background into `shared`.
     pub fn start(self, limits: Limits, shared: Shared) -> Result<Live, CaptureError> {
-        let Opened { rings, probes: wanted } = self;
-        let probes = wanted.as_ref().and_then(|p| {
+        let Opened {
+            rings,
+            interfaces,
+            probes: wanted,
+        } = self;
+        let mut probes = wanted.as_ref().and_then(|p| {
             let (probes, report) = ebpf_probes::Probes::start(p);
             if let Some(why) = &report.reason {
                 tracing::warn!("eBPF: {why}");
@@ -85,10 +120,10 @@ impl Opened {
         let first_source = {
             let mut sources = shared.sources.lock();
             let at = sources.len();
-            for r in &rings {
+            for name in &interfaces {
                 sources.push(SourceInfo {
                     kind: "interface".into(),
-                    name: r.interface.clone(),
+                    name: name.clone(),
                     link_types: vec![1],
                     ..SourceInfo::default()
                 });
@@ -104,20 +139,56 @@ impl Opened {
             }
             at
         };
+        let n = rings.len();
+        let group = (n > 1).then(|| crate::engine::EngineGroup::new(n, &limits));
+        let counters: SourceCounters =
+            Arc::new(parking_lot::Mutex::new(vec![
+                vec![Counter::default(); interfaces.len()];
+                n
+            ]));
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("wirelens-capture".into())
-            .spawn(move || run(limits, shared, rings, probes, first_source, &flag))
-            .map_err(|e| CaptureError::Io {
-                what: "starting the capture thread",
-                source: e,
-            })?;
-        Ok(Live {
-            stop,
-            thread: Some(thread),
-        })
+        let mut threads = Vec::new();
+        for (t, rings) in rings.into_iter().enumerate() {
+            let mut engine = Engine::new(limits.clone(), shared.clone());
+            if let Some(g) = &group {
+                engine.join(g, t);
+            }
+            let ctx = Thread {
+                index: t,
+                shared: shared.clone(),
+                first_source,
+                counters: counters.clone(),
+            };
+            let probes = if t == 0 { probes.take() } else { None };
+            let flag = stop.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("wirelens-capture-{t}"))
+                .spawn(move || run(engine, rings, probes, ctx, &flag))
+                .map_err(|e| CaptureError::Io {
+                    what: "starting a capture thread",
+                    source: e,
+                });
+            match spawned {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    for h in threads {
+                        let _ = h.join();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Live { stop, threads })
     }
+}
+
+/// What a capture thread needs besides its engine and rings.
+struct Thread {
+    index: usize,
+    shared: Shared,
+    first_source: usize,
+    counters: SourceCounters,
 }
 
 /// Wall-clock time of a CLOCK_MONOTONIC stamp from the probes.
@@ -140,15 +211,14 @@ impl Clock {
 }
 
 fn run(
-    limits: Limits,
-    shared: Shared,
+    mut engine: Engine,
     mut rings: Vec<AfPacket>,
     mut probes: Option<ebpf_probes::Probes>,
-    first_source: usize,
+    ctx: Thread,
     stop: &AtomicBool,
 ) {
-    let mut engine = Engine::new(limits, shared.clone());
-    let mut per_source: Vec<(u64, u64, Option<Timestamp>, Option<Timestamp>)> = vec![(0, 0, None, None); rings.len()];
+    let shared = ctx.shared.clone();
+    let mut mine: Vec<Counter> = vec![Counter::default(); rings.len()];
     let mut last_tick = Instant::now();
     let clock = Clock::new();
     while !stop.load(Ordering::Relaxed) {
@@ -156,19 +226,19 @@ fn run(
         for (i, r) in rings.iter_mut().enumerate() {
             // Wait on the first ring only when nothing came in a whole round.
             let wait = if i == 0 && got == 0 { TICK / 2 } else { Duration::ZERO };
-            let s = &mut per_source[i];
+            let c = &mut mine[i];
             match r.read(wait, &mut |p| {
-                s.0 += 1;
-                s.1 += p.data.len() as u64;
-                s.2.get_or_insert(p.ts);
-                s.3 = Some(p.ts);
+                c.packets += 1;
+                c.bytes += p.data.len() as u64;
+                c.first.get_or_insert(p.ts);
+                c.last = Some(p.ts);
                 engine.process(p);
             }) {
                 Ok(n) => got += n,
                 Err(e) => {
                     tracing::error!(interface = %r.interface, "capture failed: {e}");
                     let mut sources = shared.sources.lock();
-                    if let Some(src) = sources.get_mut(first_source + i) {
+                    if let Some(src) = sources.get_mut(ctx.first_source + i) {
                         src.warning = Some(format!("capture stopped: {e}"));
                     }
                     drop(sources);
@@ -199,18 +269,10 @@ fn run(
                 engine.set_ebpf_counters(p.ring_full_drops(), p.malformed);
             }
             engine.tick(Timestamp::now());
-            let mut sources = shared.sources.lock();
-            for (i, s) in per_source.iter().enumerate() {
-                if let Some(src) = sources.get_mut(first_source + i) {
-                    (src.packets, src.bytes, src.first_ts, src.last_ts) = *s;
-                    src.warning = (rings[i].kernel_drops > 0).then(|| {
-                        format!(
-                            "the kernel dropped {} frames (the ring was full)",
-                            rings[i].kernel_drops
-                        )
-                    });
-                }
+            for (c, r) in mine.iter_mut().zip(&rings) {
+                c.drops = r.kernel_drops;
             }
+            publish_sources(&ctx, &mine);
         }
     }
     engine.finish();
@@ -218,4 +280,32 @@ fn run(
     // Detach the probes before the rings go (both are released when dropped here).
     drop(probes);
     drop(rings);
+}
+
+/// Sums every thread's counters per interface into the interface's source.
+fn publish_sources(ctx: &Thread, mine: &[Counter]) {
+    let mut all = ctx.counters.lock();
+    if let Some(slot) = all.get_mut(ctx.index) {
+        slot.copy_from_slice(mine);
+    }
+    let mut sources = ctx.shared.sources.lock();
+    for i in 0..mine.len() {
+        let mut sum = Counter::default();
+        for t in all.iter() {
+            let c = t[i];
+            sum.packets += c.packets;
+            sum.bytes += c.bytes;
+            sum.first = match (sum.first, c.first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            sum.last = sum.last.max(c.last);
+            sum.drops += c.drops;
+        }
+        if let Some(src) = sources.get_mut(ctx.first_source + i) {
+            (src.packets, src.bytes, src.first_ts, src.last_ts) = (sum.packets, sum.bytes, sum.first, sum.last);
+            src.warning =
+                (sum.drops > 0).then(|| format!("the kernel dropped {} frames (the ring was full)", sum.drops));
+        }
+    }
 }

@@ -145,6 +145,8 @@ pub enum Eviction {
 pub struct FlowTable<T> {
     flows: HashMap<FlowKey, Flow<T>, ahash::RandomState>,
     next_id: u64,
+    /// Ids go up by this much: engines that share a store number their flows apart.
+    id_step: u64,
     max_flows: usize,
     pub created: u64,
     pub evicted_idle: u64,
@@ -157,6 +159,7 @@ impl<T> FlowTable<T> {
         FlowTable {
             flows: HashMap::with_hasher(ahash::RandomState::new()),
             next_id: 1,
+            id_step: 1,
             max_flows: max_flows.max(1),
             created: 0,
             evicted_idle: 0,
@@ -171,6 +174,13 @@ impl<T> FlowTable<T> {
 
     pub fn is_empty(&self) -> bool {
         self.flows.is_empty()
+    }
+
+    /// Numbers flows `first`, `first + step`, …: engine `k` of `n` sharing a store takes
+    /// `first = k + 1, step = n`, so ids never collide.
+    pub fn number_from(&mut self, first: u64, step: u64) {
+        self.next_id = first.max(1);
+        self.id_step = step.max(1);
     }
 
     pub fn peek(&self, key: &FlowKey) -> Option<&Flow<T>> {
@@ -206,7 +216,7 @@ impl<T> FlowTable<T> {
             }
         }
         meta.id = self.next_id;
-        self.next_id += 1;
+        self.next_id += self.id_step;
         self.created += 1;
         let key = meta.key;
         self.flows.insert(key, Flow { meta, state });
@@ -301,6 +311,23 @@ mod tests {
             last_seen: Timestamp(ts),
             closed_at: None,
         }
+    }
+
+    #[test]
+    fn engines_sharing_a_store_number_flows_apart() {
+        let ids = |first, step| {
+            let mut t: FlowTable<()> = FlowTable::new(8);
+            t.number_from(first, step);
+            (0..3)
+                .map(|i| {
+                    t.insert(meta(i, 0), (), &mut |_, _| {});
+                    t.peek(&meta(i, 0).key).unwrap().meta.id
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(1, 1), [1, 2, 3]);
+        assert_eq!(ids(1, 2), [1, 3, 5]);
+        assert_eq!(ids(2, 2), [2, 4, 6]);
     }
 
     #[test]
