@@ -201,11 +201,12 @@ impl Probes {
             match load_tls(cfg, &tracefs, &mut report) {
                 Ok(l) => probes.tls = Some(l),
                 Err(e) => {
-                    for t in cfg.tls_pids.iter().map(|p| format!("pid {p}")).chain(
-                        cfg.tls_cgroups
-                            .iter()
-                            .map(|c| format!("cgroup {}", targets::cgroup_dir(c).display())),
-                    ) {
+                    for t in cfg
+                        .tls_pids
+                        .iter()
+                        .map(|p| format!("pid {p}"))
+                        .chain(cfg.tls_cgroups.iter().map(|c| format!("cgroup {}", c.display())))
+                    {
                         report.tls_targets.push(TlsTargetStatus {
                             target: t,
                             attached: false,
@@ -347,8 +348,20 @@ fn load_tls(cfg: &Config, tracefs: &Result<(), String>, report: &mut Report) -> 
         let mut cgs: BpfHashMap<_, u64, u8> =
             BpfHashMap::try_from(bpf.map_mut("tls_cgroups").ok_or("map tls_cgroups missing")?)
                 .map_err(|e| e.to_string())?;
+        let root = if cfg.tls_cgroups.is_empty() {
+            Ok(PathBuf::new())
+        } else {
+            targets::cgroup_root()
+        };
         for c in &cfg.tls_cgroups {
-            let dir = targets::cgroup_dir(c);
+            let root = match &root {
+                Ok(r) => r,
+                Err(e) => {
+                    cgroup_targets.push((c.clone(), Err(e.clone())));
+                    continue;
+                }
+            };
+            let dir = targets::cgroup_dir(root, c);
             match targets::cgroup_id(&dir) {
                 Ok(_) => {
                     let (ids, pids) = targets::cgroup_tree(&dir);

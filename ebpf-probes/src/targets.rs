@@ -82,12 +82,40 @@ pub fn system_libraries() -> Vec<Library> {
     out
 }
 
-/// A cgroup (v2) directory: an absolute path under /sys/fs/cgroup or a path relative to it.
-pub fn cgroup_dir(spec: &Path) -> PathBuf {
-    if spec.starts_with("/sys/fs/cgroup") {
+/// Where the cgroup v2 hierarchy is: /sys/fs/cgroup (unified), /sys/fs/cgroup/unified (hybrid
+/// v1/v2 hosts), or, when nothing is mounted there (a fresh sysfs, as `ip netns exec` makes), a
+/// cgroup2 mount we make at /sys/fs/cgroup. The ids `bpf_get_current_cgroup_id` returns are
+/// those of this hierarchy.
+pub fn cgroup_root() -> Result<PathBuf, String> {
+    for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        if Path::new(root).join("cgroup.controllers").exists() {
+            return Ok(PathBuf::from(root));
+        }
+    }
+    let root = Path::new("/sys/fs/cgroup");
+    let empty = root.read_dir().map(|mut d| d.next().is_none()).unwrap_or(false);
+    if empty {
+        let (src, target, fstype) = (c"cgroup2", c"/sys/fs/cgroup", c"cgroup2");
+        // SAFETY: valid NUL-terminated strings and no data argument.
+        let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+        if rc == 0 {
+            tracing::info!("mounted cgroup2 at /sys/fs/cgroup");
+            return Ok(root.to_path_buf());
+        }
+        return Err(format!(
+            "no cgroup v2 hierarchy is mounted and mounting one at /sys/fs/cgroup failed ({})",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Err("no cgroup v2 hierarchy found (neither /sys/fs/cgroup nor /sys/fs/cgroup/unified is cgroup2)".into())
+}
+
+/// A cgroup (v2) directory: an absolute path under `root`, or a path relative to it.
+pub fn cgroup_dir(root: &Path, spec: &Path) -> PathBuf {
+    if spec.starts_with(root) || (spec.is_absolute() && spec.starts_with("/sys/fs/cgroup")) {
         spec.to_path_buf()
     } else {
-        Path::new("/sys/fs/cgroup").join(spec.strip_prefix("/").unwrap_or(spec))
+        root.join(spec.strip_prefix("/").unwrap_or(spec))
     }
 }
 

@@ -156,9 +156,16 @@ srv.serve_forever()
 """
 
 
+def cgroup_v2_root():
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        if os.path.exists(os.path.join(root, "cgroup.controllers")):
+            return root
+    unavailable("no cgroup v2 hierarchy is mounted")
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize("threads", ["1", "2"])
-async def test_https_through_openssl_shows_up_in_plaintext(wirelens_bin, netns_pair, threads):
+@pytest.mark.parametrize("target,threads", [("pid", "1"), ("pid", "2"), ("cgroup", "1")])
+async def test_https_through_openssl_shows_up_in_plaintext(wirelens_bin, netns_pair, target, threads):
     n = netns_pair
     openssl = shutil.which("openssl") or unavailable("openssl is not installed (a certificate is needed)")
     port = random.randrange(30000, 40000)
@@ -169,16 +176,28 @@ async def test_https_through_openssl_shows_up_in_plaintext(wirelens_bin, netns_p
         web = subprocess.Popen(
             [n["ip"], "netns", "exec", n["b"], sys.executable, "-c", HTTPS_SERVER, n["server"], str(port), cert, key],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        cgroup = None
         try:
             wait_listening(n, port)
+            if target == "pid":
+                chosen = ["--tls-pid", str(web.pid)]
+            else:
+                # The server alone in a cgroup of its own, chosen by its path relative to the
+                # cgroup v2 root (inside `ip netns exec` wirelens mounts that hierarchy itself).
+                name = f"wirelens-test-{os.getpid()}-{port}"
+                cgroup = os.path.join(cgroup_v2_root(), name)
+                os.mkdir(cgroup)
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                    f.write(str(web.pid))
+                chosen = ["--tls-cgroup", name]
             # With two capture threads the packet flow may be on either engine: the join must
             # still find it.
-            async with Client(wirelens_params(wirelens_bin, n, "--tls-pid", str(web.pid),
-                                              "--capture-threads", threads)) as client:
+            async with Client(wirelens_params(wirelens_bin, n, *chosen, "--capture-threads", threads)) as client:
                 status = (await client.call_tool("capture_status", {})).structured_content
                 assert_probes_attached(status, ["uprobe/SSL_read@", "uretprobe/SSL_write@"])
                 targets = status["ebpf"]["tls_targets"]
                 assert targets == [t for t in targets if t["attached"]] and len(targets) == 1, targets
+                assert targets[0]["target"].startswith(target), targets
                 assert any("libssl" in lib for lib in targets[0]["libraries"]), targets
 
                 # A cursor from before the traffic: watch_entries without one starts at "now".
@@ -220,6 +239,8 @@ async def test_https_through_openssl_shows_up_in_plaintext(wirelens_bin, netns_p
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(web.pid, 9)
             web.wait()
+            if cgroup:
+                os.rmdir(cgroup)
 
 
 @pytest.mark.anyio
