@@ -15,8 +15,9 @@ use crate::dissect::{AppSession, Ctx, DatagramSession, DissectStats};
 use crate::entry::{Entry, Transport};
 use crate::flows::{FlowEnd, FlowRecord, FlowStore};
 use crate::limits::Limits;
+use crate::source::bpf::Filter;
 use crate::source::{LinkType, Packet, file};
-use crate::stats::{SourceInfo, Stats};
+use crate::stats::{SourceFilter, SourceInfo, Stats};
 use crate::store::Store;
 use crate::tcp::analysis::{Segment, TcpAnalysis};
 use crate::tcp::flow::{Dir, Eviction, Flow, FlowKey, FlowMeta, FlowTable, decide_roles};
@@ -83,6 +84,9 @@ pub struct Engine {
     out: Vec<Entry>,
     shared: Shared,
     last_sweep: Timestamp,
+    /// The capture filter run on every packet before decoding (files and the demo; a live
+    /// capture has it in the kernel instead).
+    filter: Option<Arc<Filter>>,
 }
 
 impl Engine {
@@ -99,7 +103,23 @@ impl Engine {
             out: Vec::new(),
             shared,
             last_sweep: Timestamp(0),
+            filter: None,
         }
+    }
+
+    /// Only packets `filter` keeps are decoded from now on; the others are counted in
+    /// `Stats::filtered_out`.
+    pub fn set_filter(&mut self, filter: Option<Arc<Filter>>) {
+        self.filter = filter;
+    }
+
+    /// The filter as applied to a source read since `filtered_before` was read off the stats.
+    fn source_filter(&self, filtered_before: u64) -> Option<SourceFilter> {
+        self.filter.as_ref().map(|f| SourceFilter {
+            expression: f.expression().to_string(),
+            in_kernel: false,
+            filtered_out: Some(self.stats.filtered_out - filtered_before),
+        })
     }
 
     pub fn limits(&self) -> &Limits {
@@ -118,6 +138,7 @@ impl Engine {
     pub fn read_pcap(&mut self, path: &Path) -> Result<SourceInfo, file::FileError> {
         let mut first = None;
         let mut last = None;
+        let filtered_before = self.stats.filtered_out;
         let summary = file::read_file(path, self.limits.max_record_bytes, |p| {
             first.get_or_insert(p.ts);
             last = Some(p.ts);
@@ -135,6 +156,7 @@ impl Engine {
             last_ts: last,
             warning: summary.truncated,
             link_types: links,
+            bpf: self.source_filter(filtered_before),
         };
         self.shared.sources.lock().push(info.clone());
         Ok(info)
@@ -142,6 +164,7 @@ impl Engine {
 
     /// Replays owned packets (the demo, tests), then flushes open flows.
     pub fn replay(&mut self, name: &str, link: LinkType, packets: &[(Timestamp, Vec<u8>)]) -> SourceInfo {
+        let filtered_before = self.stats.filtered_out;
         for (ts, data) in packets {
             self.process(&Packet {
                 ts: *ts,
@@ -161,6 +184,7 @@ impl Engine {
             last_ts: packets.last().map(|p| p.0),
             warning: None,
             link_types: vec![link.0],
+            bpf: self.source_filter(filtered_before),
         };
         self.shared.sources.lock().push(info.clone());
         info
@@ -168,6 +192,12 @@ impl Engine {
 
     /// Takes one packet through the pipeline.
     pub fn process(&mut self, pkt: &Packet<'_>) {
+        if let Some(f) = &self.filter
+            && !f.matches(pkt)
+        {
+            self.stats.filtered_out += 1;
+            return;
+        }
         let s = &mut self.stats;
         s.packets += 1;
         s.bytes += pkt.data.len() as u64;
