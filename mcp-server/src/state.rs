@@ -2,10 +2,12 @@
 //! the command line before serving.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use capture_core::engine::{Engine, Shared};
 use capture_core::limits::Limits;
+use capture_core::source::bpf::Filter;
 use capture_core::source::demo;
 use capture_core::time::Timestamp;
 
@@ -30,6 +32,9 @@ pub struct SourceArgs {
     pub interfaces: Vec<String>,
     /// Ring geometry of live capture.
     pub ring: Option<capture_core::source::afpacket::RingConfig>,
+    /// The capture filter (`--bpf`): attached in the kernel for live capture, run by the engine
+    /// before decoding for files and the demo.
+    pub bpf: Option<Arc<Filter>>,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -101,6 +106,7 @@ impl AppState {
             );
         }
         let mut engine = Engine::new(args.limits.clone(), shared.clone());
+        engine.set_filter(args.bpf.clone());
         for p in &args.pcaps {
             let info = engine
                 .read_pcap(p)
@@ -124,9 +130,14 @@ impl AppState {
                 "--interface captures live: it cannot be combined with --pcap or --demo"
             );
             let ring = args.ring.unwrap_or_default();
-            let l =
-                capture_core::source::live::Live::start(args.limits.clone(), shared.clone(), &args.interfaces, ring)
-                    .context("starting live capture")?;
+            let l = capture_core::source::live::Live::start(
+                args.limits.clone(),
+                shared.clone(),
+                &args.interfaces,
+                ring,
+                args.bpf.as_deref(),
+            )
+            .context("starting live capture")?;
             tracing::info!(interfaces = ?args.interfaces, "live capture started");
             Some(LiveCapture(Some(l)))
         };

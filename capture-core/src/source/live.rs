@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::afpacket::{AfPacket, CaptureError, RingConfig};
+use super::bpf::Filter;
 use crate::engine::{Engine, Shared};
 use crate::limits::Limits;
-use crate::stats::SourceInfo;
+use crate::stats::{SourceFilter, SourceInfo};
 use crate::time::Timestamp;
 
 /// How often finished entries are stored and counters published.
@@ -24,16 +25,17 @@ pub struct Live {
 
 impl Live {
     /// Opens every interface first (an error names the interface and the missing capability),
-    /// then captures in the background into `shared`.
+    /// with `filter` attached in the kernel, then captures in the background into `shared`.
     pub fn start(
         limits: Limits,
         shared: Shared,
         interfaces: &[String],
         ring: RingConfig,
+        filter: Option<&Filter>,
     ) -> Result<Live, CaptureError> {
         let mut rings = Vec::new();
         for i in interfaces {
-            rings.push(AfPacket::open(i, ring)?);
+            rings.push(AfPacket::open(i, ring, filter.map(Filter::program))?);
         }
         let first_source = {
             let mut sources = shared.sources.lock();
@@ -43,6 +45,11 @@ impl Live {
                     kind: "interface".into(),
                     name: r.interface.clone(),
                     link_types: vec![1],
+                    bpf: filter.map(|f| SourceFilter {
+                        expression: f.expression().to_string(),
+                        in_kernel: true,
+                        filtered_out: None,
+                    }),
                     ..SourceInfo::default()
                 });
             }
