@@ -1,6 +1,8 @@
 //! The parsed filter: primitives with every qualifier resolved (inherited ones included), joined
-//! by `and`, `or` and `not`. Its `Display` is the normalised filter: fully qualified and fully
-//! parenthesised, and it parses back to the same tree.
+//! by `and`, `or` and `not`. Its `Display` is the normalised filter: every primitive fully
+//! qualified, parentheses only where pcap-filter needs them (`and`/`or` chain left to right, so
+//! only a right operand or a negated operand that is itself `and`/`or` gets them); it parses
+//! back to the same tree and nests no deeper than the text it came from.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -220,14 +222,44 @@ impl fmt::Display for Prim {
     }
 }
 
+impl Node {
+    fn is_binary(&self) -> bool {
+        matches!(self, Node::And(..) | Node::Or(..))
+    }
+
+    /// The tree with every `and`/`or` in parentheses, to show how a filter grouped.
+    pub fn grouped(&self) -> String {
+        match self {
+            Node::All => String::new(),
+            Node::Prim(p) => p.to_string(),
+            Node::Not(a) => format!("not {}", a.grouped()),
+            Node::And(a, b) => format!("({} and {})", a.grouped(), b.grouped()),
+            Node::Or(a, b) => format!("({} or {})", a.grouped(), b.grouped()),
+        }
+    }
+}
+
+/// `n`, in parentheses when it is an `and`/`or`.
+struct Operand<'a>(&'a Node);
+
+impl fmt::Display for Operand<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_binary() {
+            write!(f, "({})", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Node::All => Ok(()),
             Node::Prim(p) => write!(f, "{p}"),
-            Node::Not(a) => write!(f, "not {a}"),
-            Node::And(a, b) => write!(f, "({a} and {b})"),
-            Node::Or(a, b) => write!(f, "({a} or {b})"),
+            Node::Not(a) => write!(f, "not {}", Operand(a)),
+            Node::And(a, b) => write!(f, "{a} and {}", Operand(b)),
+            Node::Or(a, b) => write!(f, "{a} or {}", Operand(b)),
         }
     }
 }

@@ -84,8 +84,8 @@ impl Filter {
         &self.expression
     }
 
-    /// The filter fully qualified and parenthesised (`tcp port 80 or 443` gives
-    /// `(tcp port 80 or tcp port 443)`); it compiles to the same program.
+    /// The filter with every primitive fully qualified (`tcp port 80 or 443` gives `tcp port 80
+    /// or tcp port 443`); it compiles to the same program.
     pub fn normalized(&self) -> &str {
         &self.normalized
     }

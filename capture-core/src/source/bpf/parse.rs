@@ -1062,15 +1062,21 @@ impl<'s> Parser<'s> {
     }
 
     fn unknown_port(&self, t: Token<'s>, after: Token<'s>, what: &str) -> BpfError {
-        let known: Vec<&str> = names::service_names().take(12).collect();
+        // A misspelled keyword after `and`/`or` reads as a value that inherits `port`.
+        let hint = match did_you_mean(self.text(t)) {
+            typo if !typo.is_empty() => typo,
+            _ => format!(
+                " (service names wirelens knows: {}, …)",
+                names::service_names().take(12).collect::<Vec<_>>().join(", ")
+            ),
+        };
         self.err(
             t,
             ErrorKind::Invalid,
             format!(
-                "expected {what} after '{}', found {} (service names wirelens knows: {}, …)",
+                "expected {what} after '{}', found {}{hint}",
                 self.text(after),
-                self.describe(t),
-                known.join(", ")
+                self.describe(t)
             ),
         )
     }
@@ -1250,11 +1256,36 @@ fn combine(op: BinOp, a: Node, b: Node) -> Node {
 mod tests {
     use super::*;
 
+    /// How the filter grouped: every `and`/`or` in parentheses.
     fn norm(s: &str) -> String {
         match parse(s) {
-            Ok(n) => n.to_string(),
+            Ok(n) => n.grouped(),
             Err(e) => panic!("{s}: {e}"),
         }
+    }
+
+    #[test]
+    fn the_normal_form_parses_back_and_nests_no_deeper() {
+        for f in [
+            "tcp or udp and icmp",
+            "tcp or (udp and icmp)",
+            "not (tcp or udp) and not arp",
+            "host 10.0.0.1 or 10.0.0.2 and not (port 80 or 443)",
+            "((tcp))",
+        ] {
+            let n = parse(f).unwrap();
+            let text = n.to_string();
+            assert_eq!(parse(&text).unwrap(), n, "{f} → {text}");
+        }
+        assert_eq!(
+            parse("host 10.0.0.1 or 10.0.0.2 and not (port 80 or 443)")
+                .unwrap()
+                .to_string(),
+            "host 10.0.0.1 or host 10.0.0.2 and not (port 80 or port 443)"
+        );
+        // A long chain needs no parentheses at all.
+        let chain = (1..200).map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
+        assert_eq!(parse(&chain).unwrap().to_string(), chain);
     }
 
     fn err(s: &str) -> BpfError {
@@ -1432,6 +1463,9 @@ mod tests {
         assert!(e.message.contains("did you mean `host`?"), "{e}");
         let e = err("port 80 adn tcp");
         assert!(e.message.contains("did you mean `and`?"), "{e}");
+        let e = err("tcp port 80 and hots 10.0.0.1");
+        assert_eq!(e.column, 17);
+        assert!(e.message.contains("did you mean `host`?"), "{e}");
         let e = err("host 1.2.3.4 and (tcp or 5.6.7.8)");
         assert_eq!(e.column, 26);
         assert!(e.message.contains("no qualifier"), "{e}");

@@ -461,7 +461,7 @@ fn programs_past_the_kernel_limit_are_refused() {
 #[test]
 fn normalized_form_and_disassembly() {
     let f = Filter::compile("tcp port 80 or 443 and not host 10.0.0.1").unwrap();
-    assert_eq!(f.normalized(), "((tcp port 80 or tcp port 443) and not host 10.0.0.1)");
+    assert_eq!(f.normalized(), "tcp port 80 or tcp port 443 and not host 10.0.0.1");
     let again = Filter::compile(f.normalized()).unwrap();
     assert_eq!(again.program(), f.program());
     assert!(f.disassemble().contains("ldh [proto]"));
