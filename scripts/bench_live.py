@@ -36,11 +36,15 @@ def find_pid(marker):
     raise SystemExit("wirelens process not found")
 
 
-def iperf(ns, server, seconds, streams, length):
-    extra = ["-l", str(length), "-N"] if length else []
+def iperf(ns, server, seconds, streams, length, udp):
+    extra = ["-l", str(length), "-N"] if length and not udp else []
+    if udp:
+        extra = ["-u", "-b", "0", "-l", str(length or 100)]
     r = sh("ip", "netns", "exec", ns, "iperf3", "-c", server, "-t", str(seconds), "-P", str(streams), "-J", *extra)
     j = json.loads(r.stdout)
-    return j["end"]["sum_received"]["bits_per_second"], j["end"]["sum_received"]["bytes"]
+    end = j["end"]
+    got = end.get("sum_received") or end["sum"]
+    return got["bits_per_second"], got["bytes"]
 
 
 async def main():
@@ -50,6 +54,7 @@ async def main():
     ap.add_argument("--streams", type=int, default=1)
     ap.add_argument("--ring-blocks", type=int, default=64)
     ap.add_argument("--len", type=int, default=0, help="bytes per write, with TCP_NODELAY (small packets)")
+    ap.add_argument("--udp", action="store_true", help="UDP datagrams of --len bytes (default 100) at full speed")
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
     tag = f"{os.getpid() % 10000}{random.randrange(100)}"
@@ -70,14 +75,14 @@ async def main():
         iperf_srv = subprocess.Popen(["ip", "netns", "exec", nb, "iperf3", "-s"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
-        base_bps, _ = iperf(na, server, a.seconds, a.streams, a.len)
+        base_bps, _ = iperf(na, server, a.seconds, a.streams, a.len, a.udp)
         params = StdioServerParameters(command="ip", args=[
             "netns", "exec", na, a.bin, "mcp", "--interface", va, "--ring-blocks", str(a.ring_blocks), *a.extra])
         async with Client(params) as client:
             await client.call_tool("capture_status", {})
             pid = find_pid(va)
             cpu0, t0 = cpu_seconds(pid), time.monotonic()
-            bps, sent = iperf(na, server, a.seconds, a.streams, a.len)
+            bps, sent = iperf(na, server, a.seconds, a.streams, a.len, a.udp)
             cpu1, t1 = cpu_seconds(pid), time.monotonic()
             time.sleep(0.3)
             st = (await client.call_tool("capture_status", {})).structured_content
@@ -87,7 +92,7 @@ async def main():
         report = {
             "seconds": a.seconds,
             "streams": a.streams,
-            "write_bytes": a.len or "iperf3 default (128 KiB)",
+            "traffic": f"UDP, {a.len or 100}-byte datagrams" if a.udp else f"TCP, {a.len or 'iperf3 default (128 KiB)'} bytes per write",
             "iperf3_gbit_s_without_capture": round(base_bps / 1e9, 2),
             "iperf3_gbit_s_with_capture": round(bps / 1e9, 2),
             "captured_packets": src["packets"],

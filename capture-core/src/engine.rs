@@ -17,8 +17,9 @@ use crate::flows::{FlowEnd, FlowRecord, FlowStore};
 use crate::kernel::tls::TlsStreams;
 use crate::kernel::{KernelTable, KernelTcp};
 use crate::limits::Limits;
+use crate::source::bpf::Filter;
 use crate::source::{LinkType, Packet, file};
-use crate::stats::{SourceInfo, Stats};
+use crate::stats::{SourceFilter, SourceInfo, Stats};
 use crate::store::Store;
 use crate::tcp::analysis::{Segment, TcpAnalysis};
 use crate::tcp::flow::{Dir, Eviction, Flow, FlowKey, FlowMeta, FlowTable, decide_roles};
@@ -154,6 +155,9 @@ pub struct Engine {
     /// TLS entries waiting for their flow, and the wall clock of the last tick (live only).
     tls_held: Vec<Entry>,
     now: Option<Timestamp>,
+    /// The capture filter run on every packet before decoding (files and the demo; a live
+    /// capture has it in the kernel instead).
+    filter: Option<Arc<Filter>>,
 }
 
 impl Engine {
@@ -177,7 +181,23 @@ impl Engine {
             ebpf_events: 0,
             tls_held: Vec::new(),
             now: None,
+            filter: None,
         }
+    }
+
+    /// Only packets `filter` keeps are decoded from now on; the others are counted in
+    /// `Stats::filtered_out`.
+    pub fn set_filter(&mut self, filter: Option<Arc<Filter>>) {
+        self.filter = filter;
+    }
+
+    /// The filter as applied to a source read since `filtered_before` was read off the stats.
+    fn source_filter(&self, filtered_before: u64) -> Option<SourceFilter> {
+        self.filter.as_ref().map(|f| SourceFilter {
+            expression: f.expression().to_string(),
+            in_kernel: false,
+            filtered_out: Some(self.stats.filtered_out - filtered_before),
+        })
     }
 
     pub fn limits(&self) -> &Limits {
@@ -200,6 +220,7 @@ impl Engine {
         let import = self.shared.import.clone();
         *import.current.lock() = path.display().to_string();
         let start = import.bytes_read.load(Relaxed);
+        let filtered_before = self.stats.filtered_out;
         let summary = file::read_file(path, self.limits.max_record_bytes, |p| {
             first.get_or_insert(p.ts);
             last = Some(p.ts);
@@ -225,6 +246,7 @@ impl Engine {
             last_ts: last,
             warning: summary.truncated,
             link_types: links,
+            bpf: self.source_filter(filtered_before),
         };
         self.shared.sources.lock().push(info.clone());
         Ok(info)
@@ -232,6 +254,7 @@ impl Engine {
 
     /// Replays owned packets (the demo, tests), then flushes open flows.
     pub fn replay(&mut self, name: &str, link: LinkType, packets: &[(Timestamp, Vec<u8>)]) -> SourceInfo {
+        let filtered_before = self.stats.filtered_out;
         for (ts, data) in packets {
             self.process(&Packet {
                 ts: *ts,
@@ -251,6 +274,7 @@ impl Engine {
             last_ts: packets.last().map(|p| p.0),
             warning: None,
             link_types: vec![link.0],
+            bpf: self.source_filter(filtered_before),
         };
         self.shared.sources.lock().push(info.clone());
         info
@@ -258,6 +282,12 @@ impl Engine {
 
     /// Takes one packet through the pipeline.
     pub fn process(&mut self, pkt: &Packet<'_>) {
+        if let Some(f) = &self.filter
+            && !f.matches(pkt)
+        {
+            self.stats.filtered_out += 1;
+            return;
+        }
         let s = &mut self.stats;
         s.packets += 1;
         s.bytes += pkt.data.len() as u64;

@@ -22,11 +22,28 @@ pub struct SourceInfo {
     pub warning: Option<String>,
     /// Link types seen (tcpdump numbers).
     pub link_types: Vec<u32>,
+    /// The capture filter (`--bpf`) applied to this source, if any.
+    pub bpf: Option<SourceFilter>,
+}
+
+/// A capture filter as applied to one source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFilter {
+    /// The pcap-filter expression as given.
+    pub expression: String,
+    /// Attached to the socket (live capture), rather than run by wirelens before decoding.
+    pub in_kernel: bool,
+    /// Packets the filter rejected; `None` in the kernel, which does not count them.
+    pub filtered_out: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Packets taken through decoding: after the capture filter, if any.
     pub packets: u64,
+    /// Packets the capture filter (`--bpf`) rejected before decoding (files and the demo; the
+    /// kernel does not count what it filters out of a live capture).
+    pub filtered_out: u64,
     /// Captured bytes.
     pub bytes: u64,
     /// Bytes on the wire (original lengths).
@@ -98,6 +115,7 @@ impl Stats {
         self.bytes += o.bytes;
         self.wire_bytes += o.wire_bytes;
         self.packets_snapped += o.packets_snapped;
+        self.filtered_out += o.filtered_out;
         self.first_ts = match (self.first_ts, o.first_ts) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -188,8 +206,14 @@ mod tests {
         let mut total = Stats::default();
         total.merge(&a);
         total.merge(&b);
-        assert_eq!((total.packets, total.bytes, total.flows_created, total.kernel_drops), (7, 400, 7, 1));
-        assert_eq!((total.first_ts, total.last_ts), (Some(Timestamp(10)), Some(Timestamp(50))));
+        assert_eq!(
+            (total.packets, total.bytes, total.flows_created, total.kernel_drops),
+            (7, 400, 7, 1)
+        );
+        assert_eq!(
+            (total.first_ts, total.last_ts),
+            (Some(Timestamp(10)), Some(Timestamp(50)))
+        );
         assert_eq!(total.decode_errors_total(), 2);
         // Shared tables are counted once, not once per part.
         total.merge(&b);

@@ -187,6 +187,11 @@ pub fn source(s: &SourceInfo) -> SourceSummary {
         to: ts(s.last_ts),
         link_types: s.link_types.clone(),
         warning: s.warning.clone(),
+        bpf: s.bpf.as_ref().map(|b| tools_schema::SourceBpf {
+            expression: b.expression.clone(),
+            applied: if b.in_kernel { "kernel" } else { "wirelens" }.to_string(),
+            filtered_out: b.filtered_out,
+        }),
     }
 }
 
@@ -264,6 +269,19 @@ pub fn coverage(shared: &Shared) -> Coverage {
     for s in &sources {
         if let Some(w) = &s.warning {
             notes.push(format!("{}: {w}", s.name));
+        }
+        // Not a loss, but it limits every answer: say so, so that "no entries" is never a puzzle.
+        if let Some(b) = &s.bpf {
+            notes.push(match b.filtered_out {
+                Some(n) => format!(
+                    "{}: only packets matching the capture filter `{}` were decoded ({n} filtered out)",
+                    s.name, b.expression
+                ),
+                None => format!(
+                    "{}: the kernel delivers only packets matching the capture filter `{}`",
+                    s.name, b.expression
+                ),
+            });
         }
     }
     let complete = !sources.is_empty()

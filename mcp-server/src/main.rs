@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use capture_core::limits::{Limits, parse_size};
+use capture_core::source::bpf::{BpfError, Filter};
 use clap::{Args, Parser, Subcommand};
 use mcp_server::state::{AppState, SourceArgs};
 use mcp_server::{server, tools};
@@ -101,6 +102,11 @@ struct Source {
     /// repeatable). Needs CAP_NET_RAW; only with `mcp` and `serve`.
     #[arg(long = "interface", value_name = "IFACE")]
     interfaces: Vec<String>,
+    /// Capture filter in pcap-filter syntax (`tcp port 80`, `host 10.0.0.1 and not port 22`):
+    /// attached in the kernel with --interface, run on every packet before decoding with --pcap
+    /// and --demo. A bad expression is an error naming its column.
+    #[arg(long, value_name = "EXPR", value_parser = parse_bpf)]
+    bpf: Option<Arc<Filter>>,
     /// Live capture ring: blocks per interface (each --ring-block-size).
     #[arg(long, value_name = "N", default_value_t = 64)]
     ring_blocks: u32,
@@ -222,8 +228,15 @@ impl Source {
                     ..Default::default()
                 })
             },
+            bpf: self.bpf.clone(),
         })
     }
+}
+
+/// `--bpf`: compiled while the command line is read, so a bad filter is a usage error (exit 2)
+/// naming its column, before any source is opened.
+fn parse_bpf(s: &str) -> Result<Arc<Filter>, BpfError> {
+    Filter::compile(s).map(Arc::new)
 }
 
 fn main() -> ExitCode {

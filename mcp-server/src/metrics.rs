@@ -86,8 +86,15 @@ pub fn render(state: &AppState) -> String {
         &mut out,
         "wirelens_packets_total",
         "counter",
-        "Packets read.",
+        "Packets decoded (after the capture filter, if any).",
         status.packets,
+    );
+    simple(
+        &mut out,
+        "wirelens_packets_filtered_out_total",
+        "counter",
+        "Packets the capture filter (--bpf) rejected before decoding (files and the demo).",
+        status.filtered_out_packets,
     );
     simple(
         &mut out,

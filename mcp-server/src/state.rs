@@ -2,10 +2,12 @@
 //! the command line before serving.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use capture_core::engine::{Engine, Shared};
 use capture_core::limits::Limits;
+use capture_core::source::bpf::Filter;
 use capture_core::source::demo;
 use capture_core::time::Timestamp;
 
@@ -34,6 +36,9 @@ pub struct SourceArgs {
     pub probes: Option<capture_core::ebpf_probes::Config>,
     /// Live capture threads (kernel fanout over that many rings per interface).
     pub capture_threads: usize,
+    /// The capture filter (`--bpf`): attached in the kernel for live capture, run by the engine
+    /// before decoding for files and the demo.
+    pub bpf: Option<Arc<Filter>>,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -125,6 +130,7 @@ impl AppState {
                 ring: args.ring.unwrap_or_default(),
                 probes: args.probes.clone(),
                 threads: args.capture_threads,
+                filter: args.bpf.as_deref().cloned(),
             };
             Some(capture_core::source::live::Live::open(&cfg).context("starting live capture")?)
         } else {
@@ -173,6 +179,7 @@ impl AppState {
             );
         }
         let mut engine = Engine::new(args.limits.clone(), shared.clone());
+        engine.set_filter(args.bpf.clone());
         for p in &args.pcaps {
             let info = engine
                 .read_pcap(p)

@@ -140,6 +140,86 @@ fn errors_exit_codes_and_messages() {
 }
 
 #[test]
+fn bpf_filters_files_and_the_demo_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut web = conv("10.0.0.1:40001", "10.0.0.2:80", 0);
+    web.client_send(b"GET /kept HTTP/1.1\r\nHost: x\r\n\r\n", 100)
+        .server_send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 100);
+    let mut alt = conv("10.0.0.1:40002", "10.0.0.3:8080", 1);
+    alt.client_send(b"GET /dropped HTTP/1.1\r\nHost: x\r\n\r\n", 100)
+        .server_send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 100);
+    let path = write_pcap(dir.path(), "two.pcap", vec![web, alt]);
+    let p = path.to_str().unwrap();
+
+    let v = call_json(&[
+        "call",
+        "--pcap",
+        p,
+        "--bpf",
+        "tcp port 80",
+        "list_entries",
+        r#"{"fields": ["path"]}"#,
+    ]);
+    let paths: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/kept"]);
+    assert_eq!(v["coverage"]["complete"], true, "a filter is not a loss");
+    let notes = v["coverage"]["notes"].to_string();
+    assert!(notes.contains("capture filter `tcp port 80`"), "{notes}");
+
+    let s = call_json(&["call", "--pcap", p, "--bpf", "tcp port 80", "capture_status"]);
+    let bpf = &s["sources"][0]["bpf"];
+    assert_eq!(bpf["expression"], "tcp port 80");
+    assert_eq!(bpf["applied"], "wirelens");
+    let filtered = bpf["filtered_out"].as_u64().unwrap();
+    assert!(filtered > 0);
+    assert_eq!(s["filtered_out_packets"].as_u64(), Some(filtered));
+    assert_eq!(
+        s["packets"].as_u64().unwrap() + filtered,
+        s["sources"][0]["packets"].as_u64().unwrap(),
+        "decoded + filtered out = read"
+    );
+    assert_eq!(s["flows"]["created"], 1);
+    // Without a filter the field is null and nothing is filtered.
+    let s = call_json(&["call", "--pcap", p, "capture_status"]);
+    assert!(s["sources"][0]["bpf"].is_null());
+    assert_eq!(s["filtered_out_packets"], 0);
+
+    // The demo applies it too.
+    let d = call_json(&[
+        "call",
+        "--demo",
+        "--bpf",
+        "tcp port 6379",
+        "list_entries",
+        r#"{"fields": ["protocol"]}"#,
+    ]);
+    let protos: std::collections::BTreeSet<&str> = d["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["protocol"].as_str().unwrap())
+        .collect();
+    assert_eq!(protos.into_iter().collect::<Vec<_>>(), ["redis"]);
+
+    // A bad expression is a usage error naming the column, before any source is read.
+    let out = run(&["call", "--pcap", p, "--bpf", "tcp port foo", "capture_status"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bpf filter: column 10:") && err.contains("'foo'"), "{err}");
+    assert!(err.contains("tcp port foo\n         ^^^"), "{err}");
+    let out = run(&["call", "--demo", "--bpf", "vlan and tcp", "capture_status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported by wirelens' filter compiler"));
+    let out = run(&["mcp", "--demo", "--bpf", "(tcp"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn truncated_capture_is_read_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = conv("10.0.0.1:40001", "10.0.0.2:80", 0);

@@ -65,4 +65,19 @@ pub struct SourceSummary {
     pub link_types: Vec<u32>,
     /// A non-fatal problem, e.g. the file ends inside a record.
     pub warning: Option<String>,
+    /// The capture filter (`--bpf`) applied to this source; null without one.
+    #[serde(default)]
+    pub bpf: Option<SourceBpf>,
+}
+
+/// A capture filter (`--bpf`, pcap-filter syntax) as applied to one source.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct SourceBpf {
+    /// The expression as given, e.g. `tcp port 80`.
+    pub expression: String,
+    /// `kernel`: attached to the capture socket (live capture); `wirelens`: run by wirelens on
+    /// every packet before decoding (capture files and the demo).
+    pub applied: String,
+    /// Packets the filter rejected; null when the kernel applied it (it does not count them).
+    pub filtered_out: Option<u64>,
 }

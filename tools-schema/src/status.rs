@@ -15,7 +15,12 @@ pub struct CaptureStatusParams {}
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct CaptureStatus {
     pub sources: Vec<SourceSummary>,
+    /// Packets decoded: those the capture filter (`--bpf`) kept, when there is one.
     pub packets: u64,
+    /// Packets the capture filter (`--bpf`) rejected before decoding, summed over capture files
+    /// and the demo (a live capture's filter runs in the kernel, which does not count them).
+    #[serde(default)]
+    pub filtered_out_packets: u64,
     /// Captured bytes.
     pub bytes: u64,
     /// Bytes on the wire (original lengths).

@@ -5,11 +5,17 @@
 //! they are shown in `capture_status` and in every result's coverage. The interface `any` (index
 //! 0) captures every interface of the network namespace; each frame's link type then comes from
 //! its device type (Ethernet and loopback frames carry an Ethernet header, tunnels none).
+//!
+//! A capture filter ([`super::bpf`]) is attached with `SO_ATTACH_FILTER` before the socket is
+//! bound, and the socket is created with protocol 0, which receives nothing: only `bind` (with
+//! `ETH_P_ALL` and the interface) starts delivery, so no frame arrives unfiltered or from another
+//! interface first.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
+use super::bpf::Program;
 use super::{LinkType, Packet};
 use crate::time::Timestamp;
 
@@ -45,6 +51,8 @@ pub enum CaptureError {
     Io { what: &'static str, source: io::Error },
     #[error("ring size: {0}")]
     Ring(String),
+    #[error("the kernel refused the capture filter ({instructions} instructions): {source}")]
+    Filter { instructions: usize, source: io::Error },
 }
 
 fn io_err(what: &'static str) -> CaptureError {
@@ -75,8 +83,8 @@ const ARPHRD_ETHER: u16 = 1;
 const ARPHRD_LOOPBACK: u16 = 772;
 
 impl AfPacket {
-    /// Opens `interface` (`any` for all) with ring `cfg`.
-    pub fn open(interface: &str, cfg: RingConfig) -> Result<AfPacket, CaptureError> {
+    /// Opens `interface` (`any` for all) with ring `cfg`; only frames `filter` keeps arrive.
+    pub fn open(interface: &str, cfg: RingConfig, filter: Option<&Program>) -> Result<AfPacket, CaptureError> {
         if cfg.block_size < 4096 || !cfg.block_size.is_power_of_two() || cfg.block_count == 0 {
             return Err(CaptureError::Ring(format!(
                 "block size must be a power of two of at least 4096 bytes and the count at least 1 (got {} × {})",
@@ -97,11 +105,9 @@ impl AfPacket {
         };
         // SAFETY: plain syscalls; every result is checked.
         unsafe {
-            let raw = libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(ETH_P_ALL.to_be()),
-            );
+            // Protocol 0: no frame is delivered until `bind` below names the protocol, so none
+            // arrives before the filter and the interface binding are in place.
+            let raw = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
             if raw < 0 {
                 let e = io::Error::last_os_error();
                 return Err(if e.kind() == io::ErrorKind::PermissionDenied {
@@ -124,6 +130,36 @@ impl AfPacket {
             ) < 0
             {
                 return Err(io_err("PACKET_VERSION TPACKET_V3"));
+            }
+            if let Some(p) = filter {
+                let mut code: Vec<libc::sock_filter> = p
+                    .insns()
+                    .iter()
+                    .map(|i| libc::sock_filter {
+                        code: i.code,
+                        jt: i.jt,
+                        jf: i.jf,
+                        k: i.k,
+                    })
+                    .collect();
+                // `Program` holds at most BPF_MAXINSNS (4096) instructions.
+                let prog = libc::sock_fprog {
+                    len: code.len() as u16,
+                    filter: code.as_mut_ptr(),
+                };
+                if libc::setsockopt(
+                    raw,
+                    libc::SOL_SOCKET,
+                    libc::SO_ATTACH_FILTER,
+                    (&prog as *const libc::sock_fprog).cast(),
+                    size_of::<libc::sock_fprog>() as u32,
+                ) < 0
+                {
+                    return Err(CaptureError::Filter {
+                        instructions: code.len(),
+                        source: io::Error::last_os_error(),
+                    });
+                }
             }
             let frame_size = 2048u32;
             let req = libc::tpacket_req3 {
@@ -339,7 +375,7 @@ mod tests {
 
     #[test]
     fn bad_interfaces_and_rings_are_clear_errors() {
-        let e = AfPacket::open("no-such-if0", RingConfig::default())
+        let e = AfPacket::open("no-such-if0", RingConfig::default(), None)
             .err()
             .unwrap()
             .to_string();
@@ -350,6 +386,7 @@ mod tests {
                 block_size: 1000,
                 ..RingConfig::default()
             },
+            None,
         )
         .err()
         .unwrap()
@@ -357,24 +394,27 @@ mod tests {
         assert!(e.contains("power of two"), "{e}");
     }
 
+    /// A small ring on loopback; `None` (the test says it skipped) without CAP_NET_RAW outside CI.
+    fn open_lo(filter: Option<&Program>) -> Option<AfPacket> {
+        let cfg = RingConfig {
+            block_size: 1 << 16,
+            block_count: 4,
+            block_timeout_ms: 10,
+        };
+        match AfPacket::open("lo", cfg, filter) {
+            Ok(c) => Some(c),
+            Err(CaptureError::Permission(e)) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("SKIPPED (not root, not CI): {e}");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     /// Root only (CI runs as root): frames sent on loopback come back through the ring.
     #[test]
     fn loopback_frames_arrive_through_the_ring() {
-        let mut cap = match AfPacket::open(
-            "lo",
-            RingConfig {
-                block_size: 1 << 16,
-                block_count: 4,
-                block_timeout_ms: 10,
-            },
-        ) {
-            Ok(c) => c,
-            Err(CaptureError::Permission(e)) if std::env::var("CI").as_deref() != Ok("true") => {
-                eprintln!("SKIPPED (not root, not CI): {e}");
-                return;
-            }
-            Err(e) => panic!("{e}"),
-        };
+        let Some(mut cap) = open_lo(None) else { return };
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = sock.local_addr().unwrap();
         let marker = b"wirelens-afpacket-test-marker";
@@ -395,5 +435,52 @@ mod tests {
         }
         assert!(seen > 0, "no looped-back frame arrived");
         assert!(cap.kernel_packets > 0);
+    }
+
+    /// Root only: the kernel accepts our link-independent program (`SKF_AD_PROTOCOL`, loads at
+    /// `SKF_NET_OFF`, `ldxb 4*([SKF_NET_OFF]&0xf)` with its negative offset) and runs it: of three
+    /// UDP flows on loopback, IPv4 and IPv6, only the two the filter names come through.
+    #[test]
+    fn the_kernel_runs_our_filter() {
+        use std::net::UdpSocket;
+        let wanted = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let wanted6 = UdpSocket::bind("[::1]:0").expect("IPv6 on loopback");
+        let filter = super::super::bpf::Filter::compile(&format!(
+            "udp dst port {} or {}",
+            wanted.local_addr().unwrap().port(),
+            wanted6.local_addr().unwrap().port()
+        ))
+        .unwrap();
+        let Some(mut cap) = open_lo(Some(filter.program())) else {
+            return;
+        };
+        let (a, b, c) = (
+            &b"wirelens-filter-wanted"[..],
+            &b"wirelens-filter-other!"[..],
+            &b"wirelens-filter-wanted6"[..],
+        );
+        let mut seen = [0; 3];
+        for _ in 0..50 {
+            wanted.send_to(a, wanted.local_addr().unwrap()).unwrap();
+            other.send_to(b, other.local_addr().unwrap()).unwrap();
+            wanted6.send_to(c, wanted6.local_addr().unwrap()).unwrap();
+            cap.read(Duration::from_millis(50), &mut |p| {
+                for (i, m) in [a, b, c].iter().enumerate() {
+                    if p.data.windows(m.len()).any(|w| w == *m) {
+                        seen[i] += 1;
+                    }
+                }
+            })
+            .unwrap();
+            if seen[0] > 3 && seen[2] > 3 {
+                break;
+            }
+        }
+        assert!(
+            seen[0] > 0 && seen[2] > 0,
+            "the wanted flows did not come through: {seen:?}"
+        );
+        assert_eq!(seen[1], 0, "a flow the filter rejects came through: {seen:?}");
     }
 }

@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::afpacket::{AfPacket, CaptureError, RingConfig};
+use super::bpf::Filter;
 use crate::engine::{Engine, Shared};
 use crate::limits::Limits;
-use crate::stats::SourceInfo;
+use crate::stats::{SourceFilter, SourceInfo};
 use crate::time::Timestamp;
 
 /// How often finished entries are stored and counters published.
@@ -32,6 +33,8 @@ pub struct LiveConfig {
     pub probes: Option<ebpf_probes::Config>,
     /// Capture threads (1 when 0): more spread the interfaces' traffic over that many engines.
     pub threads: usize,
+    /// The capture filter (`--bpf`), attached in the kernel to every ring.
+    pub filter: Option<Filter>,
 }
 
 /// A running capture; dropping it does not stop it (call [`Live::stop`]).
@@ -57,7 +60,7 @@ impl Live {
             // One group per interface, unique to this process.
             let group = ((std::process::id() as u16) ^ 0x5a00).wrapping_add(n as u16);
             for per_thread in rings.iter_mut() {
-                let r = AfPacket::open(i, cfg.ring)?;
+                let r = AfPacket::open(i, cfg.ring, cfg.filter.as_ref().map(Filter::program))?;
                 if threads > 1 {
                     r.join_fanout(group)?;
                 }
@@ -68,6 +71,7 @@ impl Live {
             rings,
             interfaces: cfg.interfaces.clone(),
             probes: cfg.probes.clone(),
+            filter: cfg.filter.as_ref().map(|f| f.expression().to_string()),
         })
     }
 
@@ -86,6 +90,8 @@ pub struct Opened {
     rings: Vec<Vec<AfPacket>>,
     interfaces: Vec<String>,
     probes: Option<ebpf_probes::Config>,
+    /// The capture filter's expression, shown with every interface.
+    filter: Option<String>,
 }
 
 /// Per thread and interface: packets, bytes, first and last timestamps, kernel drops.
@@ -108,6 +114,7 @@ impl Opened {
             rings,
             interfaces,
             probes: wanted,
+            filter,
         } = self;
         let mut probes = wanted.as_ref().and_then(|p| {
             let (probes, report) = ebpf_probes::Probes::start(p);
@@ -125,6 +132,11 @@ impl Opened {
                     kind: "interface".into(),
                     name: name.clone(),
                     link_types: vec![1],
+                    bpf: filter.as_ref().map(|f| SourceFilter {
+                        expression: f.clone(),
+                        in_kernel: true,
+                        filtered_out: None,
+                    }),
                     ..SourceInfo::default()
                 });
             }

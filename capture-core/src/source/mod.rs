@@ -1,11 +1,15 @@
 //! Packet sources. A source lends one packet at a time to the engine; nothing is copied on the way.
 //!
 //! - [`file`]: pcap and pcapng files (any byte order, µs or ns resolution, many interfaces);
-//! - [`demo`]: the built-in scenario, synthesised by [`crate::synth`].
+//! - [`demo`]: the built-in scenario, synthesised by [`crate::synth`];
+//! - [`live`]: AF_PACKET rings ([`afpacket`]), Linux only;
+//! - [`bpf`]: capture filters (`--bpf`), compiled to classic BPF for the kernel and run by our
+//!   own interpreter over files and the demo.
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub mod afpacket;
+pub mod bpf;
 pub mod demo;
 pub mod demo_identities;
 pub mod file;

@@ -10,8 +10,8 @@ use super::{ToolError, parse_args};
 use crate::convert;
 use crate::state::AppState;
 
-pub const DESCRIPTION: &str = "What was captured and what was lost: sources (files, demo) with their time ranges, \
-packet and byte counts, flows, the entry store's use against its memory budget, every drop counter (decode errors, \
+pub const DESCRIPTION: &str = "What was captured and what was lost: sources (files, demo, interfaces) with their time \
+ranges, packet and byte counts and capture filter (`--bpf`, with the packets it filtered out), flows, the entry store's use against its memory budget, every drop counter (decode errors, \
 TCP gaps, evictions, parse errors, fragments) and the caps in force. Call it first when results look empty or odd.";
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, ToolError> {
@@ -172,6 +172,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     Ok(CaptureStatus {
         sources,
         packets: s.packets,
+        filtered_out_packets: s.filtered_out,
         bytes: s.bytes,
         wire_bytes: s.wire_bytes,
         tcp_packets: s.tcp_packets,
