@@ -71,7 +71,7 @@ enum Kw {
     Mask,
     Port,
     PortRange,
-    ProtoKw,
+    Protocol,
     Less,
     Greater,
     Ether,
@@ -91,7 +91,7 @@ fn keyword(w: &str) -> Option<Kw> {
         "mask" => Kw::Mask,
         "port" => Kw::Port,
         "portrange" => Kw::PortRange,
-        "proto" => Kw::ProtoKw,
+        "proto" => Kw::Protocol,
         "less" => Kw::Less,
         "greater" => Kw::Greater,
         "ether" => Kw::Ether,
@@ -459,7 +459,7 @@ impl<'s> Parser<'s> {
                     | Kw::Net
                     | Kw::Port
                     | Kw::PortRange
-                    | Kw::ProtoKw,
+                    | Kw::Protocol,
                 ),
             ) => {}
             (_, Some(Kw::Mask)) => {
@@ -511,7 +511,7 @@ impl<'s> Parser<'s> {
             Some(Kw::Net) => Some(Kind::Net),
             Some(Kw::Port) => Some(Kind::Port),
             Some(Kw::PortRange) => Some(Kind::PortRange),
-            Some(Kw::ProtoKw) => Some(Kind::Proto),
+            Some(Kw::Protocol) => Some(Kind::Proto),
             Some(Kw::Unsupported(why)) if dir.is_some() || proto != PQual::None => {
                 return Err(self.err(
                     k,
@@ -628,17 +628,17 @@ impl<'s> Parser<'s> {
 
     fn bare_value(&self, t: Token<'s>, after: &str) -> BpfError {
         let text = self.text(t);
-        if let Some(k) = keyword(&text.to_ascii_lowercase()) {
-            if !matches!(k, Kw::Unsupported(_)) {
-                return self.err(
-                    t,
-                    ErrorKind::Syntax,
-                    format!(
-                        "unknown word '{text}' (keywords are lowercase: `{}`)",
-                        text.to_ascii_lowercase()
-                    ),
-                );
-            }
+        if let Some(k) = keyword(&text.to_ascii_lowercase())
+            && !matches!(k, Kw::Unsupported(_))
+        {
+            return self.err(
+                t,
+                ErrorKind::Syntax,
+                format!(
+                    "unknown word '{text}' (keywords are lowercase: `{}`)",
+                    text.to_ascii_lowercase()
+                ),
+            );
         }
         let typo = did_you_mean(text);
         if !typo.is_empty() {
