@@ -86,40 +86,27 @@ impl Program {
             if !known(i.code) {
                 return Err(ProgramError::BadOpcode { pc, code: i.code });
             }
-            let k = i.k;
-            match i.code {
-                c if c == ALU | DIV | K || c == ALU | MOD | K => {
-                    if k == 0 {
-                        return Err(ProgramError::DivisionByZero { pc });
-                    }
-                }
-                c if c == ALU | LSH | K || c == ALU | RSH | K => {
-                    if k >= 32 {
-                        return Err(ProgramError::ShiftTooLarge { pc, k });
-                    }
-                }
-                c if c == LD | MEM || c == LDX | MEM || c == ST || c == STX => {
-                    if k >= BPF_MEMWORDS {
-                        return Err(ProgramError::MemIndex { pc, k });
-                    }
-                }
-                c if c == JMP | JA => {
-                    if u64::from(k) >= (n - pc - 1) as u64 {
-                        return Err(ProgramError::JumpOutOfRange { pc });
-                    }
-                }
-                c if c & 0x07 == JMP => {
-                    if pc + usize::from(i.jt) + 1 >= n || pc + usize::from(i.jf) + 1 >= n {
-                        return Err(ProgramError::JumpOutOfRange { pc });
-                    }
-                }
-                c if c & 0x07 == LD && c & 0xe0 == ABS => {
-                    let s = k as i32;
-                    if (SKF_AD_OFF..0).contains(&s) && s - SKF_AD_OFF != SKF_AD_PROTOCOL {
-                        return Err(ProgramError::UnknownAncillary { pc, k });
-                    }
-                }
-                _ => {}
+            let (c, k) = (i.code, i.k);
+            if (c == ALU | DIV | K || c == ALU | MOD | K) && k == 0 {
+                return Err(ProgramError::DivisionByZero { pc });
+            }
+            if (c == ALU | LSH | K || c == ALU | RSH | K) && k >= 32 {
+                return Err(ProgramError::ShiftTooLarge { pc, k });
+            }
+            if (c == LD | MEM || c == LDX | MEM || c == ST || c == STX) && k >= BPF_MEMWORDS {
+                return Err(ProgramError::MemIndex { pc, k });
+            }
+            let out_of_range = if c == JMP | JA {
+                u64::from(k) >= (n - pc - 1) as u64
+            } else {
+                i.class() == JMP && (pc + usize::from(i.jt) + 1 >= n || pc + usize::from(i.jf) + 1 >= n)
+            };
+            if out_of_range {
+                return Err(ProgramError::JumpOutOfRange { pc });
+            }
+            let s = k as i32;
+            if i.class() == LD && c & 0xe0 == ABS && (SKF_AD_OFF..0).contains(&s) && s - SKF_AD_OFF != SKF_AD_PROTOCOL {
+                return Err(ProgramError::UnknownAncillary { pc, k });
             }
         }
         if insns[n - 1].class() != RET {

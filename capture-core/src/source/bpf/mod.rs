@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`lex`] and [`parse`]: the filter text to an [`ast::Node`], with libpcap's precedence and
-//!   qualifier inheritance, and errors that name the column ([`error`]);
+//!   qualifier inheritance, and errors that name the column ([`error`]); [`value`]: what a
+//!   value means under its qualifiers;
 //! - [`names`]: the built-in service, protocol and ethertype names;
 //! - [`lower`]: what each primitive means, as tests on the packet;
 //! - [`compile`]: the tests to classic BPF instructions ([`insn`]);
@@ -26,6 +27,7 @@ pub mod lower;
 pub mod names;
 pub mod packet;
 pub mod parse;
+pub mod value;
 
 #[cfg(test)]
 mod tests;
