@@ -179,11 +179,17 @@ mod tests {
     fn cgroup_paths() {
         let root = Path::new("/sys/fs/cgroup");
         let at = |spec: &str| cgroup_dir(root, Path::new(spec));
-        assert_eq!(at("system.slice/x.service"), Path::new("/sys/fs/cgroup/system.slice/x.service"));
+        assert_eq!(
+            at("system.slice/x.service"),
+            Path::new("/sys/fs/cgroup/system.slice/x.service")
+        );
         assert_eq!(at("/kubepods/pod1"), Path::new("/sys/fs/cgroup/kubepods/pod1"));
         assert_eq!(at("/sys/fs/cgroup/a"), Path::new("/sys/fs/cgroup/a"));
         let hybrid = Path::new("/sys/fs/cgroup/unified");
-        assert_eq!(cgroup_dir(hybrid, Path::new("wl/x")), Path::new("/sys/fs/cgroup/unified/wl/x"));
+        assert_eq!(
+            cgroup_dir(hybrid, Path::new("wl/x")),
+            Path::new("/sys/fs/cgroup/unified/wl/x")
+        );
         assert_eq!(
             cgroup_dir(hybrid, Path::new("/sys/fs/cgroup/unified/wl")),
             Path::new("/sys/fs/cgroup/unified/wl")
