@@ -587,7 +587,35 @@ impl Engine {
         self.kernel.lock().sweep(now, tcp_idle);
         self.tls
             .sweep(now, tcp_idle, &self.limits, &mut self.out, &mut self.stats.dissect);
+        if self.now.is_some() {
+            self.list_open_flows();
+        }
         self.publish();
+    }
+
+    /// Live capture: the open flows as they are now, for the flow tools (at most
+    /// `live_flows_listed`, the most recently active; the rest are counted). Refreshed every
+    /// sweep (a second); a flow that ends is listed from its final record from then on.
+    fn list_open_flows(&mut self) {
+        let mut open: Vec<&Flow<Conn>> = self.flows.iter().collect();
+        let cap = self.limits.live_flows_listed;
+        if open.len() > cap {
+            open.select_nth_unstable_by_key(cap, |f| std::cmp::Reverse(f.meta.last_seen));
+            open.truncate(cap);
+        }
+        self.stats.flows_open_unlisted = (self.flows.len() - open.len()) as u64;
+        let kernel = self.kernel.lock();
+        let records: Vec<Arc<FlowRecord>> = open
+            .into_iter()
+            .map(|f| {
+                let k = kernel.peek(&f.meta.key).cloned();
+                Arc::new(record_of(f, FlowEnd::Open, k, &self.shared))
+            })
+            .collect();
+        drop(kernel);
+        self.shared
+            .flows
+            .set_open(self.part.as_ref().map_or(0, |p| p.index), records);
     }
 
     /// End of a source: flush every open flow and publish everything.
@@ -814,7 +842,6 @@ fn finish_flow(
     for r in &f.state.reasm {
         stats.add_reassembly(&r.stats);
     }
-    let tcp = f.meta.key.proto == PROTO_TCP;
     let end = if f.state.rst {
         FlowEnd::Reset
     } else if f.state.fin[0] && f.state.fin[1] {
@@ -827,9 +854,18 @@ fn finish_flow(
             Eviction::Closed | Eviction::Finish => FlowEnd::Open,
         }
     };
-    shared.flows.push(FlowRecord {
+    shared.flows.push(record_of(&f, end, kernel, shared));
+}
+
+/// The record of a flow: when it leaves the table, or as it is now (live listings).
+fn record_of(f: &Flow<Conn>, end: FlowEnd, kernel: Option<KernelTcp>, shared: &Shared) -> FlowRecord {
+    FlowRecord {
         id: f.meta.id,
-        transport: if tcp { Transport::Tcp } else { Transport::Udp },
+        transport: if f.meta.key.proto == PROTO_TCP {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        },
         client: f.meta.client,
         server: f.meta.server,
         roles: f.meta.roles,
@@ -839,7 +875,7 @@ fn finish_flow(
         metrics: f.state.analysis.metrics,
         peers: shared.identities.peers(f.meta.client, f.meta.server, f.meta.first_seen),
         kernel: kernel.map(Box::new),
-    });
+    }
 }
 
 /// Reads files into a fresh engine and returns what it shares (used by `call` and tests).

@@ -123,6 +123,8 @@ impl FlowRecord {
 struct Inner {
     records: VecDeque<Arc<FlowRecord>>,
     evicted: u64,
+    /// Live capture: the flows still open, per capture engine, as of their last sweep.
+    open: Vec<Vec<Arc<FlowRecord>>>,
 }
 
 /// The records, shared with the tools.
@@ -149,16 +151,35 @@ impl FlowStore {
         g.records.push_back(Arc::new(r));
     }
 
-    /// All records, in the order the flows began.
+    /// Live capture: replaces engine `part`'s list of open flows.
+    pub fn set_open(&self, part: usize, open: Vec<Arc<FlowRecord>>) {
+        let mut g = self.inner.write();
+        if g.open.len() <= part {
+            g.open.resize_with(part + 1, Vec::new);
+        }
+        g.open[part] = open;
+    }
+
+    /// All records, finished and (live) still open, in the order the flows began. A flow that
+    /// ended since its engine's last sweep is listed once, from its final record.
     pub fn snapshot(&self) -> Vec<Arc<FlowRecord>> {
         let g = self.inner.read();
         let mut v: Vec<_> = g.records.iter().cloned().collect();
+        if g.open.iter().any(|o| !o.is_empty()) {
+            let done: std::collections::HashSet<u64> = v.iter().map(|r| r.id).collect();
+            v.extend(g.open.iter().flatten().filter(|r| !done.contains(&r.id)).cloned());
+        }
         v.sort_by_key(|r| (r.first_seen, r.id));
         v
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<FlowRecord>> {
-        self.inner.read().records.iter().find(|r| r.id == id).cloned()
+        let g = self.inner.read();
+        g.records
+            .iter()
+            .find(|r| r.id == id)
+            .or_else(|| g.open.iter().flatten().find(|r| r.id == id))
+            .cloned()
     }
 
     pub fn len(&self) -> usize {

@@ -147,6 +147,9 @@ pub struct Limits {
     /// Connections whose kernel facts (eBPF: handshake RTT, retransmits, srtt/cwnd) wait for
     /// their flow; more are counted in `ebpf_connections_dropped`. One per open connection.
     pub ebpf_max_connections: usize,
+    /// Live capture: open flows listed by the flow tools, the most recently active first
+    /// (refreshed every second); the rest are counted in `flows_open_unlisted`.
+    pub live_flows_listed: usize,
     /// TLS plaintext streams followed at once (one per SSL connection of the chosen processes);
     /// more are counted in `tls_connections_dropped`.
     pub tls_max_connections: usize,
@@ -206,6 +209,7 @@ impl Default for Limits {
             amqp_table_max_depth: 4,
             ebpf_max_connections: 65_536,
             tls_max_connections: 4_096,
+            live_flows_listed: 20_000,
             amqp_table_max_items: 64,
             amqp_table_value_max_bytes: 256,
         }

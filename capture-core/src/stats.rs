@@ -69,6 +69,8 @@ pub struct Stats {
     pub flows_evicted_capacity: u64,
     /// Flows replaced by a new connection on the same 5-tuple (port reuse).
     pub flows_reused: u64,
+    /// Live capture: open flows beyond `live_flows_listed`, not shown by the flow tools.
+    pub flows_open_unlisted: u64,
     /// Summed over finished flows.
     pub reassembly: ReassemblyStats,
     pub dissect: DissectStats,
@@ -140,6 +142,7 @@ impl Stats {
         self.flows_evicted_closed += o.flows_evicted_closed;
         self.flows_evicted_capacity += o.flows_evicted_capacity;
         self.flows_reused += o.flows_reused;
+        self.flows_open_unlisted += o.flows_open_unlisted;
         self.add_reassembly(&o.reassembly);
         self.dissect.add(&o.dissect);
         self.entries_emitted += o.entries_emitted;

@@ -263,6 +263,13 @@ pub fn coverage(shared: &Shared) -> Coverage {
             e.ring_full, e.malformed, e.connections_dropped, e.tls.connections_dropped, e.tls.gap_bytes
         ));
     }
+    if stats.flows_open_unlisted > 0 {
+        notes.push(format!(
+            "{} open flows are not listed by the flow tools (only the {} most recently active are)",
+            stats.flows_open_unlisted,
+            stats.flows_active.saturating_sub(stats.flows_open_unlisted)
+        ));
+    }
     if drops.fragments_dropped > 0 {
         notes.push(format!("{} IP fragments were dropped", drops.fragments_dropped));
     }

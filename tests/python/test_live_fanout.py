@@ -71,3 +71,57 @@ async def test_two_capture_threads_see_every_request_once(wirelens_bin, netns_pa
         with contextlib.suppress(ProcessLookupError):
             os.killpg(web.pid, 9)
         web.wait()
+
+
+@pytest.mark.anyio
+async def test_open_connections_are_listed_while_they_last(wirelens_bin, netns_pair):
+    """Flows used to appear only once they ended; a live capture now lists the open ones too,
+    refreshed every second, marked `end: open`."""
+    n = netns_pair
+    port = random.randrange(30000, 40000)
+    server = subprocess.Popen(
+        [n["ip"], "netns", "exec", n["b"], sys.executable, "-c",
+         "import socket,time\n"
+         f"s=socket.create_server(('{n['server']}', {port}))\n"
+         "c,_=s.accept(); c.sendall(b'hello'); time.sleep(30)"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    client = None
+    try:
+        params = StdioServerParameters(
+            command=n["ip"],
+            args=["netns", "exec", n["a"], wirelens_bin, "mcp", "--interface", n["dev_a"], "--no-ebpf",
+                  "--ring-blocks", "4", "--ring-block-size", "256KiB"])
+        async with Client(params) as c:
+            await c.call_tool("capture_status", {})
+            deadline = time.monotonic() + 10
+            while True:
+                client = subprocess.Popen(
+                    [n["ip"], "netns", "exec", n["a"], sys.executable, "-c",
+                     "import socket,time\n"
+                     f"s=socket.create_connection(('{n['server']}', {port}), timeout=3)\n"
+                     "s.recv(5); time.sleep(30)"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                time.sleep(0.5)
+                if client.poll() is None or time.monotonic() > deadline:
+                    break
+            assert client.poll() is None, "the client could not connect"
+            flows = []
+            deadline = time.monotonic() + 10
+            while not flows and time.monotonic() < deadline:
+                r = (await c.call_tool("tcp_insights", {"group_by": "flow", "limit": 100})).structured_content
+                flows = [f for f in r["flows"] or [] if f["server"] == f"{n['server']}:{port}"]
+                time.sleep(0.3)
+            assert len(flows) == 1, r
+            f = flows[0]
+            assert f["end"] == "open" and f["state"] == "established", f
+            assert f["payload_bytes_s2c"] == 5, f
+            listed = (await c.call_tool("list_flows", {"endpoint": f"{n['server']}:{port}"})).structured_content
+            assert [x["flow_id"] for x in listed["flows"]] == [f["flow_id"]], listed
+            status = (await c.call_tool("capture_status", {})).structured_content
+            assert status["flows"]["open_unlisted"] == 0
+    finally:
+        for p in (client, server):
+            if p:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, 9)
+                p.wait()

@@ -73,6 +73,10 @@ pub struct FlowCounts {
     pub evicted_capacity: u64,
     /// A new connection replaced a closed one on the same 5-tuple.
     pub reused: u64,
+    /// Live capture: open flows the flow tools do not list (beyond `live_flows_listed`, the
+    /// most recently active are listed).
+    #[serde(default)]
+    pub open_unlisted: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]

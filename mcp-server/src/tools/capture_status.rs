@@ -139,6 +139,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("ip_frag_max_datagrams".to_string(), l.ip_frag_max_datagrams as u64),
         ("ip_frag_max_bytes".to_string(), l.ip_frag_max_bytes as u64),
         ("tcp_idle_timeout_us".to_string(), l.tcp_idle_timeout_us),
+        ("live_flows_listed".to_string(), l.live_flows_listed as u64),
     ]);
     for (k, v) in [
         ("h2_max_streams", l.h2_max_streams),
@@ -186,6 +187,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
             evicted_closed: s.flows_evicted_closed,
             evicted_capacity: s.flows_evicted_capacity,
             reused: s.flows_reused,
+            open_unlisted: s.flows_open_unlisted,
         },
         ebpf: state.shared.probes.lock().as_ref().map(|r| tools_schema::EbpfStatus {
             available: r.available,
