@@ -2349,6 +2349,70 @@ pub static FIELDS: &[FieldDef] = &[
         "2500000",
         |e| flow(e).map(|f| u64_to_i64(f.last_seen.micros_since(f.first_seen)))
     ),
+    field!(
+        1,
+        "process",
+        [],
+        Some("flow"),
+        Str,
+        "Flows: command name of the process on this host that opened the connection (eBPF, live capture); null when the probes did not see the connect().",
+        "\"curl\"",
+        |e| flow(e)
+            .and_then(|f| f.kernel.as_deref())
+            .and_then(|k| k.comm.as_deref())
+            .map(Cow::Borrowed)
+    ),
+    field!(
+        1,
+        "kernel_handshake_rtt_us",
+        [],
+        Some("flow"),
+        Int,
+        "Flows: connect() to ESTABLISHED as the connecting kernel measured it (eBPF), µs; includes SYN retransmission timeouts.",
+        "1200",
+        |e| flow(e)
+            .and_then(|f| f.kernel.as_deref())
+            .and_then(|k| k.handshake_rtt_us)
+            .map(u64_to_i64)
+    ),
+    field!(
+        1,
+        "kernel_retransmits",
+        [],
+        Some("flow"),
+        Int,
+        "Flows: segments the sender's kernel retransmitted (eBPF tcp_retransmit_skb); null when the probes did not see the connection.",
+        "3",
+        |e| flow(e)
+            .and_then(|f| f.kernel.as_deref())
+            .map(|k| i64::from(k.retransmitted_segments))
+    ),
+    field!(
+        1,
+        "kernel_srtt_us",
+        [],
+        Some("flow"),
+        Int,
+        "Flows: the kernel's latest smoothed RTT for the connection (eBPF tcp_probe), µs.",
+        "850",
+        |e| flow(e)
+            .and_then(|f| f.kernel.as_deref())
+            .and_then(|k| k.srtt_us)
+            .map(i64::from)
+    ),
+    field!(
+        1,
+        "kernel_cwnd",
+        [],
+        Some("flow"),
+        Int,
+        "Flows: the kernel's latest congestion window for the connection (eBPF tcp_probe), segments.",
+        "10",
+        |e| flow(e)
+            .and_then(|f| f.kernel.as_deref())
+            .and_then(|k| k.cwnd)
+            .map(i64::from)
+    ),
 ];
 
 /// Looks a field up by name or alias.

@@ -124,6 +124,11 @@ async def test_kernel_handshake_rtt_agrees_with_packets_and_retransmits_join_flo
                 assert k["retransmitted_segments"] == 1, f
                 assert f["retransmissions"] == 1, f
             assert r["kernel_handshake_rtt"]["count"] >= 6, r
+            # The kernel facts are KFL fields of flows.
+            slow = (await client.call_tool("list_flows", {
+                "filter": f"kernel_handshake_rtt_us > 900000 && kernel_retransmits == 1 && dst.port == {lossy}"
+                          " && process.startsWith(\"python\")"})).structured_content
+            assert slow["total_matched"] == 3, slow
             status = (await client.call_tool("capture_status", {})).structured_content
             assert status["ebpf"]["events"] > 0
             assert status["drops"]["ebpf_ring_full"] == 0

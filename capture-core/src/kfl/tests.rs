@@ -619,10 +619,51 @@ const TABLE: &[(&str, &[u64])] = &[
            && zero_window_events + zero_window_probes + window_full_events + dup_acks == 0
            && missing_segments + acked_unseen + keepalive_count + rst_count + syn_count + fin_count == 0
            && connection_completeness + packets + payload_bytes + goodput_bytes == 0
-           && initial_rtt_us + rtt_avg_us + duration_us == 0"#,
+           && initial_rtt_us + rtt_avg_us + duration_us == 0
+           && process == "" && kernel_handshake_rtt_us + kernel_retransmits + kernel_srtt_us + kernel_cwnd == 0"#,
         ALL,
     ),
 ];
+
+/// The eBPF fields of a flow read its kernel facts.
+#[test]
+fn flow_fields_read_the_kernel_facts() {
+    use crate::flows::{FlowEnd, FlowRecord};
+    use crate::kernel::KernelTcp;
+    let record = |kernel: Option<KernelTcp>| {
+        std::sync::Arc::new(FlowRecord {
+            id: 1,
+            transport: Transport::Tcp,
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "10.0.0.2:443".parse().unwrap(),
+            roles: crate::tcp::flow::RoleSource::Syn,
+            first_seen: t0(),
+            last_seen: at(1),
+            end: FlowEnd::Open,
+            metrics: Default::default(),
+            peers: Default::default(),
+            kernel: kernel.map(Box::new),
+        })
+        .as_entry()
+    };
+    let seen = record(Some(KernelTcp {
+        handshake_rtt_us: Some(1_500),
+        retransmitted_segments: 2,
+        srtt_us: Some(900),
+        cwnd: Some(10),
+        comm: Some("curl".into()),
+        pid: Some(7),
+        ..KernelTcp::default()
+    }));
+    let unseen = record(None);
+    let f = compile(
+        r#"tcp_flow && process == "curl" && kernel_handshake_rtt_us > 1000 && kernel_retransmits == 2
+           && kernel_srtt_us < 1000 && kernel_cwnd >= 10"#,
+    )
+    .unwrap();
+    assert!(f.matches(&seen, &cx()));
+    assert!(!f.matches(&unseen, &cx()));
+}
 
 fn matching(filter: &str, entries: &[Entry]) -> Vec<u64> {
     let f = compile(filter).unwrap_or_else(|e| panic!("`{filter}` did not compile:\n{e}"));
