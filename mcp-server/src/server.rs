@@ -27,6 +27,7 @@ use tools_schema::{
 
 use crate::state::AppState;
 use crate::tools;
+use crate::tools::untrusted::Untrusted;
 
 /// Guidance for the agent, sent at initialisation.
 pub const INSTRUCTIONS: &str = "wirelens shows what services actually sent on the wire: HTTP/1.x, HTTP/2 and gRPC \
@@ -84,7 +85,7 @@ impl WirelensServer {
         tool: &'static str,
         ctx: RequestContext<RoleServer>,
         f: impl FnOnce(&AppState, &tools::work::Work<'_>) -> Result<T, tools::ToolError> + Send + 'static,
-    ) -> Result<Json<T>, String> {
+    ) -> Result<Json<Untrusted<T>>, String> {
         let start = std::time::Instant::now();
         let token = ctx.meta.get_progress_token();
         if !self.state.loading.is_ready() {
@@ -131,7 +132,7 @@ impl WirelensServer {
         watcher.abort();
         let r = joined.unwrap_or_else(|e| Err(tools::ToolError(format!("{tool}: internal error: {e}"))));
         self.state.metrics.record(tool, start.elapsed(), r.is_ok());
-        r.map(Json).map_err(|e| e.0)
+        r.map(|v| Json(Untrusted(v))).map_err(|e| e.0)
     }
 }
 
@@ -192,7 +193,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ListEntriesResult>, String> {
+    ) -> Result<Json<Untrusted<ListEntriesResult>>, String> {
         self.run_tool("list_entries", ctx, move |s, w| {
             tools::list_entries::run_with(s, args, w)
         })
@@ -211,7 +212,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<GetPayloadResult>, String> {
+    ) -> Result<Json<Untrusted<GetPayloadResult>>, String> {
         self.run_tool("get_payload", ctx, move |s, _| tools::get_payload::run(s, args))
             .await
     }
@@ -228,7 +229,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<CaptureStatus>, String> {
+    ) -> Result<Json<Untrusted<CaptureStatus>>, String> {
         self.run_tool("capture_status", ctx, move |s, _| tools::capture_status::run(s, args))
             .await
     }
@@ -248,7 +249,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<TcpInsightsResult>, String> {
+    ) -> Result<Json<Untrusted<TcpInsightsResult>>, String> {
         self.run_tool("tcp_insights", ctx, move |s, _| tools::tcp_insights::run(s, args))
             .await
     }
@@ -265,7 +266,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ListFlowsResult>, String> {
+    ) -> Result<Json<Untrusted<ListFlowsResult>>, String> {
         self.run_tool("list_flows", ctx, move |s, _| tools::flows::run_list(s, args))
             .await
     }
@@ -282,7 +283,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<FlowSummaryResult>, String> {
+    ) -> Result<Json<Untrusted<FlowSummaryResult>>, String> {
         self.run_tool("flow_summary", ctx, move |s, _| tools::flows::run_summary(s, args))
             .await
     }
@@ -299,7 +300,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ValidateFilterResult>, String> {
+    ) -> Result<Json<Untrusted<ValidateFilterResult>>, String> {
         self.run_tool("validate_filter", ctx, move |s, _| tools::filter::run_validate(s, args))
             .await
     }
@@ -316,7 +317,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ApiStatsResult>, String> {
+    ) -> Result<Json<Untrusted<ApiStatsResult>>, String> {
         self.run_tool("api_stats", ctx, move |s, w| tools::api_stats::run_with(s, args, w))
             .await
     }
@@ -333,7 +334,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ServiceMapResult>, String> {
+    ) -> Result<Json<Untrusted<ServiceMapResult>>, String> {
         self.run_tool("service_map", ctx, move |s, w| tools::service_map::run_with(s, args, w))
             .await
     }
@@ -350,7 +351,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ListWorkloadsResult>, String> {
+    ) -> Result<Json<Untrusted<ListWorkloadsResult>>, String> {
         self.run_tool("list_workloads", ctx, move |s, w| {
             tools::list_workloads::run_with(s, args, w)
         })
@@ -369,7 +370,7 @@ impl WirelensServer {
         &self,
         Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<WatchEntriesResult>, String> {
+    ) -> Result<Json<Untrusted<WatchEntriesResult>>, String> {
         self.run_tool("watch_entries", ctx, move |s, w| {
             tools::watch_entries::run_with(s, args, w)
         })

@@ -11,6 +11,7 @@ pub mod list_entries;
 pub mod list_workloads;
 pub mod service_map;
 pub mod tcp_insights;
+pub mod untrusted;
 pub mod watch_entries;
 pub mod work;
 
@@ -68,8 +69,13 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
 
 /// Runs a tool by name and returns its structured result.
 pub fn call(state: &AppState, name: &str, args: Map<String, Value>) -> Result<Value, CallError> {
-    let to_json =
-        |r: Result<Value, serde_json::Error>| r.map_err(|e| CallError::Tool(ToolError(format!("internal: {e}"))));
+    let to_json = |r: Result<Value, serde_json::Error>| {
+        r.map(|mut v| {
+            untrusted::escape_value(&mut v);
+            v
+        })
+        .map_err(|e| CallError::Tool(ToolError(format!("internal: {e}"))))
+    };
     match name {
         "list_entries" => to_json(serde_json::to_value(list_entries::run(state, args)?)),
         "get_payload" => to_json(serde_json::to_value(get_payload::run(state, args)?)),
