@@ -1,0 +1,190 @@
+//! Hostile captures: each is generated here, run through the engine, and must end (no panic, no
+//! stack overflow, no unbounded buffering) with its limit counted where `capture_status` shows it.
+//! Sizes are kept to what a debug build reads in a few seconds; the caps they hit are the same.
+
+use std::net::SocketAddr;
+
+use capture_core::engine::{Engine, Shared};
+use capture_core::limits::Limits;
+use capture_core::stats::Stats;
+use capture_core::synth::conversation::{Conversation, LINK};
+use capture_core::synth::packet::{ACK, PSH, SYN, TcpSpec, UdpSpec, internet_checksum, tcp_frame, udp_frame};
+use capture_core::time::Timestamp;
+
+fn run(limits: Limits, packets: Vec<(Timestamp, Vec<u8>)>) -> (Stats, Shared) {
+    let shared = Shared::with_limits(&limits);
+    let mut engine = Engine::new(limits, shared.clone());
+    engine.replay("adversarial", LINK, &packets);
+    let stats = shared.stats.lock().clone();
+    assert!(shared.store.stats().bytes <= shared.store.stats().budget_bytes);
+    (stats, shared)
+}
+
+fn at(i: u64) -> Timestamp {
+    Timestamp(1_700_000_000_000_000_000 + i * 1_000)
+}
+
+fn conversation(client: &str, server: &str, chunks: &[Vec<u8>]) -> Vec<(Timestamp, Vec<u8>)> {
+    let mut c = Conversation::new(client.parse().unwrap(), server.parse().unwrap(), at(0), 200, 1, 9);
+    c.handshake();
+    for ch in chunks {
+        c.client_send(ch, 10);
+    }
+    c.close();
+    c.packets().into_iter().map(|p| (p.ts, p.data)).collect()
+}
+
+#[test]
+fn a_syn_flood_is_held_to_the_flow_table_cap() {
+    let limits = Limits {
+        max_flows: 5_000,
+        ..Limits::default()
+    };
+    let server: SocketAddr = "10.0.0.2:80".parse().unwrap();
+    let packets = (0..100_000u32)
+        .map(|i| {
+            let client = SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 1024 + (i % 60_000) as u16));
+            (at(u64::from(i)), tcp_frame(&TcpSpec::new(client, server, SYN)))
+        })
+        .collect();
+    let (s, _) = run(limits, packets);
+    assert_eq!(s.tcp_packets, 100_000);
+    assert!(s.flows_evicted_capacity >= 95_000, "{}", s.flows_evicted_capacity);
+    assert!(s.flows_active <= 5_000);
+}
+
+#[test]
+fn endless_http_headers_stop_at_the_header_cap() {
+    let mut chunks = vec![b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec()];
+    let line = format!("X-Junk: {}\r\n", "a".repeat(1000)).into_bytes();
+    // 8 MiB of header lines that never end.
+    chunks.extend(std::iter::repeat_n(line.repeat(64), 128));
+    let (s, shared) = run(
+        Limits::default(),
+        conversation("10.0.0.1:40000", "10.0.0.2:80", &chunks),
+    );
+    assert!(s.dissect.http_header_too_large >= 1, "{:?}", s.dissect);
+    assert!(shared.store.stats().bytes < 1 << 20);
+}
+
+#[test]
+fn resp_nested_a_hundred_thousand_deep_does_not_overflow_the_stack() {
+    let mut cmd = b"*2\r\n$3\r\nSET\r\n".to_vec();
+    cmd.extend(b"*1\r\n".repeat(100_000));
+    cmd.extend(b"$1\r\nx\r\n");
+    let mut first = b"*1\r\n$4\r\nPING\r\n".to_vec();
+    first.extend(cmd);
+    let (s, _) = run(
+        Limits::default(),
+        conversation("10.0.0.1:40001", "10.0.0.3:6379", &[first]),
+    );
+    let d = &s.dissect;
+    assert!(
+        d.redis_depth_exceeded + d.redis_parse_errors + d.redis_resyncs >= 1,
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_billion_byte_sequence_gap_is_a_counted_gap_not_a_buffer() {
+    let client: SocketAddr = "10.0.0.1:40002".parse().unwrap();
+    let server: SocketAddr = "10.0.0.2:8080".parse().unwrap();
+    let mut packets = Vec::new();
+    let mut syn = TcpSpec::new(client, server, SYN);
+    syn.seq = 100;
+    packets.push((at(0), tcp_frame(&syn)));
+    let mut synack = TcpSpec::new(server, client, SYN | ACK);
+    synack.seq = 5_000;
+    synack.ack = 101;
+    packets.push((at(1), tcp_frame(&synack)));
+    let body = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (i, seq) in [101u32, 101 + 1_000_000_000, 101 + 2_000_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        let mut d = TcpSpec::new(client, server, PSH | ACK);
+        d.seq = seq;
+        d.ack = 5_001;
+        d.payload = body;
+        packets.push((at(2 + i as u64), tcp_frame(&d)));
+    }
+    let (s, _) = run(Limits::default(), packets);
+    assert!(
+        s.reassembly.gap_bytes >= 1_000_000_000 || s.reassembly.window_overflows >= 1,
+        "{:?}",
+        s.reassembly
+    );
+}
+
+#[test]
+fn a_dns_compression_pointer_loop_is_counted() {
+    // A response whose answer name is a pointer to itself.
+    let mut msg = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+    msg.extend(b"\x07example\x03com\x00\x00\x01\x00\x01");
+    let at_answer = msg.len() as u16;
+    msg.extend((0xc000 | at_answer).to_be_bytes());
+    msg.extend([0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1]);
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    query.extend(b"\x07example\x03com\x00\x00\x01\x00\x01");
+    let c: SocketAddr = "10.0.0.1:5353".parse().unwrap();
+    let d: SocketAddr = "10.0.0.53:53".parse().unwrap();
+    let packets = vec![
+        (
+            at(0),
+            udp_frame(&UdpSpec {
+                src: c,
+                dst: d,
+                ip_id: 1,
+                payload: &query,
+            }),
+        ),
+        (
+            at(1),
+            udp_frame(&UdpSpec {
+                src: d,
+                dst: c,
+                ip_id: 2,
+                payload: &msg,
+            }),
+        ),
+    ];
+    let (s, _) = run(Limits::default(), packets);
+    assert!(
+        s.dissect.dns_pointer_loops + s.dissect.dns_malformed >= 1,
+        "{:?}",
+        s.dissect
+    );
+}
+
+#[test]
+fn a_fragment_flood_is_held_to_the_reassembly_caps() {
+    let limits = Limits::default();
+    let c: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+    let d: SocketAddr = "10.0.0.2:2000".parse().unwrap();
+    let payload = vec![0u8; 1200];
+    let packets = (0..20_000u16)
+        .map(|i| {
+            let mut f = udp_frame(&UdpSpec {
+                src: c,
+                dst: d,
+                ip_id: i,
+                payload: &payload,
+            });
+            // More fragments follow (MF), offset 0: every datagram stays incomplete.
+            f[14 + 6] = 0x20;
+            f[14 + 7] = 0;
+            f[14 + 10] = 0;
+            f[14 + 11] = 0;
+            let sum = internet_checksum(&f[14..34]);
+            f[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
+            (at(u64::from(i)), f)
+        })
+        .collect();
+    let (s, _) = run(limits.clone(), packets);
+    assert_eq!(s.frag.fragments, 20_000);
+    assert!(
+        s.frag.dropped_cap >= 20_000 - limits.ip_frag_max_datagrams as u64,
+        "{:?}",
+        s.frag
+    );
+}
