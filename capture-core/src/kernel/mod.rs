@@ -49,8 +49,10 @@ impl KernelTcp {
                 self.comm = Some(ebpf_probes::events::comm_str(&ev.comm));
             }
             TcpEventKind::Retransmit { segments, .. } => {
-                self.retransmitted_skbs += 1;
-                self.retransmitted_segments += segments;
+                // The segment count comes from the kernel's skb: trusted, but a corrupt record
+                // must not wrap the counter.
+                self.retransmitted_skbs = self.retransmitted_skbs.saturating_add(1);
+                self.retransmitted_segments = self.retransmitted_segments.saturating_add(segments);
             }
             TcpEventKind::Probe {
                 srtt_us,
@@ -63,7 +65,7 @@ impl KernelTcp {
                 self.cwnd = Some(cwnd);
                 self.cwnd_min = Some(self.cwnd_min.map_or(cwnd, |m| m.min(cwnd)));
                 self.cwnd_max = Some(self.cwnd_max.map_or(cwnd, |m| m.max(cwnd)));
-                self.samples += 1;
+                self.samples = self.samples.saturating_add(1);
             }
         }
     }
@@ -233,6 +235,26 @@ mod tests {
         let h = t.handshake_rtt.as_ref().unwrap();
         assert_eq!(h.len(), 1);
         assert!(h.equivalent(h.value_at_quantile(0.5), 2_500));
+    }
+
+    #[test]
+    fn counters_saturate_instead_of_overflowing() {
+        let mut t = KernelTable::new(4);
+        let big = TcpEventKind::Retransmit {
+            seq: 0,
+            end_seq: 0,
+            segments: u32::MAX,
+            state: 1,
+        };
+        t.record(&ev(big, "10.0.0.1:1", "10.0.0.2:80"), Timestamp(0));
+        t.record(&ev(big, "10.0.0.1:1", "10.0.0.2:80"), Timestamp(1));
+        let k = t
+            .peek(&KernelTable::key(
+                "10.0.0.1:1".parse().unwrap(),
+                "10.0.0.2:80".parse().unwrap(),
+            ))
+            .unwrap();
+        assert_eq!((k.retransmitted_segments, k.retransmitted_skbs), (u32::MAX, 2));
     }
 
     #[test]
