@@ -115,6 +115,18 @@ const LISTING_FIELDS: &[(&str, &[&str])] = &[
             "amqp_reply_code",
         ],
     ),
+    (
+        "tls",
+        &[
+            "tls_version",
+            "tls_sni",
+            "tls_alpn",
+            "tls_cipher",
+            "tls_ja4",
+            "tls_resumed",
+            "tls_alerts",
+        ],
+    ),
 ];
 
 fn listing_fields(protocol: &str) -> &'static [&'static str] {
