@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::dissect::tls::keylog::KeyLog;
 use crate::dissect::{AppSession, Ctx, DatagramSession, DissectStats};
 use crate::entry::{Entry, Transport};
 use crate::flows::{FlowEnd, FlowRecord, FlowStore};
@@ -158,6 +159,8 @@ pub struct Engine {
     /// The capture filter run on every packet before decoding (files and the demo; a live
     /// capture has it in the kernel instead).
     filter: Option<Arc<Filter>>,
+    /// TLS secrets to decrypt with (`--keylog`).
+    keys: Option<Arc<KeyLog>>,
 }
 
 impl Engine {
@@ -182,7 +185,13 @@ impl Engine {
             tls_held: Vec::new(),
             now: None,
             filter: None,
+            keys: None,
         }
+    }
+
+    /// TLS connections whose secrets `keys` holds are decrypted from now on.
+    pub fn set_keylog(&mut self, keys: Option<Arc<KeyLog>>) {
+        self.keys = keys;
     }
 
     /// Only packets `filter` keeps are decoded from now on; the others are counted in
@@ -394,6 +403,7 @@ impl Engine {
                 ts,
                 kernel,
                 &self.limits,
+                self.keys.as_deref(),
                 &mut self.out,
                 &mut self.stats,
                 &self.shared,
@@ -415,6 +425,7 @@ impl Engine {
             meta: &flow.meta,
             out: &mut self.out,
             stats: &mut self.stats.dissect,
+            keys: self.keys.as_deref(),
         };
         flow.state.dgram.on_datagram(dir, ts, payload, seen, &mut ctx);
     }
@@ -474,6 +485,7 @@ impl Engine {
                 ts,
                 kernel,
                 &self.limits,
+                self.keys.as_deref(),
                 &mut self.out,
                 &mut self.stats,
                 &self.shared,
@@ -527,6 +539,7 @@ impl Engine {
             meta: &flow.meta,
             out: &mut self.out,
             stats: &mut self.stats.dissect,
+            keys: self.keys.as_deref(),
         };
         let [r0, r1] = reasm;
         let (mine, theirs) = if dir == Dir::ToServer { (r0, r1) } else { (r1, r0) };
@@ -579,6 +592,7 @@ impl Engine {
                 now,
                 kernel,
                 &self.limits,
+                self.keys.as_deref(),
                 &mut self.out,
                 &mut self.stats,
                 &self.shared,
@@ -603,6 +617,7 @@ impl Engine {
                 now,
                 kernel,
                 &self.limits,
+                self.keys.as_deref(),
                 &mut self.out,
                 &mut self.stats,
                 &self.shared,
@@ -789,6 +804,7 @@ fn finish_flow(
     now: Timestamp,
     kernel: Option<KernelTcp>,
     limits: &Limits,
+    keys: Option<&KeyLog>,
     out: &mut Vec<Entry>,
     stats: &mut Stats,
     shared: &Shared,
@@ -802,6 +818,7 @@ fn finish_flow(
             meta: &f.meta,
             out,
             stats: &mut dstats,
+            keys,
         };
         for (i, r) in reasm.iter_mut().enumerate() {
             let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };

@@ -101,9 +101,12 @@ pub struct Entry {
     /// Kubernetes identities of `src` and `dst` at `ts`, filled when the entry is stored
     /// (external when no identities are loaded).
     pub peers: crate::enrich::Peers,
-    /// Decrypted: the plaintext came from the TLS library of a process (eBPF uprobes), not
-    /// from packets.
+    /// Carried in TLS and seen in plaintext: read from the TLS library of a process (eBPF
+    /// uprobes), or decrypted from the packets with a key log (then `decrypted` is set too).
     pub tls: bool,
+    /// Decrypted from captured TLS records with `--keylog` secrets (on the L7 entries of the
+    /// connection and on its `tls` entry).
+    pub decrypted: bool,
 }
 
 /// Protocol-specific content.

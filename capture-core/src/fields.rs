@@ -187,7 +187,7 @@ pub static FLAGS: &[FlagDef] = &[
     },
     FlagDef {
         name: "tls",
-        description: "TLS: the handshake entry of each TLS connection (protocol tls), and entries decrypted from TLS: plaintext read from the TLS library of a process (eBPF uprobes, --tls-pid/--tls-cgroup).",
+        description: "TLS: the handshake entry of each TLS connection (protocol tls), and entries carried in TLS and seen in plaintext: decrypted with --keylog secrets, or read from the TLS library of a process (eBPF uprobes, --tls-pid/--tls-cgroup).",
         test: |e| e.tls || e.protocol == Protocol::Tls,
         cost: 1,
         protocols: None,
@@ -2377,6 +2377,26 @@ pub static FIELDS: &[FieldDef] = &[
         |e| flow(e).map(|f| u64_to_i64(f.last_seen.micros_since(f.first_seen)))
     ),
     // --- TLS -----------------------------------------------------------------------------------
+    field!(
+        1,
+        "decrypted",
+        [],
+        None,
+        Bool,
+        "Decrypted from captured TLS records with --keylog secrets: the L7 entries of a decrypted connection and its tls entry.",
+        "true",
+        |e| Some(e.decrypted)
+    ),
+    field!(
+        2,
+        "tls_decryption",
+        [],
+        Some("tls"),
+        Str,
+        "\"decrypted\", or \"not decrypted: why\" (no key log, no secrets for this session, wrong key, cipher suite not supported, …).",
+        "\"decrypted\"",
+        |e| borrowed(e.tls_handshake().map(|t| t.decryption.text()))
+    ),
     field!(
         2,
         "tls_version",

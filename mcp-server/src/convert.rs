@@ -156,6 +156,7 @@ pub fn summary(e: &Entry) -> EntrySummary {
         elapsed_ms: e.elapsed_us.map(|us| us as f64 / 1000.0),
         summary: e.summary(),
         tls: e.tls,
+        decrypted: e.decrypted,
         protocol_fields,
     }
 }

@@ -39,6 +39,8 @@ pub struct SourceArgs {
     /// The capture filter (`--bpf`): attached in the kernel for live capture, run by the engine
     /// before decoding for files and the demo.
     pub bpf: Option<Arc<Filter>>,
+    /// NSS key logs (`--keylog`): secrets to decrypt TLS with.
+    pub keylogs: Vec<PathBuf>,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -180,6 +182,23 @@ impl AppState {
         }
         let mut engine = Engine::new(args.limits.clone(), shared.clone());
         engine.set_filter(args.bpf.clone());
+        let keys = if args.keylogs.is_empty() {
+            None
+        } else {
+            let mut keys = capture_core::dissect::tls::keylog::KeyLog::default();
+            for p in &args.keylogs {
+                // The warning names the file and line numbers, never a line's text.
+                if let Some(w) = keys
+                    .add_file(p)
+                    .with_context(|| format!("reading the key log {}", p.display()))?
+                {
+                    tracing::warn!(warning = %w, "key log lines skipped");
+                }
+            }
+            tracing::info!(sessions = keys.len(), "key logs read");
+            Some(Arc::new(keys))
+        };
+        engine.set_keylog(keys.clone());
         for p in &args.pcaps {
             let info = engine
                 .read_pcap(p)
@@ -195,7 +214,8 @@ impl AppState {
             let info = engine.replay("demo", scenario.link, &packets);
             tracing::info!(packets = info.packets, "demo scenario loaded");
         }
-        if let Some(opened) = pending.live {
+        if let Some(mut opened) = pending.live {
+            opened.keys = keys;
             let l = opened
                 .start(args.limits.clone(), shared.clone())
                 .context("starting live capture")?;

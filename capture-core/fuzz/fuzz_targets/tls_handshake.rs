@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = common::small_limits();
     let _ = parse::probe(rest);
     let _ = parse::record_header(rest);
-    if let Some(parse::Handshake::ClientHello(ch)) = parse::handshake(rest, limits.tls_max_list) {
+    if let Some(parse::Handshake::ClientHello(ch)) = parse::handshake(rest, limits.tls_max_list, sel & 0x20 != 0) {
         assert!(ch.alpn.len() <= limits.tls_max_list);
         assert_eq!(ch.ja3.len(), 32);
     }

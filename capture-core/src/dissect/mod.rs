@@ -131,6 +131,9 @@ pub struct DissectStats {
     /// TLS handshake messages that did not parse or exceeded `tls_max_handshake_bytes` (the
     /// rest of that direction's handshake was not read).
     pub tls_handshake_errors: u64,
+    /// TLS records that did not authenticate with the key log's keys (decryption of that
+    /// connection stopped).
+    pub tls_decrypt_errors: u64,
 }
 
 impl DissectStats {
@@ -191,6 +194,7 @@ impl DissectStats {
         self.tls_framing_errors += o.tls_framing_errors;
         self.tls_resyncs += o.tls_resyncs;
         self.tls_handshake_errors += o.tls_handshake_errors;
+        self.tls_decrypt_errors += o.tls_decrypt_errors;
     }
 }
 
@@ -200,6 +204,8 @@ pub struct Ctx<'a> {
     pub meta: &'a FlowMeta,
     pub out: &'a mut Vec<Entry>,
     pub stats: &'a mut DissectStats,
+    /// TLS secrets (`--keylog`); `None` when none were given.
+    pub keys: Option<&'a tls::keylog::KeyLog>,
 }
 
 /// Probing stops after this many unclaimed chunks per connection; the connection is then opaque.

@@ -60,6 +60,7 @@ fn build(s: Spec) -> Entry {
     Entry {
         peers: Default::default(),
         tls: false,
+        decrypted: false,
         id: s.id,
         ts,
         protocol: s.protocol,
@@ -549,7 +550,7 @@ const TABLE: &[(&str, &[u64])] = &[
         ALL,
     ),
     (
-        r#"tls_version == "" && tls_sni == "" && tls_alpn == "" && tls_alpn_offered == [] && tls_cipher == "" && tls_ja3 == "" && tls_ja4 == "" && tls_ja3s == "" && tls_handshake_us == 0 && !tls_resumed && tls_resumption == """#,
+        r#"!decrypted && tls_decryption == "" && tls_version == "" && tls_sni == "" && tls_alpn == "" && tls_alpn_offered == [] && tls_cipher == "" && tls_ja3 == "" && tls_ja4 == "" && tls_ja3s == "" && tls_handshake_us == 0 && !tls_resumed && tls_resumption == """#,
         ALL,
     ),
     (

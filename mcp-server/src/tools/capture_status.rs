@@ -129,6 +129,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     for (k, v) in [
         ("tls_framing_errors", d.tls_framing_errors),
         ("tls_handshake_errors", d.tls_handshake_errors),
+        ("tls_decrypt_errors", d.tls_decrypt_errors),
     ] {
         drops.insert(k.to_string(), v);
     }

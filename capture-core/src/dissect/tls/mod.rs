@@ -10,6 +10,8 @@
 //! Every connection whose first bytes are a TLS handshake record becomes one `tls` entry when it
 //! ends (or when the capture ends).
 
+pub mod crypto;
+pub mod keylog;
 pub mod parse;
 pub mod state;
 
@@ -32,6 +34,9 @@ pub mod tls_flags {
     pub const HELLO_RETRY: u32 = 16;
     /// No ClientHello was captured (the capture started after it).
     pub const NO_CLIENT_HELLO: u32 = 32;
+    /// Decryption of a direction ended at a gap (the lost records' sequence numbers are
+    /// unknown); what was decrypted before it stands.
+    pub const DECRYPTION_STOPPED: u32 = 64;
 }
 
 /// One alert record.
@@ -91,6 +96,45 @@ impl Resumption {
     }
 }
 
+/// Whether the connection's records were decrypted, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decryption {
+    /// No key log was given (`--keylog`).
+    #[default]
+    NoKeyLog,
+    /// Keys were derived and no protected record came yet (internal until the entry is made).
+    Pending,
+    /// Records authenticated and were decrypted.
+    Decrypted,
+    /// The key log has no secrets for this session (matched by the ClientHello's random).
+    NoSecrets,
+    /// The ClientHello was not captured, so the session cannot be looked up.
+    NoClientHello,
+    /// The cipher suite is not one that is decrypted.
+    UnsupportedCipher,
+    /// A record did not authenticate with the derived keys: the key log's secret is wrong.
+    Failed,
+    /// Keys were found but no protected record followed.
+    NothingProtected,
+}
+
+impl Decryption {
+    /// `decrypted`, or `not decrypted: why`.
+    pub fn text(self) -> &'static str {
+        match self {
+            Decryption::NoKeyLog => "not decrypted: no key log given (--keylog)",
+            Decryption::Pending | Decryption::NothingProtected => {
+                "not decrypted: no protected record after the keys were found"
+            }
+            Decryption::Decrypted => "decrypted",
+            Decryption::NoSecrets => "not decrypted: the key log has no secrets for this session's client random",
+            Decryption::NoClientHello => "not decrypted: the ClientHello (its client random) was not captured",
+            Decryption::UnsupportedCipher => "not decrypted: the cipher suite is not supported for decryption",
+            Decryption::Failed => "not decrypted: records do not authenticate with the key log's secret (wrong key)",
+        }
+    }
+}
+
 /// The handshake metadata of one TLS connection.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TlsEntry {
@@ -124,6 +168,7 @@ pub struct TlsEntry {
     pub app_bytes: [u64; 2],
     /// [`tls_flags`] bits.
     pub flags: u32,
+    pub decryption: Decryption,
 }
 
 impl TlsEntry {
@@ -189,6 +234,9 @@ impl TlsEntry {
         }
         if self.flags & tls_flags::HANDSHAKE_INCOMPLETE != 0 {
             s.push_str(" handshake incomplete");
+        }
+        if self.decryption == Decryption::Decrypted {
+            s.push_str(" decrypted");
         }
         s
     }

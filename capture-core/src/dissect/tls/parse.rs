@@ -32,7 +32,9 @@ pub const HEARTBEAT: u8 = 24;
 
 pub const CLIENT_HELLO: u8 = 1;
 pub const SERVER_HELLO: u8 = 2;
+pub const ENCRYPTED_EXTENSIONS: u8 = 8;
 pub const CERTIFICATE: u8 = 11;
+pub const FINISHED: u8 = 20;
 
 pub const TLS13: u16 = 0x0304;
 
@@ -127,6 +129,7 @@ fn raw_extensions(mut ext: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ClientHello {
     pub version: u16,
+    pub random: [u8; 32],
     pub sni: Option<String>,
     pub alpn: Vec<String>,
     /// The session id was not empty (the client asks to resume).
@@ -143,6 +146,7 @@ pub struct ClientHello {
 pub struct ServerHello {
     /// Legacy version field.
     pub legacy_version: u16,
+    pub random: [u8; 32],
     /// `supported_versions` selection (TLS 1.3).
     pub selected_version: Option<u16>,
     pub cipher: u16,
@@ -166,6 +170,9 @@ pub enum Handshake {
     ServerHello(Box<ServerHello>),
     /// DER certificates of a Certificate message, leaf first.
     Certificate(Vec<Vec<u8>>),
+    /// TLS 1.3 EncryptedExtensions (read once decrypted): the selected ALPN protocol.
+    EncryptedExtensions(Option<String>),
+    Finished,
     Other(u8),
 }
 
@@ -234,6 +241,7 @@ pub fn client_hello(msg: &[u8], max_list: usize) -> Option<ClientHello> {
     let ciphers: Vec<u16> = ch.ciphers.iter().map(|c| c.0).collect();
     let mut out = ClientHello {
         version: ch.version.0,
+        random: <[u8; 32]>::try_from(ch.random).ok()?,
         session_id: ch.session_id.unwrap_or_default().to_vec(),
         ciphers: u32::try_from(ciphers.len()).unwrap_or(u32::MAX),
         ..ClientHello::default()
@@ -312,6 +320,7 @@ pub fn server_hello(msg: &[u8]) -> Option<ServerHello> {
     };
     let mut out = ServerHello {
         legacy_version: sh.version.0,
+        random: <[u8; 32]>::try_from(sh.random).ok()?,
         cipher: sh.cipher.0,
         session_id: sh.session_id.unwrap_or_default().to_vec(),
         hello_retry: sh.random == HELLO_RETRY_RANDOM,
@@ -334,10 +343,30 @@ pub fn server_hello(msg: &[u8]) -> Option<ServerHello> {
     Some(out)
 }
 
-/// Reads one handshake message (header included); `None` when it does not parse.
-pub fn handshake(msg: &[u8], max_list: usize) -> Option<Handshake> {
+/// The selected ALPN protocol of an EncryptedExtensions message (header included).
+fn encrypted_extensions(msg: &[u8]) -> Option<Option<String>> {
+    let body = msg.get(HANDSHAKE_HEADER_LEN..)?;
+    let len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    let exts = body.get(2..2 + len)?;
+    for (ty, whole) in raw_extensions(exts) {
+        if ty == 16
+            && let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(whole)
+        {
+            return Some(p.first().map(|p| lossy(p)));
+        }
+    }
+    Some(None)
+}
+
+/// Reads one handshake message (header included); `None` when it does not parse. `tls13`: the
+/// message was decrypted from a TLS 1.3 record (its Certificate has another layout and is not
+/// read).
+pub fn handshake(msg: &[u8], max_list: usize, tls13: bool) -> Option<Handshake> {
     let ty = *msg.first()?;
     match ty {
+        ENCRYPTED_EXTENSIONS if tls13 => encrypted_extensions(msg).map(Handshake::EncryptedExtensions),
+        FINISHED => Some(Handshake::Finished),
+        CERTIFICATE if tls13 => Some(Handshake::Other(ty)),
         CLIENT_HELLO => client_hello(msg, max_list).map(|c| Handshake::ClientHello(Box::new(c))),
         SERVER_HELLO => server_hello(msg).map(|s| Handshake::ServerHello(Box::new(s))),
         CERTIFICATE => match parse_tls_message_handshake(msg) {

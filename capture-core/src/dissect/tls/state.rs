@@ -1,16 +1,23 @@
-//! One TLS connection: record framing per direction and the handshake read in clear.
+//! One TLS connection: record framing per direction, the handshake read in clear, and, with a
+//! key log, decryption that hands the plaintext to a nested [`AppSession`].
 //!
-//! Records of type application_data are counted and their bodies passed over without being
-//! held, so a long connection costs a few counters. Other records (handshake, alert,
-//! change_cipher_spec) are held whole (at most [`MAX_RECORD_LEN`] bytes) and handshake messages
-//! are joined across records up to `tls_max_handshake_bytes`. After a change_cipher_spec of TLS
-//! ≤ 1.2 the sender's handshake and alert records are encrypted: they are counted, not read.
-//! A gap inside an application_data body keeps the framing; any other gap makes the direction
-//! look for a record header again at the start of its next chunk.
+//! Records of type application_data are counted and, without keys, their bodies passed over
+//! without being held, so a long connection costs a few counters. Other records (handshake,
+//! alert, change_cipher_spec), and every record of a direction being decrypted, are held whole
+//! (at most [`MAX_RECORD_LEN`] bytes); handshake messages are joined across records up to
+//! `tls_max_handshake_bytes`. After a change_cipher_spec of TLS ≤ 1.2 the sender's records are
+//! encrypted: counted, and decrypted when the key log has the session's master secret. TLS 1.3
+//! records are decrypted with the handshake traffic secrets until each side's Finished, then with
+//! the application traffic secrets. A record that does not authenticate stops decryption of the
+//! connection, with the reason in the entry: the nested dissectors only ever see authenticated
+//! plaintext. A gap inside an application_data body keeps the framing when nothing is being
+//! decrypted; any other gap makes the direction look for a record header again at the start of
+//! its next chunk, and ends decryption of that direction.
 
+use super::crypto::{self, Decrypter};
 use super::parse::{self, Handshake, MAX_RECORD_LEN, RECORD_HEADER_LEN, TLS13};
-use super::{Resumption, TlsAlert, TlsEntry, tls_flags};
-use crate::dissect::{Ctx, StreamDissector};
+use super::{Decryption, Resumption, TlsAlert, TlsEntry, tls_flags};
+use crate::dissect::{AppSession, Ctx, StreamDissector};
 use crate::entry::{Detail, Entry, Protocol, Transport};
 use crate::tcp::flow::Dir;
 use crate::tcp::reassembly::Chunk;
@@ -18,7 +25,7 @@ use crate::time::Timestamp;
 
 #[derive(Debug, Default)]
 struct DirState {
-    /// The record being read: its header, and its body unless it is application data.
+    /// The record being read: its header, and its body unless it is passed over.
     rec: Vec<u8>,
     /// Bytes of the current application_data body still to pass over.
     skip: usize,
@@ -38,6 +45,11 @@ struct DirState {
     /// application_data records and their bytes.
     app_records: u64,
     app_bytes: u64,
+    /// The protection of this direction's records, once in force.
+    dec: Option<Decrypter>,
+    /// The protection that comes next: at change_cipher_spec (TLS ≤ 1.2) or after this side's
+    /// Finished (TLS 1.3, the application traffic keys).
+    next: Option<Decrypter>,
 }
 
 /// State of one TLS connection.
@@ -51,9 +63,12 @@ pub struct TlsSession {
     first_ts: Option<Timestamp>,
     client_hello: bool,
     server_hello: bool,
+    client_random: Option<[u8; 32]>,
     client_session_id: Vec<u8>,
     client_ticket: bool,
     server_certificate: bool,
+    /// The dissector of the decrypted plaintext (`None` until some arrives).
+    inner: Option<AppSession>,
     emitted: bool,
 }
 
@@ -108,18 +123,24 @@ impl TlsSession {
                     st.rec = Vec::new();
                     st.hs = Vec::new();
                     st.lost = true;
+                    st.dec = None;
                     self.entry.flags |= tls_flags::FRAMING_LOST;
                     return;
                 }
             };
-            if hdr.content_type == parse::APPLICATION_DATA {
-                st.rec.clear();
-                st.skip = hdr.len;
+            if hdr.content_type == parse::APPLICATION_DATA && st.rec.len() == RECORD_HEADER_LEN {
                 st.app_records += 1;
                 st.app_bytes += hdr.len as u64;
+                let decrypting = st.dec.is_some();
                 self.on_app_record(dir, ts);
-                continue;
+                if !decrypting {
+                    let st = &mut self.dirs[i];
+                    st.rec.clear();
+                    st.skip = hdr.len;
+                    continue;
+                }
             }
+            let st = &mut self.dirs[i];
             let need = RECORD_HEADER_LEN + hdr.len - st.rec.len();
             let n = need.min(input.len());
             st.rec.extend_from_slice(&input[..n]);
@@ -128,7 +149,7 @@ impl TlsSession {
                 return;
             }
             let rec = std::mem::take(&mut st.rec);
-            self.on_record(dir, ts, hdr.content_type, &rec[RECORD_HEADER_LEN..], ctx);
+            self.on_record(dir, ts, &rec, ctx);
             let st = &mut self.dirs[i];
             st.rec = rec;
             st.rec.clear();
@@ -146,12 +167,97 @@ impl TlsSession {
         }
     }
 
-    fn on_record(&mut self, dir: Dir, ts: Timestamp, content_type: u8, body: &[u8], ctx: &mut Ctx<'_>) {
+    /// A whole record (header and body) that is read rather than passed over.
+    fn on_record(&mut self, dir: Dir, ts: Timestamp, rec: &[u8], ctx: &mut Ctx<'_>) {
         let i = dir.index();
-        let encrypted = self.dirs[i].ccs && !self.is_tls13();
+        let (header, body) = rec.split_at(RECORD_HEADER_LEN);
+        let content_type = header[0];
+        // TLS 1.3 middlebox-compatibility change_cipher_spec records are never protected.
+        let protected = self.dirs[i].ccs && !self.is_tls13()
+            || self.is_tls13() && content_type == parse::APPLICATION_DATA && self.server_hello;
+        if !protected {
+            self.on_plain_record(dir, ts, content_type, body, false, ctx);
+            return;
+        }
+        if self.dirs[i].dec.is_some() {
+            let mut h = [0u8; RECORD_HEADER_LEN];
+            h.copy_from_slice(header);
+            let opened = self.dirs[i].dec.as_mut().and_then(|d| d.open(&h, body));
+            match opened {
+                Some((inner_type, plain)) => {
+                    self.entry.decryption = Decryption::Decrypted;
+                    self.on_plain_record(dir, ts, inner_type, &plain, true, ctx);
+                }
+                None => {
+                    ctx.stats.tls_decrypt_errors += 1;
+                    self.entry.decryption = Decryption::Failed;
+                    for d in &mut self.dirs {
+                        d.dec = None;
+                        d.next = None;
+                    }
+                    self.on_encrypted_record(dir, ts, content_type, ctx);
+                }
+            }
+        } else {
+            self.on_encrypted_record(dir, ts, content_type, ctx);
+        }
+    }
+
+    /// A protected record that cannot be read: counted for what its wire type says.
+    fn on_encrypted_record(&mut self, dir: Dir, ts: Timestamp, content_type: u8, ctx: &mut Ctx<'_>) {
+        match content_type {
+            parse::ALERT => self.alert(dir, ts, None, ctx),
+            parse::HANDSHAKE => self.finished_record(dir, ts),
+            _ => {}
+        }
+    }
+
+    /// The first protected handshake record of a TLS ≤ 1.2 direction is its Finished.
+    fn finished_record(&mut self, dir: Dir, ts: Timestamp) {
+        if self.is_tls13() {
+            return;
+        }
+        let st = &mut self.dirs[dir.index()];
+        if st.finished.is_none() {
+            st.finished = Some(ts);
+            if let (Some(a), Some(b)) = (self.dirs[0].finished, self.dirs[1].finished) {
+                let first = self.first_ts.unwrap_or(ts);
+                self.entry.handshake_us = Some(a.max(b).micros_since(first));
+            }
+        }
+    }
+
+    fn alert(&mut self, dir: Dir, ts: Timestamp, body: Option<&[u8]>, ctx: &mut Ctx<'_>) {
+        self.entry.alert_count += 1;
+        if self.entry.alerts.len() < ctx.limits.tls_max_list {
+            let readable = body.filter(|b| b.len() == 2);
+            self.entry.alerts.push(TlsAlert {
+                from_client: self.sent_by_client(dir),
+                level: readable.map(|b| b[0]),
+                description: readable.map(|b| b[1]),
+                ts,
+            });
+        }
+    }
+
+    /// A record in clear, or decrypted (`decrypted`: its content type is the inner one).
+    fn on_plain_record(
+        &mut self,
+        dir: Dir,
+        ts: Timestamp,
+        content_type: u8,
+        body: &[u8],
+        decrypted: bool,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let i = dir.index();
         match content_type {
             parse::CHANGE_CIPHER_SPEC => {
                 self.dirs[i].ccs = true;
+                if !self.is_tls13() {
+                    let st = &mut self.dirs[i];
+                    st.dec = st.next.take();
+                }
                 if !self.sent_by_client(dir)
                     && !self.is_tls13()
                     && self.server_hello
@@ -165,35 +271,32 @@ impl TlsSession {
                     });
                 }
             }
-            parse::ALERT => {
-                self.entry.alert_count += 1;
-                if self.entry.alerts.len() < ctx.limits.tls_max_list {
-                    let readable = !encrypted && body.len() == 2;
-                    self.entry.alerts.push(TlsAlert {
-                        from_client: self.sent_by_client(dir),
-                        level: readable.then(|| body[0]),
-                        description: readable.then(|| body[1]),
-                        ts,
-                    });
+            parse::ALERT => self.alert(dir, ts, Some(body), ctx),
+            parse::HANDSHAKE => {
+                if decrypted {
+                    self.finished_record(dir, ts);
                 }
+                self.handshake_bytes(dir, ts, body, decrypted, ctx);
             }
-            parse::HANDSHAKE if encrypted => {
-                let st = &mut self.dirs[i];
-                if st.finished.is_none() {
-                    st.finished = Some(ts);
-                    if let (Some(a), Some(b)) = (self.dirs[0].finished, self.dirs[1].finished) {
-                        let first = self.first_ts.unwrap_or(ts);
-                        self.entry.handshake_us = Some(a.max(b).micros_since(first));
-                    }
-                }
-            }
-            parse::HANDSHAKE => self.handshake_bytes(dir, ts, body, ctx),
+            parse::APPLICATION_DATA if decrypted => self.plaintext(dir, ts, body, ctx),
             _ => {}
         }
     }
 
+    /// Decrypted application data: to the nested dissector, whose entries are marked.
+    fn plaintext(&mut self, dir: Dir, ts: Timestamp, plain: &[u8], ctx: &mut Ctx<'_>) {
+        if plain.is_empty() {
+            return;
+        }
+        let before = ctx.out.len();
+        self.inner
+            .get_or_insert_with(AppSession::new)
+            .on_chunk(dir, ts, Chunk::Data(plain), ctx);
+        mark_decrypted(ctx, before);
+    }
+
     /// Joins handshake bytes and reads every complete message.
-    fn handshake_bytes(&mut self, dir: Dir, ts: Timestamp, body: &[u8], ctx: &mut Ctx<'_>) {
+    fn handshake_bytes(&mut self, dir: Dir, ts: Timestamp, body: &[u8], decrypted: bool, ctx: &mut Ctx<'_>) {
         let i = dir.index();
         if self.dirs[i].hs_stopped {
             return;
@@ -212,7 +315,8 @@ impl TlsSession {
                 break;
             };
             at += whole;
-            match parse::handshake(msg, ctx.limits.tls_max_list) {
+            let tls13 = decrypted && self.is_tls13();
+            match parse::handshake(msg, ctx.limits.tls_max_list, tls13) {
                 Some(m) => self.on_handshake(dir, ts, m, ctx),
                 None => {
                     self.stop_handshake(dir, ctx);
@@ -246,6 +350,7 @@ impl TlsSession {
                 }
                 self.client_hello = true;
                 self.first_ts = Some(ts);
+                self.client_random = Some(ch.random);
                 let e = &mut self.entry;
                 e.client_version = Some(ch.version);
                 e.sni = ch.sni.map(Into::into);
@@ -267,8 +372,8 @@ impl TlsSession {
                 }
                 self.server_hello = true;
                 let version = sh.version();
-                e.alpn_selected = sh.alpn.map(Into::into);
-                e.ja3s = Some(sh.ja3s.into());
+                e.alpn_selected = sh.alpn.clone().map(Into::into);
+                e.ja3s = Some(sh.ja3s.clone().into());
                 if version == TLS13 {
                     // TLS 1.3 echoes the legacy session id always: only an accepted PSK resumes.
                     if sh.psk {
@@ -277,6 +382,7 @@ impl TlsSession {
                 } else if !sh.session_id.is_empty() && sh.session_id == self.client_session_id {
                     e.resumption = Some(Resumption::SessionId);
                 }
+                self.keys(&sh, ctx);
             }
             Handshake::Certificate(chain) => {
                 if self.sent_by_client(dir) || self.server_certificate {
@@ -293,16 +399,86 @@ impl TlsSession {
                     self.entry.certificate = Some(Box::new(c));
                 }
             }
+            Handshake::EncryptedExtensions(alpn) => {
+                if !self.sent_by_client(dir) {
+                    self.entry.alpn_selected = alpn.map(Into::into);
+                }
+            }
+            Handshake::Finished => {
+                if self.is_tls13() {
+                    let st = &mut self.dirs[dir.index()];
+                    if st.next.is_some() {
+                        st.dec = st.next.take();
+                    }
+                }
+            }
             Handshake::Other(_) => {}
         }
     }
 
-    fn gap(&mut self, dir: Dir, n: u64) {
+    /// After the ServerHello: looks the session up in the key log and derives its keys.
+    fn keys(&mut self, sh: &parse::ServerHello, ctx: &mut Ctx<'_>) {
+        let Some(keylog) = ctx.keys else {
+            self.entry.decryption = Decryption::NoKeyLog;
+            return;
+        };
+        let Some(random) = self.client_random else {
+            self.entry.decryption = Decryption::NoClientHello;
+            return;
+        };
+        let Some(secrets) = keylog.get(&random) else {
+            self.entry.decryption = Decryption::NoSecrets;
+            return;
+        };
+        let Some(client) = self.client else { return };
+        let (c, s) = (client.index(), client.flip().index());
+        if crypto::suite(sh.cipher).is_none() {
+            self.entry.decryption = Decryption::UnsupportedCipher;
+            return;
+        }
+        if sh.version() == TLS13 {
+            let derive = |secret: &Option<Box<[u8]>>| secret.as_deref().and_then(|x| crypto::tls13_keys(sh.cipher, x));
+            let (Some(ch), Some(shk)) = (derive(&secrets.client_handshake), derive(&secrets.server_handshake)) else {
+                self.entry.decryption = Decryption::NoSecrets;
+                return;
+            };
+            self.dirs[c].dec = Some(ch);
+            self.dirs[s].dec = Some(shk);
+            self.dirs[c].next = derive(&secrets.client_traffic);
+            self.dirs[s].next = derive(&secrets.server_traffic);
+        } else {
+            let Some(master) = secrets.master.as_deref() else {
+                self.entry.decryption = Decryption::NoSecrets;
+                return;
+            };
+            let Some((cw, sw)) = crypto::tls12_keys(sh.cipher, master, &random, &sh.random) else {
+                self.entry.decryption = Decryption::UnsupportedCipher;
+                return;
+            };
+            self.dirs[c].next = Some(cw);
+            self.dirs[s].next = Some(sw);
+        }
+        self.entry.decryption = Decryption::Pending;
+    }
+
+    fn gap(&mut self, dir: Dir, ts: Timestamp, n: u64, ctx: &mut Ctx<'_>) {
         self.entry.flags |= tls_flags::GAP;
         let st = &mut self.dirs[dir.index()];
         if st.lost || st.ended {
             return;
         }
+        if st.dec.is_some() || st.next.is_some() {
+            // The lost records' sequence numbers and bytes are unknown: decryption ends here.
+            st.dec = None;
+            st.next = None;
+            self.entry.flags |= tls_flags::DECRYPTION_STOPPED;
+            if let Some(inner) = &mut self.inner {
+                let before = ctx.out.len();
+                inner.on_chunk(dir, ts, Chunk::Gap(n), ctx);
+                mark_decrypted(ctx, before);
+            }
+        }
+        let st = &mut self.dirs[dir.index()];
         if st.rec.is_empty() && st.skip as u64 >= n {
             // Inside an application_data body: the framing holds.
             st.skip -= n as usize;
@@ -319,6 +495,11 @@ impl TlsSession {
             return;
         }
         self.emitted = true;
+        if let Some(inner) = &mut self.inner {
+            let before = ctx.out.len();
+            inner.finish(ts, ctx);
+            mark_decrypted(ctx, before);
+        }
         let client = self.client.unwrap_or(Dir::ToServer);
         let (c, s) = (client.index(), client.flip().index());
         let mut e = std::mem::take(&mut self.entry);
@@ -330,6 +511,9 @@ impl TlsSession {
         if !self.client_hello {
             e.flags |= tls_flags::NO_CLIENT_HELLO;
         }
+        if e.decryption == Decryption::Pending {
+            e.decryption = Decryption::NothingProtected;
+        }
         let meta = ctx.meta;
         let (src, dst) = if client == Dir::ToServer {
             (meta.client, meta.server)
@@ -337,9 +521,11 @@ impl TlsSession {
             (meta.server, meta.client)
         };
         let elapsed_us = e.handshake_us;
+        let decrypted = e.decryption == Decryption::Decrypted;
         ctx.out.push(Entry {
             peers: Default::default(),
             tls: false,
+            decrypted,
             id: 0,
             ts: self.first_ts.unwrap_or(ts),
             protocol: Protocol::Tls,
@@ -353,6 +539,14 @@ impl TlsSession {
     }
 }
 
+/// Entries the nested dissector produced came out of TLS records this session decrypted.
+fn mark_decrypted(ctx: &mut Ctx<'_>, from: usize) {
+    for e in &mut ctx.out[from..] {
+        e.tls = true;
+        e.decrypted = true;
+    }
+}
+
 impl StreamDissector for TlsSession {
     fn on_chunk(&mut self, dir: Dir, ts: Timestamp, chunk: Chunk<'_>, ctx: &mut Ctx<'_>) {
         if self.emitted {
@@ -363,9 +557,14 @@ impl StreamDissector for TlsSession {
         }
         match chunk {
             Chunk::Data(d) => self.data(dir, ts, d, ctx),
-            Chunk::Gap(n) => self.gap(dir, n),
+            Chunk::Gap(n) => self.gap(dir, ts, n, ctx),
             Chunk::End => {
                 self.dirs[dir.index()].ended = true;
+                if let Some(inner) = &mut self.inner {
+                    let before = ctx.out.len();
+                    inner.on_chunk(dir, ts, Chunk::End, ctx);
+                    mark_decrypted(ctx, before);
+                }
                 if self.dirs.iter().all(|d| d.ended) {
                     self.emit(ts, ctx);
                 }

@@ -1,5 +1,6 @@
 //! TLS: everything the handshake entry keeps. Names (SNI, ALPN, certificate fields) come from the
-//! wire and are untrusted data. No key material is ever part of an entry.
+//! wire and are untrusted data. No key material is ever part of an entry: `decryption` says
+//! only whether the records were decrypted, or why not.
 
 use capture_core::dissect::tls::{TlsEntry, tls_flags};
 use capture_core::time::Timestamp;
@@ -61,5 +62,7 @@ pub fn detail(t: &TlsEntry) -> Value {
         "handshake_malformed": flag(tls_flags::HANDSHAKE_MALFORMED),
         "hello_retry": flag(tls_flags::HELLO_RETRY),
         "no_client_hello": flag(tls_flags::NO_CLIENT_HELLO),
+        "decryption": t.decryption.text(),
+        "decryption_stopped_at_gap": flag(tls_flags::DECRYPTION_STOPPED),
     })
 }
