@@ -31,6 +31,8 @@ fn entry() -> Entry {
     let dst: SocketAddr = "[fd00::2]:8080".parse().expect("address");
     Entry {
         peers: Default::default(),
+        tls: false,
+        decrypted: false,
         id: 7,
         ts: Timestamp(1_768_471_200_000_000_000),
         protocol: Protocol::Http11,
