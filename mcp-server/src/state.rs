@@ -14,6 +14,9 @@ use capture_core::time::Timestamp;
 /// The demo is deterministic: the same seed always gives the same traffic.
 pub const DEMO_SEED: u64 = 7;
 
+/// How often a live capture's key logs are checked for growth.
+const KEYLOG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Sources and caps from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct SourceArgs {
@@ -182,21 +185,18 @@ impl AppState {
         }
         let mut engine = Engine::new(args.limits.clone(), shared.clone());
         engine.set_filter(args.bpf.clone());
-        let keys = if args.keylogs.is_empty() {
-            None
+        use capture_core::dissect::tls::keylog::{KeyLogFiles, SharedKeys};
+        let (keys, files) = if args.keylogs.is_empty() {
+            (None, None)
         } else {
-            let mut keys = capture_core::dissect::tls::keylog::KeyLog::default();
-            for p in &args.keylogs {
-                // The warning names the file and line numbers, never a line's text.
-                if let Some(w) = keys
-                    .add_file(p)
-                    .with_context(|| format!("reading the key log {}", p.display()))?
-                {
-                    tracing::warn!(warning = %w, "key log lines skipped");
-                }
+            let (files, keys, warnings) =
+                KeyLogFiles::read(&args.keylogs).context("reading the key logs (--keylog)")?;
+            // A warning names the file and line numbers, never a line's text.
+            for w in warnings {
+                tracing::warn!(warning = %w, "key log lines skipped");
             }
             tracing::info!(sessions = keys.len(), "key logs read");
-            Some(Arc::new(keys))
+            (Some(Arc::new(keys)), Some(files))
         };
         engine.set_keylog(keys.clone());
         for p in &args.pcaps {
@@ -215,7 +215,25 @@ impl AppState {
             tracing::info!(packets = info.packets, "demo scenario loaded");
         }
         if let Some(mut opened) = pending.live {
-            opened.keys = keys;
+            if let Some(mut files) = files {
+                // Clients append to their key log as they connect: it is read again whenever
+                // it changes size, and the capture's engines take the new keys before their
+                // next packet.
+                let shared_keys = Arc::new(SharedKeys::new(keys));
+                opened.keys = Some(shared_keys.clone());
+                std::thread::Builder::new()
+                    .name("keylog-watch".into())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(KEYLOG_POLL);
+                            if let Some(k) = files.reread_if_changed() {
+                                tracing::info!(sessions = k.len(), "key logs read again");
+                                shared_keys.set(Arc::new(k));
+                            }
+                        }
+                    })
+                    .context("starting the key log watcher")?;
+            }
             let l = opened
                 .start(args.limits.clone(), shared.clone())
                 .context("starting live capture")?;

@@ -39,10 +39,6 @@ fn keylog_of(capture: &Path) -> PathBuf {
     capture.with_extension("keylog")
 }
 
-/// Captures whose cipher suite (AES-CBC with HMAC) is not decrypted yet: their `tls` entry says
-/// so, and they are left out of the decrypted count only.
-const NOT_YET: &[&str] = &["illustrated-tls12.pcap"];
-
 /// Every capture with a key log.
 fn keylogged() -> Vec<PathBuf> {
     let Some(dir) = pcaps_dir() else { return Vec::new() };
@@ -94,10 +90,7 @@ fn keylogged_captures_decrypt_and_their_transactions_agree_with_tshark() {
             "{}: decrypted {got_decrypted}/{want_decrypted}, http {got_http}/{want_http}, http2 {got_http2}/{want_http2} {reasons:?}\n",
             c.file_name().unwrap().to_string_lossy()
         ));
-        let name = c.file_name().unwrap().to_string_lossy().to_string();
-        if !NOT_YET.contains(&name.as_str()) {
-            ok &= got_decrypted == want_decrypted;
-        }
+        ok &= got_decrypted == want_decrypted;
         // Decrypted TLS 1.3 connections show the ALPN of their EncryptedExtensions.
         let mut want_alpn: Vec<String> = rows.iter().map(|r| r["alpn_selected"].clone()).collect();
         let mut got_alpn: Vec<String> = tls
@@ -230,4 +223,109 @@ fn key_material_never_appears_in_tool_output() {
             }
         }
     }
+}
+
+#[test]
+fn secrets_in_a_pcapng_decryption_secrets_block_decrypt_without_a_key_log() {
+    let Some(dir) = pcaps_dir() else { return };
+    let c = dir.join("tls/wireshark_tls12-dsb.pcapng");
+    let st = load(&c, Vec::new());
+    let es = entries(&st);
+    let tls: Vec<_> = es.iter().filter(|e| e.protocol == Protocol::Tls).collect();
+    assert_eq!(tls.len(), 2);
+    assert!(tls.iter().all(|e| e.decrypted), "{tls:?}");
+    let mut ours: Vec<(String, String, Option<u16>)> = es
+        .iter()
+        .filter(|e| e.protocol.is_http())
+        .map(|e| {
+            assert!(e.tls && e.decrypted);
+            (
+                e.http_method().unwrap_or("").to_string(),
+                e.http_host().unwrap_or("").to_string(),
+                e.http_status(),
+            )
+        })
+        .collect();
+    let mut theirs: Vec<(String, String, Option<u16>)> = read_tsv(&ref_dir(&c).join("http.tsv"))
+        .iter()
+        .map(|r| (r["method"].clone(), r["host"].clone(), r["status"].parse().ok()))
+        .collect();
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn aes_cbc_with_hmac_decrypts() {
+    let Some(dir) = pcaps_dir() else { return };
+    let c = dir.join("tls/illustrated-tls12.pcap");
+    let st = load(&c, vec![keylog_of(&c)]);
+    let es = entries(&st);
+    let t = es.iter().find(|e| e.protocol == Protocol::Tls).unwrap();
+    let h = t.tls_handshake().unwrap();
+    assert_eq!(h.cipher_name().as_deref(), Some("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"));
+    assert_eq!(h.decryption.text(), "decrypted");
+    // The encrypted close_notify is read once decrypted.
+    assert!(
+        h.alert_names().iter().any(|a| a == "close_notify"),
+        "{:?}",
+        h.alert_names()
+    );
+}
+
+#[test]
+fn keys_that_arrive_during_the_handshake_still_decrypt() {
+    use capture_core::dissect::tls::keylog::{KeyLogFiles, SharedKeys};
+    use capture_core::engine::{Engine, Shared};
+    use capture_core::limits::Limits;
+    use capture_core::source::Packet;
+    use std::sync::Arc;
+    let Some(dir) = pcaps_dir() else { return };
+    let c = dir.join("tls/zeek_tls-1.2-stream-keylog.pcap");
+    let mut packets = Vec::new();
+    capture_core::source::file::read_file(
+        &c,
+        1 << 20,
+        |p| packets.push((p.ts, p.link, p.data.to_vec(), p.orig_len)),
+        &mut |_| {},
+    )
+    .unwrap();
+    // The key log is empty at the start, as a client's is before it connects; its line is
+    // written before the first ChangeCipherSpec record goes out.
+    let ccs = [0x14, 0x03, 0x03, 0x00, 0x01, 0x01];
+    let at = packets
+        .iter()
+        .position(|(_, _, d, _)| d.windows(6).any(|w| w == ccs))
+        .unwrap();
+    let limits = Limits::default();
+    let shared = Shared::with_limits(&limits);
+    let mut engine = Engine::new(limits, shared.clone());
+    let keys = Arc::new(SharedKeys::new(Some(Arc::default())));
+    engine.follow_keys(keys.clone());
+    for (i, (ts, link, data, orig_len)) in packets.iter().enumerate() {
+        if i == at {
+            let (_, k, _) = KeyLogFiles::read(&[keylog_of(&c)]).unwrap();
+            keys.set(Arc::new(k));
+        }
+        engine.process(&Packet {
+            ts: *ts,
+            link: *link,
+            data,
+            orig_len: *orig_len,
+            interface: 0,
+        });
+    }
+    engine.finish();
+    let es = entries_of_shared(&shared);
+    assert_eq!(es.iter().filter(|e| e.protocol.is_http()).count(), 16);
+    assert!(es.iter().any(|e| e.protocol == Protocol::Tls && e.decrypted));
+}
+
+fn entries_of_shared(shared: &capture_core::engine::Shared) -> Vec<std::sync::Arc<capture_core::entry::Entry>> {
+    let mut v = Vec::new();
+    shared.store.scan(capture_core::store::Order::Asc, None, &mut |e| {
+        v.push(e.clone());
+        std::ops::ControlFlow::Continue(())
+    });
+    v
 }

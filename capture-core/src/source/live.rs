@@ -87,8 +87,8 @@ impl Live {
 
 /// Interfaces opened, not yet read.
 pub struct Opened {
-    /// TLS secrets the capture's engines decrypt with (`--keylog`).
-    pub keys: Option<Arc<crate::dissect::tls::keylog::KeyLog>>,
+    /// TLS secrets the capture's engines decrypt with (`--keylog`), followed as they grow.
+    pub keys: Option<Arc<crate::dissect::tls::keylog::SharedKeys>>,
     /// Per thread, one ring per interface.
     rings: Vec<Vec<AfPacket>>,
     interfaces: Vec<String>,
@@ -166,7 +166,9 @@ impl Opened {
         let mut threads = Vec::new();
         for (t, rings) in rings.into_iter().enumerate() {
             let mut engine = Engine::new(limits.clone(), shared.clone());
-            engine.set_keylog(keys.clone());
+            if let Some(k) = &keys {
+                engine.follow_keys(k.clone());
+            }
             if let Some(g) = &group {
                 engine.join(g, t);
             }

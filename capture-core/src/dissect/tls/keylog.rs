@@ -130,6 +130,84 @@ impl KeyLog {
     }
 }
 
+/// Key logs that can grow while a live capture runs: engines pick up a new version before
+/// their next packet.
+#[derive(Debug, Default)]
+pub struct SharedKeys {
+    keys: parking_lot::RwLock<Option<std::sync::Arc<KeyLog>>>,
+    version: std::sync::atomic::AtomicU64,
+}
+
+impl SharedKeys {
+    pub fn new(keys: Option<std::sync::Arc<KeyLog>>) -> Self {
+        SharedKeys {
+            keys: parking_lot::RwLock::new(keys),
+            version: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// The current keys and their version.
+    pub fn get(&self) -> (u64, Option<std::sync::Arc<KeyLog>>) {
+        let k = self.keys.read().clone();
+        (self.version.load(std::sync::atomic::Ordering::Acquire), k)
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set(&self, keys: std::sync::Arc<KeyLog>) {
+        *self.keys.write() = Some(keys);
+        self.version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Key log files and the sizes they had when last read.
+#[derive(Debug)]
+pub struct KeyLogFiles {
+    paths: Vec<std::path::PathBuf>,
+    sizes: Vec<u64>,
+}
+
+impl KeyLogFiles {
+    /// Reads every file; lines not understood are returned as warnings.
+    pub fn read(paths: &[std::path::PathBuf]) -> std::io::Result<(KeyLogFiles, KeyLog, Vec<KeyLogWarning>)> {
+        let mut keys = KeyLog::default();
+        let mut warnings = Vec::new();
+        let mut sizes = Vec::new();
+        for p in paths {
+            sizes.push(std::fs::metadata(p)?.len());
+            if let Some(w) = keys.add_file(p)? {
+                warnings.push(w);
+            }
+        }
+        Ok((
+            KeyLogFiles {
+                paths: paths.to_vec(),
+                sizes,
+            },
+            keys,
+            warnings,
+        ))
+    }
+
+    /// When a file changed size since it was read: every file read again. `None` when none
+    /// changed or one cannot be read now (the keys stay as they were).
+    pub fn reread_if_changed(&mut self) -> Option<KeyLog> {
+        let now: Vec<u64> = self
+            .paths
+            .iter()
+            .map(|p| std::fs::metadata(p).map(|m| m.len()).ok())
+            .collect::<Option<_>>()?;
+        if now == self.sizes {
+            return None;
+        }
+        let (again, keys, _) = KeyLogFiles::read(&self.paths).ok()?;
+        *self = again;
+        Some(keys)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +228,24 @@ mod tests {
         assert!(k.get(&[1; 32]).is_none());
         let shown = format!("{k:?} {s:?}");
         assert!(!shown.contains("abab") && !shown.contains("cdcd"), "{shown}");
+    }
+
+    #[test]
+    fn a_growing_file_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.log");
+        let r = "00".repeat(32);
+        std::fs::write(&p, "").unwrap();
+        let (mut files, keys, _) = KeyLogFiles::read(std::slice::from_ref(&p)).unwrap();
+        assert!(keys.is_empty());
+        assert!(files.reread_if_changed().is_none());
+        std::fs::write(&p, format!("CLIENT_RANDOM {r} {}\n", "ab".repeat(48))).unwrap();
+        let keys = files.reread_if_changed().unwrap();
+        assert!(keys.get(&[0; 32]).is_some());
+        assert!(files.reread_if_changed().is_none());
+        let shared = SharedKeys::new(None);
+        let v = shared.version();
+        shared.set(std::sync::Arc::new(keys));
+        assert!(shared.version() > v && shared.get().1.is_some());
     }
 }

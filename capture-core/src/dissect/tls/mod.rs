@@ -110,7 +110,7 @@ pub enum Decryption {
     NoSecrets,
     /// The ClientHello was not captured, so the session cannot be looked up.
     NoClientHello,
-    /// The cipher suite is not one that is decrypted.
+    /// The cipher suite is not one that is decrypted, or the version is below TLS 1.2.
     UnsupportedCipher,
     /// A record did not authenticate with the derived keys: the key log's secret is wrong.
     Failed,
@@ -129,7 +129,9 @@ impl Decryption {
             Decryption::Decrypted => "decrypted",
             Decryption::NoSecrets => "not decrypted: the key log has no secrets for this session's client random",
             Decryption::NoClientHello => "not decrypted: the ClientHello (its client random) was not captured",
-            Decryption::UnsupportedCipher => "not decrypted: the cipher suite is not supported for decryption",
+            Decryption::UnsupportedCipher => {
+                "not decrypted: the cipher suite or version is not supported for decryption (TLS 1.2 and 1.3 are)"
+            }
             Decryption::Failed => "not decrypted: records do not authenticate with the key log's secret (wrong key)",
         }
     }

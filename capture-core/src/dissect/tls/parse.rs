@@ -35,6 +35,7 @@ pub const SERVER_HELLO: u8 = 2;
 pub const ENCRYPTED_EXTENSIONS: u8 = 8;
 pub const CERTIFICATE: u8 = 11;
 pub const FINISHED: u8 = 20;
+pub const KEY_UPDATE: u8 = 24;
 
 pub const TLS13: u16 = 0x0304;
 
@@ -173,6 +174,8 @@ pub enum Handshake {
     /// TLS 1.3 EncryptedExtensions (read once decrypted): the selected ALPN protocol.
     EncryptedExtensions(Option<String>),
     Finished,
+    /// TLS 1.3 KeyUpdate (read once decrypted): the sender's next records use its next secret.
+    KeyUpdate,
     Other(u8),
 }
 
@@ -366,6 +369,7 @@ pub fn handshake(msg: &[u8], max_list: usize, tls13: bool) -> Option<Handshake> 
     match ty {
         ENCRYPTED_EXTENSIONS if tls13 => encrypted_extensions(msg).map(Handshake::EncryptedExtensions),
         FINISHED => Some(Handshake::Finished),
+        KEY_UPDATE if tls13 => Some(Handshake::KeyUpdate),
         CERTIFICATE if tls13 => Some(Handshake::Other(ty)),
         CLIENT_HELLO => client_hello(msg, max_list).map(|c| Handshake::ClientHello(Box::new(c))),
         SERVER_HELLO => server_hello(msg).map(|s| Handshake::ServerHello(Box::new(s))),

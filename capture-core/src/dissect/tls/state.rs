@@ -50,6 +50,8 @@ struct DirState {
     /// The protection that comes next: at change_cipher_spec (TLS ≤ 1.2) or after this side's
     /// Finished (TLS 1.3, the application traffic keys).
     next: Option<Decrypter>,
+    /// Protected records seen (their sequence numbers are spent).
+    protected: u64,
 }
 
 /// State of one TLS connection.
@@ -64,6 +66,8 @@ pub struct TlsSession {
     client_hello: bool,
     server_hello: bool,
     client_random: Option<[u8; 32]>,
+    /// The ServerHello, to look the session up again when the key log grows (live capture).
+    server_hello_msg: Option<Box<parse::ServerHello>>,
     client_session_id: Vec<u8>,
     client_ticket: bool,
     server_certificate: bool,
@@ -179,6 +183,10 @@ impl TlsSession {
             self.on_plain_record(dir, ts, content_type, body, false, ctx);
             return;
         }
+        if self.dirs[i].dec.is_none() && self.dirs[i].protected == 0 {
+            self.retry_keys(ctx);
+        }
+        self.dirs[i].protected += 1;
         if self.dirs[i].dec.is_some() {
             let mut h = [0u8; RECORD_HEADER_LEN];
             h.copy_from_slice(header);
@@ -383,6 +391,7 @@ impl TlsSession {
                     e.resumption = Some(Resumption::SessionId);
                 }
                 self.keys(&sh, ctx);
+                self.server_hello_msg = Some(sh);
             }
             Handshake::Certificate(chain) => {
                 if self.sent_by_client(dir) || self.server_certificate {
@@ -412,7 +421,39 @@ impl TlsSession {
                     }
                 }
             }
+            Handshake::KeyUpdate => {
+                let st = &mut self.dirs[dir.index()];
+                if let Some(d) = &st.dec {
+                    st.dec = d.updated();
+                    if st.dec.is_none() {
+                        self.entry.decryption = Decryption::Failed;
+                    }
+                }
+            }
             Handshake::Other(_) => {}
+        }
+    }
+
+    /// The key log had no secrets for the session at its ServerHello; a live capture's key log
+    /// may have them by the first protected record (clients append as they connect). Only
+    /// directions with no protected record spent yet can start.
+    fn retry_keys(&mut self, ctx: &mut Ctx<'_>) {
+        if self.entry.decryption != Decryption::NoSecrets || ctx.keys.is_none() {
+            return;
+        }
+        let Some(sh) = self.server_hello_msg.take() else { return };
+        self.keys(&sh, ctx);
+        self.server_hello_msg = Some(sh);
+        if self.entry.decryption == Decryption::Pending {
+            let tls13 = self.is_tls13();
+            for d in &mut self.dirs {
+                if d.protected > 0 {
+                    d.dec = None;
+                    d.next = None;
+                } else if !tls13 && d.ccs && d.dec.is_none() {
+                    d.dec = d.next.take();
+                }
+            }
         }
     }
 
@@ -446,6 +487,10 @@ impl TlsSession {
             self.dirs[s].dec = Some(shk);
             self.dirs[c].next = derive(&secrets.client_traffic);
             self.dirs[s].next = derive(&secrets.server_traffic);
+        } else if sh.version() != 0x0303 {
+            // SSL 3.0 – TLS 1.1 derive keys with another PRF.
+            self.entry.decryption = Decryption::UnsupportedCipher;
+            return;
         } else {
             let Some(master) = secrets.master.as_deref() else {
                 self.entry.decryption = Decryption::NoSecrets;
