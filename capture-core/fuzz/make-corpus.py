@@ -12,8 +12,8 @@ minimised crash inputs are added there by hand as `regression-*`.
 - decode_packet: single frames and runs of frames (input format in fuzz_targets/decode_packet.rs),
   Ethernet frames also re-wrapped in the other link types;
 - http1_parser: the TCP conversations, client and server writes (fuzz_targets/http1_parser.rs);
-- redis_resp, amqp_wire, dns_message (with --seeds): sessions from the redis, amqp and dns
-  captures (see protocol_seeds).
+- redis_resp, amqp_wire, tls_handshake, dns_message (with --seeds): sessions from the redis,
+  amqp, tls and dns captures (see protocol_seeds).
 """
 import glob
 import hashlib
@@ -255,12 +255,12 @@ def payloads(path, proto):
 
 
 def protocol_seeds():
-    """Redis, AMQP and DNS sessions from their real captures, in the input formats of
-    fuzz_targets/{redis_resp,amqp_wire,dns_message}.rs: a selector byte (low 4 bits: piece size)
+    """Redis, AMQP, TLS and DNS sessions from their real captures, in the input formats of
+    fuzz_targets/{redis_resp,amqp_wire,tls_handshake,dns_message}.rs: a selector byte (low 4 bits: piece size)
     and the bytes of one side, or the first 2 KB of both sides; DNS over UDP as datagrams joined
     by DELIM."""
     cap = 64 << 10
-    for target, proto_dir in (("redis_resp", "redis"), ("amqp_wire", "amqp")):
+    for target, proto_dir in (("redis_resp", "redis"), ("amqp_wire", "amqp"), ("tls_handshake", "tls")):
         for p in sorted(glob.glob(os.path.join(PCAPS, proto_dir, "*.pcap*"))):
             stem = os.path.basename(p).split(".")[0]
             for i, s in enumerate(payloads(p, "tcp")[:3]):

@@ -128,6 +128,7 @@ pub fn endpoint(e: &Entry) -> String {
                 None => format!("amqp {m}"),
             }
         }
+        Detail::Tls(t) => format!("tls {}", t.sni.as_deref().unwrap_or("(no SNI)")),
         Detail::Flow(f) => format!("{} {}", f.transport.name(), f.server.port()),
     }
 }
@@ -143,6 +144,7 @@ pub fn payload_bytes(e: &Entry) -> (u64, u64) {
             d.response.as_ref().map_or(0, |m| u64::from(m.size)),
         ),
         Detail::Amqp(a) => (a.body_size.unwrap_or(0), 0),
+        Detail::Tls(t) => (t.app_bytes[0], t.app_bytes[1]),
         Detail::Flow(f) => (f.metrics.payload_bytes[0], f.metrics.payload_bytes[1]),
     }
 }
@@ -212,6 +214,13 @@ pub fn outcome(e: &Entry) -> Outcome {
         Detail::Amqp(a) => match a.reply_code {
             Some(c) if c >= 300 => Outcome::error(c.to_string()),
             Some(c) => Outcome::ok(c.to_string()),
+            None => Outcome::ok("ok"),
+        },
+        Detail::Tls(t) => match t.alerts.iter().find(|a| a.level == Some(2)) {
+            Some(a) => Outcome::error(a.name().into_owned()),
+            None if t.flags & crate::dissect::tls::tls_flags::HANDSHAKE_INCOMPLETE != 0 => {
+                Outcome::error("handshake_incomplete")
+            }
             None => Outcome::ok("ok"),
         },
         Detail::Flow(f) if f.refused() => Outcome::error("refused"),

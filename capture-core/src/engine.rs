@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::dissect::tls::keylog::KeyLog;
 use crate::dissect::{AppSession, Ctx, DatagramSession, DissectStats};
 use crate::entry::{Entry, Transport};
 use crate::flows::{FlowEnd, FlowRecord, FlowStore};
@@ -158,6 +159,10 @@ pub struct Engine {
     /// The capture filter run on every packet before decoding (files and the demo; a live
     /// capture has it in the kernel instead).
     filter: Option<Arc<Filter>>,
+    /// TLS secrets to decrypt with (`--keylog`).
+    keys: Option<Arc<KeyLog>>,
+    /// Key logs that may grow (live capture): their version last taken into `keys`.
+    follow: Option<(Arc<crate::dissect::tls::keylog::SharedKeys>, u64)>,
 }
 
 impl Engine {
@@ -182,7 +187,30 @@ impl Engine {
             tls_held: Vec::new(),
             now: None,
             filter: None,
+            keys: None,
+            follow: None,
         }
+    }
+
+    /// Takes the keys of `shared` now and again before each packet after they change.
+    pub fn follow_keys(&mut self, shared: Arc<crate::dissect::tls::keylog::SharedKeys>) {
+        let (v, k) = shared.get();
+        self.keys = k;
+        self.follow = Some((shared, v));
+    }
+
+    /// TLS connections whose secrets `keys` holds are decrypted from now on.
+    pub fn set_keylog(&mut self, keys: Option<Arc<KeyLog>>) {
+        self.keys = keys;
+    }
+
+    /// Adds key log texts (a pcapng Decryption Secrets Block) to the keys.
+    fn add_key_text(&mut self, texts: &[Vec<u8>]) {
+        let mut keys = self.keys.as_deref().cloned().unwrap_or_default();
+        for t in texts {
+            keys.add_text(&String::from_utf8_lossy(t));
+        }
+        self.keys = Some(Arc::new(keys));
     }
 
     /// Only packets `filter` keeps are decoded from now on; the others are counted in
@@ -221,14 +249,25 @@ impl Engine {
         *import.current.lock() = path.display().to_string();
         let start = import.bytes_read.load(Relaxed);
         let filtered_before = self.stats.filtered_out;
-        let summary = file::read_file(path, self.limits.max_record_bytes, |p| {
-            first.get_or_insert(p.ts);
-            last = Some(p.ts);
-            // The record header is 16 bytes in pcap, 28 or more in pcapng: close enough for
-            // a progress report.
-            import.bytes_read.fetch_add(p.data.len() as u64 + 16, Relaxed);
-            self.process(p);
-        })?;
+        // Key log text of the file's Decryption Secrets Blocks, joined to the keys before the
+        // next packet (the blocks come before the packets they decrypt).
+        let secrets: std::cell::RefCell<Vec<Vec<u8>>> = Default::default();
+        let summary = file::read_file(
+            path,
+            self.limits.max_record_bytes,
+            |p| {
+                if !secrets.borrow().is_empty() {
+                    self.add_key_text(&secrets.take());
+                }
+                first.get_or_insert(p.ts);
+                last = Some(p.ts);
+                // The record header is 16 bytes in pcap, 28 or more in pcapng: close enough for
+                // a progress report.
+                import.bytes_read.fetch_add(p.data.len() as u64 + 16, Relaxed);
+                self.process(p);
+            },
+            &mut |text| secrets.borrow_mut().push(text.to_vec()),
+        )?;
         if let Ok(m) = std::fs::metadata(path)
             && m.is_file()
         {
@@ -282,6 +321,13 @@ impl Engine {
 
     /// Takes one packet through the pipeline.
     pub fn process(&mut self, pkt: &Packet<'_>) {
+        if let Some((shared, seen)) = &mut self.follow
+            && shared.version() != *seen
+        {
+            let (v, k) = shared.get();
+            *seen = v;
+            self.keys = k;
+        }
         if let Some(f) = &self.filter
             && !f.matches(pkt)
         {
@@ -394,6 +440,7 @@ impl Engine {
                 ts,
                 kernel,
                 &self.limits,
+                self.keys.as_deref(),
                 &mut self.out,
                 &mut self.stats,
                 &self.shared,
@@ -415,6 +462,7 @@ impl Engine {
             meta: &flow.meta,
             out: &mut self.out,
             stats: &mut self.stats.dissect,
+            keys: self.keys.as_deref(),
         };
         flow.state.dgram.on_datagram(dir, ts, payload, seen, &mut ctx);
     }
@@ -474,6 +522,7 @@ impl Engine {
                 ts,
                 kernel,
                 &self.limits,
+                self.keys.as_deref(),
                 &mut self.out,
                 &mut self.stats,
                 &self.shared,
@@ -527,6 +576,7 @@ impl Engine {
             meta: &flow.meta,
             out: &mut self.out,
             stats: &mut self.stats.dissect,
+            keys: self.keys.as_deref(),
         };
         let [r0, r1] = reasm;
         let (mine, theirs) = if dir == Dir::ToServer { (r0, r1) } else { (r1, r0) };
@@ -579,6 +629,7 @@ impl Engine {
                 now,
                 kernel,
                 &self.limits,
+                self.keys.as_deref(),
                 &mut self.out,
                 &mut self.stats,
                 &self.shared,
@@ -631,6 +682,7 @@ impl Engine {
                 now,
                 kernel,
                 &self.limits,
+                self.keys.as_deref(),
                 &mut self.out,
                 &mut self.stats,
                 &self.shared,
@@ -817,6 +869,7 @@ fn finish_flow(
     now: Timestamp,
     kernel: Option<KernelTcp>,
     limits: &Limits,
+    keys: Option<&KeyLog>,
     out: &mut Vec<Entry>,
     stats: &mut Stats,
     shared: &Shared,
@@ -830,6 +883,7 @@ fn finish_flow(
             meta: &f.meta,
             out,
             stats: &mut dstats,
+            keys,
         };
         for (i, r) in reasm.iter_mut().enumerate() {
             let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };

@@ -19,6 +19,8 @@ pub enum Protocol {
     Dns,
     Kafka,
     Amqp,
+    /// The handshake of one TLS connection (version, SNI, ALPN, cipher, fingerprints).
+    Tls,
     /// A TCP connection seen as a record (filters over flows in `tcp_insights`, `list_flows`);
     /// never stored as an entry.
     TcpFlow,
@@ -27,7 +29,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 8] = [
+    pub const ALL: [Protocol; 9] = [
         Protocol::Http10,
         Protocol::Http11,
         Protocol::Http2,
@@ -36,6 +38,7 @@ impl Protocol {
         Protocol::Dns,
         Protocol::Kafka,
         Protocol::Amqp,
+        Protocol::Tls,
     ];
     /// The name used in results and filters (`"http/1.1"`).
     pub fn name(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Protocol {
             Protocol::Dns => "dns",
             Protocol::Kafka => "kafka",
             Protocol::Amqp => "amqp",
+            Protocol::Tls => "tls",
             Protocol::TcpFlow => "tcp_flow",
             Protocol::UdpFlow => "udp_flow",
         }
@@ -97,9 +101,12 @@ pub struct Entry {
     /// Kubernetes identities of `src` and `dst` at `ts`, filled when the entry is stored
     /// (external when no identities are loaded).
     pub peers: crate::enrich::Peers,
-    /// Decrypted: the plaintext came from the TLS library of a process (eBPF uprobes), not
-    /// from packets.
+    /// Carried in TLS and seen in plaintext: read from the TLS library of a process (eBPF
+    /// uprobes), or decrypted from the packets with a key log (then `decrypted` is set too).
     pub tls: bool,
+    /// Decrypted from captured TLS records with `--keylog` secrets (on the L7 entries of the
+    /// connection and on its `tls` entry).
+    pub decrypted: bool,
 }
 
 /// Protocol-specific content.
@@ -116,6 +123,8 @@ pub enum Detail {
     Kafka(Box<crate::dissect::kafka::KafkaEntry>),
     /// AMQP method frames of one channel: a method with its reply, or with its content.
     Amqp(Box<crate::dissect::amqp::AmqpEntry>),
+    /// The handshake metadata of one TLS connection.
+    Tls(Box<crate::dissect::tls::TlsEntry>),
     /// A flow record, for filters over flows (never stored).
     Flow(std::sync::Arc<crate::flows::FlowRecord>),
 }
@@ -248,6 +257,14 @@ impl Entry {
         }
     }
 
+    /// The handshake of a `tls` entry.
+    pub fn tls_handshake(&self) -> Option<&crate::dissect::tls::TlsEntry> {
+        match &self.detail {
+            Detail::Tls(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The gRPC call of a `grpc` entry.
     pub fn grpc(&self) -> Option<&GrpcCall> {
         self.h2().and_then(|s| s.grpc.as_deref())
@@ -313,6 +330,7 @@ impl Entry {
             Detail::Dns(d) => std::mem::size_of::<crate::dissect::dns::DnsEntry>() + d.heap_bytes(),
             Detail::Kafka(k) => std::mem::size_of::<crate::dissect::kafka::KafkaEntry>() + k.heap_bytes(),
             Detail::Amqp(a) => std::mem::size_of::<crate::dissect::amqp::AmqpEntry>() + a.heap_bytes(),
+            Detail::Tls(t) => std::mem::size_of::<crate::dissect::tls::TlsEntry>() + t.heap_bytes(),
         };
         std::mem::size_of::<Entry>() + detail
     }
@@ -379,6 +397,7 @@ impl Entry {
             Detail::Dns(d) => with_elapsed(d.summary(), self.elapsed_us),
             Detail::Kafka(k) => with_elapsed(k.summary(), self.elapsed_us),
             Detail::Amqp(a) => with_elapsed(a.summary(), self.elapsed_us),
+            Detail::Tls(t) => with_elapsed(t.summary(), self.elapsed_us),
         }
     }
 }

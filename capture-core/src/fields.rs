@@ -187,8 +187,8 @@ pub static FLAGS: &[FlagDef] = &[
     },
     FlagDef {
         name: "tls",
-        description: "Entries decrypted from TLS: plaintext read from the TLS library of a process (eBPF uprobes, --tls-pid/--tls-cgroup).",
-        test: |e| e.tls,
+        description: "TLS: the handshake entry of each TLS connection (protocol tls), and entries carried in TLS and seen in plaintext: decrypted with --keylog secrets, or read from the TLS library of a process (eBPF uprobes, --tls-pid/--tls-cgroup).",
+        test: |e| e.tls || e.protocol == Protocol::Tls,
         cost: 1,
         protocols: None,
     },
@@ -789,6 +789,33 @@ const KAFKA_ERRORS: ListAccess = ListAccess {
     len: |e| e.kafka().map(|k| k.errors.len()),
     item: |e, i| Some(crate::dissect::kafka::errors::error_label(*e.kafka()?.errors.get(i)?)),
 };
+
+const TLS_ALPN_OFFERED: ListAccess = ListAccess {
+    len: |e| e.tls_handshake().map(|t| t.alpn_offered.len()),
+    item: |e, i| borrowed(e.tls_handshake()?.alpn_offered.get(i).map(|a| &**a)),
+};
+
+const TLS_ALERTS: ListAccess = ListAccess {
+    len: |e| e.tls_handshake().map(|t| t.alerts.len()),
+    item: |e, i| Some(e.tls_handshake()?.alerts.get(i)?.name()),
+};
+
+const TLS_CERT_SANS: ListAccess = ListAccess {
+    len: |e| {
+        e.tls_handshake()
+            .map(|t| t.certificate.as_ref().map_or(0, |c| c.sans.len()))
+    },
+    item: |e, i| borrowed(tls_cert(e)?.sans.get(i).map(|a| &**a)),
+};
+
+fn tls_cert(e: &Entry) -> Option<&crate::dissect::tls::TlsCertificate> {
+    e.tls_handshake()?.certificate.as_deref()
+}
+
+/// A certificate time (seconds since the epoch; before 1970 reads as 1970).
+fn secs_ts(secs: i64) -> Timestamp {
+    Timestamp::from_secs_nanos(u64::try_from(secs).unwrap_or(0), 0)
+}
 
 const AMQP_METHODS: ListAccess = ListAccess {
     len: |e| e.amqp().map(|a| a.methods.len()),
@@ -2413,6 +2440,227 @@ pub static FIELDS: &[FieldDef] = &[
             .and_then(|k| k.cwnd)
             .map(i64::from)
     ),
+    // --- TLS -----------------------------------------------------------------------------------
+    field!(
+        1,
+        "decrypted",
+        [],
+        None,
+        Bool,
+        "Decrypted from captured TLS records with --keylog secrets: the L7 entries of a decrypted connection and its tls entry.",
+        "true",
+        |e| Some(e.decrypted)
+    ),
+    field!(
+        2,
+        "tls_decryption",
+        [],
+        Some("tls"),
+        Str,
+        "\"decrypted\", or \"not decrypted: why\" (no key log, no secrets for this session, wrong key, cipher suite not supported, …).",
+        "\"decrypted\"",
+        |e| borrowed(e.tls_handshake().map(|t| t.decryption.text()))
+    ),
+    field!(
+        2,
+        "tls_version",
+        [],
+        Some("tls"),
+        Str,
+        "Negotiated TLS version as tshark prints it (the ServerHello's supported_versions, else its version): \"TLS 1.2\", \"TLS 1.3\".",
+        "\"TLS 1.3\"",
+        |e| borrowed(e.tls_handshake().and_then(|t| t.version_name()))
+    ),
+    field!(
+        2,
+        "tls_sni",
+        [],
+        Some("tls"),
+        Str,
+        "Server name the client asked for (server_name extension of the ClientHello).",
+        "\"api.example.com\"",
+        |e| borrowed(e.tls_handshake().and_then(|t| t.sni.as_deref()))
+    ),
+    field!(
+        2,
+        "tls_alpn",
+        [],
+        Some("tls"),
+        Str,
+        "ALPN protocol the server selected (in clear up to TLS 1.2; TLS 1.3 sends it encrypted).",
+        "\"h2\"",
+        |e| borrowed(e.tls_handshake().and_then(|t| t.alpn_selected.as_deref()))
+    ),
+    field!(
+        2,
+        "tls_alpn_offered",
+        [],
+        Some("tls"),
+        List,
+        "ALPN protocols the client offered, in its order.",
+        "[\"h2\",\"http/1.1\"]",
+        TLS_ALPN_OFFERED
+    ),
+    field!(
+        2,
+        "tls_cipher",
+        [],
+        Some("tls"),
+        Str,
+        "Cipher suite the server selected, IANA name (0xNNNN when unknown).",
+        "\"TLS_AES_128_GCM_SHA256\"",
+        |e| e.tls_handshake().and_then(|t| t.cipher_name())
+    ),
+    field!(
+        2,
+        "tls_ja3",
+        [],
+        Some("tls"),
+        Str,
+        "JA3 fingerprint of the ClientHello (MD5, GREASE left out).",
+        "\"cd08e31494f9531f560d64c695473da9\"",
+        |e| borrowed(e.tls_handshake().and_then(|t| t.ja3.as_deref()))
+    ),
+    field!(
+        2,
+        "tls_ja4",
+        [],
+        Some("tls"),
+        Str,
+        "JA4 fingerprint of the ClientHello (FoxIO, over TCP).",
+        "\"t13d1516h2_8daaf6152771_e5627efa2ab1\"",
+        |e| borrowed(e.tls_handshake().and_then(|t| t.ja4.as_deref()))
+    ),
+    field!(
+        2,
+        "tls_ja3s",
+        [],
+        Some("tls"),
+        Str,
+        "JA3S fingerprint of the ServerHello (MD5).",
+        "\"f4febc55ea12b31ae17cfb7e614afda8\"",
+        |e| borrowed(e.tls_handshake().and_then(|t| t.ja3s.as_deref()))
+    ),
+    field!(
+        2,
+        "tls_handshake_us",
+        [],
+        Some("tls"),
+        Int,
+        "ClientHello to the end of the handshake (TLS ≤ 1.2: both Finished; TLS 1.3: the client's Finished), µs; null when it did not complete.",
+        "48000",
+        |e| e.tls_handshake().and_then(|t| t.handshake_us).map(u64_to_i64)
+    ),
+    field!(
+        2,
+        "tls_resumed",
+        [],
+        Some("tls"),
+        Bool,
+        "The session was resumed (session id, session ticket, or TLS 1.3 pre-shared key).",
+        "true",
+        |e| e.tls_handshake().map(|t| t.resumption.is_some())
+    ),
+    field!(
+        2,
+        "tls_resumption",
+        [],
+        Some("tls"),
+        Str,
+        "How the session was resumed: session_id, ticket or psk; null for a full handshake.",
+        "\"ticket\"",
+        |e| borrowed(e.tls_handshake().and_then(|t| t.resumption).map(|r| r.name()))
+    ),
+    field!(
+        2,
+        "tls_alerts",
+        [],
+        Some("tls"),
+        List,
+        "Alert names in wire order (close_notify, handshake_failure, …; encrypted when not readable).",
+        "[\"handshake_failure\"]",
+        TLS_ALERTS
+    ),
+    field!(
+        2,
+        "tls_alert_count",
+        [],
+        Some("tls"),
+        Int,
+        "Alert records on the connection (exact, also beyond the names kept).",
+        "1",
+        |e| e.tls_handshake().map(|t| i64::from(t.alert_count))
+    ),
+    field!(
+        2,
+        "tls_cert_subject",
+        [],
+        Some("tls"),
+        Str,
+        "Subject of the server's certificate (TLS ≤ 1.2, RFC 4514 text).",
+        "\"CN=api.example.com\"",
+        |e| borrowed(tls_cert(e).map(|c| &*c.subject))
+    ),
+    field!(
+        2,
+        "tls_cert_issuer",
+        [],
+        Some("tls"),
+        Str,
+        "Issuer of the server's certificate (TLS ≤ 1.2).",
+        "\"C=US, O=Let's Encrypt, CN=R3\"",
+        |e| borrowed(tls_cert(e).map(|c| &*c.issuer))
+    ),
+    field!(
+        2,
+        "tls_cert_sans",
+        [],
+        Some("tls"),
+        List,
+        "DNS names and addresses of the server certificate's subjectAltName (TLS ≤ 1.2).",
+        "[\"api.example.com\",\"*.example.com\"]",
+        TLS_CERT_SANS
+    ),
+    field!(
+        2,
+        "tls_cert_not_before",
+        [],
+        Some("tls"),
+        Timestamp,
+        "Start of the server certificate's validity (TLS ≤ 1.2).",
+        "\"2026-01-01T00:00:00.000000Z\"",
+        |e| tls_cert(e).map(|c| secs_ts(c.not_before))
+    ),
+    field!(
+        2,
+        "tls_cert_not_after",
+        [],
+        Some("tls"),
+        Timestamp,
+        "End of the server certificate's validity (TLS ≤ 1.2); compare with now() to find expired ones.",
+        "\"2026-04-01T00:00:00.000000Z\"",
+        |e| tls_cert(e).map(|c| secs_ts(c.not_after))
+    ),
+    field!(
+        2,
+        "tls_records_c2s",
+        [],
+        Some("tls"),
+        Int,
+        "application_data records client→server (TLS 1.3: the encrypted handshake records too).",
+        "12",
+        |e| e.tls_handshake().map(|t| u64_to_i64(t.app_records[0]))
+    ),
+    field!(
+        2,
+        "tls_records_s2c",
+        [],
+        Some("tls"),
+        Int,
+        "application_data records server→client (TLS 1.3: the encrypted handshake records too).",
+        "30",
+        |e| e.tls_handshake().map(|t| u64_to_i64(t.app_records[1]))
+    ),
 ];
 
 /// Looks a field up by name or alias.
@@ -2459,6 +2707,7 @@ pub fn applies(f: &FieldDef, p: Protocol) -> bool {
         Some("dns") => p == Protocol::Dns,
         Some("kafka") => p == Protocol::Kafka,
         Some("amqp") => p == Protocol::Amqp,
+        Some("tls") => p == Protocol::Tls,
         Some(_) => false,
     }
 }

@@ -69,6 +69,7 @@ impl FlowRecord {
         Entry {
             peers: self.peers.clone(),
             tls: false,
+            decrypted: false,
             id: 0,
             ts: self.first_seen,
             protocol: if self.transport == Transport::Tcp {

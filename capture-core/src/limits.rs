@@ -153,6 +153,13 @@ pub struct Limits {
     /// TLS plaintext streams followed at once (one per SSL connection of the chosen processes);
     /// more are counted in `tls_connections_dropped`.
     pub tls_max_connections: usize,
+    /// Bytes of one TLS handshake message read in clear (a Certificate message holds the whole
+    /// chain: 3–6 KiB usually, rarely above 16 KiB); a larger message stops the handshake
+    /// reading of that direction (`tls_handshake_errors`). Also the most held per direction.
+    pub tls_max_handshake_bytes: usize,
+    /// ALPN protocols offered, subjectAltNames and alerts kept per `tls` entry (the alert count
+    /// stays exact). Browsers offer 2–3 protocols; certificates with hundreds of names exist.
+    pub tls_max_list: usize,
 }
 
 impl Default for Limits {
@@ -210,6 +217,8 @@ impl Default for Limits {
             ebpf_max_connections: 65_536,
             tls_max_connections: 4_096,
             live_flows_listed: 20_000,
+            tls_max_handshake_bytes: 64 << 10,
+            tls_max_list: 16,
             amqp_table_max_items: 64,
             amqp_table_value_max_bytes: 256,
         }

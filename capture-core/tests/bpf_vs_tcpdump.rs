@@ -173,19 +173,27 @@ fn scan(file: &Path) -> Scan {
         v4: Vec::new(),
         v6: Vec::new(),
     };
-    read_file(file, Limits::default().max_record_bytes, |p| {
-        if p.link == LinkType::ETHERNET && p.data.len() >= 14 && matches!(p.data[12..14], [0x81, 0x00] | [0x88, 0xa8]) {
-            s.vlan_tagged += 1;
-        }
-        if let Ok(Some(ip)) = decode_link(p.link, p.data).and_then(decode_ip) {
-            for a in [ip.src, ip.dst] {
-                let list = if a.is_ipv4() { &mut s.v4 } else { &mut s.v6 };
-                if list.len() < 2 && !list.contains(&a) {
-                    list.push(a);
+    read_file(
+        file,
+        Limits::default().max_record_bytes,
+        |p| {
+            if p.link == LinkType::ETHERNET
+                && p.data.len() >= 14
+                && matches!(p.data[12..14], [0x81, 0x00] | [0x88, 0xa8])
+            {
+                s.vlan_tagged += 1;
+            }
+            if let Ok(Some(ip)) = decode_link(p.link, p.data).and_then(decode_ip) {
+                for a in [ip.src, ip.dst] {
+                    let list = if a.is_ipv4() { &mut s.v4 } else { &mut s.v6 };
+                    if list.len() < 2 && !list.contains(&a) {
+                        list.push(a);
+                    }
                 }
             }
-        }
-    })
+        },
+        &mut |_| {},
+    )
     .unwrap_or_else(|e| panic!("{e}"));
     s
 }
@@ -215,11 +223,16 @@ fn address_filters(s: &Scan) -> Vec<String> {
 
 fn ours(file: &Path, f: &Filter) -> u64 {
     let mut n = 0;
-    read_file(file, Limits::default().max_record_bytes, |p| {
-        if f.matches(p) {
-            n += 1;
-        }
-    })
+    read_file(
+        file,
+        Limits::default().max_record_bytes,
+        |p| {
+            if f.matches(p) {
+                n += 1;
+            }
+        },
+        &mut |_| {},
+    )
     .unwrap_or_else(|e| panic!("{e}"));
     n
 }

@@ -115,6 +115,18 @@ const LISTING_FIELDS: &[(&str, &[&str])] = &[
             "amqp_reply_code",
         ],
     ),
+    (
+        "tls",
+        &[
+            "tls_version",
+            "tls_sni",
+            "tls_alpn",
+            "tls_cipher",
+            "tls_ja4",
+            "tls_resumed",
+            "tls_alerts",
+        ],
+    ),
 ];
 
 fn listing_fields(protocol: &str) -> &'static [&'static str] {
@@ -144,6 +156,7 @@ pub fn summary(e: &Entry) -> EntrySummary {
         elapsed_ms: e.elapsed_us.map(|us| us as f64 / 1000.0),
         summary: e.summary(),
         tls: e.tls,
+        decrypted: e.decrypted,
         protocol_fields,
     }
 }

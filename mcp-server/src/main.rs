@@ -107,6 +107,11 @@ struct Source {
     /// and --demo. A bad expression is an error naming its column.
     #[arg(long, value_name = "EXPR", value_parser = parse_bpf)]
     bpf: Option<Arc<Filter>>,
+    /// TLS key log in NSS format (SSLKEYLOGFILE; repeatable): TLS 1.2 and 1.3 connections whose
+    /// secrets it holds are decrypted and their plaintext dissected like cleartext. Read before
+    /// the sources, and again whenever it grows during a live capture.
+    #[arg(long = "keylog", value_name = "FILE")]
+    keylogs: Vec<PathBuf>,
     /// Live capture ring: blocks per interface (each --ring-block-size).
     #[arg(long, value_name = "N", default_value_t = 64)]
     ring_blocks: u32,
@@ -229,6 +234,7 @@ impl Source {
                 })
             },
             bpf: self.bpf.clone(),
+            keylogs: self.keylogs.clone(),
         })
     }
 }

@@ -14,6 +14,9 @@ use capture_core::time::Timestamp;
 /// The demo is deterministic: the same seed always gives the same traffic.
 pub const DEMO_SEED: u64 = 7;
 
+/// How often a live capture's key logs are checked for growth.
+const KEYLOG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Sources and caps from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct SourceArgs {
@@ -39,6 +42,8 @@ pub struct SourceArgs {
     /// The capture filter (`--bpf`): attached in the kernel for live capture, run by the engine
     /// before decoding for files and the demo.
     pub bpf: Option<Arc<Filter>>,
+    /// NSS key logs (`--keylog`): secrets to decrypt TLS with.
+    pub keylogs: Vec<PathBuf>,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -180,6 +185,20 @@ impl AppState {
         }
         let mut engine = Engine::new(args.limits.clone(), shared.clone());
         engine.set_filter(args.bpf.clone());
+        use capture_core::dissect::tls::keylog::{KeyLogFiles, SharedKeys};
+        let (keys, files) = if args.keylogs.is_empty() {
+            (None, None)
+        } else {
+            let (files, keys, warnings) =
+                KeyLogFiles::read(&args.keylogs).context("reading the key logs (--keylog)")?;
+            // A warning names the file and line numbers, never a line's text.
+            for w in warnings {
+                tracing::warn!(warning = %w, "key log lines skipped");
+            }
+            tracing::info!(sessions = keys.len(), "key logs read");
+            (Some(Arc::new(keys)), Some(files))
+        };
+        engine.set_keylog(keys.clone());
         for p in &args.pcaps {
             let info = engine
                 .read_pcap(p)
@@ -195,7 +214,26 @@ impl AppState {
             let info = engine.replay("demo", scenario.link, &packets);
             tracing::info!(packets = info.packets, "demo scenario loaded");
         }
-        if let Some(opened) = pending.live {
+        if let Some(mut opened) = pending.live {
+            if let Some(mut files) = files {
+                // Clients append to their key log as they connect: it is read again whenever
+                // it changes size, and the capture's engines take the new keys before their
+                // next packet.
+                let shared_keys = Arc::new(SharedKeys::new(keys));
+                opened.keys = Some(shared_keys.clone());
+                std::thread::Builder::new()
+                    .name("keylog-watch".into())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(KEYLOG_POLL);
+                            if let Some(k) = files.reread_if_changed() {
+                                tracing::info!(sessions = k.len(), "key logs read again");
+                                shared_keys.set(Arc::new(k));
+                            }
+                        }
+                    })
+                    .context("starting the key log watcher")?;
+            }
             let l = opened
                 .start(args.limits.clone(), shared.clone())
                 .context("starting live capture")?;

@@ -123,10 +123,15 @@ fn remap(src: &Path, dst: &Path, map: &[(&str, &str)], start: Timestamp) {
         })
         .collect();
     let mut out: Vec<(Timestamp, Vec<u8>)> = Vec::new();
-    capture_core::source::file::read_file(src, 1 << 20, |p| {
-        assert_eq!(p.link, LinkType::ETHERNET);
-        out.push((p.ts, p.data.to_vec()));
-    })
+    capture_core::source::file::read_file(
+        src,
+        1 << 20,
+        |p| {
+            assert_eq!(p.link, LinkType::ETHERNET);
+            out.push((p.ts, p.data.to_vec()));
+        },
+        &mut |_| {},
+    )
     .unwrap();
     let first = out[0].0;
     let f = std::fs::File::create(dst).unwrap();

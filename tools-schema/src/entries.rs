@@ -80,10 +80,13 @@ pub struct EntrySummary {
     pub elapsed_ms: Option<f64>,
     /// One line describing the exchange (payload text escaped and cut).
     pub summary: String,
-    /// Decrypted TLS: the plaintext came from a process's TLS library (eBPF uprobes). Absent
-    /// when false.
+    /// Carried in TLS and seen in plaintext: from a process's TLS library (eBPF uprobes), or
+    /// decrypted with a key log (then `decrypted` too). Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
+    /// Decrypted from captured TLS records with `--keylog` secrets. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decrypted: bool,
     /// The protocol's own fields; null when unknown (e.g. `status` without a response).
     #[serde(flatten)]
     pub protocol_fields: serde_json::Map<String, serde_json::Value>,

@@ -94,6 +94,7 @@ pub fn drive(
         meta: &meta,
         out: &mut out,
         stats: &mut stats,
+        keys: None,
     };
     for (k, p) in data.chunks(piece.max(1)).enumerate() {
         let dir = if k % 2 == 0 { first } else { first.flip() };

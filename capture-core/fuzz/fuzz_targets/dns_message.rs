@@ -84,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
             meta: &meta,
             out: &mut out,
             stats: &mut stats,
+            keys: None,
         };
         if proto == 6 {
             let mut s = DnsTcpSession::new();

@@ -67,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
         meta: &meta,
         out: &mut out,
         stats: &mut stats,
+        keys: None,
     };
     let mut s = Http2Session::new();
     let mut bytes = Vec::new();

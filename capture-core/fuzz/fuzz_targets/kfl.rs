@@ -32,6 +32,7 @@ fn entry() -> Entry {
     Entry {
         peers: Default::default(),
         tls: false,
+        decrypted: false,
         id: 7,
         ts: Timestamp(1_768_471_200_000_000_000),
         protocol: Protocol::Http11,

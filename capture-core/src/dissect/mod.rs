@@ -13,6 +13,7 @@ pub mod http1;
 pub mod http2;
 pub mod kafka;
 pub mod redis;
+pub mod tls;
 
 use crate::entry::Entry;
 use crate::limits::Limits;
@@ -123,6 +124,16 @@ pub struct DissectStats {
     /// AMQP field tables (message headers, connection properties) read in part: a depth, item or
     /// value-size cap was hit, or the table was malformed or cut short.
     pub amqp_tables_cut: u64,
+    /// TLS directions whose bytes stopped being TLS records (the rest was not read).
+    pub tls_framing_errors: u64,
+    /// TLS directions that lost their record framing at a gap and found a record header again.
+    pub tls_resyncs: u64,
+    /// TLS handshake messages that did not parse or exceeded `tls_max_handshake_bytes` (the
+    /// rest of that direction's handshake was not read).
+    pub tls_handshake_errors: u64,
+    /// TLS records that did not authenticate with the key log's keys (decryption of that
+    /// connection stopped).
+    pub tls_decrypt_errors: u64,
 }
 
 impl DissectStats {
@@ -180,6 +191,10 @@ impl DissectStats {
         self.amqp_bodies_truncated += o.amqp_bodies_truncated;
         self.amqp_body_overruns += o.amqp_body_overruns;
         self.amqp_tables_cut += o.amqp_tables_cut;
+        self.tls_framing_errors += o.tls_framing_errors;
+        self.tls_resyncs += o.tls_resyncs;
+        self.tls_handshake_errors += o.tls_handshake_errors;
+        self.tls_decrypt_errors += o.tls_decrypt_errors;
     }
 }
 
@@ -189,6 +204,8 @@ pub struct Ctx<'a> {
     pub meta: &'a FlowMeta,
     pub out: &'a mut Vec<Entry>,
     pub stats: &'a mut DissectStats,
+    /// TLS secrets (`--keylog`); `None` when none were given.
+    pub keys: Option<&'a tls::keylog::KeyLog>,
 }
 
 /// Probing stops after this many unclaimed chunks per connection; the connection is then opaque.
@@ -222,7 +239,14 @@ pub struct StreamProtocol {
 }
 
 /// Stream protocols in probing order: the first that matches a connection's first bytes wins.
+/// TLS goes first: its probe is strict (record header, handshake header and a hello length),
+/// and a ClientHello's first bytes could pass a lenient length-prefixed probe (DNS over TCP).
 pub static STREAM_PROTOCOLS: &[StreamProtocol] = &[
+    StreamProtocol {
+        name: "tls",
+        probe: |b, _| tls::parse::probe(b),
+        start: || Box::new(tls::state::TlsSession::new()),
+    },
     StreamProtocol {
         name: "http/1",
         probe: |b, _| http1::parse::probe(b),

@@ -124,6 +124,7 @@ impl TlsStreams {
             meta: &c.meta,
             out,
             stats: dstats,
+            keys: None,
         };
         c.app.on_chunk(dir, ts, Chunk::Data(ev.data), &mut ctx);
         // The last piece the probe copies of a call larger than it copies: the rest is a gap.
@@ -160,6 +161,7 @@ impl TlsStreams {
                     meta: &c.meta,
                     out,
                     stats: dstats,
+                    keys: None,
                 };
                 c.app.finish(now.max(c.meta.last_seen), &mut ctx);
                 mark_tls(&mut out[before..]);

@@ -150,6 +150,7 @@ pub(crate) fn dummy_entry() -> &'static Entry {
         Entry {
             peers: Default::default(),
             tls: false,
+            decrypted: false,
             id: 0,
             ts: Timestamp(0),
             protocol: Protocol::Http11,

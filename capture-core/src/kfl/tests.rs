@@ -60,6 +60,7 @@ fn build(s: Spec) -> Entry {
     Entry {
         peers: Default::default(),
         tls: false,
+        decrypted: false,
         id: s.id,
         ts,
         protocol: s.protocol,
@@ -546,6 +547,14 @@ const TABLE: &[(&str, &[u64])] = &[
     ),
     (
         r#"amqp_delivery_tag == 0 && amqp_consumer_tag == "" && amqp_body_size == 0 && amqp_content_type == "" && amqp_content_encoding == "" && amqp_delivery_mode == 0 && amqp_message_id == "" && amqp_correlation_id == "" && amqp_reply_to == "" && amqp_app_id == "" && size(amqp_headers) == 0"#,
+        ALL,
+    ),
+    (
+        r#"!decrypted && tls_decryption == "" && tls_version == "" && tls_sni == "" && tls_alpn == "" && tls_alpn_offered == [] && tls_cipher == "" && tls_ja3 == "" && tls_ja4 == "" && tls_ja3s == "" && tls_handshake_us == 0 && !tls_resumed && tls_resumption == """#,
+        ALL,
+    ),
+    (
+        r#"size(tls_alerts) == 0 && tls_alert_count == 0 && tls_cert_subject == "" && tls_cert_issuer == "" && tls_cert_sans == [] && tls_cert_not_before < timestamp("1971-01-01T00:00:00Z") && tls_cert_not_after < timestamp("1971-01-01T00:00:00Z") && tls_records_c2s + tls_records_s2c == 0"#,
         ALL,
     ),
     // Kubernetes identity: "" (or empty) where unresolved; see fixture_identities.

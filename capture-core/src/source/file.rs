@@ -55,17 +55,20 @@ struct Interface {
     offset_secs: i64,
 }
 
-/// Reads every packet of `path`, calling `visit` for each one in file order.
+/// Reads every packet of `path`, calling `visit` for each one in file order, and `tls_keys` with
+/// the NSS key log text of each pcapng Decryption Secrets Block, where it stands in the file
+/// (before the packets it decrypts).
 pub fn read_file(
     path: &Path,
     max_record_bytes: usize,
     mut visit: impl FnMut(&Packet<'_>),
+    tls_keys: &mut dyn FnMut(&[u8]),
 ) -> Result<FileSummary, FileError> {
     let file = File::open(path).map_err(|source| FileError::Open {
         path: path.into(),
         source,
     })?;
-    read_from(path, file, max_record_bytes, &mut visit)
+    read_from(path, file, max_record_bytes, &mut visit, tls_keys)
 }
 
 /// Checks that `path` can be opened and starts like a pcap or pcapng file (the errors of
@@ -130,6 +133,7 @@ pub fn read_from<R: Read + Send>(
     input: R,
     max_record_bytes: usize,
     visit: &mut dyn FnMut(&Packet<'_>),
+    tls_keys: &mut dyn FnMut(&[u8]),
 ) -> Result<FileSummary, FileError> {
     // Peek at the magic so that a wrong file gets a precise message. The peek stays in the
     // buffer: pcap-parser's first read must see the whole file header.
@@ -242,7 +246,13 @@ pub fn read_from<R: Read + Send>(
                             });
                         }
                     }
-                    PcapBlockOwned::NG(Block::DecryptionSecrets(_)) => summary.secrets_blocks += 1,
+                    PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) => {
+                        summary.secrets_blocks += 1;
+                        if dsb.secrets_type == pcap_parser::pcapng::SecretsType::TlsKeyLog {
+                            let len = (dsb.secrets_len as usize).min(dsb.data.len());
+                            tls_keys(&dsb.data[..len]);
+                        }
+                    }
                     PcapBlockOwned::NG(_) => {}
                 }
                 offset += consumed as u64;
@@ -319,14 +329,21 @@ mod tests {
 
     #[test]
     fn bad_magic_names_offset_zero() {
-        let err = read_from(Path::new("x.pcap"), &b"GET / HTTP/1.1\r\n"[..], 1 << 24, &mut |_| {}).unwrap_err();
+        let err = read_from(
+            Path::new("x.pcap"),
+            &b"GET / HTTP/1.1\r\n"[..],
+            1 << 24,
+            &mut |_| {},
+            &mut |_| {},
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("byte offset 0") && msg.contains("47 45 54 20"), "{msg}");
     }
 
     #[test]
     fn empty_file_is_an_error() {
-        let err = read_from(Path::new("x.pcap"), &b""[..], 1 << 24, &mut |_| {}).unwrap_err();
+        let err = read_from(Path::new("x.pcap"), &b""[..], 1 << 24, &mut |_| {}, &mut |_| {}).unwrap_err();
         assert!(matches!(err, FileError::Empty { .. }));
     }
 
@@ -337,9 +354,13 @@ mod tests {
 
     fn read_all(bytes: &[u8]) -> (Vec<Read>, FileSummary) {
         let mut got = Vec::new();
-        let summary = read_from(Path::new("t.pcap"), bytes, 1 << 24, &mut |p| {
-            got.push((p.ts, p.link, p.data.to_vec(), p.orig_len, p.interface))
-        })
+        let summary = read_from(
+            Path::new("t.pcap"),
+            bytes,
+            1 << 24,
+            &mut |p| got.push((p.ts, p.link, p.data.to_vec(), p.orig_len, p.interface)),
+            &mut |_| {},
+        )
         .unwrap();
         (got, summary)
     }

@@ -72,6 +72,7 @@ impl Live {
             interfaces: cfg.interfaces.clone(),
             probes: cfg.probes.clone(),
             filter: cfg.filter.as_ref().map(|f| f.expression().to_string()),
+            keys: None,
         })
     }
 
@@ -86,6 +87,8 @@ impl Live {
 
 /// Interfaces opened, not yet read.
 pub struct Opened {
+    /// TLS secrets the capture's engines decrypt with (`--keylog`), followed as they grow.
+    pub keys: Option<Arc<crate::dissect::tls::keylog::SharedKeys>>,
     /// Per thread, one ring per interface.
     rings: Vec<Vec<AfPacket>>,
     interfaces: Vec<String>,
@@ -115,6 +118,7 @@ impl Opened {
             interfaces,
             probes: wanted,
             filter,
+            keys,
         } = self;
         let mut probes = wanted.as_ref().and_then(|p| {
             let (probes, report) = ebpf_probes::Probes::start(p);
@@ -162,6 +166,9 @@ impl Opened {
         let mut threads = Vec::new();
         for (t, rings) in rings.into_iter().enumerate() {
             let mut engine = Engine::new(limits.clone(), shared.clone());
+            if let Some(k) = &keys {
+                engine.follow_keys(k.clone());
+            }
             if let Some(g) = &group {
                 engine.join(g, t);
             }

@@ -251,6 +251,7 @@ mod tests {
         Entry {
             peers: Default::default(),
             tls: false,
+            decrypted: false,
             id: 0,
             ts: Timestamp(ts),
             protocol: Protocol::Http11,

@@ -167,6 +167,7 @@ fn method_key(e: &Entry) -> String {
                 .map_or_else(|| "-".to_string(), capture_core::dissect::dns::parse::type_text)
         ),
         Detail::Amqp(a) => format!("amqp {}", a.methods.first().map_or("-", |m| &**m)),
+        Detail::Tls(t) => format!("tls {}", t.version_name().unwrap_or("-")),
         Detail::Flow(f) => f.transport.name().to_string(),
     }
 }

@@ -125,6 +125,15 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
     ] {
         dissection.insert(k.to_string(), v);
     }
+    // TLS: framing lost or a handshake not read are drops; finding the framing again is not.
+    for (k, v) in [
+        ("tls_framing_errors", d.tls_framing_errors),
+        ("tls_handshake_errors", d.tls_handshake_errors),
+        ("tls_decrypt_errors", d.tls_decrypt_errors),
+    ] {
+        drops.insert(k.to_string(), v);
+    }
+    dissection.insert("tls_resyncs".to_string(), d.tls_resyncs);
     let l = &state.limits;
     let mut limits = BTreeMap::from([
         ("store_memory_bytes".to_string(), l.store_memory_bytes as u64),

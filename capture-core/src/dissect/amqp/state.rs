@@ -217,6 +217,7 @@ impl AmqpSession {
         ctx.out.push(Entry {
             peers: Default::default(),
             tls: false,
+            decrypted: false,
             id: 0,
             ts: o.ts,
             protocol: Protocol::Amqp,

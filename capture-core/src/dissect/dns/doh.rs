@@ -170,6 +170,7 @@ fn build(
     Some(Entry {
         peers: Default::default(),
         tls: false,
+        decrypted: false,
         id: 0,
         ts: if dns.query.is_some() {
             req_ts

@@ -207,6 +207,7 @@ fn emit(
     ctx.out.push(Entry {
         peers: Default::default(),
         tls: false,
+        decrypted: false,
         id: 0,
         ts,
         protocol: Protocol::Dns,

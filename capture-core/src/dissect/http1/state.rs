@@ -650,6 +650,7 @@ impl Http1Session {
         ctx.out.push(Entry {
             peers: Default::default(),
             tls: false,
+            decrypted: false,
             id: 0,
             ts,
             protocol,

@@ -811,6 +811,7 @@ impl Http2Session {
         ctx.out.push(Entry {
             peers: Default::default(),
             tls: false,
+            decrypted: false,
             id: 0,
             ts,
             protocol: if is_grpc { Protocol::Grpc } else { Protocol::Http2 },

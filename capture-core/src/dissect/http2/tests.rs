@@ -75,6 +75,7 @@ fn run_direct(
         meta: &meta,
         out: &mut out,
         stats: &mut stats,
+        keys: None,
     };
     let mut s = Http2Session::new();
     for (k, (dir, bytes)) in events.iter().enumerate() {
@@ -285,6 +286,7 @@ fn streams_end_as_entries_in_order_and_without_waiting_for_the_connection() {
         meta: &meta,
         out: &mut out,
         stats: &mut stats,
+        keys: None,
     };
     let mut s = Http2Session::new();
     for (dir, bytes) in &ev[..4] {

@@ -109,6 +109,7 @@ impl KafkaSession {
         ctx.out.push(Entry {
             peers: Default::default(),
             tls: false,
+            decrypted: false,
             id: 0,
             ts,
             protocol: Protocol::Kafka,

@@ -496,6 +496,7 @@ impl RedisSession {
         ctx.out.push(Entry {
             peers: Default::default(),
             tls: false,
+            decrypted: false,
             id: 0,
             ts,
             protocol: Protocol::Redis,

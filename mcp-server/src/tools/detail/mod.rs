@@ -1,11 +1,12 @@
 //! The `detail` of a `get_payload` result for the protocols that are not HTTP: everything an
 //! entry keeps, as JSON, so that one call shows the whole Redis command, DNS answer, Kafka request
-//! or AMQP message. Text taken from the wire is untrusted and is passed through as data only.
+//! AMQP message or TLS handshake. Text taken from the wire is untrusted and is passed through as data only.
 
 mod amqp;
 mod dns;
 mod kafka;
 mod redis;
+mod tls;
 
 use capture_core::entry::{Detail, Entry};
 use serde_json::Value;
@@ -17,6 +18,7 @@ pub fn of(entry: &Entry) -> Option<Value> {
         Detail::Dns(d) => Some(dns::detail(d)),
         Detail::Kafka(k) => Some(kafka::detail(k)),
         Detail::Amqp(a) => Some(amqp::detail(a)),
+        Detail::Tls(t) => Some(tls::detail(t)),
         Detail::Http(_) | Detail::Http2(_) | Detail::Flow(_) => None,
     }
 }
