@@ -319,8 +319,8 @@ impl Engine {
         info
     }
 
-    /// Takes one packet through the pipeline.
-    pub fn process(&mut self, pkt: &Packet<'_>) {
+    /// Takes the followed key logs' latest keys (a live key log grows as clients connect).
+    fn refresh_keys(&mut self) {
         if let Some((shared, seen)) = &mut self.follow
             && shared.version() != *seen
         {
@@ -328,6 +328,11 @@ impl Engine {
             *seen = v;
             self.keys = k;
         }
+    }
+
+    /// Takes one packet through the pipeline.
+    pub fn process(&mut self, pkt: &Packet<'_>) {
+        self.refresh_keys();
         if let Some(f) = &self.filter
             && !f.matches(pkt)
         {
@@ -671,6 +676,7 @@ impl Engine {
 
     /// End of a source: flush every open flow and publish everything.
     pub fn finish(&mut self) {
+        self.refresh_keys();
         let now = self.stats.last_ts.unwrap_or_default();
         let mut all = Vec::new();
         self.flows.drain_all(&mut |f, why| all.push((f, why)));
@@ -730,6 +736,7 @@ impl Engine {
     /// finished entries and publishes the counters.
     pub fn tick(&mut self, now: Timestamp) {
         self.now = Some(now);
+        self.refresh_keys();
         if now.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
             self.sweep(now);
         }

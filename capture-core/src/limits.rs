@@ -147,6 +147,10 @@ pub struct Limits {
     /// Connections whose kernel facts (eBPF: handshake RTT, retransmits, srtt/cwnd) wait for
     /// their flow; more are counted in `ebpf_connections_dropped`. One per open connection.
     pub ebpf_max_connections: usize,
+    /// TLS with a key log: protected bytes per connection held while its secrets are not in
+    /// the key log yet (a live client appends them as it connects); beyond it they are read as
+    /// undecryptable.
+    pub tls_key_wait_bytes: usize,
     /// Live capture: open flows listed by the flow tools, the most recently active first
     /// (refreshed every second); the rest are counted in `flows_open_unlisted`.
     pub live_flows_listed: usize,
@@ -217,6 +221,7 @@ impl Default for Limits {
             ebpf_max_connections: 65_536,
             tls_max_connections: 4_096,
             live_flows_listed: 20_000,
+            tls_key_wait_bytes: 256 << 10,
             tls_max_handshake_bytes: 64 << 10,
             tls_max_list: 16,
             amqp_table_max_items: 64,

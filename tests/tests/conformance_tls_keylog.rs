@@ -329,3 +329,64 @@ fn entries_of_shared(shared: &capture_core::engine::Shared) -> Vec<std::sync::Ar
     });
     v
 }
+
+/// Live capture reads the key log again every 500 ms, so a short connection is often over
+/// before its keys are read: its protected records wait (up to `tls_key_wait_bytes`) and are
+/// decrypted when the flow leaves the table (10 s after it closed, live), if the keys have come
+/// by then. Here the keys come after the last packet, and flows stay in the table until the end.
+#[test]
+fn keys_that_arrive_after_the_whole_connection_still_decrypt() {
+    use capture_core::dissect::tls::keylog::{KeyLogFiles, SharedKeys};
+    use capture_core::engine::{Engine, Shared};
+    use capture_core::limits::Limits;
+    use capture_core::source::Packet;
+    use std::sync::Arc;
+    let Some(dir) = pcaps_dir() else { return };
+    for (rel, http) in [
+        ("http2/hotplace_http2-over-tls13.pcapng", 5),
+        ("tls/zeek_tls-1.2-stream-keylog.pcap", 16),
+    ] {
+        let c = dir.join(rel);
+        let mut packets = Vec::new();
+        capture_core::source::file::read_file(
+            &c,
+            1 << 20,
+            |p| packets.push((p.ts, p.link, p.data.to_vec(), p.orig_len)),
+            &mut |_| {},
+        )
+        .unwrap();
+        let limits = Limits {
+            tcp_closed_linger_us: 3_600_000_000,
+            tcp_idle_timeout_us: 3_600_000_000,
+            ..Limits::default()
+        };
+        let shared = Shared::with_limits(&limits);
+        let mut engine = Engine::new(limits, shared.clone());
+        let keys = Arc::new(SharedKeys::new(Some(Arc::default())));
+        engine.follow_keys(keys.clone());
+        for (ts, link, data, orig_len) in &packets {
+            engine.process(&Packet {
+                ts: *ts,
+                link: *link,
+                data,
+                orig_len: *orig_len,
+                interface: 0,
+            });
+        }
+        let (_, k, _) = KeyLogFiles::read(&[keylog_of(&c)]).unwrap();
+        keys.set(Arc::new(k));
+        engine.finish();
+        let es = entries_of_shared(&shared);
+        let tls: Vec<String> = es
+            .iter()
+            .filter(|e| e.protocol == Protocol::Tls)
+            .map(|e| format!("{:?}", e.tls_handshake().map(|t| &t.decryption)))
+            .collect();
+        assert_eq!(
+            es.iter().filter(|e| e.protocol.is_http() && e.decrypted).count(),
+            http,
+            "{rel}: {tls:?}"
+        );
+        assert!(es.iter().any(|e| e.protocol == Protocol::Tls && e.decrypted), "{rel}");
+    }
+}

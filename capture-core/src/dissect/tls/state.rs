@@ -74,6 +74,15 @@ pub struct TlsSession {
     /// The dissector of the decrypted plaintext (`None` until some arrives).
     inner: Option<AppSession>,
     emitted: bool,
+    /// Live capture with a key log: protected records held (in arrival order, both directions)
+    /// while the session's secrets are not in the key log yet. A client appends them as it
+    /// connects, and the key log is re-read every 500 ms, so the first records of a connection
+    /// usually come before their keys. Released when the keys come, when `tls_key_wait_bytes`
+    /// are held, or when the connection ends.
+    held: std::collections::VecDeque<(Dir, Timestamp, Vec<u8>)>,
+    held_bytes: usize,
+    /// Set while held records are replayed for good: nothing is held again.
+    no_hold: bool,
 }
 
 impl TlsSession {
@@ -135,7 +144,8 @@ impl TlsSession {
             if hdr.content_type == parse::APPLICATION_DATA && st.rec.len() == RECORD_HEADER_LEN {
                 st.app_records += 1;
                 st.app_bytes += hdr.len as u64;
-                let decrypting = st.dec.is_some();
+                // Read whole when it can be decrypted, or held until its keys come.
+                let decrypting = st.dec.is_some() || self.may_hold(i, RECORD_HEADER_LEN + hdr.len, ctx);
                 self.on_app_record(dir, ts);
                 if !decrypting {
                     let st = &mut self.dirs[i];
@@ -186,6 +196,15 @@ impl TlsSession {
         if self.dirs[i].dec.is_none() && self.dirs[i].protected == 0 {
             self.retry_keys(ctx);
         }
+        if self.may_hold(i, rec.len(), ctx) {
+            self.held_bytes += rec.len();
+            self.held.push_back((dir, ts, rec.to_vec()));
+            return;
+        }
+        if !self.held.is_empty() {
+            // The keys came (or the hold is full): what waited goes first, in order.
+            self.release_held(ctx);
+        }
         self.dirs[i].protected += 1;
         if self.dirs[i].dec.is_some() {
             let mut h = [0u8; RECORD_HEADER_LEN];
@@ -209,6 +228,28 @@ impl TlsSession {
         } else {
             self.on_encrypted_record(dir, ts, content_type, ctx);
         }
+    }
+
+    /// May a protected record of `len` bytes in direction `i` wait for its keys?
+    fn may_hold(&self, i: usize, len: usize, ctx: &Ctx<'_>) -> bool {
+        self.dirs[i].dec.is_none()
+            && self.dirs[i].protected == 0
+            && !self.no_hold
+            && self.entry.decryption == Decryption::NoSecrets
+            && ctx.keys.is_some()
+            && self.held_bytes + len <= ctx.limits.tls_key_wait_bytes
+    }
+
+    /// Replays the held records: decrypted if the keys are there now, else counted as
+    /// encrypted records.
+    fn release_held(&mut self, ctx: &mut Ctx<'_>) {
+        let held = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
+        let was = std::mem::replace(&mut self.no_hold, true);
+        for (dir, ts, rec) in held {
+            self.on_record(dir, ts, &rec, ctx);
+        }
+        self.no_hold = was;
     }
 
     /// A protected record that cannot be read: counted for what its wire type says.
@@ -610,7 +651,9 @@ impl StreamDissector for TlsSession {
                     inner.on_chunk(dir, ts, Chunk::End, ctx);
                     mark_decrypted(ctx, before);
                 }
-                if self.dirs.iter().all(|d| d.ended) {
+                // With records waiting for their keys, the entry waits for `finish` (the flow
+                // leaving the table), by when the key log has been read again.
+                if self.dirs.iter().all(|d| d.ended) && self.held.is_empty() {
                     self.emit(ts, ctx);
                 }
             }
@@ -618,6 +661,20 @@ impl StreamDissector for TlsSession {
     }
 
     fn finish(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>) {
+        if !self.held.is_empty() && !self.emitted {
+            self.no_hold = true;
+            self.retry_keys(ctx);
+            self.release_held(ctx);
+            if let Some(inner) = &mut self.inner {
+                let before = ctx.out.len();
+                for dir in [Dir::ToServer, Dir::ToClient] {
+                    if self.dirs[dir.index()].ended {
+                        inner.on_chunk(dir, ts, Chunk::End, ctx);
+                    }
+                }
+                mark_decrypted(ctx, before);
+            }
+        }
         self.emit(ts, ctx);
     }
 }
