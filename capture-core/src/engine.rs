@@ -438,18 +438,7 @@ impl Engine {
                 .insert(meta, Conn::default(), &mut |f, why| evicted.push((f, why)));
         }
         for (f, why) in evicted {
-            let kernel = self.take_kernel(&f.meta.key);
-            finish_flow(
-                f,
-                why,
-                ts,
-                kernel,
-                &self.limits,
-                self.keys.as_deref(),
-                &mut self.out,
-                &mut self.stats,
-                &self.shared,
-            );
+            self.end_flow(f, why, ts);
         }
         let Some(flow) = self.flows.get_mut(&key) else { return };
         flow.meta.last_seen = ts;
@@ -520,18 +509,7 @@ impl Engine {
             self.flows.insert(meta, conn, &mut |f, why| evicted.push((f, why)));
         }
         for (f, why) in evicted {
-            let kernel = self.take_kernel(&f.meta.key);
-            finish_flow(
-                f,
-                why,
-                ts,
-                kernel,
-                &self.limits,
-                self.keys.as_deref(),
-                &mut self.out,
-                &mut self.stats,
-                &self.shared,
-            );
+            self.end_flow(f, why, ts);
         }
         if inserted
             && let Some(p) = &self.part
@@ -627,18 +605,7 @@ impl Engine {
             &mut |f, why| gone.push((f, why)),
         );
         for (f, why) in gone {
-            let kernel = self.take_kernel(&f.meta.key);
-            finish_flow(
-                f,
-                why,
-                now,
-                kernel,
-                &self.limits,
-                self.keys.as_deref(),
-                &mut self.out,
-                &mut self.stats,
-                &self.shared,
-            );
+            self.end_flow(f, why, now);
         }
         self.kernel.lock().sweep(now, tcp_idle);
         self.tls
@@ -681,18 +648,7 @@ impl Engine {
         let mut all = Vec::new();
         self.flows.drain_all(&mut |f, why| all.push((f, why)));
         for (f, why) in all {
-            let kernel = self.take_kernel(&f.meta.key);
-            finish_flow(
-                f,
-                why,
-                now,
-                kernel,
-                &self.limits,
-                self.keys.as_deref(),
-                &mut self.out,
-                &mut self.stats,
-                &self.shared,
-            );
+            self.end_flow(f, why, now);
         }
         self.tls
             .sweep(now, 0, &self.limits, &mut self.out, &mut self.stats.dissect);
@@ -839,6 +795,23 @@ impl Engine {
             }
             self.out.push(e);
         }
+    }
+
+    /// A flow leaves the table: its dissector is finished and its record stored, with the
+    /// kernel's facts about it.
+    fn end_flow(&mut self, f: Flow<Conn>, why: Eviction, now: Timestamp) {
+        let kernel = self.take_kernel(&f.meta.key);
+        finish_flow(
+            f,
+            why,
+            now,
+            kernel,
+            &self.limits,
+            self.keys.as_deref(),
+            &mut self.out,
+            &mut self.stats,
+            &self.shared,
+        );
     }
 
     /// The kernel's facts for a flow leaving the table (and its id leaves the shared index).

@@ -440,6 +440,19 @@ fn load_tls(cfg: &Config, tracefs: &Result<(), String>, report: &mut Report) -> 
         result
     };
 
+    // Attaches to every library: the paths attached, and what failed where.
+    let mut attach_all = |bpf: &mut Ebpf, libs: &[Library], hooks: &mut Vec<HookStatus>| {
+        let mut ok = Vec::new();
+        let mut errors = Vec::new();
+        for lib in libs {
+            match attach(bpf, lib, hooks) {
+                Ok(()) => ok.push(lib.path.display().to_string()),
+                Err(e) => errors.push(format!("{}: {e}", lib.path.display())),
+            }
+        }
+        (ok, errors)
+    };
+
     for &pid in &cfg.tls_pids {
         let target = format!("pid {pid}");
         let mut libs = match targets::libraries_of(pid) {
@@ -458,14 +471,7 @@ fn load_tls(cfg: &Config, tracefs: &Result<(), String>, report: &mut Report) -> 
         if statically_linked && let Some(exe) = targets::executable_of(pid) {
             libs.push(exe);
         }
-        let mut ok = Vec::new();
-        let mut errors = Vec::new();
-        for lib in &libs {
-            match attach(&mut bpf, lib, &mut report.hooks) {
-                Ok(()) => ok.push(lib.path.display().to_string()),
-                Err(e) => errors.push(format!("{}: {e}", lib.path.display())),
-            }
-        }
+        let (ok, errors) = attach_all(&mut bpf, &libs, &mut report.hooks);
         let reason = if ok.is_empty() {
             Some(if statically_linked {
                 format!(
@@ -517,14 +523,7 @@ fn load_tls(cfg: &Config, tracefs: &Result<(), String>, report: &mut Report) -> 
                 }
             }
         }
-        let mut ok = Vec::new();
-        let mut errors = Vec::new();
-        for lib in &libs {
-            match attach(&mut bpf, lib, &mut report.hooks) {
-                Ok(()) => ok.push(lib.path.display().to_string()),
-                Err(e) => errors.push(format!("{}: {e}", lib.path.display())),
-            }
-        }
+        let (ok, errors) = attach_all(&mut bpf, &libs, &mut report.hooks);
         let reason = if libs.is_empty() {
             Some(format!(
                 "no libssl found: none of the {} processes in the cgroup maps one, and none of the usual system paths exists",

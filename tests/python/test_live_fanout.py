@@ -15,6 +15,7 @@ import time
 import pytest
 from mcp import Client, StdioServerParameters
 
+from test_ebpf_live import wait_listening
 from test_live_capture import netns_pair, sh  # noqa: F401  (the fixture is used by name)
 
 
@@ -26,12 +27,7 @@ async def test_two_capture_threads_see_every_request_once(wirelens_bin, netns_pa
         [n["ip"], "netns", "exec", n["b"], sys.executable, "-m", "http.server", str(port), "--bind", n["server"]],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 10
-        while sh(n["ip"], "netns", "exec", n["a"], sys.executable, "-c",
-                 f"import socket; socket.create_connection(('{n['server']}', {port}), timeout=2).close()",
-                 check=False).returncode != 0:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_listening(n, port)
         params = StdioServerParameters(
             command=n["ip"],
             args=["netns", "exec", n["a"], wirelens_bin, "mcp", "--interface", n["dev_a"], "--no-ebpf",
