@@ -107,6 +107,10 @@ pub struct Entry {
     /// Decrypted from captured TLS records with `--keylog` secrets (on the L7 entries of the
     /// connection and on its `tls` entry).
     pub decrypted: bool,
+    /// The handshake fields of the TLS connection a decrypted L7 entry came from (SNI, version,
+    /// ALPN, cipher, fingerprints), shared by the connection's entries. `None` on the `tls`
+    /// entry itself (its detail holds them) and on entries not decrypted from the wire.
+    pub tls_conn: Option<std::sync::Arc<crate::dissect::tls::TlsConn>>,
 }
 
 /// Protocol-specific content.

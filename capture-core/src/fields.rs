@@ -808,6 +808,33 @@ const TLS_CERT_SANS: ListAccess = ListAccess {
     item: |e, i| borrowed(tls_cert(e)?.sans.get(i).map(|a| &**a)),
 };
 
+/// A number of the connection's handshake: the `tls` entry's own, or the copy a decrypted L7
+/// entry carries ([`Entry::tls_conn`]).
+fn tls_num(
+    e: &Entry,
+    hs: fn(&crate::dissect::tls::TlsEntry) -> Option<u16>,
+    conn: fn(&crate::dissect::tls::TlsConn) -> Option<u16>,
+) -> Option<u16> {
+    match (e.tls_handshake(), e.tls_conn.as_deref()) {
+        (Some(t), _) => hs(t),
+        (None, Some(c)) => conn(c),
+        _ => None,
+    }
+}
+
+/// A string field of the connection's handshake, borrowed from either place.
+fn tls_str<'a>(
+    e: &'a Entry,
+    hs: fn(&'a crate::dissect::tls::TlsEntry) -> Option<&'a str>,
+    conn: fn(&'a crate::dissect::tls::TlsConn) -> Option<&'a str>,
+) -> Option<&'a str> {
+    match (e.tls_handshake(), e.tls_conn.as_deref()) {
+        (Some(t), _) => hs(t),
+        (None, Some(c)) => conn(c),
+        _ => None,
+    }
+}
+
 fn tls_cert(e: &Entry) -> Option<&crate::dissect::tls::TlsCertificate> {
     e.tls_handshake()?.certificate.as_deref()
 }
@@ -2467,9 +2494,9 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("tls"),
         Str,
-        "Negotiated TLS version as tshark prints it (the ServerHello's supported_versions, else its version): \"TLS 1.2\", \"TLS 1.3\".",
+        "Negotiated TLS version as tshark prints it (the ServerHello's supported_versions, else its version): \"TLS 1.2\", \"TLS 1.3\". Also on the L7 entries decrypted from the connection.",
         "\"TLS 1.3\"",
-        |e| borrowed(e.tls_handshake().and_then(|t| t.version_name()))
+        |e| borrowed(tls_num(e, |t| t.version, |c| c.version).and_then(crate::dissect::tls::parse::version_name))
     ),
     field!(
         2,
@@ -2477,9 +2504,9 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("tls"),
         Str,
-        "Server name the client asked for (server_name extension of the ClientHello).",
+        "Server name the client asked for (server_name extension of the ClientHello). Also on the L7 entries decrypted from the connection.",
         "\"api.example.com\"",
-        |e| borrowed(e.tls_handshake().and_then(|t| t.sni.as_deref()))
+        |e| borrowed(tls_str(e, |t| t.sni.as_deref(), |c| c.sni.as_deref()))
     ),
     field!(
         2,
@@ -2487,9 +2514,13 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("tls"),
         Str,
-        "ALPN protocol the server selected (in clear up to TLS 1.2; TLS 1.3 sends it encrypted).",
+        "ALPN protocol the server selected (in clear up to TLS 1.2; TLS 1.3 sends it encrypted). Also on the L7 entries decrypted from the connection.",
         "\"h2\"",
-        |e| borrowed(e.tls_handshake().and_then(|t| t.alpn_selected.as_deref()))
+        |e| borrowed(tls_str(
+            e,
+            |t| t.alpn_selected.as_deref(),
+            |c| c.alpn_selected.as_deref()
+        ))
     ),
     field!(
         2,
@@ -2507,9 +2538,9 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("tls"),
         Str,
-        "Cipher suite the server selected, IANA name (0xNNNN when unknown).",
+        "Cipher suite the server selected, IANA name (0xNNNN when unknown). Also on the L7 entries decrypted from the connection.",
         "\"TLS_AES_128_GCM_SHA256\"",
-        |e| e.tls_handshake().and_then(|t| t.cipher_name())
+        |e| tls_num(e, |t| t.cipher, |c| c.cipher).map(crate::dissect::tls::parse::cipher_name)
     ),
     field!(
         2,
@@ -2517,9 +2548,9 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("tls"),
         Str,
-        "JA3 fingerprint of the ClientHello (MD5, GREASE left out).",
+        "JA3 fingerprint of the ClientHello (MD5, GREASE left out). Also on the L7 entries decrypted from the connection.",
         "\"cd08e31494f9531f560d64c695473da9\"",
-        |e| borrowed(e.tls_handshake().and_then(|t| t.ja3.as_deref()))
+        |e| borrowed(tls_str(e, |t| t.ja3.as_deref(), |c| c.ja3.as_deref()))
     ),
     field!(
         2,
@@ -2527,9 +2558,9 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("tls"),
         Str,
-        "JA4 fingerprint of the ClientHello (FoxIO, over TCP).",
+        "JA4 fingerprint of the ClientHello (FoxIO, over TCP). Also on the L7 entries decrypted from the connection.",
         "\"t13d1516h2_8daaf6152771_e5627efa2ab1\"",
-        |e| borrowed(e.tls_handshake().and_then(|t| t.ja4.as_deref()))
+        |e| borrowed(tls_str(e, |t| t.ja4.as_deref(), |c| c.ja4.as_deref()))
     ),
     field!(
         2,
@@ -2537,9 +2568,9 @@ pub static FIELDS: &[FieldDef] = &[
         [],
         Some("tls"),
         Str,
-        "JA3S fingerprint of the ServerHello (MD5).",
+        "JA3S fingerprint of the ServerHello (MD5). Also on the L7 entries decrypted from the connection.",
         "\"f4febc55ea12b31ae17cfb7e614afda8\"",
-        |e| borrowed(e.tls_handshake().and_then(|t| t.ja3s.as_deref()))
+        |e| borrowed(tls_str(e, |t| t.ja3s.as_deref(), |c| c.ja3s.as_deref()))
     ),
     field!(
         2,

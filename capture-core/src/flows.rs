@@ -70,6 +70,7 @@ impl FlowRecord {
             peers: self.peers.clone(),
             tls: false,
             decrypted: false,
+            tls_conn: None,
             id: 0,
             ts: self.first_seen,
             protocol: if self.transport == Transport::Tcp {

@@ -140,9 +140,14 @@ fn listing_fields(protocol: &str) -> &'static [&'static str] {
         .map_or(&[], |(_, f)| f)
 }
 
+/// Connection fields listed with every entry decrypted from a TLS connection.
+const TLS_CONN_LISTING: &[&str] = &["tls_version", "tls_sni", "tls_alpn", "tls_cipher"];
+
 pub fn summary(e: &Entry) -> EntrySummary {
+    let tls_conn = if e.tls_conn.is_some() { TLS_CONN_LISTING } else { &[] };
     let protocol_fields = listing_fields(e.protocol.name())
         .iter()
+        .chain(tls_conn)
         .filter_map(|name| capture_core::fields::lookup(name).map(|f| (name.to_string(), value_to_json((f.get)(e)))))
         .collect();
     EntrySummary {
@@ -158,6 +163,20 @@ pub fn summary(e: &Entry) -> EntrySummary {
         tls: e.tls,
         decrypted: e.decrypted,
         protocol_fields,
+    }
+}
+
+/// The handshake fields a decrypted entry carries.
+pub fn tls_conn(c: &capture_core::dissect::tls::TlsConn) -> tools_schema::TlsConnOut {
+    let s = |v: &Option<Box<str>>| v.as_deref().map(str::to_string);
+    tools_schema::TlsConnOut {
+        version: c.version_name().map(str::to_string),
+        sni: s(&c.sni),
+        alpn: s(&c.alpn_selected),
+        cipher: c.cipher_name().map(|c| c.into_owned()),
+        ja3: s(&c.ja3),
+        ja4: s(&c.ja4),
+        ja3s: s(&c.ja3s),
     }
 }
 

@@ -390,3 +390,71 @@ fn keys_that_arrive_after_the_whole_connection_still_decrypt() {
         assert!(es.iter().any(|e| e.protocol == Protocol::Tls && e.decrypted), "{rel}");
     }
 }
+
+#[test]
+fn decrypted_entries_carry_their_connections_tls_fields() {
+    let captures = keylogged();
+    if pcaps_dir().is_none() {
+        return;
+    }
+    let fields = ["tls_sni", "tls_version", "tls_cipher", "tls_alpn", "tls_ja4"];
+    let mut checked = 0;
+    for c in &captures {
+        let st = load(c, vec![keylog_of(c)]);
+        let es = entries(&st);
+        for e in es.iter().filter(|e| e.decrypted && e.protocol != Protocol::Tls) {
+            let conn = es
+                .iter()
+                .find(|t| t.protocol == Protocol::Tls && t.flow_id == e.flow_id)
+                .unwrap_or_else(|| panic!("{}: no tls entry for flow {}", c.display(), e.flow_id));
+            for f in fields {
+                let def = capture_core::fields::lookup(f).unwrap();
+                let (ours, theirs) = ((def.get)(e), (def.get)(conn));
+                assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "{}: {f}", c.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 16, "only {checked} decrypted entries");
+
+    // The heise.de session: tshark's SNI, version and cipher, through KFL, the listing and
+    // get_payload.
+    let c = pcaps_dir().unwrap().join("tls/zeek_tls-1.2-stream-keylog.pcap");
+    let want = &read_tsv(&ref_dir(&c).join("tls.tsv"))[0];
+    let st = load(&c, vec![keylog_of(&c)]);
+    let filter = format!(
+        "http && tls_sni == \"{}\" && tls_version == \"{}\" && tls_cipher == \"{}\"",
+        want["sni"], want["version"], want["cipher"]
+    );
+    let r = call(&st, "list_entries", json!({"filter": filter, "limit": 1}));
+    assert_eq!(r["total_matched"], 16, "{r}");
+    let e = &r["entries"][0];
+    assert_eq!(e["tls_sni"], want["sni"].as_str());
+    assert_eq!(e["tls_cipher"], want["cipher"].as_str());
+    assert_eq!(e["decrypted"], true);
+    let p = call(&st, "get_payload", json!({"id": e["id"]}));
+    assert_eq!(p["tls"]["sni"], want["sni"].as_str(), "{p}");
+    assert_eq!(p["tls"]["version"], want["version"].as_str());
+    assert_eq!(p["tls"]["alpn"], want["alpn_selected"].as_str());
+    // Entries not decrypted from the wire have none of it.
+    let plain = load(
+        &pcaps_dir().unwrap().join("http/").join(first_http_capture()),
+        Vec::new(),
+    );
+    let r = call(&plain, "list_entries", json!({"filter": "http", "limit": 1}));
+    assert!(r["entries"][0].get("tls_sni").is_none(), "{r}");
+    let p = call(&plain, "get_payload", json!({"id": r["entries"][0]["id"]}));
+    assert!(p.get("tls").is_none(), "{p}");
+}
+
+/// Any cleartext HTTP capture of the shared set.
+fn first_http_capture() -> String {
+    let mut names: Vec<String> = std::fs::read_dir(pcaps_dir().unwrap().join("http"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") && !n.contains("tls"))
+        .collect();
+    names.sort();
+    names.into_iter().next().expect("an http capture")
+}

@@ -25,7 +25,7 @@ pub use k8s::{
     ListWorkloadsParams, ListWorkloadsResult, MapEdge, MapLevel, MapNode, NodeTraffic, PodOut, ServiceMapParams,
     ServiceMapResult, WorkloadOut,
 };
-pub use payload::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part};
+pub use payload::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part, TlsConnOut};
 pub use stats::{ApiGroup, ApiGroupBy, ApiStatsParams, ApiStatsResult, LatencyMs, StatusCount};
 pub use status::{CaptureStatus, CaptureStatusParams, EbpfHook, EbpfStatus, IdentityStatus, KernelRtt, TlsTarget};
 

@@ -114,7 +114,27 @@ pub struct GetPayloadResult {
     /// The connection's TCP analysis, with `include_l4: true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub l4: Option<crate::flows::FlowOut>,
+    /// The TLS connection an entry decrypted with a key log came from: its handshake fields.
+    /// Absent for entries not decrypted from the wire (the `tls` entry has them in `detail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConnOut>,
     pub coverage: Coverage,
+}
+
+/// The handshake fields of a TLS connection, as its decrypted entries carry them (named like the
+/// KFL fields `tls_version`, `tls_sni`, …; null when the handshake did not show them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct TlsConnOut {
+    /// `TLS 1.2`, `TLS 1.3`.
+    pub version: Option<String>,
+    pub sni: Option<String>,
+    /// The ALPN protocol the server selected.
+    pub alpn: Option<String>,
+    /// IANA name of the cipher suite.
+    pub cipher: Option<String>,
+    pub ja3: Option<String>,
+    pub ja4: Option<String>,
+    pub ja3s: Option<String>,
 }
 
 /// An id given as a string or as a non-negative integer.

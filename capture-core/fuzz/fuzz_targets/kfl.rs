@@ -33,6 +33,7 @@ fn entry() -> Entry {
         peers: Default::default(),
         tls: false,
         decrypted: false,
+        tls_conn: None,
         id: 7,
         ts: Timestamp(1_768_471_200_000_000_000),
         protocol: Protocol::Http11,

@@ -151,6 +151,7 @@ pub(crate) fn dummy_entry() -> &'static Entry {
             peers: Default::default(),
             tls: false,
             decrypted: false,
+            tls_conn: None,
             id: 0,
             ts: Timestamp(0),
             protocol: Protocol::Http11,

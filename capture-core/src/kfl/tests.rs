@@ -61,6 +61,7 @@ fn build(s: Spec) -> Entry {
         peers: Default::default(),
         tls: false,
         decrypted: false,
+        tls_conn: None,
         id: s.id,
         ts,
         protocol: s.protocol,

@@ -252,6 +252,7 @@ mod tests {
             peers: Default::default(),
             tls: false,
             decrypted: false,
+            tls_conn: None,
             id: 0,
             ts: Timestamp(ts),
             protocol: Protocol::Http11,

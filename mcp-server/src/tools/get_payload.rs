@@ -133,6 +133,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
         } else {
             None
         },
+        tls: entry.tls_conn.as_deref().map(convert::tls_conn),
         coverage: convert::coverage(&state.shared),
     })
 }

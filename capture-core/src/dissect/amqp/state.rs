@@ -218,6 +218,7 @@ impl AmqpSession {
             peers: Default::default(),
             tls: false,
             decrypted: false,
+            tls_conn: None,
             id: 0,
             ts: o.ts,
             protocol: Protocol::Amqp,

@@ -171,6 +171,7 @@ fn build(
         peers: Default::default(),
         tls: false,
         decrypted: false,
+        tls_conn: None,
         id: 0,
         ts: if dns.query.is_some() {
             req_ts

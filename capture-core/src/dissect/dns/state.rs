@@ -208,6 +208,7 @@ fn emit(
         peers: Default::default(),
         tls: false,
         decrypted: false,
+        tls_conn: None,
         id: 0,
         ts,
         protocol: Protocol::Dns,

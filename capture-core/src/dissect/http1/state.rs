@@ -651,6 +651,7 @@ impl Http1Session {
             peers: Default::default(),
             tls: false,
             decrypted: false,
+            tls_conn: None,
             id: 0,
             ts,
             protocol,

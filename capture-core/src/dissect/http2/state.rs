@@ -812,6 +812,7 @@ impl Http2Session {
             peers: Default::default(),
             tls: false,
             decrypted: false,
+            tls_conn: None,
             id: 0,
             ts,
             protocol: if is_grpc { Protocol::Grpc } else { Protocol::Http2 },

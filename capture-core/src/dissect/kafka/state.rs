@@ -110,6 +110,7 @@ impl KafkaSession {
             peers: Default::default(),
             tls: false,
             decrypted: false,
+            tls_conn: None,
             id: 0,
             ts,
             protocol: Protocol::Kafka,

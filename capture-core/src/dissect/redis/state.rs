@@ -497,6 +497,7 @@ impl RedisSession {
             peers: Default::default(),
             tls: false,
             decrypted: false,
+            tls_conn: None,
             id: 0,
             ts,
             protocol: Protocol::Redis,

@@ -173,6 +173,31 @@ pub struct TlsEntry {
     pub decryption: Decryption,
 }
 
+/// What the L7 entries decrypted from a connection carry of its handshake: the fields an SRE
+/// filters them by (`tls_sni == "api.example.com"`), shared by every entry of the connection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsConn {
+    pub version: Option<u16>,
+    pub sni: Option<Box<str>>,
+    pub alpn_selected: Option<Box<str>>,
+    pub cipher: Option<u16>,
+    pub ja3: Option<Box<str>>,
+    pub ja3s: Option<Box<str>>,
+    pub ja4: Option<Box<str>>,
+}
+
+impl TlsConn {
+    /// `TLS 1.2`, `TLS 1.3`, … as tshark prints it.
+    pub fn version_name(&self) -> Option<&'static str> {
+        self.version.and_then(parse::version_name)
+    }
+
+    /// IANA name of the selected cipher suite.
+    pub fn cipher_name(&self) -> Option<std::borrow::Cow<'static, str>> {
+        self.cipher.map(parse::cipher_name)
+    }
+}
+
 impl TlsEntry {
     /// `TLS 1.2`, `TLS 1.3`, … as tshark prints it.
     pub fn version_name(&self) -> Option<&'static str> {
@@ -182,6 +207,19 @@ impl TlsEntry {
     /// IANA name of the selected cipher suite (`TLS_AES_128_GCM_SHA256`).
     pub fn cipher_name(&self) -> Option<std::borrow::Cow<'static, str>> {
         self.cipher.map(parse::cipher_name)
+    }
+
+    /// The connection fields its decrypted L7 entries carry.
+    pub fn conn(&self) -> TlsConn {
+        TlsConn {
+            version: self.version,
+            sni: self.sni.clone(),
+            alpn_selected: self.alpn_selected.clone(),
+            cipher: self.cipher,
+            ja3: self.ja3.clone(),
+            ja3s: self.ja3s.clone(),
+            ja4: self.ja4.clone(),
+        }
     }
 
     /// Names of the kept alerts, in wire order.

@@ -83,6 +83,8 @@ pub struct TlsSession {
     held_bytes: usize,
     /// Set while held records are replayed for good: nothing is held again.
     no_hold: bool,
+    /// The handshake fields the decrypted L7 entries carry (built with the first of them).
+    conn: Option<std::sync::Arc<super::TlsConn>>,
 }
 
 impl TlsSession {
@@ -341,7 +343,7 @@ impl TlsSession {
         self.inner
             .get_or_insert_with(AppSession::new)
             .on_chunk(dir, ts, Chunk::Data(plain), ctx);
-        mark_decrypted(ctx, before);
+        mark_decrypted(ctx, before, &self.entry, &mut self.conn);
     }
 
     /// Joins handshake bytes and reads every complete message.
@@ -561,7 +563,7 @@ impl TlsSession {
             if let Some(inner) = &mut self.inner {
                 let before = ctx.out.len();
                 inner.on_chunk(dir, ts, Chunk::Gap(n), ctx);
-                mark_decrypted(ctx, before);
+                mark_decrypted(ctx, before, &self.entry, &mut self.conn);
             }
         }
         let st = &mut self.dirs[dir.index()];
@@ -584,7 +586,7 @@ impl TlsSession {
         if let Some(inner) = &mut self.inner {
             let before = ctx.out.len();
             inner.finish(ts, ctx);
-            mark_decrypted(ctx, before);
+            mark_decrypted(ctx, before, &self.entry, &mut self.conn);
         }
         let client = self.client.unwrap_or(Dir::ToServer);
         let (c, s) = (client.index(), client.flip().index());
@@ -612,6 +614,7 @@ impl TlsSession {
             peers: Default::default(),
             tls: false,
             decrypted,
+            tls_conn: None,
             id: 0,
             ts: self.first_ts.unwrap_or(ts),
             protocol: Protocol::Tls,
@@ -625,11 +628,19 @@ impl TlsSession {
     }
 }
 
-/// Entries the nested dissector produced came out of TLS records this session decrypted.
-fn mark_decrypted(ctx: &mut Ctx<'_>, from: usize) {
+/// Entries the nested dissector produced came out of TLS records this session decrypted: they
+/// are marked and carry the connection's handshake fields. Plaintext only flows after the
+/// ServerHello (and, in TLS 1.3, the EncryptedExtensions with the ALPN) was read, so the fields
+/// are complete when the first entry comes.
+fn mark_decrypted(ctx: &mut Ctx<'_>, from: usize, entry: &TlsEntry, conn: &mut Option<std::sync::Arc<super::TlsConn>>) {
+    if ctx.out.len() <= from {
+        return;
+    }
+    let conn = conn.get_or_insert_with(|| std::sync::Arc::new(entry.conn()));
     for e in &mut ctx.out[from..] {
         e.tls = true;
         e.decrypted = true;
+        e.tls_conn = Some(conn.clone());
     }
 }
 
@@ -649,7 +660,7 @@ impl StreamDissector for TlsSession {
                 if let Some(inner) = &mut self.inner {
                     let before = ctx.out.len();
                     inner.on_chunk(dir, ts, Chunk::End, ctx);
-                    mark_decrypted(ctx, before);
+                    mark_decrypted(ctx, before, &self.entry, &mut self.conn);
                 }
                 // With records waiting for their keys, the entry waits for `finish` (the flow
                 // leaving the table), by when the key log has been read again.
@@ -672,7 +683,7 @@ impl StreamDissector for TlsSession {
                         inner.on_chunk(dir, ts, Chunk::End, ctx);
                     }
                 }
-                mark_decrypted(ctx, before);
+                mark_decrypted(ctx, before, &self.entry, &mut self.conn);
             }
         }
         self.emit(ts, ctx);
