@@ -584,7 +584,7 @@ impl Engine {
             // The connection is gone: whatever is still buffered will not be completed.
             mine.flush(&mut |ch| app.on_chunk(dir, ts, ch, &mut ctx));
             theirs.flush(&mut |ch| app.on_chunk(other, ts, ch, &mut ctx));
-            app.finish(ts, &mut ctx);
+            app.reset(ts, &mut ctx);
         }
         if closed && flow.meta.closed_at.is_none() {
             flow.meta.closed_at = Some(ts);

@@ -391,6 +391,63 @@ fn keys_that_arrive_after_the_whole_connection_still_decrypt() {
     }
 }
 
+/// A connection reset right after its exchange (as many clients end keep-alive connections):
+/// the reset does not end the wait for the secrets; the flow leaving the table does.
+#[test]
+fn keys_that_arrive_after_a_reset_still_decrypt() {
+    use capture_core::dissect::tls::keylog::{KeyLogFiles, SharedKeys};
+    use capture_core::engine::{Engine, Shared};
+    use capture_core::limits::Limits;
+    use capture_core::source::Packet;
+    use std::sync::Arc;
+    let Some(dir) = pcaps_dir() else { return };
+    let c = dir.join("tls/zeek_tls-1.2-stream-keylog.pcap");
+    let mut packets = Vec::new();
+    capture_core::source::file::read_file(
+        &c,
+        1 << 20,
+        |p| packets.push((p.ts, p.link, p.data.to_vec(), p.orig_len)),
+        &mut |_| {},
+    )
+    .unwrap();
+    // Ethernet + IPv4 + TCP: the flags byte is at 14 + IHL + 13. The first FIN becomes a RST
+    // and the packets after it are dropped.
+    let flags_at = |d: &[u8]| 14 + usize::from(d[14] & 0x0f) * 4 + 13;
+    let fin = packets
+        .iter()
+        .position(|(_, _, d, _)| d.len() > 54 && d[23] == 6 && d[flags_at(d)] & 0x01 != 0)
+        .expect("a FIN");
+    packets.truncate(fin + 1);
+    let d = &mut packets[fin].2;
+    let at = flags_at(d);
+    d[at] = 0x14; // RST|ACK
+    let limits = Limits {
+        tcp_closed_linger_us: 3_600_000_000,
+        ..Limits::default()
+    };
+    let shared = Shared::with_limits(&limits);
+    let mut engine = Engine::new(limits, shared.clone());
+    let keys = Arc::new(SharedKeys::new(Some(Arc::default())));
+    engine.follow_keys(keys.clone());
+    for (ts, link, data, orig_len) in &packets {
+        engine.process(&Packet {
+            ts: *ts,
+            link: *link,
+            data,
+            orig_len: *orig_len,
+            interface: 0,
+        });
+    }
+    assert!(entries_of_shared(&shared).is_empty(), "entries before the keys came");
+    let (_, k, _) = KeyLogFiles::read(&[keylog_of(&c)]).unwrap();
+    keys.set(Arc::new(k));
+    engine.finish();
+    let es = entries_of_shared(&shared);
+    assert_eq!(es.iter().filter(|e| e.protocol.is_http() && e.decrypted).count(), 16);
+    let flow = shared.flows.get(es[0].flow_id).expect("the flow record");
+    assert_eq!(format!("{:?}", flow.end), "Reset");
+}
+
 #[test]
 fn decrypted_entries_carry_their_connections_tls_fields() {
     let captures = keylogged();

@@ -221,6 +221,12 @@ pub trait StreamDissector: std::fmt::Debug + Send {
     fn on_chunk(&mut self, dir: Dir, ts: Timestamp, chunk: Chunk<'_>, ctx: &mut Ctx<'_>);
     /// The connection is over: emit whatever is still open. Called once or more; idempotent.
     fn finish(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>);
+    /// The connection was reset. Like [`Self::finish`], unless the dissector waits for something
+    /// that does not come in packets (TLS records waiting for their secrets in a key log still
+    /// being written): then it keeps it until `finish`, when the flow leaves the table.
+    fn reset(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>) {
+        self.finish(ts, ctx);
+    }
     /// After a protocol switch (an HTTP/1.1 `101` to `Upgrade: h2c`), the dissector that takes
     /// the rest of the connection, already fed the bytes that followed the switch, and its
     /// protocol name. Asked after every chunk; returns it once.
@@ -419,6 +425,15 @@ impl AppSession {
         if let AppSession::Active(_, s) = self {
             let before = ctx.out.len();
             s.finish(ts, ctx);
+            dns::doh::derive(ctx, before);
+        }
+    }
+
+    /// The connection was reset (see [`StreamDissector::reset`]).
+    pub fn reset(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>) {
+        if let AppSession::Active(_, s) = self {
+            let before = ctx.out.len();
+            s.reset(ts, ctx);
             dns::doh::derive(ctx, before);
         }
     }

@@ -671,6 +671,17 @@ impl StreamDissector for TlsSession {
         }
     }
 
+    fn reset(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>) {
+        if !self.held.is_empty() && !self.emitted {
+            // Nothing more comes on the wire; the key log may still bring the secrets.
+            for d in &mut self.dirs {
+                d.ended = true;
+            }
+            return;
+        }
+        self.finish(ts, ctx);
+    }
+
     fn finish(&mut self, ts: Timestamp, ctx: &mut Ctx<'_>) {
         if !self.held.is_empty() && !self.emitted {
             self.no_hold = true;
