@@ -66,6 +66,9 @@ pub struct Shared {
     pub probes: Arc<Mutex<Option<ebpf_probes::Report>>>,
     /// Kubernetes identities: entries and flows get theirs when stored.
     pub identities: Arc<crate::enrich::Identities>,
+    /// What is redacted from entries before they are stored and from bodies when shown. Set
+    /// before the first engine is made from this `Shared`.
+    pub redaction: Arc<crate::redact::Redaction>,
 }
 
 impl Shared {
@@ -85,6 +88,7 @@ impl Shared {
             probes: Arc::new(Mutex::new(None)),
             import: Arc::new(ImportProgress::default()),
             identities: Arc::new(crate::enrich::Identities::default()),
+            redaction: Arc::new(crate::redact::Redaction::default()),
         }
     }
 }
@@ -664,6 +668,7 @@ impl Engine {
         let index = (!ids.is_empty()).then(|| ids.index());
         let mut dns = ids.dns.lock();
         for e in &mut self.out {
+            self.stats.values_redacted += self.shared.redaction.entry(e);
             // Answers name their addresses for the entries after them (lookups come first).
             if let Some(d) = e.dns()
                 && let (Some(q), Some(r)) = (d.qname(), d.response.as_ref())

@@ -2,9 +2,33 @@
 //! a short id, so equal secrets can be correlated without being shown. The id is a keyed hash
 //! (SipHash with a random key drawn once per process): unlike a plain digest it cannot be used to
 //! test guesses of a weak password offline, and it means nothing outside this run.
+//!
+//! What is redacted, by [`Redaction`] (on by default, `--no-redact` turns it off):
+//! - header values whose name is a credential ([`SECRET_HEADERS`], configurable), HTTP/1 and
+//!   HTTP/2, in requests, responses and trailers; `Authorization` keeps its scheme;
+//! - query parameters and form or JSON body fields whose name looks like a credential
+//!   ([`SECRET_FIELDS`] and [`SECRET_SUFFIXES`], configurable), in the request target, in URL
+//!   headers (`Referer`, `Location`, `Content-Location`) and in bodies as they are shown;
+//! - headers and the request target when the entry is stored ([`Redaction::entry`]), so every
+//!   tool and filter sees the redacted text; bodies when they are shown ([`Redaction::body`]),
+//!   after content decoding, because a compressed body only shows its secrets once decoded.
+//!
+//! Some credentials are never kept at all, whatever the configuration: Redis `AUTH`,
+//! `HELLO … AUTH`, `MIGRATE … AUTH`/`AUTH2` and `ACL SETUSER` passwords (replaced when the
+//! command is parsed), AMQP SASL responses and `Update-Secret` secrets, Kafka `SaslAuthenticate`
+//! auth bytes (not parsed), and TLS key-log secrets (held in memory for decryption only).
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
+
+/// Credentials wirelens never keeps, whatever the rules (shown in `capture_status`).
+pub const NEVER_KEPT: &[&str] = &[
+    "Redis AUTH, HELLO … AUTH, MIGRATE … AUTH/AUTH2 and ACL SETUSER passwords",
+    "AMQP SASL responses (PLAIN, AMQPLAIN) and Connection.Update-Secret secrets",
+    "Kafka SaslAuthenticate auth bytes",
+    "TLS key-log secrets (used in memory to decrypt only)",
+];
 
 /// Headers whose values are credentials.
 pub const SECRET_HEADERS: &[&str] = &[
@@ -17,30 +41,578 @@ pub const SECRET_HEADERS: &[&str] = &[
     "x-auth-token",
     "x-access-token",
     "x-csrf-token",
+    "x-xsrf-token",
     "x-amz-security-token",
+    "x-goog-api-key",
+    "x-vault-token",
+    "private-token",
 ];
+
+/// Query-parameter and body-field names that hold credentials, compared after
+/// [`normalize_name`] (`api_key`, `api-key` and `apiKey` are one name).
+pub const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "auth",
+    "authorization",
+    "credential",
+    "credentials",
+    "privatekey",
+    "sessionid",
+    "sid",
+    "jsessionid",
+    "phpsessid",
+    "signature",
+    "sig",
+    "xamzsignature",
+    "xamzcredential",
+    "xamzsecuritytoken",
+];
+
+/// Name endings that make a field a credential (`userPassword`, `client_secret`,
+/// `refresh_token`, `stripeApiKey`).
+pub const SECRET_SUFFIXES: &[&str] = &["password", "passwd", "secret", "token", "apikey"];
+
+/// Headers whose values are URLs: their query parameters are redacted like the request target's.
+const URL_HEADERS: &[&str] = &["referer", "location", "content-location"];
 
 /// `[redacted len=N id=abcd1234]`: equal values get equal ids within one run.
 pub fn redact_value(v: &str) -> String {
+    redact_bytes(v.as_bytes())
+}
+
+/// [`redact_value`] of raw bytes (the length is in bytes).
+pub fn redact_bytes(v: &[u8]) -> String {
     static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
     let h = KEY
         .get_or_init(std::collections::hash_map::RandomState::new)
-        .hash_one(v.as_bytes());
+        .hash_one(v);
     format!("[redacted len={} id={:08x}]", v.len(), (h >> 32) as u32)
 }
 
-/// Redacts the value when the header is a credential.
-pub fn header_value(name: &str, value: &str) -> String {
-    if SECRET_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-        // Keep the auth scheme ("Bearer", "Basic"): it is not secret and helps debugging.
-        if (name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization"))
-            && let Some((scheme, rest)) = value.split_once(' ')
-        {
-            return format!("{scheme} {}", redact_value(rest.trim()));
+/// The marker inside URLs and forms: `[redacted:len=N:id=abcd1234]`, without the spaces that
+/// would break a request line.
+pub fn redact_url_value(v: &str) -> String {
+    redact_value(v).replace(' ', ":")
+}
+
+/// Already a redaction marker (redacting it again would hide the original's length).
+fn is_marker(v: &str) -> bool {
+    (v.starts_with("[redacted len=") || v.starts_with("[redacted:len=")) && v.ends_with(']')
+}
+
+/// Lower case, without `-`, `_`, `.` and spaces: the form names are compared in.
+pub fn normalize_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What is redacted. Built from the command line (`--no-redact`, `--redact-header`,
+/// `--redact-field`, `--keep-header`, `--keep-field`), shown in `capture_status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redaction {
+    pub enabled: bool,
+    /// Lower-case header names whose values are replaced.
+    pub headers: Vec<String>,
+    /// Normalized query/body field names whose values are replaced.
+    pub fields: Vec<String>,
+    /// Normalized name endings that make a field secret.
+    pub suffixes: Vec<String>,
+    /// Normalized field names never redacted (exceptions to the suffixes and the list).
+    pub keep_fields: Vec<String>,
+}
+
+impl Default for Redaction {
+    fn default() -> Self {
+        Redaction {
+            enabled: true,
+            headers: SECRET_HEADERS.iter().map(|s| s.to_string()).collect(),
+            fields: SECRET_FIELDS.iter().map(|s| s.to_string()).collect(),
+            suffixes: SECRET_SUFFIXES.iter().map(|s| s.to_string()).collect(),
+            keep_fields: Vec::new(),
         }
-        redact_value(value)
-    } else {
-        value.to_string()
+    }
+}
+
+/// How many values a pass replaced.
+pub type Redacted = u64;
+
+impl Redaction {
+    /// Nothing is redacted (`--no-redact`).
+    pub fn off() -> Self {
+        Redaction {
+            enabled: false,
+            ..Redaction::default()
+        }
+    }
+
+    /// The defaults changed by the per-field rules of the command line.
+    pub fn with_rules(
+        enabled: bool,
+        redact_headers: &[String],
+        keep_headers: &[String],
+        redact_fields: &[String],
+        keep_fields: &[String],
+    ) -> Self {
+        let mut r = Redaction {
+            enabled,
+            ..Redaction::default()
+        };
+        for h in redact_headers {
+            let h = h.trim().to_ascii_lowercase();
+            if !h.is_empty() && !r.headers.contains(&h) {
+                r.headers.push(h);
+            }
+        }
+        r.headers
+            .retain(|h| !keep_headers.iter().any(|k| k.trim().eq_ignore_ascii_case(h)));
+        for f in redact_fields {
+            let f = normalize_name(f);
+            if !f.is_empty() && !r.fields.contains(&f) {
+                r.fields.push(f);
+            }
+        }
+        r.keep_fields = keep_fields
+            .iter()
+            .map(|f| normalize_name(f))
+            .filter(|f| !f.is_empty())
+            .collect();
+        r.fields.retain(|f| !r.keep_fields.contains(f));
+        r
+    }
+
+    /// Is this header's value a credential?
+    pub fn secret_header(&self, name: &str) -> bool {
+        self.enabled && self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// Is this query parameter or body field a credential?
+    pub fn secret_field(&self, name: &str) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let n = normalize_name(name);
+        if n.is_empty() || self.keep_fields.contains(&n) {
+            return false;
+        }
+        self.fields.contains(&n) || self.suffixes.iter().any(|s| n.ends_with(s.as_str()))
+    }
+
+    /// A header value as it may be shown.
+    pub fn header_value<'a>(&self, name: &str, value: &'a str) -> (Cow<'a, str>, Redacted) {
+        if self.secret_header(name) {
+            if is_marker(value) {
+                return (Cow::Borrowed(value), 0);
+            }
+            // Keep the auth scheme ("Bearer", "Basic"): it is not secret and helps debugging.
+            if (name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization"))
+                && let Some((scheme, rest)) = value.split_once(' ')
+                && !rest.trim().is_empty()
+            {
+                if is_marker(rest.trim()) {
+                    return (Cow::Borrowed(value), 0);
+                }
+                return (Cow::Owned(format!("{scheme} {}", redact_value(rest.trim()))), 1);
+            }
+            return (Cow::Owned(redact_value(value)), 1);
+        }
+        if URL_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            return self.target(value);
+        }
+        (Cow::Borrowed(value), 0)
+    }
+
+    /// A request target (or URL) with its credential query parameters redacted.
+    pub fn target<'a>(&self, target: &'a str) -> (Cow<'a, str>, Redacted) {
+        if !self.enabled {
+            return (Cow::Borrowed(target), 0);
+        }
+        let Some(q) = target.find('?') else {
+            return (Cow::Borrowed(target), 0);
+        };
+        let (head, rest) = target.split_at(q + 1);
+        let (query, fragment) = match rest.find('#') {
+            Some(h) => rest.split_at(h),
+            None => (rest, ""),
+        };
+        match self.form(query) {
+            (Cow::Borrowed(_), _) => (Cow::Borrowed(target), 0),
+            (Cow::Owned(q), n) => (Cow::Owned(format!("{head}{q}{fragment}")), n),
+        }
+    }
+
+    /// `a=1&token=xyz` (a query string or an `application/x-www-form-urlencoded` body) with the
+    /// credential values redacted.
+    pub fn form<'a>(&self, s: &'a str) -> (Cow<'a, str>, Redacted) {
+        if !self.enabled {
+            return (Cow::Borrowed(s), 0);
+        }
+        let mut n = 0;
+        let parts: Vec<Cow<'_, str>> = s
+            .split('&')
+            .map(|part| match part.split_once('=') {
+                Some((name, value))
+                    if !value.is_empty() && !is_marker(value) && self.secret_field(&percent_decode(name)) =>
+                {
+                    n += 1;
+                    Cow::Owned(format!("{name}={}", redact_url_value(value)))
+                }
+                _ => Cow::Borrowed(part),
+            })
+            .collect();
+        if n == 0 {
+            (Cow::Borrowed(s), 0)
+        } else {
+            (Cow::Owned(parts.join("&")), n)
+        }
+    }
+
+    /// A body as it may be shown: JSON fields and form fields with credential names redacted
+    /// (JSON found by its content type or its first byte; forms by their content type). Other
+    /// bodies are returned as they are. A cut JSON body is redacted up to where it ends.
+    pub fn body<'a>(&self, body: &'a [u8], content_type: Option<&str>) -> (Cow<'a, [u8]>, Redacted) {
+        if !self.enabled || body.is_empty() {
+            return (Cow::Borrowed(body), 0);
+        }
+        let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        if ct.contains("x-www-form-urlencoded") {
+            let Ok(s) = std::str::from_utf8(body) else {
+                return (Cow::Borrowed(body), 0);
+            };
+            return match self.form(s) {
+                (Cow::Owned(o), n) => (Cow::Owned(o.into_bytes()), n),
+                _ => (Cow::Borrowed(body), 0),
+            };
+        }
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if ct.contains("json") || matches!(first, Some(b'{' | b'[')) {
+            return match json(body, &|k| self.secret_field(k)) {
+                Some((o, n)) => (Cow::Owned(o), n),
+                None => (Cow::Borrowed(body), 0),
+            };
+        }
+        (Cow::Borrowed(body), 0)
+    }
+
+    /// Redacts the members of JSON objects whose key is a credential name, at any depth (gRPC
+    /// messages decoded to JSON); returns how many were replaced.
+    pub fn json_value(&self, v: &mut serde_json::Value) -> Redacted {
+        use serde_json::Value;
+        if !self.enabled {
+            return 0;
+        }
+        let mut n = 0;
+        let mut stack = vec![v];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m.iter_mut() {
+                        if self.secret_field(k) && !x.is_null() && !x.as_str().is_some_and(is_marker) {
+                            let text = match &*x {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            };
+                            *x = Value::String(redact_value(&text));
+                            n += 1;
+                        } else {
+                            stack.push(x);
+                        }
+                    }
+                }
+                Value::Array(a) => stack.extend(a.iter_mut()),
+                _ => {}
+            }
+        }
+        n
+    }
+
+    /// Redacts what a stored entry holds in its headers and request target (HTTP/1, HTTP/2,
+    /// gRPC); returns how many values were replaced. Called once, before the entry is stored.
+    pub fn entry(&self, e: &mut crate::entry::Entry) -> Redacted {
+        use crate::entry::Detail;
+        if !self.enabled {
+            return 0;
+        }
+        let mut n = 0;
+        match &mut e.detail {
+            Detail::Http(h) => {
+                if let Some(p) = &h.path
+                    && let (Cow::Owned(r), k) = self.target(p)
+                {
+                    h.path = Some(r.into());
+                    n += k;
+                }
+                for m in [h.request.as_mut(), h.response.as_mut()].into_iter().flatten() {
+                    if let Some((head, k)) = self.http1_head(&m.head) {
+                        m.head = head.into();
+                        n += k;
+                    }
+                    if let Some((t, k)) = self.http1_fields(&m.trailers) {
+                        m.trailers = t.into();
+                        n += k;
+                    }
+                }
+            }
+            Detail::Http2(s) => {
+                if let Some(p) = &s.path
+                    && let (Cow::Owned(r), k) = self.target(p)
+                {
+                    s.path = Some(r.into());
+                    n += k;
+                }
+                for m in [s.request.as_mut(), s.response.as_mut()].into_iter().flatten() {
+                    for (name, value) in m.headers.iter_mut().chain(m.trailers.iter_mut()) {
+                        let (v, k) = if &**name == ":path" {
+                            self.target(value)
+                        } else {
+                            self.header_value(name, value)
+                        };
+                        if let Cow::Owned(v) = v {
+                            *value = v.into();
+                            n += k;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        n
+    }
+
+    /// An HTTP/1 head (start line, fields, empty line) with its request target and credential
+    /// header values redacted; `None` when nothing changes.
+    fn http1_head(&self, head: &[u8]) -> Option<(Vec<u8>, Redacted)> {
+        let line_end = head.iter().position(|&b| b == b'\n').map_or(head.len(), |i| i + 1);
+        let (start, fields) = head.split_at(line_end);
+        let mut n = 0;
+        let mut out = Vec::with_capacity(head.len() + 32);
+        // A request line: METHOD SP target SP version.
+        match std::str::from_utf8(start).ok().and_then(|l| {
+            let mut parts = l.splitn(3, ' ');
+            let (m, t, rest) = (parts.next()?, parts.next()?, parts.next()?);
+            (!m.starts_with("HTTP/")).then_some((m, t, rest))
+        }) {
+            Some((m, t, rest)) => match self.target(t) {
+                (Cow::Owned(t), k) => {
+                    out.extend_from_slice(format!("{m} {t} {rest}").as_bytes());
+                    n += k;
+                }
+                _ => out.extend_from_slice(start),
+            },
+            None => out.extend_from_slice(start),
+        }
+        match self.http1_fields(fields) {
+            Some((f, k)) => {
+                out.extend_from_slice(&f);
+                n += k;
+            }
+            None => out.extend_from_slice(fields),
+        }
+        (n > 0).then_some((out, n))
+    }
+
+    /// Header field lines (`Name: value` CRLF …) with credential values redacted; `None` when
+    /// nothing changes. Lines that are not UTF-8 or have no colon are kept as they are.
+    fn http1_fields(&self, fields: &[u8]) -> Option<(Vec<u8>, Redacted)> {
+        let mut out = Vec::with_capacity(fields.len() + 32);
+        let mut n = 0;
+        for line in fields.split_inclusive(|&b| b == b'\n') {
+            let text = std::str::from_utf8(line).ok();
+            let parsed = text.and_then(|t| {
+                let (name, rest) = t.split_once(':')?;
+                let body = rest.trim_end_matches(['\r', '\n']);
+                let eol = &rest[body.len()..];
+                let value = body.trim_start_matches([' ', '\t']);
+                let lead = &body[..body.len() - value.len()];
+                let value_trimmed = value.trim_end_matches([' ', '\t']);
+                Some((name, lead, value_trimmed, &value[value_trimmed.len()..], eol))
+            });
+            match parsed {
+                Some((name, lead, value, tail, eol)) if !name.is_empty() => match self.header_value(name, value) {
+                    (Cow::Owned(v), k) => {
+                        out.extend_from_slice(format!("{name}:{lead}{v}{tail}{eol}").as_bytes());
+                        n += k;
+                    }
+                    _ => out.extend_from_slice(line),
+                },
+                _ => out.extend_from_slice(line),
+            }
+        }
+        (n > 0).then_some((out, n))
+    }
+}
+
+/// The process-wide rules when none are given: the defaults.
+pub fn default_rules() -> &'static Redaction {
+    static D: OnceLock<Redaction> = OnceLock::new();
+    D.get_or_init(Redaction::default)
+}
+
+/// Redacts the value when the header is a credential (default rules).
+pub fn header_value(name: &str, value: &str) -> String {
+    default_rules().header_value(name, value).0.into_owned()
+}
+
+/// `%XX` and `+` decoded, for comparing names (invalid escapes are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                None => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Redacts the values of the object members whose key `secret` accepts, in JSON text that may
+/// be cut short or invalid; the rest of the text is kept byte for byte. `None` when nothing was
+/// redacted. A string value becomes a string marker; a number, literal, object or array
+/// becomes a string marker of its text.
+pub fn json(s: &[u8], secret: &dyn Fn(&str) -> bool) -> Option<(Vec<u8>, Redacted)> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0; // bytes of `s` already in `out`
+    let mut n = 0;
+    // The open containers, innermost last: true for an object (at most one per input byte).
+    let mut stack: Vec<bool> = Vec::new();
+    let mut expect_key = false;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'{' => {
+                stack.push(true);
+                expect_key = true;
+                i += 1;
+            }
+            b'[' => {
+                stack.push(false);
+                expect_key = false;
+                i += 1;
+            }
+            b'}' | b']' => {
+                stack.pop();
+                expect_key = false;
+                i += 1;
+            }
+            b',' => {
+                expect_key = stack.last() == Some(&true);
+                i += 1;
+            }
+            b'"' => {
+                let end = string_end(s, i);
+                if expect_key && stack.last() == Some(&true) {
+                    expect_key = false;
+                    let key = String::from_utf8_lossy(&s[i + 1..end.saturating_sub(1).max(i + 1)]);
+                    i = end;
+                    if !secret(&key) {
+                        continue;
+                    }
+                    // The colon, then the value.
+                    let mut j = i;
+                    while j < s.len() && (s[j].is_ascii_whitespace() || s[j] == b':') {
+                        j += 1;
+                    }
+                    if j >= s.len() {
+                        break;
+                    }
+                    let vend = value_end(s, j);
+                    let raw = &s[j..vend];
+                    let text = if raw.first() == Some(&b'"') {
+                        &raw[1..raw.len() - usize::from(raw.len() > 1 && raw.ends_with(b"\""))]
+                    } else {
+                        raw
+                    };
+                    if raw == b"null" || std::str::from_utf8(text).is_ok_and(is_marker) {
+                        i = vend;
+                        continue;
+                    }
+                    let o = out.get_or_insert_with(|| Vec::with_capacity(s.len() + 32));
+                    o.extend_from_slice(&s[copied..j]);
+                    o.push(b'"');
+                    o.extend_from_slice(redact_bytes(text).as_bytes());
+                    o.push(b'"');
+                    copied = vend;
+                    n += 1;
+                    i = vend;
+                } else {
+                    i = end;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    let mut o = out?;
+    o.extend_from_slice(&s[copied..]);
+    Some((o, n))
+}
+
+/// The index after the string starting at `s[i] == '"'` (the text's end when it is cut).
+fn string_end(s: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while j < s.len() {
+        match s[j] {
+            b'\\' => j += 2,
+            b'"' => return j + 1,
+            _ => j += 1,
+        }
+    }
+    s.len()
+}
+
+/// The index after the JSON value starting at `s[i]` (the text's end when it is cut).
+fn value_end(s: &[u8], i: usize) -> usize {
+    match s[i] {
+        b'"' => string_end(s, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < s.len() {
+                match s[j] {
+                    b'"' => {
+                        j = string_end(s, j);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            s.len()
+        }
+        _ => {
+            let mut j = i;
+            while j < s.len() && !matches!(s[j], b',' | b'}' | b']') && !s[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            j
+        }
     }
 }
 
@@ -65,5 +637,154 @@ mod tests {
         assert!(!a.contains("abc.def"));
         assert_eq!(header_value("Cookie", "s=1"), header_value("cookie", "s=1"));
         assert_eq!(header_value("Content-Type", "text/html"), "text/html");
+        // Twice is the same as once.
+        assert_eq!(header_value("Authorization", &a), a);
+    }
+
+    fn hidden(out: &str, secret: &str) {
+        assert!(!out.contains(secret), "{secret} shown in {out}");
+        assert!(
+            out.contains(&format!("[redacted len={} id=", secret.len()))
+                || out.contains(&format!("[redacted:len={}:id=", secret.len())),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn query_parameters_by_name_suffix_and_rule() {
+        let r = Redaction::default();
+        let (t, n) = r.target("/login?user=ann&password=hunter2&access_token=abc.def&page=2#top");
+        assert_eq!(n, 2);
+        hidden(&t, "hunter2");
+        hidden(&t, "abc.def");
+        assert!(
+            t.starts_with("/login?user=ann&password=[redacted:len=7:id=") && t.ends_with("&page=2#top"),
+            "{t}"
+        );
+        assert!(!t.contains(' '), "{t}");
+        // Percent-encoded names, other spellings.
+        let (t, n) = r.target("/x?api%5Fkey=k1&API-KEY=k2&clientSecret=k3&githubToken=k4");
+        assert_eq!(n, 4, "{t}");
+        assert_eq!(r.target("/x?a=1&b=2").1, 0);
+        assert!(matches!(r.target("/x?a=1").0, Cow::Borrowed(_)));
+        // Rules: keep a default, add one.
+        let r = Redaction::with_rules(true, &[], &[], &["Customer-Id".into()], &["page_token".into()]);
+        let (t, n) = r.target("/x?page_token=p1&customer_id=c1&token=t1");
+        assert_eq!(n, 2, "{t}");
+        assert!(t.contains("page_token=p1"));
+        hidden(&t, "c1");
+        // Off.
+        assert_eq!(Redaction::off().target("/x?password=hunter2").0, "/x?password=hunter2");
+    }
+
+    #[test]
+    fn json_bodies_keep_their_text_but_not_their_secrets() {
+        let r = Redaction::default();
+        let body = br#"{"user": "ann", "password" : "hunter\"2", "nested": {"client_secret": 12345,
+            "list": [{"refreshToken": {"a": [1, "}"]}}], "ok": true}, "token": null, "n": "password"}"#;
+        let (out, n) = r.body(body, Some("application/json"));
+        assert_eq!(n, 3);
+        let out = String::from_utf8(out.into_owned()).unwrap();
+        assert!(
+            !out.contains("hunter") && !out.contains("12345") && !out.contains("\"}\""),
+            "{out}"
+        );
+        // Everything else byte for byte, and still JSON.
+        assert!(
+            out.starts_with(r#"{"user": "ann", "password" : "[redacted len=9 id="#),
+            "{out}"
+        );
+        assert!(
+            out.ends_with(r#""ok": true}, "token": null, "n": "password"}"#),
+            "{out}"
+        );
+        serde_json::from_str::<serde_json::Value>(&out).expect("still JSON");
+        // A body cut inside a secret value.
+        let (out, n) = r.body(br#"[{"password": "hunt"#, None);
+        assert_eq!(n, 1);
+        hidden(std::str::from_utf8(&out).unwrap(), "hunt");
+        // Forms by content type; other bodies untouched.
+        let (out, n) = r.body(b"user=ann&pwd=x1", Some("application/x-www-form-urlencoded"));
+        assert_eq!(n, 1);
+        hidden(std::str::from_utf8(&out).unwrap(), "x1");
+        assert_eq!(r.body(b"password=x1", Some("text/plain")).1, 0);
+        assert_eq!(Redaction::off().body(br#"{"password":"x"}"#, None).1, 0);
+        // Redacting twice changes nothing.
+        let (once, _) = r.body(br#"{"password":"hunter2"}"#, None);
+        assert_eq!(r.body(&once, None).1, 0);
+    }
+
+    #[test]
+    fn grpc_json_values_at_any_depth() {
+        let r = Redaction::default();
+        let mut v = serde_json::json!([{"message": {"card": {"number": "4111", "api_key": "k9"}, "password": 77}}]);
+        assert_eq!(r.json_value(&mut v), 2);
+        let s = v.to_string();
+        assert!(!s.contains("k9") && !s.contains("77") && s.contains("4111"), "{s}");
+    }
+
+    #[test]
+    fn stored_http_entries_lose_their_credentials() {
+        use crate::entry::{Detail, Entry, HttpMessage, HttpTxn, Protocol, Transport};
+        let head = b"GET /cb?code=1&state=s&access_token=tok123 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer abc.def\r\nCookie: sid=s1\r\nReferer: https://x/?password=pw9\r\nX-Custom: keep\r\n\r\n";
+        let mut e = Entry {
+            id: 0,
+            ts: crate::time::Timestamp(1),
+            protocol: Protocol::Http11,
+            transport: Transport::Tcp,
+            src: "10.0.0.1:1000".parse().unwrap(),
+            dst: "10.0.0.2:80".parse().unwrap(),
+            flow_id: 1,
+            elapsed_us: None,
+            detail: Detail::Http(Box::new(HttpTxn {
+                method: Some("GET".into()),
+                path: Some("/cb?code=1&state=s&access_token=tok123".into()),
+                request: Some(HttpMessage {
+                    head: head.to_vec().into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+            peers: Default::default(),
+            tls: false,
+            decrypted: false,
+            tls_conn: None,
+        };
+        let r = Redaction::default();
+        // The target twice (field and request line), Authorization, Cookie, Referer.
+        assert_eq!(r.entry(&mut e), 5);
+        let h = e.http().unwrap();
+        let path = h.path.as_deref().unwrap();
+        hidden(path, "tok123");
+        assert!(path.starts_with("/cb?code=1&state=s&access_token=[redacted"));
+        let head = String::from_utf8(h.request.as_ref().unwrap().head.to_vec()).unwrap();
+        for s in ["tok123", "abc.def", "sid=s1", "pw9"] {
+            assert!(!head.contains(s), "{s} in {head}");
+        }
+        assert!(head.contains("Authorization: Bearer [redacted len=7 id="), "{head}");
+        assert!(
+            head.contains("X-Custom: keep\r\n\r\n") && head.starts_with("GET /cb?code=1"),
+            "{head}"
+        );
+        // The head still parses.
+        let pairs = h.request.as_ref().unwrap().headers();
+        assert_eq!(pairs.len(), 5, "{pairs:?}");
+        // Once is enough.
+        assert_eq!(r.entry(&mut e), 0);
+    }
+
+    proptest::proptest! {
+        /// Any bytes: no panic, and a secret value placed in a JSON object never survives.
+        #[test]
+        fn json_redaction_is_total(prefix in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+                                   secret in "[a-zA-Z0-9]{4,20}") {
+            let r = Redaction::default();
+            let _ = r.body(&prefix, Some("application/json"));
+            let body = format!(r#"{{"a":[1,{{"b":"x"}}],"password":"{secret}","c":2}}"#);
+            let (out, n) = r.body(body.as_bytes(), None);
+            proptest::prop_assert_eq!(n, 1);
+            proptest::prop_assert!(!String::from_utf8_lossy(&out).contains(&secret));
+            let _ = r.target(&String::from_utf8_lossy(&prefix));
+        }
     }
 }

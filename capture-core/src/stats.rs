@@ -75,6 +75,8 @@ pub struct Stats {
     pub reassembly: ReassemblyStats,
     pub dissect: DissectStats,
     pub entries_emitted: u64,
+    /// Header values and query parameters replaced by redaction markers in stored entries.
+    pub values_redacted: u64,
     /// Addresses whose DNS-learned name was forgotten at `dns_names_max`.
     pub dns_names_forgotten: u64,
     /// Live capture: frames the kernel delivered to the rings, and frames it dropped because a
@@ -142,6 +144,7 @@ impl Stats {
         self.flows_evicted_closed += o.flows_evicted_closed;
         self.flows_evicted_capacity += o.flows_evicted_capacity;
         self.flows_reused += o.flows_reused;
+        self.values_redacted += o.values_redacted;
         self.flows_open_unlisted += o.flows_open_unlisted;
         self.add_reassembly(&o.reassembly);
         self.dissect.add(&o.dissect);

@@ -112,6 +112,27 @@ struct Source {
     /// the sources, and again whenever it grows during a live capture.
     #[arg(long = "keylog", value_name = "FILE")]
     keylogs: Vec<PathBuf>,
+    /// Show credentials: turn off the redaction of credential headers, query parameters and
+    /// body fields (Redis/AMQP/Kafka authentication secrets and TLS keys are never kept). Said
+    /// at start and in capture_status.
+    #[arg(long)]
+    no_redact: bool,
+    /// Also redact this header's values (repeatable; `Authorization`, `Cookie`, `Set-Cookie`,
+    /// `X-Api-Key` and similar are redacted by default).
+    #[arg(long = "redact-header", value_name = "NAME")]
+    redact_headers: Vec<String>,
+    /// Show this header's values although they are redacted by default (repeatable).
+    #[arg(long = "keep-header", value_name = "NAME")]
+    keep_headers: Vec<String>,
+    /// Also redact query parameters and JSON/form body fields of this name (repeatable;
+    /// compared without case, `-`, `_` and `.`; `password`, `token`, `secret`, `api_key`, names
+    /// ending in them, and similar are redacted by default).
+    #[arg(long = "redact-field", value_name = "NAME")]
+    redact_fields: Vec<String>,
+    /// Show query parameters and body fields of this name although they are redacted by
+    /// default (repeatable; e.g. `--keep-field page_token`).
+    #[arg(long = "keep-field", value_name = "NAME")]
+    keep_fields: Vec<String>,
     /// Live capture ring: blocks per interface (each --ring-block-size).
     #[arg(long, value_name = "N", default_value_t = 64)]
     ring_blocks: u32,
@@ -235,6 +256,13 @@ impl Source {
             },
             bpf: self.bpf.clone(),
             keylogs: self.keylogs.clone(),
+            redaction: capture_core::redact::Redaction::with_rules(
+                !self.no_redact,
+                &self.redact_headers,
+                &self.keep_headers,
+                &self.redact_fields,
+                &self.keep_fields,
+            ),
         })
     }
 }

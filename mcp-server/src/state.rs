@@ -44,6 +44,8 @@ pub struct SourceArgs {
     pub bpf: Option<Arc<Filter>>,
     /// NSS key logs (`--keylog`): secrets to decrypt TLS with.
     pub keylogs: Vec<PathBuf>,
+    /// What is redacted (`--no-redact`, `--redact-header`, …); the defaults when not given.
+    pub redaction: capture_core::redact::Redaction,
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -76,6 +78,15 @@ impl Drop for LiveCapture {
     }
 }
 
+/// Redaction is part of what a run shows: said at start, loudly when it is off.
+fn log_redaction(r: &capture_core::redact::Redaction) {
+    if !r.enabled {
+        tracing::warn!("redaction is off (--no-redact): credentials in headers, query parameters and bodies are shown");
+    } else if *r != capture_core::redact::Redaction::default() {
+        tracing::info!(headers = ?r.headers, fields = ?r.fields, kept_fields = ?r.keep_fields, "redaction rules");
+    }
+}
+
 impl AppState {
     /// Reads every source to the end (files in order, then the demo).
     pub fn load(args: &SourceArgs) -> anyhow::Result<AppState> {
@@ -88,7 +99,9 @@ impl AppState {
     /// of a known format), identity dumps, protobuf descriptors and the interfaces (opened). The
     /// state is empty and loading until [`AppState::fill`] has read the sources.
     pub fn prepare(args: &SourceArgs) -> anyhow::Result<(AppState, Pending)> {
-        let shared = Shared::with_limits(&args.limits);
+        let mut shared = Shared::with_limits(&args.limits);
+        shared.redaction = Arc::new(args.redaction.clone());
+        log_redaction(&args.redaction);
         anyhow::ensure!(
             args.kube.is_none() || (args.identities.is_empty() && !args.demo),
             "--kubeconfig/--kubernetes replace --identities and the demo's identities: give one of them"

@@ -35,6 +35,9 @@ pub struct CaptureStatus {
     pub store: StoreStatus,
     /// Kubernetes identities: where they come from and how many objects are known.
     pub identities: IdentityStatus,
+    /// What is redacted before anything is shown, and how much was.
+    #[serde(default)]
+    pub redaction: RedactionStatus,
     /// eBPF probes: what is attached, what is not and why, and what they delivered. Absent
     /// when no probe was asked for (files, the demo, `--no-ebpf`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,6 +49,27 @@ pub struct CaptureStatus {
     /// The caps in force.
     pub limits: BTreeMap<String, u64>,
     pub coverage: Coverage,
+}
+
+/// The redaction rules in force (`--no-redact`, `--redact-header`, `--keep-header`,
+/// `--redact-field`, `--keep-field`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct RedactionStatus {
+    /// False with `--no-redact`: credentials are shown.
+    pub enabled: bool,
+    /// Header names whose values are replaced by `[redacted len=N id=…]`.
+    pub headers: Vec<String>,
+    /// Query-parameter and JSON/form body-field names (compared without case, `-`, `_`, `.`).
+    pub fields: Vec<String>,
+    /// Name endings that also make a field a credential.
+    pub field_suffixes: Vec<String>,
+    /// Field names never redacted (`--keep-field`).
+    pub kept_fields: Vec<String>,
+    /// Header values and query parameters replaced in stored entries so far (bodies are
+    /// redacted when shown, and counted in that result's notes).
+    pub values_redacted: u64,
+    /// Credentials never kept at all, whatever the rules.
+    pub never_kept: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]

@@ -230,6 +230,18 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
             tls_bytes: s.ebpf.tls.bytes,
             tls_without_addresses: s.ebpf.tls.without_addresses,
         }),
+        redaction: {
+            let r = &state.shared.redaction;
+            tools_schema::RedactionStatus {
+                enabled: r.enabled,
+                headers: r.headers.clone(),
+                fields: r.fields.clone(),
+                field_suffixes: r.suffixes.clone(),
+                kept_fields: r.keep_fields.clone(),
+                values_redacted: s.values_redacted,
+                never_kept: capture_core::redact::NEVER_KEPT.iter().map(|s| s.to_string()).collect(),
+            }
+        },
         identities: {
             let idx = state.shared.identities.index();
             let src = state.shared.identities.source();

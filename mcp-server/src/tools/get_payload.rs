@@ -51,7 +51,8 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
     let decode = p.decode.unwrap_or_default();
     let offset = p.offset.unwrap_or(0);
     let limits = &state.limits;
-    let msg = |m: &HttpMessage| message(m, decode, offset, max, limits.decompress_max_bytes);
+    let redaction = &*state.shared.redaction;
+    let msg = |m: &HttpMessage| message(m, decode, offset, max, limits.decompress_max_bytes, redaction);
     let h = entry.http();
     let request = if part != Part::Response {
         h.and_then(|h| h.request.as_ref()).map(msg)
@@ -82,7 +83,12 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResul
                 let mut p = msg(&h2_as_http(m, start_line));
                 if s.grpc.is_some() && decode != BodyDecode::Raw {
                     let ty = types.as_ref().map(|(i, o)| if req { i } else { o });
-                    p.body_json = Some(grpc_messages_json(&m.body, grpc_encoding(req), ty, limits));
+                    let mut v = grpc_messages_json(&m.body, grpc_encoding(req), ty, limits);
+                    let n = redaction.json_value(&mut v);
+                    if n > 0 {
+                        p.notes.push(redacted_note(n));
+                    }
+                    p.body_json = Some(v);
                     p.body = None;
                     p.body_encoding = "json".into();
                     p.offset = 0;
@@ -257,17 +263,23 @@ fn grpc_messages_json(
     Value::Array(decoded.collect())
 }
 
+/// Header values were redacted when the entry was stored.
 fn headers_of(pairs: Vec<(String, String)>) -> Vec<Header> {
-    pairs
-        .into_iter()
-        .map(|(n, v)| Header {
-            value: redact::header_value(&n, &v),
-            name: n,
-        })
-        .collect()
+    pairs.into_iter().map(|(name, value)| Header { name, value }).collect()
 }
 
-fn message(m: &HttpMessage, decode: BodyDecode, offset: u64, max: u64, decompress_max: usize) -> MessagePayload {
+fn redacted_note(n: u64) -> String {
+    format!("{n} credential field(s) of the body redacted (length and id kept; capture_status.redaction has the rules)")
+}
+
+fn message(
+    m: &HttpMessage,
+    decode: BodyDecode,
+    offset: u64,
+    max: u64,
+    decompress_max: usize,
+    redaction: &redact::Redaction,
+) -> MessagePayload {
     let start_line = m
         .head
         .split(|&b| b == b'\n')
@@ -299,6 +311,14 @@ fn message(m: &HttpMessage, decode: BodyDecode, offset: u64, max: u64, decompres
             notes.push(n);
         }
         (d.bytes, d.coding.map(str::to_string))
+    };
+    // Credentials in the body go before windowing, so offsets refer to what is shown.
+    let bytes = match redaction.body(&bytes, ctype.as_deref()) {
+        (std::borrow::Cow::Owned(b), n) => {
+            notes.push(redacted_note(n));
+            b
+        }
+        _ => bytes,
     };
     let len = bytes.len() as u64;
     let start = offset.min(len) as usize;
