@@ -51,6 +51,10 @@ enum Command {
     },
     /// Print the KFL filter language reference (Markdown), generated from the field registry.
     KflReference,
+    /// Print the `--demo` scenario's ground truth (JSON, from the generator's own records), for
+    /// tests that check answers against what was put on the wire.
+    #[command(hide = true)]
+    DemoTruth,
     /// Write a synthetic HTTP/1.1 capture (keep-alive connections, bodies of 100 B–20 KB) for
     /// benchmarks.
     GenerateWorkload {
@@ -270,6 +274,11 @@ fn main() -> ExitCode {
         Command::Call { source, tool, args } => call(&source, &tool, args.as_deref()),
         Command::KflReference => {
             print!("{}", capture_core::kfl::reference_markdown());
+            ExitCode::SUCCESS
+        }
+        Command::DemoTruth => {
+            let truth = mcp_server::demo_truth::truth(mcp_server::state::DEMO_SEED);
+            println!("{truth}");
             ExitCode::SUCCESS
         }
         Command::GenerateWorkload { out, size, seed } => match generate(&out, size, seed) {
