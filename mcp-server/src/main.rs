@@ -76,7 +76,8 @@ struct Source {
     pcaps: Vec<PathBuf>,
     /// The built-in demo: a microservice shop (frontend, api-gateway, orders, payments, inventory)
     /// with 4xx/5xx errors, slow calls, a lossy link, a slow receiver, refused connections, a
-    /// cross-zone RTT, a Redis cache, a Kafka topic, an AMQP job queue and DNS lookups.
+    /// cross-zone RTT, a Redis cache, a Kafka topic, an AMQP job queue, DNS lookups, a rollout
+    /// that changes a response's JSON shape and an undocumented caller from another namespace.
     #[arg(long)]
     demo: bool,
     /// Memory budget of the entry store, e.g. 256MiB, 2GiB.

@@ -474,9 +474,49 @@ fn api_stats_groups_endpoints_statuses_and_others() {
     let out = run(&["call", "--demo", "api_stats", r#"{"limit": 0}"#]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`limit`"));
-    let out = run(&["call", "--demo", "api_stats", r#"{"group_by": "pod"}"#]);
+    let out = run(&["call", "--demo", "api_stats", r#"{"group_by": "cluster"}"#]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("group_by"));
+
+    // The responder's pods tell the two ReplicaSets of the inventory rollout apart; `client`
+    // names the callers, the undocumented one from namespace `mobile` too.
+    let scenario = capture_core::source::demo::demo_packets(mcp_server::state::DEMO_SEED);
+    let rollout = &scenario.ground_truth_rollout;
+    let pods = call_json(&[
+        "call",
+        "--demo",
+        "api_stats",
+        r#"{"group_by": "pod", "filter": "dst.workload.name == 'inventory'"}"#,
+    ]);
+    let mut got: Vec<(String, u64)> = pods["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap().to_string(), g["count"].as_u64().unwrap()))
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, u64)> = [rollout.old_pod, rollout.new_pod]
+        .iter()
+        .map(|pod| {
+            let n = scenario.ground_truth.iter().filter(|c| c.server_pod == *pod).count() as u64;
+            (format!("shop/{pod}"), n)
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let callers = call_json(&[
+        "call",
+        "--demo",
+        "api_stats",
+        r#"{"group_by": "client", "filter": "dst.workload.name == 'orders'"}"#,
+    ]);
+    let keys: Vec<&str> = callers["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["web/api-gateway", "mobile/mobile-backend"]);
 }
 
 #[test]
@@ -544,8 +584,16 @@ fn service_map_names_the_demo_and_shows_its_trouble() {
     let pods = call_json(&["call", "--demo", "service_map", r#"{"level": "pod", "limit": 1}"#]);
     assert_eq!(pods["edges"].as_array().unwrap().len(), 1);
     assert!(pods["edges_omitted"].as_u64().unwrap() > 0);
+    // The busiest pod pair: the frontend's calls to the gateway (the gateway's calls to
+    // inventory are split over the rollout's two pods).
     assert!(
         pods["edges"][0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("frontend-6b8f9c7d4-h5k2m")
+    );
+    assert!(
+        pods["edges"][0]["destination"]
             .as_str()
             .unwrap()
             .contains("api-gateway-7c5d8f6b9-q8wzr")

@@ -143,6 +143,11 @@ pub struct FlowOut {
 pub struct FlowGroupOut {
     /// The group's value (`10.0.0.1 → 10.0.0.2:80`, `10.0.0.2:80`, `web → shop`).
     pub key: String,
+    /// The key in Kubernetes names (pod, else service, else node, else a DNS name seen in the
+    /// traffic): `payments-5f7b9d8c6-m3n7t` for a server, `orders-… → payments-…` for a
+    /// client/server pair; absent when no end has a name (and for namespace pairs, already named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub flows: u64,
     #[serde(flatten)]
     pub metrics: TcpMetricsOut,

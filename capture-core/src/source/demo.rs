@@ -2524,11 +2524,21 @@ mod tests {
             let demo = demo_packets(seed);
             let r = &demo.ground_truth_rollout;
             let stock: Vec<&DemoCall> = demo.ground_truth.iter().filter(|c| c.server == "inventory").collect();
-            let (old, new): (Vec<&DemoCall>, Vec<&DemoCall>) =
-                stock.iter().partition(|c| c.request_ts < r.switched_at);
-            assert!(old.len() >= 10 && new.len() >= 10, "seed {seed}: {} / {}", old.len(), new.len());
-            assert!(old.iter().all(|c| c.server_pod == r.old_pod && c.path.starts_with("/stock/")));
-            assert!(new.iter().all(|c| c.server_pod == r.new_pod && c.path.starts_with("/stock/")));
+            let (old, new): (Vec<&DemoCall>, Vec<&DemoCall>) = stock.iter().partition(|c| c.request_ts < r.switched_at);
+            assert!(
+                old.len() >= 10 && new.len() >= 10,
+                "seed {seed}: {} / {}",
+                old.len(),
+                new.len()
+            );
+            assert!(
+                old.iter()
+                    .all(|c| c.server_pod == r.old_pod && c.path.starts_with("/stock/"))
+            );
+            assert!(
+                new.iter()
+                    .all(|c| c.server_pod == r.new_pod && c.path.starts_with("/stock/"))
+            );
             assert!(r.old_pod.starts_with(r.old_replicaset) && r.new_pod.starts_with(r.new_replicaset));
             // The bodies on the wire: every answer of the new pod has exactly the new keys.
             let shared = replay(&demo);

@@ -267,8 +267,27 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
             }
             let mut out = metrics_out(&m);
             out.initial_rtt_us = pct.map(|p| p.0);
+            // Every flow of a server (or pair) group has the same ends; the first one names them.
+            let name = fs.first().and_then(|f| {
+                let server = convert::name_of(&f.peers.dst, f.peers.dst_dns.as_deref());
+                match group_by {
+                    GroupBy::Server => server,
+                    GroupBy::ClientServer => {
+                        let client = convert::name_of(&f.peers.src, f.peers.src_dns.as_deref());
+                        (client.is_some() || server.is_some()).then(|| {
+                            format!(
+                                "{} → {}",
+                                client.unwrap_or_else(|| f.client.ip().to_string()),
+                                server.unwrap_or_else(|| f.server.to_string())
+                            )
+                        })
+                    }
+                    GroupBy::NamespacePair | GroupBy::Flow => None,
+                }
+            });
             FlowGroupOut {
                 key,
+                name,
                 flows: fs.len() as u64,
                 metrics: out,
                 initial_rtt_p50_us: pct.map(|p| p.0),
