@@ -750,3 +750,63 @@ fn dns_answers_name_the_addresses_after_them() {
     assert_eq!(s["drops"]["dns_names_forgotten"], 0);
     assert_eq!(s["limits"]["dns_names_max"], 65536);
 }
+
+/// `fields` on the flow tools: flat rows of exactly the requested KFL fields (null where one
+/// does not apply), after filtering, sorting and paging; unknown names and projected groups are
+/// tool errors.
+#[test]
+fn flow_tools_project_fields() {
+    use capture_core::source::demo::{DemoPathology, demo_packets};
+    let scenario = demo_packets(mcp_server::state::DEMO_SEED);
+    let facts = &scenario.ground_truth_network;
+    let refused = facts.iter().filter(|f| f.kind == DemoPathology::Refused).count();
+    let v = call_json(&[
+        "call",
+        "--demo",
+        "list_flows",
+        r#"{"filter": "conn_state == 'refused'", "fields": ["src.workload.name", "dst.port", "conn_state"], "limit": 1000}"#,
+    ]);
+    let flows = v["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), refused);
+    assert_eq!(v["total_matched"], refused as u64);
+    for f in flows {
+        assert_eq!(f.as_object().unwrap().len(), 3, "{f}");
+        assert_eq!(
+            (&f["src.workload.name"], &f["dst.port"], &f["conn_state"]),
+            (
+                &serde_json::json!("api-gateway"),
+                &serde_json::json!(8080),
+                &serde_json::json!("refused")
+            )
+        );
+    }
+
+    let lossy = facts.iter().find(|f| f.kind == DemoPathology::LossyLink).unwrap();
+    let v = call_json(&[
+        "call",
+        "--demo",
+        "tcp_insights",
+        r#"{"sort": "retransmission_rate", "limit": 1, "fields": ["dst.workload.name", "retransmissions", "status"]}"#,
+    ]);
+    let [f] = v["flows"].as_array().unwrap().as_slice() else {
+        panic!("{v}")
+    };
+    assert_eq!(f["dst.workload.name"], "payments");
+    assert_eq!(f["retransmissions"], lossy.events.retransmissions);
+    assert!(f["status"].is_null());
+
+    for (tool, args, want) in [
+        ("list_flows", r#"{"fields": ["stauts"]}"#, "did you mean `status`"),
+        ("tcp_insights", r#"{"fields": ["conn_stat"]}"#, "conn_state"),
+        (
+            "tcp_insights",
+            r#"{"group_by": "server", "fields": ["verdict"]}"#,
+            "group_by: flow",
+        ),
+    ] {
+        let out = run(&["call", "--demo", tool, args]);
+        assert_eq!(out.status.code(), Some(1), "{tool} {args}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{tool} {args}: {err}");
+    }
+}
