@@ -530,11 +530,17 @@ mod tests {
         assert_eq!(f.values, ["grpc_service", "grpc_status"]);
         let ids = resource(&s, resources::ENTRY_TEMPLATE, "id", "3").unwrap();
         assert!(!ids.values.is_empty() && ids.values.iter().all(|v| v.starts_with('3')));
-        let newest: u64 = ids.values[0].parse().unwrap();
-        assert!(
-            ids.values.iter().all(|v| v.parse::<u64>().unwrap() <= newest),
-            "newest first"
-        );
+        // Newest first by capture time (ids number entries as they complete: a call that waited
+        // on a nested one completes after it).
+        let mut by_time = Vec::new();
+        s.shared.store.scan(Order::Desc, None, &mut |e| {
+            let id = e.id.to_string();
+            if id.starts_with('3') {
+                by_time.push(id);
+            }
+            ControlFlow::Continue(())
+        });
+        assert_eq!(ids.values, by_time[..ids.values.len()], "newest first");
         assert!(resource(&s, resources::ENTRY_TEMPLATE, "name", "").is_err());
         assert!(resource(&s, "wirelens://nope/{x}", "x", "").is_err());
     }

@@ -10,10 +10,12 @@
 //! - [`http`]: the Streamable HTTP transport (`wirelens serve`), its security checks and
 //!   `/healthz`, `/readyz`, `/metrics`;
 //! - [`metrics`]: tool-call counters and the Prometheus exposition;
-//! - [`convert`]: engine values → `tools-schema` types (the only place they meet).
+//! - [`convert`]: engine values → `tools-schema` types (the only place they meet);
+//! - [`demo_truth`]: the `--demo` scenario's ground truth as JSON (`wirelens demo-truth`).
 
 pub mod completions;
 pub mod convert;
+pub mod demo_truth;
 pub mod http;
 pub mod loading;
 pub mod metrics;

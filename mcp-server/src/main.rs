@@ -51,6 +51,10 @@ enum Command {
     },
     /// Print the KFL filter language reference (Markdown), generated from the field registry.
     KflReference,
+    /// Print the `--demo` scenario's ground truth (JSON, from the generator's own records), for
+    /// tests that check answers against what was put on the wire.
+    #[command(hide = true)]
+    DemoTruth,
     /// Write a synthetic HTTP/1.1 capture (keep-alive connections, bodies of 100 B–20 KB) for
     /// benchmarks.
     GenerateWorkload {
@@ -72,7 +76,8 @@ struct Source {
     pcaps: Vec<PathBuf>,
     /// The built-in demo: a microservice shop (frontend, api-gateway, orders, payments, inventory)
     /// with 4xx/5xx errors, slow calls, a lossy link, a slow receiver, refused connections, a
-    /// cross-zone RTT, a Redis cache, a Kafka topic, an AMQP job queue and DNS lookups.
+    /// cross-zone RTT, a Redis cache, a Kafka topic, an AMQP job queue, DNS lookups, a rollout
+    /// that changes a response's JSON shape and an undocumented caller from another namespace.
     #[arg(long)]
     demo: bool,
     /// Memory budget of the entry store, e.g. 256MiB, 2GiB.
@@ -298,6 +303,11 @@ fn main() -> ExitCode {
         Command::Call { source, tool, args } => call(&source, &tool, args.as_deref()),
         Command::KflReference => {
             print!("{}", capture_core::kfl::reference_markdown());
+            ExitCode::SUCCESS
+        }
+        Command::DemoTruth => {
+            let truth = mcp_server::demo_truth::truth(mcp_server::state::DEMO_SEED);
+            println!("{truth}");
             ExitCode::SUCCESS
         }
         Command::GenerateWorkload { out, size, seed } => match generate(&out, size, seed) {

@@ -867,8 +867,10 @@ mod tests {
 
     /// Every `tool {json}` span of a rendered body: (tool, arguments).
     fn tool_calls(text: &str) -> Vec<(String, String)> {
-        const TOOLS: [&str; 8] = [
+        const TOOLS: [&str; 10] = [
             "api_stats",
+            "service_map",
+            "list_workloads",
             "list_entries",
             "get_payload",
             "capture_status",
@@ -917,6 +919,10 @@ mod tests {
                         "list_flows" => serde_json::from_value::<tools_schema::ListFlowsParams>(v.clone()).is_ok(),
                         "flow_summary" => serde_json::from_value::<tools_schema::FlowSummaryParams>(v.clone()).is_ok(),
                         "api_stats" => serde_json::from_value::<tools_schema::ApiStatsParams>(v.clone()).is_ok(),
+                        "service_map" => serde_json::from_value::<tools_schema::ServiceMapParams>(v.clone()).is_ok(),
+                        "list_workloads" => {
+                            serde_json::from_value::<tools_schema::ListWorkloadsParams>(v.clone()).is_ok()
+                        }
                         _ => serde_json::from_value::<tools_schema::ValidateFilterParams>(v.clone()).is_ok(),
                     };
                     assert!(ok, "{}: `{tool} {json}` does not fit the tool's arguments", p.name);

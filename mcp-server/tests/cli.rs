@@ -474,9 +474,49 @@ fn api_stats_groups_endpoints_statuses_and_others() {
     let out = run(&["call", "--demo", "api_stats", r#"{"limit": 0}"#]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`limit`"));
-    let out = run(&["call", "--demo", "api_stats", r#"{"group_by": "pod"}"#]);
+    let out = run(&["call", "--demo", "api_stats", r#"{"group_by": "cluster"}"#]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("group_by"));
+
+    // The responder's pods tell the two ReplicaSets of the inventory rollout apart; `client`
+    // names the callers, the undocumented one from namespace `mobile` too.
+    let scenario = capture_core::source::demo::demo_packets(mcp_server::state::DEMO_SEED);
+    let rollout = &scenario.ground_truth_rollout;
+    let pods = call_json(&[
+        "call",
+        "--demo",
+        "api_stats",
+        r#"{"group_by": "pod", "filter": "dst.workload.name == 'inventory'"}"#,
+    ]);
+    let mut got: Vec<(String, u64)> = pods["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap().to_string(), g["count"].as_u64().unwrap()))
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, u64)> = [rollout.old_pod, rollout.new_pod]
+        .iter()
+        .map(|pod| {
+            let n = scenario.ground_truth.iter().filter(|c| c.server_pod == *pod).count() as u64;
+            (format!("shop/{pod}"), n)
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let callers = call_json(&[
+        "call",
+        "--demo",
+        "api_stats",
+        r#"{"group_by": "client", "filter": "dst.workload.name == 'orders'"}"#,
+    ]);
+    let keys: Vec<&str> = callers["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["web/api-gateway", "mobile/mobile-backend"]);
 }
 
 #[test]
@@ -544,8 +584,16 @@ fn service_map_names_the_demo_and_shows_its_trouble() {
     let pods = call_json(&["call", "--demo", "service_map", r#"{"level": "pod", "limit": 1}"#]);
     assert_eq!(pods["edges"].as_array().unwrap().len(), 1);
     assert!(pods["edges_omitted"].as_u64().unwrap() > 0);
+    // The busiest pod pair: the frontend's calls to the gateway (the gateway's calls to
+    // inventory are split over the rollout's two pods).
     assert!(
         pods["edges"][0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("frontend-6b8f9c7d4-h5k2m")
+    );
+    assert!(
+        pods["edges"][0]["destination"]
             .as_str()
             .unwrap()
             .contains("api-gateway-7c5d8f6b9-q8wzr")
@@ -701,4 +749,64 @@ fn dns_answers_name_the_addresses_after_them() {
     let s = call_json(&["call", "--demo", "capture_status", "{}"]);
     assert_eq!(s["drops"]["dns_names_forgotten"], 0);
     assert_eq!(s["limits"]["dns_names_max"], 65536);
+}
+
+/// `fields` on the flow tools: flat rows of exactly the requested KFL fields (null where one
+/// does not apply), after filtering, sorting and paging; unknown names and projected groups are
+/// tool errors.
+#[test]
+fn flow_tools_project_fields() {
+    use capture_core::source::demo::{DemoPathology, demo_packets};
+    let scenario = demo_packets(mcp_server::state::DEMO_SEED);
+    let facts = &scenario.ground_truth_network;
+    let refused = facts.iter().filter(|f| f.kind == DemoPathology::Refused).count();
+    let v = call_json(&[
+        "call",
+        "--demo",
+        "list_flows",
+        r#"{"filter": "conn_state == 'refused'", "fields": ["src.workload.name", "dst.port", "conn_state"], "limit": 1000}"#,
+    ]);
+    let flows = v["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), refused);
+    assert_eq!(v["total_matched"], refused as u64);
+    for f in flows {
+        assert_eq!(f.as_object().unwrap().len(), 3, "{f}");
+        assert_eq!(
+            (&f["src.workload.name"], &f["dst.port"], &f["conn_state"]),
+            (
+                &serde_json::json!("api-gateway"),
+                &serde_json::json!(8080),
+                &serde_json::json!("refused")
+            )
+        );
+    }
+
+    let lossy = facts.iter().find(|f| f.kind == DemoPathology::LossyLink).unwrap();
+    let v = call_json(&[
+        "call",
+        "--demo",
+        "tcp_insights",
+        r#"{"sort": "retransmission_rate", "limit": 1, "fields": ["dst.workload.name", "retransmissions", "status"]}"#,
+    ]);
+    let [f] = v["flows"].as_array().unwrap().as_slice() else {
+        panic!("{v}")
+    };
+    assert_eq!(f["dst.workload.name"], "payments");
+    assert_eq!(f["retransmissions"], lossy.events.retransmissions);
+    assert!(f["status"].is_null());
+
+    for (tool, args, want) in [
+        ("list_flows", r#"{"fields": ["stauts"]}"#, "did you mean `status`"),
+        ("tcp_insights", r#"{"fields": ["conn_stat"]}"#, "conn_state"),
+        (
+            "tcp_insights",
+            r#"{"group_by": "server", "fields": ["verdict"]}"#,
+            "group_by: flow",
+        ),
+    ] {
+        let out = run(&["call", "--demo", tool, args]);
+        assert_eq!(out.status.code(), Some(1), "{tool} {args}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{tool} {args}: {err}");
+    }
 }

@@ -42,6 +42,10 @@ pub struct TcpInsightsParams {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// With `group_by: flow`: return only these fields per connection, as flat objects (KFL
+    /// field names: `flow_id`, `src.ip`, `dst.workload.name`, `conn_state`, `verdict`,
+    /// `retransmission_rate`, `initial_rtt_us`, …). Fields that do not apply are null.
+    pub fields: Option<Vec<String>>,
 }
 
 /// The TCP metrics of one connection or of a group of connections (summed; latencies from all
@@ -143,6 +147,11 @@ pub struct FlowOut {
 pub struct FlowGroupOut {
     /// The group's value (`10.0.0.1 → 10.0.0.2:80`, `10.0.0.2:80`, `web → shop`).
     pub key: String,
+    /// The key in Kubernetes names (pod, else service, else node, else a DNS name seen in the
+    /// traffic): `payments-5f7b9d8c6-m3n7t` for a server, `orders-… → payments-…` for a
+    /// client/server pair; absent when no end has a name (and for namespace pairs, already named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub flows: u64,
     #[serde(flatten)]
     pub metrics: TcpMetricsOut,
@@ -158,8 +167,9 @@ pub struct FlowGroupOut {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct TcpInsightsResult {
     pub group_by: GroupBy,
+    /// `FlowOut` objects, or flat objects holding exactly the requested `fields`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flows: Option<Vec<FlowOut>>,
+    pub flows: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<FlowGroupOut>>,
     /// Connections matching the arguments (all pages).
@@ -199,6 +209,10 @@ pub struct ListFlowsParams {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Return only these fields per flow, as flat objects (KFL field names: `flow_id`,
+    /// `src.ip`, `dst.workload.name`, `conn_state`, `verdict`, `retransmission_rate`, …).
+    /// Fields that do not apply are null.
+    pub fields: Option<Vec<String>>,
 }
 
 /// One flow as listed.
@@ -237,7 +251,8 @@ pub struct FlowListItem {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ListFlowsResult {
-    pub flows: Vec<FlowListItem>,
+    /// `FlowListItem` objects, or flat objects holding exactly the requested `fields`.
+    pub flows: Vec<serde_json::Map<String, serde_json::Value>>,
     pub next_cursor: Option<String>,
     pub total_matched: u64,
     pub coverage: Coverage,

@@ -38,7 +38,8 @@ pub struct GetPayloadParams {
     pub id: String,
     /// `request`, `response` or `both` (default).
     pub part: Option<Part>,
-    /// Most body bytes returned per message: 1–1048576, default 16384.
+    /// Most body bytes returned per message: 1–1048576, default 4096 (an answer stays a few
+    /// thousand tokens; page on with `offset` = `next_offset`).
     #[schemars(range(min = 1, max = 1_048_576))]
     pub max_bytes: Option<u64>,
     /// Body offset to start from (use `next_offset` of a previous call).

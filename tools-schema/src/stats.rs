@@ -26,6 +26,12 @@ pub enum ApiGroupBy {
     Service,
     /// The server: HTTP Host or `:authority`, else the server's IP:port.
     Server,
+    /// The responder's pod, `namespace/name` (its address when not in the cluster): tells the
+    /// old and new pods of a rollout apart.
+    Pod,
+    /// The requester's workload, `namespace/name` (its address when not in the cluster): who
+    /// calls.
+    Client,
 }
 
 /// Arguments of `api_stats`.
@@ -35,7 +41,8 @@ pub struct ApiStatsParams {
     /// A KFL filter: only matching entries count, e.g. `http && host == "api.shop"`, `grpc`,
     /// `dst.port == 6379`.
     pub filter: Option<String>,
-    /// `endpoint` (default), `status`, `method`, `protocol`, `server`, `workload` or `service`.
+    /// `endpoint` (default), `status`, `method`, `protocol`, `server`, `workload` or `service`
+    /// (the responder's), `pod` (the responder's pod) or `client` (the requester's workload).
     pub group_by: Option<ApiGroupBy>,
     /// Only entries at or after this time: RFC 3339, or a duration before the newest entry
     /// (`5m`, `1h`).

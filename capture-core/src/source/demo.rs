@@ -53,6 +53,17 @@
 //! Kafka: `orders` produces each new order to topic `orders.created` on broker `kafka`
 //! (namespace `data`, port 9092) and `inventory` polls it with Fetch; both start with
 //! ApiVersions and Metadata. Ground truth in [`DemoScenario::ground_truth_kafka`].
+//!
+//! A rollout: at [`DEMO_ROLLOUT_AT`] the `inventory` Deployment's new ReplicaSet (pod
+//! `inventory-5b9d7c8f4-k2p6w`, version 2.5.0, also in the other zone) takes the gateway's
+//! traffic from the old one (`inventory-84c6d9f7b-r9v2j`, 2.4.3). The new version renames the
+//! stock level of `GET /stock/{sku}` from `available` to `quantity`, which the gateway does not
+//! know: every product it lists after the rollout is out of stock. Ground truth in
+//! [`DemoScenario::ground_truth_rollout`].
+//!
+//! An undocumented caller: `mobile-backend` (namespace `mobile`) calls `orders` directly,
+//! `GET /internal/orders?customer_id=…`, bypassing the gateway; every call is in
+//! [`DemoScenario::ground_truth`] with client `mobile-backend`.
 
 use crate::source::LinkType;
 use crate::synth::conversation::{
@@ -110,6 +121,8 @@ pub struct DemoCall {
     pub client: &'static str,
     /// Service name of the callee.
     pub server: &'static str,
+    /// Pod name of the callee (the `inventory` rollout moves calls to a new pod).
+    pub server_pod: &'static str,
     pub method: &'static str,
     /// Request target, query included.
     pub path: String,
@@ -222,6 +235,62 @@ pub struct DemoScenario {
     pub ground_truth_amqp: Vec<DemoAmqpGroup>,
     /// The Kafka requests (each answered), in time order.
     pub ground_truth_kafka: Vec<DemoKafkaRequest>,
+    /// The `inventory` rollout: old and new pods, when traffic moved, what changed.
+    pub ground_truth_rollout: DemoRollout,
+}
+
+/// When the gateway's `inventory` calls move to the new ReplicaSet: 30 s into the capture.
+pub const DEMO_ROLLOUT_AT: Timestamp = Timestamp::from_secs_nanos(1_768_471_230, 0);
+
+/// The `inventory` rollout of the demo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoRollout {
+    pub namespace: &'static str,
+    pub deployment: &'static str,
+    pub old_replicaset: &'static str,
+    pub new_replicaset: &'static str,
+    pub old_pod: &'static str,
+    pub new_pod: &'static str,
+    pub old_version: &'static str,
+    pub new_version: &'static str,
+    /// The endpoint whose response changed, as `api_stats` names it.
+    pub endpoint: &'static str,
+    /// Top-level JSON keys of the endpoint's response, sorted, before and after.
+    pub old_keys: &'static [&'static str],
+    pub new_keys: &'static [&'static str],
+    /// Calls from this time on go to the new pod.
+    pub switched_at: Timestamp,
+}
+
+/// The demo's rollout (the same for every seed).
+pub fn demo_rollout() -> DemoRollout {
+    let services = demo_services();
+    DemoRollout {
+        namespace: "shop",
+        deployment: "inventory",
+        old_replicaset: "inventory-84c6d9f7b",
+        new_replicaset: "inventory-5b9d7c8f4",
+        old_pod: services[INVENTORY].pod_name,
+        new_pod: services[INVENTORY_V2].pod_name,
+        old_version: "2.4.3",
+        new_version: "2.5.0",
+        endpoint: "GET /stock/{id}",
+        old_keys: &["available", "reserved", "sku", "warehouse"],
+        new_keys: &["quantity", "reserved", "sku", "warehouse"],
+        switched_at: DEMO_ROLLOUT_AT,
+    }
+}
+
+/// The version a pod of the demo runs (`app.kubernetes.io/version`).
+pub fn demo_pod_version(pod_name: &str) -> &'static str {
+    let services = demo_services();
+    if pod_name == services[INVENTORY_V2].pod_name {
+        "2.5.0"
+    } else if pod_name == services[INVENTORY].pod_name {
+        "2.4.3"
+    } else {
+        "1.0.0"
+    }
 }
 
 /// Port of the `kafka` broker.
@@ -318,6 +387,14 @@ const KUBE_DNS: usize = 7;
 const RABBITMQ: usize = 8;
 const WORKER: usize = 9;
 const KAFKA: usize = 10;
+const MOBILE: usize = 11;
+/// The new ReplicaSet's pod of `inventory` (the rollout).
+const INVENTORY_V2: usize = 12;
+
+/// Whether this is one of the `inventory` pods (in the other zone).
+fn is_inventory(service: usize) -> bool {
+    matches!(service, INVENTORY | INVENTORY_V2)
+}
 
 /// The pods, indexed by the constants above.
 pub fn demo_services() -> Vec<DemoService> {
@@ -360,6 +437,15 @@ pub fn demo_services() -> Vec<DemoService> {
         svc("rabbitmq", "data", "rabbitmq-0", [10, 42, 5, 15], DEMO_AMQP_PORT),
         svc("worker", "shop", "worker-5d7c9b8f6-j3h6s", [10, 42, 2, 52], 8080),
         svc("kafka", "data", "kafka-0", [10, 42, 5, 21], DEMO_KAFKA_PORT),
+        svc(
+            "mobile-backend",
+            "mobile",
+            "mobile-backend-6d4f8b7c9-w2x5q",
+            [10, 42, 5, 33],
+            8080,
+        ),
+        // The new ReplicaSet of `inventory` (the rollout), on the same far node.
+        svc("inventory", "shop", "inventory-5b9d7c8f4-k2p6w", [10, 42, 4, 57], 8080),
     ]
 }
 
@@ -413,6 +499,7 @@ fn user_agent(service: usize) -> &'static str {
     match service {
         FRONTEND => "frontend/2.7.1 node-fetch/3.3.2",
         GATEWAY => "Go-http-client/1.1",
+        MOBILE => "mobile-backend/1.8.2 okhttp/4.12.0",
         _ => "orders/3.4.0 okhttp/4.12.0",
     }
 }
@@ -426,6 +513,7 @@ pub fn demo_packets(seed: u64) -> DemoScenario {
     demo.dns_lookups(seed);
     demo.amqp_jobs(seed);
     demo.kafka_orders(seed);
+    demo.mobile_backend(seed);
     demo.finish()
 }
 
@@ -627,7 +715,7 @@ impl Demo {
             (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
             _ => false,
         };
-        let rtt_us = if to == INVENTORY {
+        let rtt_us = if is_inventory(to) {
             self.rng.range(CROSS_ZONE_RTT_US)
         } else if same_node {
             self.rng.range(40..=120)
@@ -807,6 +895,7 @@ impl Demo {
         self.calls.push(DemoCall {
             client: self.services[from].name,
             server: self.services[to].name,
+            server_pod: self.services[to].pod_name,
             method: req.method,
             path: req.path.clone(),
             status: resp.status,
@@ -908,13 +997,19 @@ impl Demo {
             trace,
         };
         let sku = sku.to_string();
-        self.call(GATEWAY, INVENTORY, at, req, move |d, got| {
+        // After the rollout the new ReplicaSet's pod answers, with the level renamed.
+        let (to, level) = if at >= DEMO_ROLLOUT_AT {
+            (INVENTORY_V2, "quantity")
+        } else {
+            (INVENTORY, "available")
+        };
+        self.call(GATEWAY, to, at, req, move |d, got| {
             d.stock_calls += 1;
             let slow = d.stock_calls == 2 || d.rng.chance(0.1);
             let delay = if slow { d.ms(800, 1_500) } else { d.ms(1, 8) };
             let available = d.rng.range(0..=120);
             let body = format!(
-                "{{\"sku\":\"{sku}\",\"available\":{available},\"reserved\":{},\
+                "{{\"sku\":\"{sku}\",\"{level}\":{available},\"reserved\":{},\
                 \"warehouse\":\"fra-{}\"}}",
                 d.rng.range(0..=10),
                 d.rng.range(1..=3)
@@ -1874,6 +1969,54 @@ impl Demo {
         self.retired.push(consumer);
     }
 
+    /// `mobile-backend` calling `orders` directly (an undocumented dependency: everything else
+    /// reaches `orders` through the gateway), over one okhttp keep-alive connection. From its own
+    /// generator, last, so the rest of the scenario does not depend on it.
+    fn mobile_backend(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed ^ 0x4D4F_4249_4C45_000A);
+        let end = later(DEMO_START, (DEMO_ACTIVE_SECS - 2) * 1_000 * MS);
+        let mut t = later(DEMO_START, rng.range(4_000_000..=9_000_000) * US);
+        let client = SocketAddr::new(self.services[MOBILE].ip, rng.range(40_000..=60_000) as u16);
+        let server = self.addr(ORDERS);
+        let mut conv = Conversation::new(client, server, t, rng.range(180..=450), rng.next_u32(), rng.next_u32());
+        conv.handshake();
+        while t < end {
+            let customer = rng.range(1_000..=9_999);
+            let req = Request {
+                method: "GET",
+                path: format!("/internal/orders?customer_id={customer}&limit=5"),
+                body: Vec::new(),
+                trace: self.new_trace(),
+            };
+            let bytes = self.request_bytes(MOBILE, ORDERS, &req, "HTTP/1.1");
+            conv.client_send_at(&bytes, t);
+            let request_ts = conv.last_send_start().unwrap_or(t);
+            let n = rng.range_usize(0..=3);
+            let orders: Vec<String> = (0..n)
+                .map(|_| {
+                    format!(
+                        "{{\"order_id\":{},\"status\":\"{}\",\"total_cents\":{}}}",
+                        rng.range(40_000..=60_000),
+                        ["confirmed", "shipped", "delivered"][rng.range_usize(0..=2)],
+                        rng.range(990..=30_000)
+                    )
+                })
+                .collect();
+            let body = format!(
+                "{{\"customer_id\":{customer},\"orders\":[{}],\"count\":{n}}}",
+                orders.join(",")
+            );
+            let ready = later(conv.server_ready_at(), rng.range(3_000..=14_000) * US);
+            let resp = Response::json(200, body, ready);
+            let bytes = self.response_bytes(ORDERS, &resp, "HTTP/1.1");
+            conv.server_send_at(&bytes, ready);
+            let response_ts = conv.last_send_start().unwrap_or(ready);
+            self.record(MOBILE, ORDERS, &req, &resp, "HTTP/1.1", &conv, request_ts, response_ts);
+            t = later(conv.end_ts().max(t), rng.range(5_000_000..=11_000_000) * US);
+        }
+        self.retired.push(conv);
+    }
+
     fn finish(mut self) -> DemoScenario {
         // Connections still in the pools stay open: the capture ends while they are idle.
         for (_, pool) in std::mem::take(&mut self.pools) {
@@ -1892,7 +2035,7 @@ impl Demo {
                 DemoPathology::LossyLink
             } else if self.export_client == Some(conv.client_addr()) {
                 DemoPathology::SlowReceiver
-            } else if to == INVENTORY {
+            } else if is_inventory(to) {
                 DemoPathology::CrossZoneRtt
             } else {
                 continue;
@@ -1935,6 +2078,7 @@ impl Demo {
                 self.amqp_groups.sort_by_key(|g| g.ts);
                 self.amqp_groups
             },
+            ground_truth_rollout: demo_rollout(),
         }
     }
 }
@@ -2364,9 +2508,75 @@ mod tests {
                     ("api-gateway", "inventory"),
                     ("api-gateway", "orders"),
                     ("frontend", "api-gateway"),
+                    ("mobile-backend", "orders"),
                     ("orders", "payments"),
                 ])
             );
+        }
+    }
+
+    /// The rollout moves every `inventory` call at `DEMO_ROLLOUT_AT` to the new pod, whose
+    /// `/stock` answers carry `quantity` where the old ones carry `available`; the gateway,
+    /// which reads `available`, lists the products of later pages as out of stock.
+    #[test]
+    fn rollout_moves_inventory_calls_to_the_new_shape() {
+        for seed in [7, 1, 3] {
+            let demo = demo_packets(seed);
+            let r = &demo.ground_truth_rollout;
+            let stock: Vec<&DemoCall> = demo.ground_truth.iter().filter(|c| c.server == "inventory").collect();
+            let (old, new): (Vec<&DemoCall>, Vec<&DemoCall>) = stock.iter().partition(|c| c.request_ts < r.switched_at);
+            assert!(
+                old.len() >= 10 && new.len() >= 10,
+                "seed {seed}: {} / {}",
+                old.len(),
+                new.len()
+            );
+            assert!(
+                old.iter()
+                    .all(|c| c.server_pod == r.old_pod && c.path.starts_with("/stock/"))
+            );
+            assert!(
+                new.iter()
+                    .all(|c| c.server_pod == r.new_pod && c.path.starts_with("/stock/"))
+            );
+            assert!(r.old_pod.starts_with(r.old_replicaset) && r.new_pod.starts_with(r.new_replicaset));
+            // The bodies on the wire: every answer of the new pod has exactly the new keys.
+            let shared = replay(&demo);
+            let new_ip = demo.services.iter().find(|s| s.pod_name == r.new_pod).unwrap().ip;
+            let mut shapes: BTreeMap<bool, BTreeSet<Vec<String>>> = BTreeMap::new();
+            shared.store.scan(Order::Asc, None, &mut |e| {
+                if e.http_path().is_some_and(|p| p.starts_with("/stock/")) {
+                    let body = e.http().unwrap().response.as_ref().unwrap().body.clone();
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+                    keys.sort();
+                    shapes.entry(e.dst.ip() == new_ip).or_default().insert(keys);
+                }
+                ControlFlow::Continue(())
+            });
+            let want = |k: &[&str]| BTreeSet::from([k.iter().map(|s| s.to_string()).collect::<Vec<_>>()]);
+            assert_eq!(shapes[&false], want(r.old_keys), "seed {seed}");
+            assert_eq!(shapes[&true], want(r.new_keys), "seed {seed}");
+        }
+    }
+
+    /// `mobile-backend` calls `orders` directly, on one connection, and nothing else.
+    #[test]
+    fn mobile_backend_calls_orders_directly() {
+        for seed in [7, 1, 3] {
+            let demo = demo_packets(seed);
+            let calls: Vec<&DemoCall> = demo
+                .ground_truth
+                .iter()
+                .filter(|c| c.client == "mobile-backend")
+                .collect();
+            assert!(calls.len() >= 3, "seed {seed}: {} calls", calls.len());
+            for c in &calls {
+                assert_eq!((c.server, c.method, c.status), ("orders", "GET", 200));
+                assert!(c.path.starts_with("/internal/orders?customer_id="), "{}", c.path);
+                assert_eq!(c.client_addr, calls[0].client_addr);
+            }
+            assert!(demo.ground_truth.iter().all(|c| c.server != "mobile-backend"));
         }
     }
 
@@ -2476,6 +2686,7 @@ mod tests {
         assert_eq!(a.ground_truth_dns, b.ground_truth_dns);
         assert_eq!(a.ground_truth_amqp, b.ground_truth_amqp);
         assert_eq!(a.ground_truth_kafka, b.ground_truth_kafka);
+        assert_eq!(a.ground_truth_rollout, c.ground_truth_rollout);
         assert_ne!(a.packets, c.packets);
         assert_eq!(a.services, c.services);
         let ns: Vec<(&str, &str)> = a.services.iter().map(|s| (s.name, s.namespace)).collect();
@@ -2492,7 +2703,9 @@ mod tests {
                 ("kube-dns", "kube-system"),
                 ("rabbitmq", "data"),
                 ("worker", "shop"),
-                ("kafka", "data")
+                ("kafka", "data"),
+                ("mobile-backend", "mobile"),
+                ("inventory", "shop")
             ]
         );
         assert!(a.services.iter().all(|s| s.pod_name.starts_with(s.name)));

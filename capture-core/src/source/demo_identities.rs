@@ -5,11 +5,13 @@
 //! the other zone inventory runs in). Stateless services are Deployments (pods named
 //! `name-<replicaset hash>-<pod hash>`), the data stores StatefulSets (`name-0`). Every service
 //! selects `app: <name>`; `kube-dns` is reached through its ClusterIP `10.96.0.10`, backed by a
-//! CoreDNS pod.
+//! CoreDNS pod. `inventory` has two ReplicaSets (the rollout of [`super::demo::DEMO_ROLLOUT_AT`]):
+//! both pods carry `app: inventory`, their own `pod-template-hash` and their
+//! `app.kubernetes.io/version`, and the new one was created shortly before the rollout.
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::demo::{DEMO_START, demo_services};
+use super::demo::{DEMO_ROLLOUT_AT, DEMO_START, demo_pod_version, demo_rollout, demo_services};
 use crate::enrich::index::{NodeInfo, Objects, OwnerInfo, PodInfo, ServiceInfo, StrMap};
 use crate::time::Timestamp;
 
@@ -29,6 +31,7 @@ fn node_of(ip: IpAddr) -> Option<u8> {
 pub fn demo_objects() -> Objects {
     // Everything existed an hour before the capture.
     let created = Some(Timestamp(DEMO_START.0.saturating_sub(3_600_000_000_000)));
+    let rollout = demo_rollout();
     let mut o = Objects::default();
     for n in 1..=5u8 {
         o.nodes.push(NodeInfo {
@@ -52,6 +55,11 @@ pub fn demo_objects() -> Objects {
             (s.ip, s.pod_name, node_of(s.ip))
         };
         let stateful = pod_name.ends_with("-0");
+        let mut labels = vec![
+            ("app", if s.name == "kube-dns" { "kube-dns" } else { s.name }),
+            ("app.kubernetes.io/part-of", "shop-demo"),
+            ("app.kubernetes.io/version", demo_pod_version(pod_name)),
+        ];
         let owner = if stateful {
             o.owners.push(OwnerInfo {
                 kind: "StatefulSet".into(),
@@ -64,6 +72,10 @@ pub fn demo_objects() -> Objects {
             // name-<rs hash>-<pod hash>: the ReplicaSet is the name without the last part.
             let rs = pod_name.rsplit_once('-').map_or(pod_name, |(a, _)| a).to_string();
             let deployment = rs.rsplit_once('-').map_or(rs.as_str(), |(a, _)| a).to_string();
+            // The ReplicaSet's hash, as the Deployment controller labels its pods.
+            if let Some((_, hash)) = pod_name.rsplit_once('-').and_then(|(a, _)| a.rsplit_once('-')) {
+                labels.push(("pod-template-hash", hash));
+            }
             o.owners.push(OwnerInfo {
                 kind: "ReplicaSet".into(),
                 name: rs.clone().into(),
@@ -81,12 +93,21 @@ pub fn demo_objects() -> Objects {
             host_network: false,
             ports: vec![s.port],
             node: node.map(|n| format!("node-{n}").into()),
-            labels: map(&[("app", app), ("app.kubernetes.io/part-of", "shop-demo")]),
+            labels: map(&labels),
             annotations: map(&[("demo.wirelens.dev/role", s.name)]),
             owner: Some((owner.0.into(), owner.1.into())),
-            created,
+            // The rollout's new pod became ready 20 s before it took the traffic.
+            created: if pod_name == rollout.new_pod {
+                Some(Timestamp(DEMO_ROLLOUT_AT.0 - 20_000_000_000))
+            } else {
+                created
+            },
             deleted: None,
         });
+        if o.services.iter().any(|svc| &*svc.name == s.name) {
+            // A second pod of the same service (the rollout): one Service selects both.
+            continue;
+        }
         let cluster_ips = if s.name == "kube-dns" {
             vec![s.ip]
         } else {
@@ -114,8 +135,9 @@ mod tests {
     #[test]
     fn every_demo_address_has_its_pod_workload_and_service() {
         let idx = IdentityIndex::build(&demo_objects(), IndexCaps::default());
+        // Every pod runs at the rollout (the new `inventory` pod is created shortly before).
         for s in demo_services() {
-            let r = idx.resolve(s.ip, s.port, DEMO_START);
+            let r = idx.resolve(s.ip, s.port, DEMO_ROLLOUT_AT);
             let id = r.identity.unwrap_or_else(|| panic!("{} unresolved", s.name));
             assert_eq!(id.namespace.as_deref(), Some(s.namespace), "{}", s.name);
             assert_eq!(id.service(), Some(s.name), "{}", s.name);
@@ -135,6 +157,31 @@ mod tests {
             assert_eq!(&*kind, want, "{}", s.name);
             assert!(id.node.as_deref().unwrap().starts_with("node-"));
         }
+        // The rollout's two pods: one Deployment, one Service, two ReplicaSets and versions; the
+        // new pod did not exist when the capture started.
+        let r = demo_rollout();
+        let pods: Vec<_> = demo_services().into_iter().filter(|s| s.name == "inventory").collect();
+        assert_eq!(pods.len(), 2);
+        let ids: Vec<_> = pods
+            .iter()
+            .map(|s| idx.resolve(s.ip, s.port, DEMO_ROLLOUT_AT).identity.unwrap())
+            .collect();
+        assert_eq!(
+            [ids[0].pod.as_deref(), ids[1].pod.as_deref()],
+            [Some(r.old_pod), Some(r.new_pod)]
+        );
+        let label = |i: usize, k: &str| ids[i].labels.get(k).map(|v| v.to_string());
+        assert_eq!(label(0, "app.kubernetes.io/version").as_deref(), Some(r.old_version));
+        assert_eq!(label(1, "app.kubernetes.io/version").as_deref(), Some(r.new_version));
+        assert_eq!(
+            [label(0, "pod-template-hash"), label(1, "pod-template-hash")],
+            [
+                r.old_replicaset.strip_prefix("inventory-").map(str::to_string),
+                r.new_replicaset.strip_prefix("inventory-").map(str::to_string)
+            ]
+        );
+        assert!(idx.resolve(pods[1].ip, 8080, DEMO_START).identity.is_none());
+        assert_eq!(o_services_named(&demo_objects(), "inventory"), 1);
         let inv = demo_services().into_iter().find(|s| s.name == "inventory").unwrap();
         let node = idx
             .resolve(inv.ip, 1, DEMO_START)
@@ -144,5 +191,9 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(&*node, "node-4");
+    }
+
+    fn o_services_named(o: &Objects, name: &str) -> usize {
+        o.services.iter().filter(|s| &*s.name == name).count()
     }
 }

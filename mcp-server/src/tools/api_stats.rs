@@ -19,7 +19,7 @@ use crate::convert;
 use crate::state::AppState;
 
 pub const DESCRIPTION: &str = "Request rate, error rate, latency p50/p90/p99 and bytes per endpoint, \
-status, method, protocol, server, or the responder's workload or service, busiest first, in one call: \"which endpoints fail or are slow?\". Endpoints \
+status, method, protocol, server, the responder's workload, service or pod (`pod` tells a rollout's old and new pods apart), or the caller's workload (`client`: who calls), busiest first, in one call: \"which endpoints fail or are slow?\". Endpoints \
 are normalised (`GET /orders/{id}`; gRPC `pkg.Service/Method`; Redis command; Kafka `API topic`; DNS query \
 type, each prefixed with its protocol: `redis GET`, `kafka PRODUCE orders`, `dns AAAA`). Errors are HTTP 5xx, gRPC non-OK, DNS non-NOERROR, Redis error replies, Kafka error codes, AMQP reply codes \
 ≥ 300 and calls without a response. `filter` (KFL) narrows the calls; `since`/`until` the time window. Each \
@@ -179,13 +179,34 @@ fn server_key(e: &Entry) -> String {
     }
 }
 
-/// `namespace/name` of the responder's workload or service; its address when it has none.
-fn identity_key(e: &Entry, name: impl Fn(&capture_core::enrich::Identity) -> Option<&str>) -> String {
-    let id = e.peers.dst.identity.as_deref();
-    match id.and_then(|i| Some((i.namespace.as_deref(), name(i)?))) {
+/// Which end of a call a group key names.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The requester.
+    Src,
+    /// The responder.
+    Dst,
+}
+
+/// `namespace/name` of one end's workload, service or pod; its address when it has none (the
+/// responder's IP:port, the requester's IP).
+fn identity_key(e: &Entry, side: Side, name: impl Fn(&capture_core::enrich::Identity) -> Option<&str>) -> String {
+    let (peer, addr) = match side {
+        Side::Src => (&e.peers.src, e.src),
+        Side::Dst => (&e.peers.dst, e.dst),
+    };
+    match peer
+        .identity
+        .as_deref()
+        .and_then(|i| Some((i.namespace.as_deref(), name(i)?)))
+    {
         Some((Some(ns), n)) => format!("{ns}/{n}"),
         Some((None, n)) => n.to_string(),
-        None => e.dst.to_string(),
+        // A requester's port is ephemeral: its IP alone keeps one group per caller.
+        None => match side {
+            Side::Src => addr.ip().to_string(),
+            Side::Dst => addr.to_string(),
+        },
     }
 }
 
@@ -228,8 +249,10 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
             ApiGroupBy::Method => method_key(e),
             ApiGroupBy::Protocol => e.protocol.name().to_string(),
             ApiGroupBy::Server => server_key(e),
-            ApiGroupBy::Workload => identity_key(e, |i| i.workload.as_ref().map(|w| &*w.1)),
-            ApiGroupBy::Service => identity_key(e, |i| i.service()),
+            ApiGroupBy::Workload => identity_key(e, Side::Dst, |i| i.workload.as_ref().map(|w| &*w.1)),
+            ApiGroupBy::Service => identity_key(e, Side::Dst, |i| i.service()),
+            ApiGroupBy::Pod => identity_key(e, Side::Dst, |i| i.pod.as_deref()),
+            ApiGroupBy::Client => identity_key(e, Side::Src, |i| i.workload.as_ref().map(|w| &*w.1)),
         };
         total.add(e, &o.status, o.error);
         let room = groups.len() < MAX_GROUPS;

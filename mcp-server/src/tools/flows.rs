@@ -77,32 +77,42 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
         .filter(|f| endpoint.is_none_or(|e| super::tcp_insights::touches(f, e)))
         .collect();
     let flows = super::filter::select_flows(state, flows, p.filter.as_deref())?;
+    let projection = p
+        .fields
+        .as_deref()
+        .map(super::list_entries::resolve_fields)
+        .transpose()?;
     let counts = entries_per_flow(state);
     let total = flows.len();
     let start = offset.min(total);
     let end = (start + limit as usize).min(total);
     let items = flows[start..end]
         .iter()
-        .map(|f| FlowListItem {
-            flow_id: f.id,
-            transport: if f.transport == Transport::Tcp { "tcp" } else { "udp" }.into(),
-            client: f.client.to_string(),
-            server: f.server.to_string(),
-            client_name: convert::name_of(&f.peers.src, f.peers.src_dns.as_deref()),
-            server_name: convert::name_of(&f.peers.dst, f.peers.dst_dns.as_deref()),
-            first_seen: f.first_seen.to_rfc3339(),
-            last_seen: f.last_seen.to_rfc3339(),
-            state: f.state().into(),
-            packets_c2s: f.metrics.packets[0],
-            packets_s2c: f.metrics.packets[1],
-            payload_bytes_c2s: f.metrics.payload_bytes[0],
-            payload_bytes_s2c: f.metrics.payload_bytes[1],
-            entries: counts.get(&f.id).map_or(0, |c| c.0),
-            kernel: f.kernel.as_deref().map(convert::kernel_tcp),
-            entry_ids: counts.get(&f.id).map(|c| c.1.clone()).unwrap_or_default(),
-            verdict: (f.transport == Transport::Tcp).then(|| health::assess_flow(f).0.name().to_string()),
+        .map(|f| {
+            if let Some(fields) = &projection {
+                return Ok(convert::project(&f.as_entry(), fields));
+            }
+            to_object(FlowListItem {
+                flow_id: f.id,
+                transport: if f.transport == Transport::Tcp { "tcp" } else { "udp" }.into(),
+                client: f.client.to_string(),
+                server: f.server.to_string(),
+                client_name: convert::name_of(&f.peers.src, f.peers.src_dns.as_deref()),
+                server_name: convert::name_of(&f.peers.dst, f.peers.dst_dns.as_deref()),
+                first_seen: f.first_seen.to_rfc3339(),
+                last_seen: f.last_seen.to_rfc3339(),
+                state: f.state().into(),
+                packets_c2s: f.metrics.packets[0],
+                packets_s2c: f.metrics.packets[1],
+                payload_bytes_c2s: f.metrics.payload_bytes[0],
+                payload_bytes_s2c: f.metrics.payload_bytes[1],
+                entries: counts.get(&f.id).map_or(0, |c| c.0),
+                kernel: f.kernel.as_deref().map(convert::kernel_tcp),
+                entry_ids: counts.get(&f.id).map(|c| c.1.clone()).unwrap_or_default(),
+                verdict: (f.transport == Transport::Tcp).then(|| health::assess_flow(f).0.name().to_string()),
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, ToolError>>()?;
     Ok(ListFlowsResult {
         flows: items,
         next_cursor: (end < total).then(|| format!("o{end}")),
@@ -196,4 +206,13 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
         cross_namespace_pairs: cross,
         coverage,
     })
+}
+
+/// A result item as the JSON object it serialises to.
+pub fn to_object(item: impl serde::Serialize) -> Result<Map<String, Value>, ToolError> {
+    match serde_json::to_value(item) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => Err(ToolError(format!("internal: a listed item is not an object: {other}"))),
+        Err(e) => Err(ToolError(format!("internal: {e}"))),
+    }
 }

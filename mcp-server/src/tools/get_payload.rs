@@ -16,12 +16,12 @@ use crate::state::AppState;
 
 pub const DESCRIPTION: &str = "Show one entry's request and/or response: start line, headers (credentials redacted, \
 length and hash prefix kept) and body. Bodies are content-decoded (gzip, deflate, br) unless `decode` is `raw`; \
-`auto` returns JSON as `body_json`, text as UTF-8 and binary as base64. At most `max_bytes` (default 16384) of body \
+`auto` returns JSON as `body_json`, text as UTF-8 and binary as base64. At most `max_bytes` (default 4096) of body \
 per message are returned; when `truncated` is true, call again with `offset` = `next_offset` for the rest. \
 gRPC bodies come as `body_json`, one object per message: `type` and `message` (named fields) when a \
 `--proto-descriptor` describes the method, else `protobuf` (field numbers as keys).";
 
-pub const DEFAULT_MAX_BYTES: u64 = 16 << 10;
+pub const DEFAULT_MAX_BYTES: u64 = 4 << 10;
 pub const MAX_MAX_BYTES: u64 = 1 << 20;
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResult, ToolError> {

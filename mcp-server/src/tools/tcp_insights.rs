@@ -167,6 +167,13 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         .filter(|f| verdict.is_none_or(|v| health::assess_flow(f).0 == v))
         .collect();
     let mut flows = super::filter::select_flows(state, flows, p.filter.as_deref())?;
+    let projection = match (&p.fields, group_by) {
+        (None, _) => None,
+        (Some(names), GroupBy::Flow) => Some(super::list_entries::resolve_fields(names)?),
+        (Some(_), _) => {
+            return err("`fields` projects connections: use it with `group_by: flow` (groups have their own shape)");
+        }
+    };
     let total = flows.len() as u64;
     let pct = health::rtt_percentiles(flows.iter().map(|f| f.as_ref()));
     let (sort_field, ascending) = match p.sort.as_deref().map(str::trim) {
@@ -206,19 +213,25 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         .map(convert::kernel_rtt);
     let (p50, p90, p99) = (pct.map(|p| p.0), pct.map(|p| p.1), pct.map(|p| p.2));
     if group_by == GroupBy::Flow {
-        let mut outs: Vec<FlowOut> = flows.iter().map(|f| flow_out(f)).collect();
+        let mut outs: Vec<(FlowOut, Arc<FlowRecord>)> = flows.drain(..).map(|f| (flow_out(&f), f)).collect();
         if let Some(field) = &sort_field {
             let mut keys = outs
                 .iter()
                 .enumerate()
-                .map(|(i, o)| Ok((sort_key(&o.metrics, field)?, i)))
+                .map(|(i, o)| Ok((sort_key(&o.0.metrics, field)?, i)))
                 .collect::<Result<Vec<_>, ToolError>>()?;
             order(&mut keys);
-            let mut slots: Vec<Option<FlowOut>> = outs.into_iter().map(Some).collect();
+            let mut slots: Vec<Option<(FlowOut, Arc<FlowRecord>)>> = outs.into_iter().map(Some).collect();
             outs = keys.into_iter().filter_map(|(_, i)| slots[i].take()).collect();
         }
         let (start, end, next) = page(outs.len());
-        let items = outs.drain(start..end).collect();
+        let items = outs
+            .drain(start..end)
+            .map(|(out, f)| match &projection {
+                Some(fields) => Ok(convert::project(&f.as_entry(), fields)),
+                None => super::flows::to_object(out),
+            })
+            .collect::<Result<Vec<_>, ToolError>>()?;
         return Ok(TcpInsightsResult {
             group_by,
             flows: Some(items),
@@ -267,8 +280,27 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
             }
             let mut out = metrics_out(&m);
             out.initial_rtt_us = pct.map(|p| p.0);
+            // Every flow of a server (or pair) group has the same ends; the first one names them.
+            let name = fs.first().and_then(|f| {
+                let server = convert::name_of(&f.peers.dst, f.peers.dst_dns.as_deref());
+                match group_by {
+                    GroupBy::Server => server,
+                    GroupBy::ClientServer => {
+                        let client = convert::name_of(&f.peers.src, f.peers.src_dns.as_deref());
+                        (client.is_some() || server.is_some()).then(|| {
+                            format!(
+                                "{} → {}",
+                                client.unwrap_or_else(|| f.client.ip().to_string()),
+                                server.unwrap_or_else(|| f.server.to_string())
+                            )
+                        })
+                    }
+                    GroupBy::NamespacePair | GroupBy::Flow => None,
+                }
+            });
             FlowGroupOut {
                 key,
+                name,
                 flows: fs.len() as u64,
                 metrics: out,
                 initial_rtt_p50_us: pct.map(|p| p.0),
