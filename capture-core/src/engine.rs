@@ -167,6 +167,8 @@ pub struct Engine {
     keys: Option<Arc<KeyLog>>,
     /// Key logs that may grow (live capture): their version last taken into `keys`.
     follow: Option<(Arc<crate::dissect::tls::keylog::SharedKeys>, u64)>,
+    /// Packets until the next look at the resident set (`--max-memory`).
+    until_memory_check: u64,
 }
 
 impl Engine {
@@ -193,6 +195,7 @@ impl Engine {
             filter: None,
             keys: None,
             follow: None,
+            until_memory_check: crate::memory::CHECK_PACKETS,
         }
     }
 
@@ -379,6 +382,13 @@ impl Engine {
         }
         if pkt.ts.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
             self.sweep(pkt.ts);
+        }
+        if self.limits.max_memory_bytes > 0 {
+            self.until_memory_check -= 1;
+            if self.until_memory_check == 0 {
+                self.until_memory_check = crate::memory::CHECK_PACKETS;
+                self.memory_check(pkt.ts);
+            }
         }
         if self.out.len() >= STORE_BATCH {
             self.flush_entries();
@@ -614,6 +624,7 @@ impl Engine {
         self.kernel.lock().sweep(now, tcp_idle);
         self.tls
             .sweep(now, tcp_idle, &self.limits, &mut self.out, &mut self.stats.dissect);
+        self.memory_check(now);
         if self.now.is_some() {
             self.list_open_flows();
         }
@@ -643,6 +654,77 @@ impl Engine {
         self.shared
             .flows
             .set_open(self.part.as_ref().map_or(0, |p| p.index), records);
+    }
+
+    /// `--max-memory`: looks at the resident set and, above the pressure mark, sheds load in the
+    /// order documented in [`crate::memory`] until it is below the relief mark.
+    fn memory_check(&mut self, now: Timestamp) {
+        use crate::memory::{self, PRESSURE, RELIEF};
+        let max = self.limits.max_memory_bytes as f64;
+        if max == 0.0 {
+            return;
+        }
+        let mut rss = memory::rss_bytes();
+        self.stats.memory.rss_bytes = rss;
+        self.stats.memory.peak_rss_bytes = memory::peak_rss_bytes();
+        if (rss as f64) < max * PRESSURE {
+            return;
+        }
+        self.stats.memory.pressure_events += 1;
+        for step in 0..3 {
+            match step {
+                0 => self.flush_reassembly(now),
+                1 => {
+                    self.flush_entries();
+                    let store = &self.shared.store;
+                    self.stats.memory.entries_shed += store.shed_to(store.bytes() / 2);
+                }
+                _ => {
+                    let n = self.flows.len() / 2;
+                    let mut gone = Vec::with_capacity(n);
+                    self.flows.evict_oldest(n, &mut |f, why| gone.push((f, why)));
+                    self.stats.memory.flows_shed += gone.len() as u64;
+                    for (f, why) in gone {
+                        self.end_flow(f, why, now);
+                    }
+                    self.flush_entries();
+                }
+            }
+            memory::trim();
+            rss = memory::rss_bytes();
+            if (rss as f64) < max * RELIEF {
+                break;
+            }
+        }
+        self.stats.memory.rss_bytes = rss;
+    }
+
+    /// Memory pressure, step 1: every reassembly buffer goes to its dissector now (holes become
+    /// gaps).
+    fn flush_reassembly(&mut self, ts: Timestamp) {
+        let mut dstats = crate::dissect::DissectStats::default();
+        let keys = self.keys.as_deref();
+        for f in self.flows.iter_mut() {
+            let Conn { reasm, app, .. } = &mut f.state;
+            for (i, r) in reasm.iter_mut().enumerate() {
+                let held = r.buffered_bytes();
+                if held == 0 {
+                    continue;
+                }
+                self.stats.memory.reassembly_flushes += 1;
+                self.stats.memory.reassembly_bytes_flushed += held as u64;
+                let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };
+                let mut ctx = Ctx {
+                    limits: &self.limits,
+                    meta: &f.meta,
+                    out: &mut self.out,
+                    stats: &mut dstats,
+                    keys,
+                };
+                r.flush(&mut |ch| app.on_chunk(dir, ts, ch, &mut ctx));
+            }
+        }
+        self.stats.dissect.add(&dstats);
     }
 
     /// End of a source: flush every open flow and publish everything.

@@ -12,7 +12,8 @@
 //! - [`kfl`] is the filter language: parsed with lalrpop, type-checked against [`fields`];
 //! - [`limits`] holds every cap; [`time`] capture timestamps;
 //! - [`synth`] builds packets and pcap files for the demo, tests and benchmarks.
-// The one exception is `source::afpacket` (the kernel's mmap ring), audited and allowed there.
+// The exceptions are `source::afpacket` (the kernel's mmap ring) and `memory::trim` (one libc
+// call without pointers), audited and allowed there.
 #![deny(unsafe_code)]
 
 pub mod content;
@@ -27,6 +28,7 @@ pub mod health;
 pub mod kernel;
 pub mod kfl;
 pub mod limits;
+pub mod memory;
 pub mod redact;
 pub mod source;
 pub mod stats;

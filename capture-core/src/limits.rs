@@ -48,6 +48,10 @@ pub struct Limits {
     pub decompress_max_bytes: usize,
     /// Memory budget of the entry store, payloads included (`--store-memory`).
     pub store_memory_bytes: usize,
+    /// Global memory budget (`--max-memory`; 0: none): lowers the store, flow and flow-record
+    /// caps to fit, and makes the engine shed load when the resident set nears it
+    /// ([`crate::memory`]).
+    pub max_memory_bytes: usize,
     /// HTTP/2 streams tracked at once per connection; the oldest is emitted early beyond it
     /// (`h2_stream_overflows`). Servers allow 100–250 concurrent streams (nginx 128, Go 250).
     pub h2_max_streams: usize,
@@ -187,6 +191,7 @@ impl Default for Limits {
             body_capture_bytes: 64 << 10,
             decompress_max_bytes: 16 << 20,
             store_memory_bytes: 256 << 20,
+            max_memory_bytes: 0,
             h2_max_streams: 256,
             h2_max_header_list_bytes: 64 << 10,
             h2_max_continuations: 64,

@@ -85,6 +85,8 @@ pub struct Stats {
     pub kernel_drops: u64,
     /// eBPF probes.
     pub ebpf: EbpfStats,
+    /// `--max-memory`: the resident set and the load shed to stay under the budget.
+    pub memory: crate::memory::MemoryStats,
 }
 
 /// What the eBPF probes delivered, and what was lost.
@@ -145,6 +147,7 @@ impl Stats {
         self.flows_evicted_capacity += o.flows_evicted_capacity;
         self.flows_reused += o.flows_reused;
         self.values_redacted += o.values_redacted;
+        self.memory.merge(&o.memory);
         self.flows_open_unlisted += o.flows_open_unlisted;
         self.add_reassembly(&o.reassembly);
         self.dissect.add(&o.dissect);

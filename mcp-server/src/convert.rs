@@ -270,6 +270,12 @@ pub fn coverage(shared: &Shared) -> Coverage {
             drops.decode_errors
         ));
     }
+    if stats.memory.flows_shed + stats.memory.entries_shed > 0 {
+        notes.push(format!(
+            "to stay under --max-memory, {} flows were ended early and {} entries evicted (capture_status.memory)",
+            stats.memory.flows_shed, stats.memory.entries_shed
+        ));
+    }
     if drops.flows_evicted_capacity > 0 {
         notes.push(format!(
             "{} flows were evicted because the flow table was full",

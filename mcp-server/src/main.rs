@@ -67,6 +67,19 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Write a hostile capture for hardening tests: `syn-flood` (COUNT SYN-only connections,
+    /// default 1,000,000) or `endless-headers` (COUNT MiB of HTTP header lines without an end,
+    /// default 100).
+    #[command(hide = true)]
+    GenerateAdversarial {
+        /// `syn-flood` or `endless-headers`.
+        kind: String,
+        /// Output pcap file.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        count: Option<u64>,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -83,6 +96,12 @@ struct Source {
     /// Memory budget of the entry store, e.g. 256MiB, 2GiB.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     store_memory: Option<usize>,
+    /// Global memory budget, e.g. 512MiB: the store gets at most half, the flow table a quarter,
+    /// the flow records a sixteenth; near the budget the engine sheds load (reassembly buffers,
+    /// then the oldest entries, then the least active flows) instead of growing. See
+    /// capture_status.memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<usize>,
     /// A FileDescriptorSet (`protoc -o FILE --include_imports`, `buf build -o FILE`): gRPC
     /// messages of the services it describes are decoded into named fields (repeatable).
     #[arg(long = "proto-descriptor", value_name = "FILE")]
@@ -229,6 +248,11 @@ impl Source {
         if let Some(m) = self.store_memory {
             limits.store_memory_bytes = m;
         }
+        if let Some(m) = self.max_memory {
+            anyhow::ensure!(m >= 16 << 20, "--max-memory must be at least 16MiB (got {m} bytes)");
+            limits.max_memory_bytes = m;
+        }
+        let limits = capture_core::memory::derive_limits(limits);
         Ok(SourceArgs {
             pcaps: self.pcaps.clone(),
             demo: self.demo,
@@ -309,6 +333,21 @@ fn main() -> ExitCode {
             let truth = mcp_server::demo_truth::truth(mcp_server::state::DEMO_SEED);
             println!("{truth}");
             ExitCode::SUCCESS
+        }
+        Command::GenerateAdversarial { kind, out, count } => {
+            let written = std::fs::File::create(&out)
+                .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
+                .and_then(|f| capture_core::synth::adversarial::write(f, &kind, count));
+            match written {
+                Ok(n) => {
+                    eprintln!("{n} packets written to {}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("wirelens: writing {}: {e}", out.display());
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::GenerateWorkload { out, size, seed } => match generate(&out, size, seed) {
             Ok(()) => ExitCode::SUCCESS,

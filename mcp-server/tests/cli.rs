@@ -810,3 +810,67 @@ fn flow_tools_project_fields() {
         assert!(err.contains(want), "{tool} {args}: {err}");
     }
 }
+
+/// Hostile captures at full size through the real binary with a global memory budget: the
+/// process's peak resident set stays within the budget + 10 %, and the caps that held it are
+/// counted in capture_status.
+#[test]
+fn hostile_captures_stay_within_max_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget: u64 = 96 << 20;
+    let mut capped_with_budget = 0;
+    for (kind, count) in [("syn-flood", "1000000"), ("endless-headers", "100")] {
+        let pcap = dir.path().join(format!("{kind}.pcap"));
+        let out = common::run(&[
+            "generate-adversarial",
+            kind,
+            "--out",
+            pcap.to_str().unwrap(),
+            "--count",
+            count,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let s = common::call_json(&[
+            "call",
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--max-memory",
+            "96MiB",
+            "capture_status",
+        ]);
+        let m = &s["memory"];
+        let peak = m["peak_rss_bytes"].as_u64().unwrap();
+        assert!(
+            peak <= budget + budget / 10,
+            "{kind}: peak RSS {peak} over {budget} + 10 %: {m}"
+        );
+        assert_eq!(m["max_memory_bytes"], budget);
+        assert_eq!(s["limits"]["store_memory_bytes"], budget / 2);
+        match kind {
+            "syn-flood" => {
+                assert_eq!(s["tcp_packets"], 1_000_000);
+                // The budget's flow cap (a quarter of it at 3 KiB per flow) held the table.
+                let capped = s["drops"]["flows_evicted_capacity"].as_u64().unwrap();
+                assert!(capped >= 900_000, "{capped}");
+                capped_with_budget = capped;
+            }
+            _ => {
+                assert!(
+                    s["drops"]["http_header_too_large"].as_u64().unwrap() >= 16,
+                    "{}",
+                    s["drops"]
+                );
+            }
+        }
+    }
+    // Without a budget the same flood is held by the default caps only: more flows are kept
+    // (the budget above is what bounded them).
+    let pcap = dir.path().join("syn-flood.pcap");
+    let s = common::call_json(&["call", "--pcap", pcap.to_str().unwrap(), "capture_status"]);
+    assert!(s["memory"]["max_memory_bytes"].is_null());
+    let capped = s["drops"]["flows_evicted_capacity"].as_u64().unwrap();
+    assert!(
+        capped < capped_with_budget - 100_000,
+        "{capped} vs {capped_with_budget}"
+    );
+}

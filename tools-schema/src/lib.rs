@@ -28,7 +28,8 @@ pub use k8s::{
 pub use payload::{BodyDecode, GetPayloadParams, GetPayloadResult, Header, MessagePayload, Part, TlsConnOut};
 pub use stats::{ApiGroup, ApiGroupBy, ApiStatsParams, ApiStatsResult, LatencyMs, StatusCount};
 pub use status::{
-    CaptureStatus, CaptureStatusParams, EbpfHook, EbpfStatus, IdentityStatus, KernelRtt, RedactionStatus, TlsTarget,
+    CaptureStatus, CaptureStatusParams, EbpfHook, EbpfStatus, IdentityStatus, KernelRtt, MemoryStatus, RedactionStatus,
+    TlsTarget,
 };
 
 /// Strips `format` values that are not standard JSON Schema (`uint64`, `int32`, `double`…) from

@@ -35,6 +35,9 @@ pub struct CaptureStatus {
     pub store: StoreStatus,
     /// Kubernetes identities: where they come from and how many objects are known.
     pub identities: IdentityStatus,
+    /// The process's memory, and the load shed to stay under `--max-memory`.
+    #[serde(default)]
+    pub memory: MemoryStatus,
     /// What is redacted before anything is shown, and how much was.
     #[serde(default)]
     pub redaction: RedactionStatus,
@@ -49,6 +52,27 @@ pub struct CaptureStatus {
     /// The caps in force.
     pub limits: BTreeMap<String, u64>,
     pub coverage: Coverage,
+}
+
+/// Memory now, and what `--max-memory` did: above 85 % of the budget the engine flushes
+/// reassembly buffers, then evicts the oldest half of the stored entries, then ends the least
+/// active half of the flows, one step at a time until it is below 70 %.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct MemoryStatus {
+    /// The budget (`--max-memory`); null without one.
+    pub max_memory_bytes: Option<u64>,
+    /// Resident set now, and its peak since start (the kernel's high-water mark).
+    pub rss_bytes: u64,
+    pub peak_rss_bytes: u64,
+    /// Times the resident set was found above 85 % of the budget.
+    pub pressure_events: u64,
+    /// Step 1: reassembly buffers flushed early, and the bytes they held.
+    pub reassembly_flushes: u64,
+    pub reassembly_bytes_flushed: u64,
+    /// Step 2: stored entries evicted for memory (also in the store's `evicted`).
+    pub entries_shed: u64,
+    /// Step 3: flows ended early for memory (their open messages emitted as incomplete).
+    pub flows_shed: u64,
 }
 
 /// The redaction rules in force (`--no-redact`, `--redact-header`, `--keep-header`,

@@ -182,6 +182,33 @@ impl Store {
         self.inserted.notify_all();
     }
 
+    /// Evicts the oldest entries until the store holds at most `bytes` (memory pressure);
+    /// returns how many went. They count as evicted, like entries over the budget.
+    pub fn shed_to(&self, bytes: usize) -> u64 {
+        let mut g = self.inner.write();
+        let inner = &mut *g;
+        let mut n = 0;
+        while inner.bytes > bytes {
+            let Some(old) = inner.entries.pop_front() else {
+                break;
+            };
+            let c = cost(&old);
+            inner.bytes -= c;
+            inner.by_id.remove(&old.id);
+            inner.stats.evicted += 1;
+            inner.stats.evicted_bytes += c as u64;
+            inner.stats.evicted_until = Some(inner.stats.evicted_until.map_or(old.ts, |t| t.max(old.ts)));
+            n += 1;
+        }
+        inner.entries.shrink_to_fit();
+        n
+    }
+
+    /// Bytes the entries hold now (as counted against the budget).
+    pub fn bytes(&self) -> usize {
+        self.inner.read().bytes
+    }
+
     pub fn get(&self, id: u64) -> Option<Arc<Entry>> {
         let g = self.inner.read();
         let ts = *g.by_id.get(&id)?;

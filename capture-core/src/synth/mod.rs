@@ -9,6 +9,7 @@
 //! - [`messages`]: Redis (RESP) and DNS messages for the demo;
 //! - [`rng`]: the seedable PRNG behind all of them.
 
+pub mod adversarial;
 pub mod conversation;
 pub mod h2;
 pub mod http_workload;

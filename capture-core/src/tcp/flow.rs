@@ -223,6 +223,26 @@ impl<T> FlowTable<T> {
         self.flows.get_mut(&key).expect("just inserted")
     }
 
+    /// Removes the `n` least recently seen flows (memory pressure), passing them to `on_evict`.
+    pub fn evict_oldest(&mut self, n: usize, on_evict: &mut dyn FnMut(Flow<T>, Eviction)) {
+        let n = n.min(self.flows.len());
+        if n == 0 {
+            return;
+        }
+        let mut seen: Vec<(Timestamp, FlowKey)> = self.flows.values().map(|f| (f.meta.last_seen, f.meta.key)).collect();
+        seen.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
+        for (_, k) in seen.into_iter().take(n) {
+            if let Some(f) = self.flows.remove(&k) {
+                on_evict(f, Eviction::Capacity);
+            }
+        }
+    }
+
+    /// Mutable access to every flow.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Flow<T>> {
+        self.flows.values_mut()
+    }
+
     /// Evicts flows idle past their timeout or closed past the linger time.
     pub fn sweep(
         &mut self,
