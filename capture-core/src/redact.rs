@@ -44,9 +44,52 @@ pub fn header_value(name: &str, value: &str) -> String {
     }
 }
 
+/// One HTTP message as it leaves wirelens in an export (HAR): headers, cookies, query
+/// parameters and body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpExport {
+    pub headers: Vec<(String, String)>,
+    /// Cookies of `Cookie` and `Set-Cookie` headers, by name.
+    pub cookies: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Redacts an HTTP message for an export. Every export goes through this one function, so a
+/// redaction rule added here applies to all of them: credential headers as [`header_value`]
+/// does, every cookie value (cookies are credentials as a rule); query parameters and bodies are
+/// kept as captured.
+pub fn http_export(mut m: HttpExport) -> HttpExport {
+    for (name, value) in &mut m.headers {
+        *value = header_value(name, value);
+    }
+    for (_, value) in &mut m.cookies {
+        *value = redact_value(value);
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exports_lose_credentials_and_cookie_values() {
+        let m = http_export(HttpExport {
+            headers: vec![
+                ("Authorization".into(), "Bearer tok3n".into()),
+                ("Accept".into(), "*/*".into()),
+            ],
+            cookies: vec![("session".into(), "s3cret".into())],
+            query: vec![("q".into(), "shoes".into())],
+            body: b"{}".to_vec(),
+        });
+        assert!(m.headers[0].1.starts_with("Bearer [redacted len=5"), "{:?}", m.headers);
+        assert_eq!(m.headers[1].1, "*/*");
+        assert_eq!(m.cookies[0].0, "session");
+        assert!(m.cookies[0].1.starts_with("[redacted len=6") && !m.cookies[0].1.contains("s3cret"));
+        assert_eq!((m.query[0].1.as_str(), m.body.as_slice()), ("shoes", &b"{}"[..]));
+    }
 
     #[test]
     fn equal_secrets_get_equal_ids_that_are_not_plain_digests() {

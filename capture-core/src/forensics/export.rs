@@ -112,6 +112,17 @@ impl<W: Write> Out<W> {
     }
 }
 
+/// A new file only its owner can read: captured traffic holds secrets.
+pub fn private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
 /// Reads `sources` in order and writes the packets `selector` keeps to `path` (pcapng).
 pub fn write_pcapng(
     path: &Path,
@@ -124,7 +135,7 @@ pub fn write_pcapng(
     let with_secrets = opts.key_text.is_some() || sources.iter().any(PacketSource::may_hold_secrets);
     let result = (|| {
         let create = |p: &Path| {
-            File::create(p)
+            private_file(p)
                 .map(|f| BufWriter::with_capacity(1 << 20, f))
                 .map_err(ForensicsError::io("creating", p))
         };
@@ -156,7 +167,9 @@ pub fn write_pcapng(
             let mut dsb = |text: &[u8]| secrets_seen.push(String::from_utf8_lossy(text).into_owned());
             let summary = match src {
                 PacketSource::Path(p) => Some(file::read_file(&p, opts.max_record_bytes, &mut visit, &mut dsb)?),
-                PacketSource::Opened(p, f) => Some(file::read_from(&p, f, opts.max_record_bytes, &mut visit, &mut dsb)?),
+                PacketSource::Opened(p, f) => {
+                    Some(file::read_from(&p, f, opts.max_record_bytes, &mut visit, &mut dsb)?)
+                }
                 PacketSource::Memory { link, packets, .. } => {
                     for (ts, data) in packets.iter() {
                         visit(&Packet {
@@ -178,7 +191,10 @@ pub fn write_pcapng(
             }
         }
         let Out {
-            w, randoms, mut summary, ..
+            w,
+            randoms,
+            mut summary,
+            ..
         } = out;
         if with_secrets {
             let mut text = opts.key_text.clone().unwrap_or_default();
@@ -231,12 +247,9 @@ mod tests {
     fn read_back(path: &Path) -> (Vec<(Timestamp, Vec<u8>)>, Vec<String>) {
         let mut got = Vec::new();
         let mut secrets = Vec::new();
-        file::read_file(
-            path,
-            1 << 24,
-            |p| got.push((p.ts, p.data.to_vec())),
-            &mut |t| secrets.push(String::from_utf8_lossy(t).into_owned()),
-        )
+        file::read_file(path, 1 << 24, |p| got.push((p.ts, p.data.to_vec())), &mut |t| {
+            secrets.push(String::from_utf8_lossy(t).into_owned())
+        })
         .unwrap();
         (got, secrets)
     }
@@ -274,23 +287,32 @@ mod tests {
         };
         let s = write_pcapng(&path, vec![source()], &mut Selector::flows(&[span], None, None), &opts).unwrap();
         assert_eq!((s.packets, s.flows.len(), s.tls_sessions_with_keys), (2, 1, 1));
-        assert_eq!((s.first_ts, s.last_ts), (Some(Timestamp(1_000)), Some(Timestamp(3_000))));
+        assert_eq!(
+            (s.first_ts, s.last_ts),
+            (Some(Timestamp(1_000)), Some(Timestamp(3_000)))
+        );
         let (got, secrets) = read_back(&path);
         assert_eq!(got, vec![packets[0].clone(), packets[2].clone()]);
         assert_eq!(secrets, vec![format!("CLIENT_RANDOM {a} 00ff\n")]);
         assert_eq!(s.file_bytes, std::fs::metadata(&path).unwrap().len());
         // Nothing is left beside the file.
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.pcapng")]);
 
         // Without keys: no secrets block; a window keeps every packet in it. Re-exporting the
         // export (a pcapng path) gives the same packets.
-        let opts = ExportOptions {
-            key_text: None,
-            ..opts
-        };
+        let opts = ExportOptions { key_text: None, ..opts };
         let all = dir.path().join("all.pcapng");
-        let s = write_pcapng(&all, vec![source()], &mut Selector::window(None, Some(Timestamp(3_000))), &opts).unwrap();
+        let s = write_pcapng(
+            &all,
+            vec![source()],
+            &mut Selector::window(None, Some(Timestamp(3_000))),
+            &opts,
+        )
+        .unwrap();
         assert_eq!((s.packets, s.tls_sessions_with_keys), (2, 0));
         let (got, secrets) = read_back(&all);
         assert_eq!(got, packets[..2].to_vec());

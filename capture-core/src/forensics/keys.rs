@@ -68,7 +68,10 @@ mod tests {
         server_hello[5] = 2;
         assert_eq!(client_hello_random(&server_hello), None);
         assert_eq!(client_hello_random(&hello[..40]), None);
-        assert_eq!(client_hello_random(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n0123456789abcdef"), None);
+        assert_eq!(
+            client_hello_random(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n0123456789abcdef"),
+            None
+        );
     }
 
     #[test]

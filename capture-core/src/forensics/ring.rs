@@ -165,7 +165,9 @@ pub struct Ring {
 
 impl std::fmt::Debug for Ring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ring").field("dir", &self.cfg.dir).finish_non_exhaustive()
+        f.debug_struct("Ring")
+            .field("dir", &self.cfg.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -290,7 +292,11 @@ impl Ring {
             .iter()
             .chain(st.current.iter())
             .filter(|s| since.is_none_or(|t| s.last >= t) && until.is_none_or(|t| s.first < t))
-            .filter_map(|s| File::open(&s.path).ok().map(|f| PacketSource::Opened(s.path.clone(), f)))
+            .filter_map(|s| {
+                File::open(&s.path)
+                    .ok()
+                    .map(|f| PacketSource::Opened(s.path.clone(), f))
+            })
             .collect()
     }
 
@@ -465,7 +471,12 @@ impl Writer {
 
     fn write(&mut self, p: &RingPacket) {
         let need = block_bytes(p.data.len());
-        let full = self.state.lock().current.as_ref().is_some_and(|c| c.bytes + need > self.segment_bytes);
+        let full = self
+            .state
+            .lock()
+            .current
+            .as_ref()
+            .is_some_and(|c| c.bytes + need > self.segment_bytes);
         if full {
             self.close();
         }
@@ -599,7 +610,11 @@ mod tests {
 
     fn frame(n: u32) -> Vec<u8> {
         let payload = vec![(n % 251) as u8; 1000];
-        let mut spec = TcpSpec::new("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), ACK | PSH);
+        let mut spec = TcpSpec::new(
+            "10.0.0.1:4000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            ACK | PSH,
+        );
         spec.seq = n * 1000;
         spec.payload = &payload;
         tcp_frame(&spec)
@@ -671,16 +686,28 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert!(names.iter().all(|n| parse_name(n).is_some_and(|(_, _, l)| l.is_some())), "{names:?}");
+        assert!(
+            names.iter().all(|n| parse_name(n).is_some_and(|(_, _, l)| l.is_some())),
+            "{names:?}"
+        );
         let newest = names.iter().max().unwrap().clone();
         let (seq, first, _) = parse_name(&newest).unwrap();
-        std::fs::rename(dir.path().join(&newest), dir.path().join(segment_name(seq, first, None))).unwrap();
+        std::fs::rename(
+            dir.path().join(&newest),
+            dir.path().join(segment_name(seq, first, None)),
+        )
+        .unwrap();
         let ring = Ring::open(cfg.clone()).unwrap();
         let s = ring.status();
         assert_eq!(s.segments_recovered, names.len() as u64);
         // The closed open segment may push the oldest out: what stays is the newest packets.
         let back = read_all(ring.sources(None, None));
-        assert!(back.len() > 500 && ts.ends_with(&back), "{} of {}", back.len(), ts.len());
+        assert!(
+            back.len() > 500 && ts.ends_with(&back),
+            "{} of {}",
+            back.len(),
+            ts.len()
+        );
         offer(&ring, n);
         assert!(ring.flush(Duration::from_secs(10)));
         let after = read_all(ring.sources(None, None));
@@ -699,7 +726,10 @@ mod tests {
         offer(&ring, 1);
         assert!(ring.flush(Duration::from_secs(5)));
         let s = ring.status();
-        assert_eq!((s.packets_offered, s.packets_filtered_out, s.packets_written), (1, 1, 0));
+        assert_eq!(
+            (s.packets_offered, s.packets_filtered_out, s.packets_written),
+            (1, 1, 0)
+        );
         assert_eq!(s.filter.as_deref(), Some("tcp port 443"));
 
         let tiny = RingConfig {
@@ -720,7 +750,10 @@ mod tests {
         assert!(e.to_string().contains("at least two segments"), "{e}");
         let n = segment_name(3, Timestamp(5), Some(Timestamp(9)));
         assert_eq!(parse_name(&n), Some((3, Timestamp(5), Some(Timestamp(9)))));
-        assert_eq!(parse_name(&segment_name(4, Timestamp(5), None)), Some((4, Timestamp(5), None)));
+        assert_eq!(
+            parse_name(&segment_name(4, Timestamp(5), None)),
+            Some((4, Timestamp(5), None))
+        );
         assert_eq!(parse_name("ring-1-2.pcapng"), None);
         assert_eq!(parse_name("other.pcapng"), None);
     }

@@ -206,8 +206,14 @@ mod tests {
             last: Some(Timestamp(200)),
         };
         let mut sel = Selector::flows(&[span], None, None);
-        assert_eq!(kept(&mut sel, &tcp(100, "10.0.0.1:40000", "10.0.0.2:80", b"GET")), Some(Some(7)));
-        assert_eq!(kept(&mut sel, &tcp(200, "10.0.0.2:80", "10.0.0.1:40000", b"HTTP")), Some(Some(7)));
+        assert_eq!(
+            kept(&mut sel, &tcp(100, "10.0.0.1:40000", "10.0.0.2:80", b"GET")),
+            Some(Some(7))
+        );
+        assert_eq!(
+            kept(&mut sel, &tcp(200, "10.0.0.2:80", "10.0.0.1:40000", b"HTTP")),
+            Some(Some(7))
+        );
         // The same 5-tuple reused after the span, another port, another host: not kept.
         assert_eq!(kept(&mut sel, &tcp(300, "10.0.0.1:40000", "10.0.0.2:80", b"GET")), None);
         assert_eq!(kept(&mut sel, &tcp(150, "10.0.0.1:40001", "10.0.0.2:80", b"GET")), None);
@@ -215,7 +221,10 @@ mod tests {
         // An open flow takes everything after its start; a window cuts it.
         let open = FlowSpan { last: None, ..span };
         let mut sel = Selector::flows(&[open], None, Some(Timestamp(1_000)));
-        assert_eq!(kept(&mut sel, &tcp(999, "10.0.0.1:40000", "10.0.0.2:80", b"x")), Some(Some(7)));
+        assert_eq!(
+            kept(&mut sel, &tcp(999, "10.0.0.1:40000", "10.0.0.2:80", b"x")),
+            Some(Some(7))
+        );
         assert_eq!(kept(&mut sel, &tcp(1_000, "10.0.0.1:40000", "10.0.0.2:80", b"x")), None);
         // The window mode keeps every packet of the window, TCP payload included.
         let mut all = Selector::window(Some(Timestamp(150)), None);

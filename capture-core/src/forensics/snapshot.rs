@@ -151,8 +151,9 @@ impl SnapshotStore {
         let dir = self.dir.join(name);
         let meta_path = dir.join(META_FILE);
         let text = std::fs::read_to_string(&meta_path).map_err(|_| self.unknown(name))?;
-        let m: Value = serde_json::from_str(&text)
-            .map_err(|e| ForensicsError::Invalid(format!("{}: not a snapshot description: {e}", meta_path.display())))?;
+        let m: Value = serde_json::from_str(&text).map_err(|e| {
+            ForensicsError::Invalid(format!("{}: not a snapshot description: {e}", meta_path.display()))
+        })?;
         let n = |k: &str| m[k].as_u64().unwrap_or(0);
         let bytes = std::fs::read_dir(&dir)
             .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
@@ -250,9 +251,22 @@ mod tests {
         assert_eq!(store.entries("incident-1").unwrap(), entries);
         assert_eq!(store.list(), vec![info.clone()]);
         // The same name again is refused; a failed write leaves nothing behind.
-        assert!(store.create(&new, &[], |_| unreachable!()).unwrap_err().to_string().contains("exists already"));
-        let failed = NewSnapshot { name: "broken", ..new.clone() };
-        assert!(store.create(&failed, &[], |_| Err(ForensicsError::Invalid("disk full".into()))).is_err());
+        assert!(
+            store
+                .create(&new, &[], |_| unreachable!())
+                .unwrap_err()
+                .to_string()
+                .contains("exists already")
+        );
+        let failed = NewSnapshot {
+            name: "broken",
+            ..new.clone()
+        };
+        assert!(
+            store
+                .create(&failed, &[], |_| Err(ForensicsError::Invalid("disk full".into())))
+                .is_err()
+        );
         assert_eq!(std::fs::read_dir(store.dir()).unwrap().count(), 1);
         // Bad names never reach the file system.
         for bad in ["", ".hidden", "a/b", "../x", &"x".repeat(65)] {
