@@ -183,15 +183,15 @@ fn origin_allowed(origin: &str, origins: &[String]) -> bool {
 }
 
 /// The checks rmcp makes on `/mcp` (DNS rebinding, foreign pages), for the downloads.
-fn download_allowed(app: &App, req: &axum::http::HeaderMap) -> Result<(), Response> {
+fn download_allowed(app: &App, req: &axum::http::HeaderMap) -> Result<(), &'static str> {
     let host = req.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !host_allowed(host, &app.hosts) {
-        return Err(text(StatusCode::FORBIDDEN, "Host not allowed\n"));
+        return Err("Host not allowed\n");
     }
     if let Some(o) = req.get(header::ORIGIN)
         && !o.to_str().is_ok_and(|o| origin_allowed(o, &app.origins))
     {
-        return Err(text(StatusCode::FORBIDDEN, "Origin not allowed\n"));
+        return Err("Origin not allowed\n");
     }
     Ok(())
 }
@@ -296,8 +296,8 @@ async fn export_file(
     headers: axum::http::HeaderMap,
     axum::extract::Path(file): axum::extract::Path<String>,
 ) -> Response {
-    if let Err(r) = download_allowed(&app, &headers) {
-        return r;
+    if let Err(why) = download_allowed(&app, &headers) {
+        return text(StatusCode::FORBIDDEN, why);
     }
     match app.state.get() {
         Some((state, _)) => send_file(state.forensics.export_dir.join(&file), &file).await,
@@ -311,8 +311,8 @@ async fn snapshot_file(
     headers: axum::http::HeaderMap,
     axum::extract::Path((name, file)): axum::extract::Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = download_allowed(&app, &headers) {
-        return r;
+    if let Err(why) = download_allowed(&app, &headers) {
+        return text(StatusCode::FORBIDDEN, why);
     }
     match app.state.get() {
         Some((state, _)) if file == capture_core::forensics::snapshot::PACKETS_FILE => {

@@ -145,9 +145,12 @@ pub fn choose(state: &AppState, filter: Option<&str>, w: Window) -> Result<Chose
     Ok(Chosen { spans, entries })
 }
 
+/// Owned packets of one link type.
+type Packets = Arc<Vec<(Timestamp, Vec<u8>)>>;
+
 /// The demo's packets, generated once per process.
-fn demo_packets() -> Arc<Vec<(Timestamp, Vec<u8>)>> {
-    static DEMO: OnceLock<Arc<Vec<(Timestamp, Vec<u8>)>>> = OnceLock::new();
+fn demo_packets() -> Packets {
+    static DEMO: OnceLock<Packets> = OnceLock::new();
     DEMO.get_or_init(|| {
         let s = capture_core::source::demo::demo_packets(crate::state::DEMO_SEED);
         Arc::new(s.packets.into_iter().map(|p| (p.ts, p.data)).collect())
