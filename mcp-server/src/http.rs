@@ -300,7 +300,7 @@ async fn export_file(
         return text(StatusCode::FORBIDDEN, why);
     }
     match app.state.get() {
-        Some((state, _)) => send_file(state.forensics.export_dir.join(&file), &file).await,
+        Some((state, _)) => send_file(&state.forensics.export_dir, &file, &file).await,
         None => not_ready(&app),
     }
 }
@@ -319,19 +319,22 @@ async fn snapshot_file(
             if capture_core::forensics::snapshot::check_name(&name).is_err() {
                 return text(StatusCode::NOT_FOUND, "no such snapshot\n");
             }
-            let path = state.forensics.snapshots.dir().join(&name).join(&file);
-            send_file(path, &format!("{name}.pcapng")).await
+            let dir = state.forensics.snapshots.dir().join(&name);
+            send_file(&dir, &file, &format!("{name}.pcapng")).await
         }
         Some(_) => text(StatusCode::NOT_FOUND, "only a snapshot's packets.pcapng is served\n"),
         None => not_ready(&app),
     }
 }
 
-/// Streams a file of the export directory. Only names wirelens gives its exports are served
-/// (`wirelens-….pcapng` / `.har`), so no path leaves the directory.
-async fn send_file(path: PathBuf, download_name: &str) -> Response {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let ours = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) && !name.starts_with('.');
+/// Streams `dir/name`. Only names like those wirelens gives its files are served (letters,
+/// digits, `.`, `_`, `-`, no leading `.`, ending in `.pcapng` or `.har`), so no path leaves the
+/// directory.
+async fn send_file(dir: &std::path::Path, name: &str, download_name: &str) -> Response {
+    let ours = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !name.starts_with('.');
+    let path = dir.join(name);
     let kind = if name.ends_with(".pcapng") {
         "application/x-pcapng"
     } else if name.ends_with(".har") {
