@@ -11,8 +11,8 @@ use crate::coverage::Coverage;
 pub struct CreateSnapshotParams {
     /// Start of the window: RFC 3339, or a duration before the newest capture time (`5m`).
     pub since: String,
-    /// End of the window (exclusive): RFC 3339, or a duration before the newest capture time
-    /// (`0s` is the newest packet, included).
+    /// End of the window, inclusive: RFC 3339, or a duration before the newest capture time
+    /// (`0s` is the newest packet).
     pub until: String,
     /// A KFL filter over entries or flows: only the packets of the connections it matches
     /// (and the entries it matches) are kept. Without it, every packet of the window.
@@ -100,7 +100,7 @@ pub struct ExportPcapParams {
     /// Only packets (and connections) from this time: RFC 3339, or a duration before the
     /// newest capture time (`5m`).
     pub since: Option<String>,
-    /// Only packets before this time.
+    /// Only packets (and connections) up to this time, inclusive (`0s`: the newest packet).
     pub until: Option<String>,
     /// Export from this snapshot (re-dissected for the filter) instead of the current capture.
     pub snapshot: Option<String>,
@@ -146,7 +146,7 @@ pub struct ExportHarParams {
     pub filter: Option<String>,
     /// Only entries from this time (RFC 3339, or a duration before the newest capture time).
     pub since: Option<String>,
-    /// Only entries before this time.
+    /// Only entries up to this time, inclusive.
     pub until: Option<String>,
     /// Export from this snapshot (re-dissected) instead of the current capture.
     pub snapshot: Option<String>,

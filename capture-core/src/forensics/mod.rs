@@ -45,3 +45,13 @@ pub(crate) fn beside(path: &std::path::Path, suffix: &str) -> std::path::PathBuf
     s.push(suffix);
     s.into()
 }
+
+/// Creates `dir` (and its parents) readable by its owner only, as captured traffic should be;
+/// an existing directory is left as it is.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}

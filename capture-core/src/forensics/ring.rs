@@ -206,7 +206,7 @@ impl Ring {
                 2 * segment_bytes.max(MIN_SEGMENT_BYTES)
             )));
         }
-        std::fs::create_dir_all(&cfg.dir).map_err(ForensicsError::io("creating the raw ring directory", &cfg.dir))?;
+        super::private_dir(&cfg.dir).map_err(ForensicsError::io("creating the raw ring directory", &cfg.dir))?;
         let mut state = State::default();
         for seg in recover(&cfg.dir)? {
             state.closed.push_back(seg);
@@ -523,7 +523,7 @@ impl Writer {
         let seq = self.next_seq;
         self.next_seq += 1;
         let path = self.dir.join(segment_name(seq, ts, None));
-        let f = File::create(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+        let f = super::export::private_file(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
         let w = PcapNgWriter::with_application(
             BufWriter::with_capacity(1 << 20, f),
             ByteOrder::Little,

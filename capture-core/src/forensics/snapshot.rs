@@ -110,10 +110,10 @@ impl SnapshotStore {
                 new.name
             )));
         }
-        std::fs::create_dir_all(&self.dir).map_err(ForensicsError::io("creating the snapshot directory", &self.dir))?;
+        super::private_dir(&self.dir).map_err(ForensicsError::io("creating the snapshot directory", &self.dir))?;
         let tmp = self.dir.join(format!(".{}.{}.tmp", new.name, std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir(&tmp).map_err(ForensicsError::io("creating", &tmp))?;
+        super::private_dir(&tmp).map_err(ForensicsError::io("creating", &tmp))?;
         let result = (|| {
             let summary = write(&tmp.join(PACKETS_FILE))?;
             let entries_path = tmp.join(ENTRIES_FILE);

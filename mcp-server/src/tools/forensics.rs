@@ -229,14 +229,7 @@ pub fn export_path(state: &AppState, ext: &str) -> Result<PathBuf, ToolError> {
 }
 
 fn make_private_dir(dir: &Path) -> Result<(), ToolError> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    capture_core::forensics::private_dir(dir)
         .or_else(|e| if dir.is_dir() { Ok(()) } else { Err(e) })
         .map_err(|e| ToolError(format!("creating the export directory {}: {e}", dir.display())))
 }
