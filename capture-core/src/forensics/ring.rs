@@ -161,6 +161,8 @@ pub struct Ring {
     dropped: AtomicU64,
     state: Arc<Mutex<State>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Held (locked) while the ring runs.
+    _lock: File,
 }
 
 impl std::fmt::Debug for Ring {
@@ -207,6 +209,15 @@ impl Ring {
             )));
         }
         super::private_dir(&cfg.dir).map_err(ForensicsError::io("creating the raw ring directory", &cfg.dir))?;
+        // One writer per directory: a second process would interleave its segments with ours.
+        let lock_path = cfg.dir.join(".lock");
+        let lock = super::export::private_file(&lock_path).map_err(ForensicsError::io("creating", &lock_path))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(ForensicsError::Invalid(format!(
+                "the raw ring {} is in use by another process ({e}): give each wirelens its own --raw-ring directory",
+                cfg.dir.display()
+            )));
+        }
         let mut state = State::default();
         for seg in recover(&cfg.dir)? {
             state.closed.push_back(seg);
@@ -241,6 +252,7 @@ impl Ring {
             dropped: AtomicU64::new(0),
             state,
             thread: Mutex::new(Some(thread)),
+            _lock: lock,
         }))
     }
 
@@ -685,6 +697,7 @@ mod tests {
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != ".lock")
             .collect();
         assert!(
             names.iter().all(|n| parse_name(n).is_some_and(|(_, _, l)| l.is_some())),
@@ -741,6 +754,17 @@ mod tests {
         assert!(ring.flush(Duration::from_secs(5)));
         let s = ring.status();
         assert_eq!((s.dropped_queue_full, s.packets_written), (1, 0));
+    }
+
+    #[test]
+    fn one_ring_per_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RingConfig::new(dir.path().to_path_buf(), 8 << 20);
+        let first = Ring::open(cfg.clone()).unwrap();
+        let e = Ring::open(cfg.clone()).unwrap_err().to_string();
+        assert!(e.contains("in use by another process"), "{e}");
+        drop(first);
+        Ring::open(cfg).unwrap();
     }
 
     #[test]
