@@ -11,6 +11,7 @@
 //! - [`fields`] names every entry field (the registry behind projections and filters);
 //! - [`kfl`] is the filter language: parsed with lalrpop, type-checked against [`fields`];
 //! - [`limits`] holds every cap; [`time`] capture timestamps;
+//! - [`forensics`] keeps raw packets (the raw ring, snapshots) and exports them as pcapng;
 //! - [`synth`] builds packets and pcap files for the demo, tests and benchmarks.
 // The exceptions are `source::afpacket` (the kernel's mmap ring) and `memory::trim` (one libc
 // call without pointers), audited and allowed there.
@@ -24,6 +25,7 @@ pub mod enrich;
 pub mod entry;
 pub mod fields;
 pub mod flows;
+pub mod forensics;
 pub mod health;
 pub mod kernel;
 pub mod kfl;

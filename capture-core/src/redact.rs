@@ -616,9 +616,78 @@ fn value_end(s: &[u8], i: usize) -> usize {
     }
 }
 
+/// One HTTP message as it leaves wirelens in an export (HAR): headers, cookies, query
+/// parameters and body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpExport {
+    pub headers: Vec<(String, String)>,
+    /// Cookies of `Cookie` and `Set-Cookie` headers, by name.
+    pub cookies: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Redacts an HTTP message for an export (HAR). Every export goes through this one function:
+/// headers as stored entries have them (credential values already redacted, redacting again
+/// changes nothing), cookie values when their header is a credential, query parameters by name;
+/// the body is left to [`Redaction::body`] after content decoding.
+pub fn http_export(r: &Redaction, mut m: HttpExport) -> HttpExport {
+    for (name, value) in &mut m.headers {
+        if let (Cow::Owned(v), _) = r.header_value(name, value) {
+            *value = v;
+        }
+    }
+    if r.secret_header("cookie") || r.secret_header("set-cookie") {
+        for (_, value) in &mut m.cookies {
+            if !is_marker(value) {
+                *value = redact_value(value);
+            }
+        }
+    }
+    for (name, value) in &mut m.query {
+        if !value.is_empty() && !is_marker(value) && r.secret_field(name) {
+            *value = redact_url_value(value);
+        }
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exports_lose_credentials_and_cookie_values() {
+        let r = Redaction::default();
+        let m = http_export(
+            &r,
+            HttpExport {
+                headers: vec![
+                    ("Authorization".into(), "Bearer tok3n".into()),
+                    ("Accept".into(), "*/*".into()),
+                ],
+                cookies: vec![("session".into(), "s3cret".into())],
+                query: vec![("q".into(), "shoes".into()), ("api_key".into(), "k1".into())],
+                body: b"{}".to_vec(),
+            },
+        );
+        assert!(m.headers[0].1.starts_with("Bearer [redacted len=5"), "{:?}", m.headers);
+        assert_eq!(m.headers[1].1, "*/*");
+        assert_eq!(m.cookies[0].0, "session");
+        assert!(m.cookies[0].1.starts_with("[redacted len=6") && !m.cookies[0].1.contains("s3cret"));
+        assert_eq!(m.query[0].1, "shoes");
+        assert!(m.query[1].1.starts_with("[redacted:len=2"));
+        assert_eq!(m.body, b"{}");
+        // --no-redact keeps everything.
+        let m = http_export(
+            &Redaction::off(),
+            HttpExport {
+                cookies: vec![("session".into(), "s3cret".into())],
+                ..Default::default()
+            },
+        );
+        assert_eq!(m.cookies[0].1, "s3cret");
+    }
 
     #[test]
     fn equal_secrets_get_equal_ids_that_are_not_plain_digests() {

@@ -5,7 +5,8 @@
 //! Security, in order of the checks a request meets:
 //! - the listener binds 127.0.0.1 by default; a non-loopback address is refused unless a bearer
 //!   token is configured;
-//! - with a token, `/mcp` and `/metrics` need `Authorization: Bearer <token>`, compared in
+//! - with a token, `/mcp`, `/metrics` and the downloads (`/exports/FILE`,
+//!   `/snapshots/NAME/packets.pcapng`) need `Authorization: Bearer <token>`, compared in
 //!   constant time (401 otherwise); `/healthz` and `/readyz` stay open for probes;
 //! - rmcp validates `Host` (loopback names plus the listen address and `--allowed-host`) and
 //!   `Origin` (localhost origins plus `--allowed-origin`; 403 otherwise) and caps request bodies
@@ -99,14 +100,25 @@ impl HttpOptions {
         Ok(())
     }
 
-    fn rmcp_config(&self, cancel: CancellationToken) -> StreamableHttpServerConfig {
+    /// `Host` values accepted (names, or name:port).
+    fn hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
         if !self.listen.ip().is_unspecified() {
             hosts.push(self.listen.ip().to_string());
         }
         hosts.extend(self.allowed_hosts.iter().cloned());
+        hosts
+    }
+
+    /// Browser `Origin`s accepted (`:*` for any port).
+    fn origins(&self) -> Vec<String> {
         let mut origins: Vec<String> = DEFAULT_ORIGINS.map(String::from).to_vec();
         origins.extend(self.allowed_origins.iter().cloned());
+        origins
+    }
+
+    fn rmcp_config(&self, cancel: CancellationToken) -> StreamableHttpServerConfig {
+        let (hosts, origins) = (self.hosts(), self.origins());
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
             .with_allowed_origins(origins)
@@ -134,6 +146,54 @@ struct App {
     /// SHA-256 of the token: comparing digests keeps the comparison constant-time whatever the
     /// lengths.
     token_digest: Option<[u8; 32]>,
+    /// `Host` and `Origin` values the downloads accept (rmcp checks them for `/mcp`).
+    hosts: Vec<String>,
+    origins: Vec<String>,
+}
+
+/// Whether a `Host` header names one of `hosts` (a bare name matches any port).
+fn host_allowed(host: &str, hosts: &[String]) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((n, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !n.ends_with(':') => n,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    hosts.iter().any(|h| {
+        h.eq_ignore_ascii_case(host)
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .eq_ignore_ascii_case(name)
+    })
+}
+
+/// Whether an `Origin` matches one of `origins` (`scheme://host:*` for any port).
+fn origin_allowed(origin: &str, origins: &[String]) -> bool {
+    origins.iter().any(|o| match o.strip_suffix(":*") {
+        Some(prefix) => {
+            origin.eq_ignore_ascii_case(prefix)
+                || origin
+                    .get(..prefix.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+                    && origin[prefix.len()..]
+                        .strip_prefix(':')
+                        .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+        }
+        None => origin.eq_ignore_ascii_case(o),
+    })
+}
+
+/// The checks rmcp makes on `/mcp` (DNS rebinding, foreign pages), for the downloads.
+fn download_allowed(app: &App, req: &axum::http::HeaderMap) -> Result<(), &'static str> {
+    let host = req.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !host_allowed(host, &app.hosts) {
+        return Err("Host not allowed\n");
+    }
+    if let Some(o) = req.get(header::ORIGIN)
+        && !o.to_str().is_ok_and(|o| origin_allowed(o, &app.origins))
+    {
+        return Err("Origin not allowed\n");
+    }
+    Ok(())
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -230,10 +290,89 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// `GET /exports/{file}`: a file export_pcap or export_har wrote.
+async fn export_file(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    if let Err(why) = download_allowed(&app, &headers) {
+        return text(StatusCode::FORBIDDEN, why);
+    }
+    match app.state.get() {
+        Some((state, _)) => send_file(&state.forensics.export_dir, &file, &file).await,
+        None => not_ready(&app),
+    }
+}
+
+/// `GET /snapshots/{name}/packets.pcapng`: a snapshot's packets.
+async fn snapshot_file(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path((name, file)): axum::extract::Path<(String, String)>,
+) -> Response {
+    if let Err(why) = download_allowed(&app, &headers) {
+        return text(StatusCode::FORBIDDEN, why);
+    }
+    match app.state.get() {
+        Some((state, _)) if file == capture_core::forensics::snapshot::PACKETS_FILE => {
+            if capture_core::forensics::snapshot::check_name(&name).is_err() {
+                return text(StatusCode::NOT_FOUND, "no such snapshot\n");
+            }
+            let dir = state.forensics.snapshots.dir().join(&name);
+            send_file(&dir, &file, &format!("{name}.pcapng")).await
+        }
+        Some(_) => text(StatusCode::NOT_FOUND, "only a snapshot's packets.pcapng is served\n"),
+        None => not_ready(&app),
+    }
+}
+
+/// Streams `dir/name`. Only names like those wirelens gives its files are served (letters,
+/// digits, `.`, `_`, `-`, no leading `.`, ending in `.pcapng` or `.har`), so no path leaves the
+/// directory.
+async fn send_file(dir: &std::path::Path, name: &str, download_name: &str) -> Response {
+    let ours = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !name.starts_with('.');
+    let path = dir.join(name);
+    let kind = if name.ends_with(".pcapng") {
+        "application/x-pcapng"
+    } else if name.ends_with(".har") {
+        "application/json"
+    } else {
+        ""
+    };
+    if !ours || kind.is_empty() {
+        return text(StatusCode::NOT_FOUND, "no such export\n");
+    }
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(_) => {
+            return text(
+                StatusCode::NOT_FOUND,
+                "no such export (deleted, or made by another process)\n",
+            );
+        }
+    };
+    let len = file.metadata().await.map(|m| m.len()).ok();
+    let mut r = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 16)).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Some(len) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{download_name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
 fn router(app: Arc<App>) -> Router {
     let protected = Router::new()
         .route("/mcp", any(mcp))
         .route("/metrics", get(metrics))
+        .route("/exports/{file}", get(export_file))
+        .route("/snapshots/{name}/{file}", get(snapshot_file))
         .route_layer(middleware::from_fn_with_state(app.clone(), auth));
     Router::new()
         .merge(protected)
@@ -290,6 +429,8 @@ impl Server {
         let app = Arc::new(App {
             state: OnceLock::new(),
             token_digest: opts.token.as_ref().map(|t| Sha256::digest(t.trim().as_bytes()).into()),
+            hosts: opts.hosts(),
+            origins: opts.origins(),
         });
         Ok(Server {
             listener,
@@ -329,6 +470,12 @@ impl Server {
             tokio::task::spawn_blocking(move || AppState::prepare(&args)).await??
         };
         let state = Arc::new(state);
+        let mut addr = self.local_addr()?;
+        if addr.ip().is_unspecified() {
+            // Bound to every address: name loopback; remote clients use the host they reach.
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let _ = state.forensics.download_base.set(format!("{scheme}://{addr}"));
         tracing::info!("serving MCP on {scheme}://{}/mcp", self.local_addr()?);
         let server = Arc::new(self);
         server.set_state(state.clone());
@@ -398,6 +545,22 @@ mod tests {
         o.check().unwrap();
         HttpOptions::new("127.0.0.1:0".parse().unwrap()).check().unwrap();
         HttpOptions::new("[::1]:0".parse().unwrap()).check().unwrap();
+    }
+
+    #[test]
+    fn download_host_and_origin_checks() {
+        let hosts = HttpOptions::new("127.0.0.1:8898".parse().unwrap()).hosts();
+        for ok in ["127.0.0.1:8898", "localhost", "LOCALHOST:1", "[::1]:8898"] {
+            assert!(host_allowed(ok, &hosts), "{ok}");
+        }
+        for bad in ["evil.example:8898", "", "127.0.0.2"] {
+            assert!(!host_allowed(bad, &hosts), "{bad}");
+        }
+        let origins = HttpOptions::new("127.0.0.1:8898".parse().unwrap()).origins();
+        assert!(origin_allowed("http://localhost:3000", &origins));
+        assert!(origin_allowed("https://127.0.0.1", &origins));
+        assert!(!origin_allowed("http://localhost.evil.example:3000", &origins));
+        assert!(!origin_allowed("http://evil.example", &origins));
     }
 
     #[test]

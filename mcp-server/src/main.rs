@@ -180,6 +180,21 @@ struct Source {
     /// /sys/fs/cgroup, or relative to it; repeatable).
     #[arg(long = "tls-cgroup", value_name = "PATH")]
     tls_cgroups: Vec<PathBuf>,
+    /// Raw capture ring (with --interface): keep the most recent packets on disk in DIR as
+    /// rotating pcapng segments, for snapshots and export_pcap. Segments already in DIR (a
+    /// previous run) are kept.
+    #[arg(long, value_name = "DIR")]
+    raw_ring: Option<PathBuf>,
+    /// The raw ring's size on disk, all segments together (oldest deleted first).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size, requires = "raw_ring")]
+    raw_ring_size: usize,
+    /// Only packets this pcap-filter expression matches go into the raw ring (on top of --bpf).
+    #[arg(long, value_name = "EXPR", value_parser = parse_bpf, requires = "raw_ring")]
+    raw_ring_filter: Option<Arc<Filter>>,
+    /// Where export_pcap and export_har write their files (default: $TMPDIR/wirelens), and,
+    /// without a raw ring, where snapshots are kept (its `snapshots` directory).
+    #[arg(long, value_name = "DIR")]
+    export_dir: Option<PathBuf>,
     /// How long to wait for the first listing of every kind before reading the sources.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     kube_sync_timeout: u64,
@@ -292,6 +307,14 @@ impl Source {
                 &self.redact_fields,
                 &self.keep_fields,
             ),
+            raw_ring: self
+                .raw_ring
+                .as_ref()
+                .map(|dir| capture_core::forensics::ring::RingConfig {
+                    filter: self.raw_ring_filter.clone(),
+                    ..capture_core::forensics::ring::RingConfig::new(dir.clone(), self.raw_ring_size as u64)
+                }),
+            export_dir: self.export_dir.clone(),
         })
     }
 }

@@ -96,6 +96,42 @@ pub fn render(state: &AppState) -> String {
         "Packets the capture filter (--bpf) rejected before decoding (files and the demo).",
         status.filtered_out_packets,
     );
+    if let Some(r) = &status.raw_ring {
+        for (name, kind, help, v) in [
+            (
+                "wirelens_raw_ring_bytes",
+                "gauge",
+                "Bytes of the raw capture ring on disk.",
+                r.bytes_on_disk,
+            ),
+            (
+                "wirelens_raw_ring_segments",
+                "gauge",
+                "Segments of the raw capture ring on disk.",
+                r.segments,
+            ),
+            (
+                "wirelens_raw_ring_packets_written_total",
+                "counter",
+                "Packets written to the raw capture ring.",
+                r.packets_written,
+            ),
+            (
+                "wirelens_raw_ring_bytes_written_total",
+                "counter",
+                "Bytes written to the raw capture ring.",
+                r.bytes_written,
+            ),
+            (
+                "wirelens_raw_ring_dropped_total",
+                "counter",
+                "Packets the raw capture ring dropped (queue full or write errors).",
+                r.dropped_queue_full + r.dropped_write_errors,
+            ),
+        ] {
+            simple(&mut out, name, kind, help, v);
+        }
+    }
     simple(
         &mut out,
         "wirelens_bytes_total",

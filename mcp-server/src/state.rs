@@ -46,6 +46,51 @@ pub struct SourceArgs {
     pub keylogs: Vec<PathBuf>,
     /// What is redacted (`--no-redact`, `--redact-header`, …); the defaults when not given.
     pub redaction: capture_core::redact::Redaction,
+    /// The raw capture ring (`--raw-ring DIR --raw-ring-size SIZE`), live capture only.
+    pub raw_ring: Option<capture_core::forensics::ring::RingConfig>,
+    /// Where exports go (`--export-dir`; default `$TMPDIR/wirelens`).
+    pub export_dir: Option<PathBuf>,
+}
+
+/// What the forensics tools need: where files go, the raw ring, the snapshots, and the sources
+/// to read packets again from.
+pub struct Forensics {
+    pub export_dir: PathBuf,
+    pub ring: Option<Arc<capture_core::forensics::ring::Ring>>,
+    pub snapshots: capture_core::forensics::snapshot::SnapshotStore,
+    /// Capture files, the demo and the capture filter: re-read for exports without a ring.
+    pub pcaps: Vec<PathBuf>,
+    pub demo: bool,
+    pub bpf: Option<Arc<Filter>>,
+    pub keylogs: Vec<PathBuf>,
+    /// A live capture (without a ring, no packets are kept).
+    pub live: bool,
+    /// `scheme://host:port` of the HTTP transport, for download URLs.
+    pub download_base: std::sync::OnceLock<String>,
+}
+
+impl Forensics {
+    fn new(args: &SourceArgs, ring: Option<Arc<capture_core::forensics::ring::Ring>>) -> Forensics {
+        let export_dir = args
+            .export_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("wirelens"));
+        let snapshots = match &ring {
+            Some(r) => r.dir().join("snapshots"),
+            None => export_dir.join("snapshots"),
+        };
+        Forensics {
+            export_dir,
+            ring,
+            snapshots: capture_core::forensics::snapshot::SnapshotStore::new(snapshots),
+            pcaps: args.pcaps.clone(),
+            demo: args.demo,
+            bpf: args.bpf.clone(),
+            keylogs: args.keylogs.clone(),
+            live: !args.interfaces.is_empty() || args.probes.is_some(),
+            download_base: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 /// Shared, read-mostly state behind every tool.
@@ -60,6 +105,8 @@ pub struct AppState {
     pub live: parking_lot::Mutex<Option<LiveCapture>>,
     /// Whether the sources are read yet (tools wait for it).
     pub loading: crate::loading::Loading,
+    /// Raw packets, snapshots and exports.
+    pub forensics: Forensics,
 }
 
 /// What [`AppState::prepare`] leaves for [`AppState::fill`]: the opened interfaces.
@@ -142,6 +189,17 @@ impl AppState {
         } else {
             Some(crate::proto::load_pool(&args.proto_descriptors)?)
         };
+        anyhow::ensure!(
+            args.raw_ring.is_none() || !args.interfaces.is_empty(),
+            "--raw-ring keeps the packets of a live capture: give --interface too (capture files are kept already)"
+        );
+        let ring = match &args.raw_ring {
+            Some(cfg) => Some(
+                capture_core::forensics::ring::Ring::open(cfg.clone())
+                    .with_context(|| format!("opening the raw ring {}", cfg.dir.display()))?,
+            ),
+            None => None,
+        };
         let live = if live_wanted {
             let cfg = capture_core::source::live::LiveConfig {
                 interfaces: args.interfaces.clone(),
@@ -149,6 +207,7 @@ impl AppState {
                 probes: args.probes.clone(),
                 threads: args.capture_threads,
                 filter: args.bpf.as_deref().cloned(),
+                raw_ring: ring.clone(),
             };
             Some(capture_core::source::live::Live::open(&cfg).context("starting live capture")?)
         } else {
@@ -161,6 +220,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::default(),
             live: parking_lot::Mutex::new(None),
             loading: crate::loading::Loading::new(),
+            forensics: Forensics::new(args, ring),
         };
         Ok((state, Pending { live }))
     }
@@ -267,6 +327,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::default(),
             live: parking_lot::Mutex::new(None),
             loading,
+            forensics: Forensics::new(&SourceArgs::default(), None),
         }
     }
 
@@ -284,6 +345,7 @@ impl AppState {
                 l.finish(Ok(()));
                 l
             },
+            forensics: Forensics::new(&SourceArgs::default(), None),
         }
     }
 }

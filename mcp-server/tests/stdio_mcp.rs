@@ -94,11 +94,19 @@ fn stdio_session_lists_and_calls_tools() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, names_again, "tool order is deterministic");
+    // The forensics tools write files (exports, snapshots); deleting a snapshot destroys one.
+    let writers = ["export_pcap", "export_har", "create_snapshot", "delete_snapshot"];
     for t in list {
-        assert_eq!(t["annotations"]["readOnlyHint"], true, "{t}");
+        let name = t["name"].as_str().unwrap();
+        assert_eq!(t["annotations"]["readOnlyHint"], !writers.contains(&name), "{t}");
+        assert_eq!(
+            t["annotations"]["destructiveHint"].as_bool().unwrap_or(false),
+            name == "delete_snapshot",
+            "{t}"
+        );
         assert!(t["outputSchema"].is_object(), "{t}");
         assert!(
-            t["inputSchema"]["properties"].is_object() || t["name"] == "capture_status",
+            t["inputSchema"]["properties"].is_object() || ["capture_status", "list_snapshots"].contains(&name),
             "{t}"
         );
         assert!(

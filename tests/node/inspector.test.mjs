@@ -51,6 +51,7 @@ for (const [name, target] of Object.entries(targets)) {
     const first = await cli(target(), ['--method', 'tools/call', '--tool-name', 'list_entries', '--tool-arg', 'limit=1']);
     assert.equal(first.code, 0, first.stderr);
     const id = JSON.parse(first.stdout).structuredContent.entries[0].id;
+    const snapshot = `inspector-${name}-${process.pid}-${Date.now()}`;
     const args = {
       // A bare `id=359` is sent as the number 359 (the CLI parses values as JSON); the schema says
       // string and the server accepts both, so send the schema's form.
@@ -60,6 +61,9 @@ for (const [name, target] of Object.entries(targets)) {
       list_flows: ['limit=5'],
       tcp_insights: ['limit=5'],
       watch_entries: ['timeout_ms=0'],
+      // Tools are listed by name: create_snapshot makes the snapshot delete_snapshot deletes.
+      create_snapshot: ['since=1h', 'until=0s', `name=${snapshot}`],
+      delete_snapshot: [`name=${snapshot}`],
     };
     for (const tool of tools) {
       const required = tool.inputSchema.required ?? [];

@@ -129,6 +129,42 @@ def test_probes_open_and_metrics_closed_with_a_token(token_server):
 
 
 @pytest.mark.anyio
+async def test_downloads_are_authorised_like_mcp(token_server):
+    """export_pcap, export_har and create_snapshot give download URLs served under the same
+    token, Host and Origin checks as /mcp; nothing outside the export directory is served."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx2.AsyncClient(headers=auth, timeout=30) as http:
+        async with Client(streamable_http_client(token_server.url, http_client=http)) as client:
+            urls = []
+            for tool, args in [("export_pcap", {"filter": "http && status >= 500"}), ("export_har", {}),
+                               ("create_snapshot", {"since": "1h", "until": "0s",
+                                                    "name": f"dl-{os.getpid()}-{token_server.port}"})]:
+                r = await client.call_tool(tool, args)
+                assert not r.is_error, r.content[0].text
+                out = r.structured_content.get("snapshot", r.structured_content)
+                assert out["download_url"].startswith(token_server.base + "/"), out
+                urls.append((out["download_url"], out["path"]))
+            await client.call_tool("delete_snapshot", {"name": f"dl-{os.getpid()}-{token_server.port}"})
+    for url, path in urls[:2]:
+        r = httpx2.get(url, timeout=30)
+        assert r.status_code == 401 and r.headers.get("www-authenticate", "").startswith("Bearer")
+        r = httpx2.get(url, headers=auth, timeout=30)
+        assert r.status_code == 200, (url, r.status_code, r.text)
+        with open(path, "rb") as f:
+            assert r.content == f.read()
+        assert r.headers["content-type"] in ("application/x-pcapng", "application/json")
+        assert httpx2.get(url, headers={**auth, "Host": "evil.example"}, timeout=30).status_code == 403
+        assert httpx2.get(url, headers={**auth, "Origin": "http://evil.example"}, timeout=30).status_code == 403
+    # The snapshot was deleted: its URL is gone too.
+    assert httpx2.get(urls[2][0], headers=auth, timeout=30).status_code == 404
+    for bad in ["/exports/..%2F..%2Fetc%2Fpasswd", f"/exports/..%2F..%2F{urls[0][1].lstrip('/').replace('/', '%2F')}",
+                "/exports/.hidden.pcapng", "/exports/x.txt",
+                "/snapshots/..%2Fx/packets.pcapng", "/snapshots/x/entries.json"]:
+        r = httpx2.get(token_server.base + bad, headers=auth, timeout=30)
+        assert r.status_code == 404, (bad, r.status_code)
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_mcp_client_with_the_token(token_server, mode):
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as http:

@@ -9,6 +9,7 @@ is followed by hand (the client does not follow next_cursor)."""
 import contextlib
 import json
 import re
+import uuid
 
 import httpx2
 import jsonschema
@@ -62,10 +63,13 @@ async def tool_schemas(client: Client) -> dict:
     return {t.name: t for t in listing.tools}
 
 
-def valid_args(name: str, entry_id: str) -> dict:
+def valid_args(name: str, entry_id: str, snapshot: str = "") -> dict:
     """Arguments that must succeed for each tool; a tool with required arguments not covered here
-    fails the test (add it)."""
+    fails the test (add it). Tools are called in name order: create_snapshot makes `snapshot`
+    before delete_snapshot deletes it."""
     return {
+        "create_snapshot": {"since": "1h", "until": "0s", "name": snapshot, "filter": "http && status >= 500"},
+        "delete_snapshot": {"name": snapshot},
         "get_payload": {"id": entry_id},
         "validate_filter": {"filter": "http && status >= 500"},
         "list_entries": {"limit": 5},
@@ -98,7 +102,10 @@ async def test_tools_are_listed_with_schemas(connect, mode):
                 "validate_filter"} <= set(tools)
         for t in tools.values():
             assert t.description, t.name
-            assert t.annotations is not None and t.annotations.read_only_hint is True, t.name
+            # The forensics tools write files; delete_snapshot destroys one.
+            writes = t.name in {"export_pcap", "export_har", "create_snapshot", "delete_snapshot"}
+            assert t.annotations is not None and t.annotations.read_only_hint is (not writes), t.name
+            assert bool(t.annotations.destructive_hint) is (t.name == "delete_snapshot"), t.name
             assert t.output_schema is not None, t.name
             jsonschema.Draft202012Validator.check_schema(t.output_schema)
             jsonschema.Draft202012Validator.check_schema(t.input_schema)
@@ -116,8 +123,9 @@ async def test_every_tool_call_validates_against_its_output_schema(connect):
         assert listing["coverage"]["complete"] is True
         entry_id = entries[0]["id"]
 
+        snapshot = f"client-{uuid.uuid4().hex[:12]}"
         for name, tool in sorted(tools.items()):
-            args = valid_args(name, entry_id)
+            args = valid_args(name, entry_id, snapshot)
             missing = set(tool.input_schema.get("required", [])) - set(args)
             assert not missing, f"{name}: no test arguments for required {missing}"
             jsonschema.validate(args, tool.input_schema)

@@ -166,6 +166,13 @@ fn everything(st: &AppState) -> String {
     ] {
         out.push(call(st, tool, json!({})));
     }
+    // The HTTP Archive export, file and result.
+    let har = call(st, "export_har", json!({}));
+    let path = har["path"].as_str().expect("a path").to_string();
+    let text = std::fs::read_to_string(&path).expect("the HAR file");
+    let _ = std::fs::remove_file(&path);
+    out.push(har);
+    out.push(Value::String(text));
     out.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")
 }
 

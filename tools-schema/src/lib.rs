@@ -7,6 +7,7 @@
 pub mod coverage;
 pub mod entries;
 pub mod flows;
+pub mod forensics;
 pub mod k8s;
 pub mod payload;
 pub mod stats;
@@ -20,6 +21,11 @@ pub use entries::{
 pub use flows::{
     FlowGroupOut, FlowListItem, FlowOut, FlowSummaryParams, FlowSummaryResult, FlowTransport, GroupBy, KernelTcpOut,
     ListFlowsParams, ListFlowsResult, Talker, TcpInsightsParams, TcpInsightsResult, TcpMetricsOut,
+};
+pub use forensics::{
+    CreateSnapshotParams, CreateSnapshotResult, DeleteSnapshotParams, DeleteSnapshotResult, ExportHarParams,
+    ExportHarResult, ExportPcapParams, ExportPcapResult, ListSnapshotsParams, ListSnapshotsResult, RawRingStatus,
+    SnapshotOut,
 };
 pub use k8s::{
     ListWorkloadsParams, ListWorkloadsResult, MapEdge, MapLevel, MapNode, NodeTraffic, PodOut, ServiceMapParams,

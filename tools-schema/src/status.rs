@@ -45,6 +45,10 @@ pub struct CaptureStatus {
     /// when no probe was asked for (files, the demo, `--no-ebpf`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ebpf: Option<EbpfStatus>,
+    /// The raw capture ring (`--raw-ring`): bytes and segments on disk, the time they span, the
+    /// write rate and what was dropped. Absent without a ring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_ring: Option<crate::forensics::RawRingStatus>,
     /// Every drop and anomaly counter, by name. Zero means nothing was lost there.
     pub drops: BTreeMap<String, u64>,
     /// HTTP dissection counters.

@@ -35,6 +35,8 @@ pub struct LiveConfig {
     pub threads: usize,
     /// The capture filter (`--bpf`), attached in the kernel to every ring.
     pub filter: Option<Filter>,
+    /// The raw capture ring (`--raw-ring`): every captured packet is offered to it.
+    pub raw_ring: Option<Arc<crate::forensics::ring::Ring>>,
 }
 
 /// A running capture; dropping it does not stop it (call [`Live::stop`]).
@@ -73,6 +75,7 @@ impl Live {
             probes: cfg.probes.clone(),
             filter: cfg.filter.as_ref().map(|f| f.expression().to_string()),
             keys: None,
+            raw_ring: cfg.raw_ring.clone(),
         })
     }
 
@@ -95,6 +98,7 @@ pub struct Opened {
     probes: Option<ebpf_probes::Config>,
     /// The capture filter's expression, shown with every interface.
     filter: Option<String>,
+    raw_ring: Option<Arc<crate::forensics::ring::Ring>>,
 }
 
 /// Per thread and interface: packets, bytes, first and last timestamps, kernel drops.
@@ -119,6 +123,7 @@ impl Opened {
             probes: wanted,
             filter,
             keys,
+            raw_ring,
         } = self;
         let mut probes = wanted.as_ref().and_then(|p| {
             let (probes, report) = ebpf_probes::Probes::start(p);
@@ -177,6 +182,7 @@ impl Opened {
                 shared: shared.clone(),
                 first_source,
                 counters: counters.clone(),
+                raw_ring: raw_ring.clone(),
             };
             let probes = if t == 0 { probes.take() } else { None };
             let flag = stop.clone();
@@ -208,6 +214,7 @@ struct Thread {
     shared: Shared,
     first_source: usize,
     counters: SourceCounters,
+    raw_ring: Option<Arc<crate::forensics::ring::Ring>>,
 }
 
 /// Wall-clock time of a CLOCK_MONOTONIC stamp from the probes.
@@ -251,6 +258,9 @@ fn run(
                 c.bytes += p.data.len() as u64;
                 c.first.get_or_insert(p.ts);
                 c.last = Some(p.ts);
+                if let Some(ring) = &ctx.raw_ring {
+                    ring.offer(p);
+                }
                 engine.process(p);
             }) {
                 Ok(n) => got += n,

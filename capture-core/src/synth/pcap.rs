@@ -18,6 +18,9 @@ const PCAP_RECORD_HEADER: u64 = 16;
 const SHB_TYPE: u32 = 0x0A0D_0D0A;
 const IDB_TYPE: u32 = 0x0000_0001;
 const EPB_TYPE: u32 = 0x0000_0006;
+const DSB_TYPE: u32 = 0x0000_000A;
+/// Decryption Secrets Block type of an NSS key log (`TLSK`).
+pub const SECRETS_TLS_KEY_LOG: u32 = 0x544c_534b;
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 
 /// Timestamp resolution of a capture file or pcapng interface.
@@ -195,22 +198,46 @@ impl<W: Write> PcapNgWriter<W> {
 
     /// A pcapng file in the given byte order, with its section header and no interface yet.
     pub fn with_byte_order(out: W, order: ByteOrder) -> io::Result<Self> {
-        let mut w = PcapNgWriter {
-            out,
-            order,
-            interfaces: Vec::new(),
-            bytes_written: 0,
-            packets: 0,
-        };
+        Self::with_application(out, order, "wirelens synth")
+    }
+
+    /// A pcapng file whose section header names the writing application (`shb_userappl`).
+    pub fn with_application(out: W, order: ByteOrder, application: &str) -> io::Result<Self> {
+        let mut w = Self::body_only(out, order);
         let mut body = Vec::with_capacity(40);
         body.extend_from_slice(&order.u32(BYTE_ORDER_MAGIC));
         body.extend_from_slice(&order.u16(1));
         body.extend_from_slice(&order.u16(0));
         body.extend_from_slice(&order.u64(u64::MAX)); // section length unknown
-        push_option(&mut body, order, 4, b"wirelens synth"); // shb_userappl
+        push_option(&mut body, order, 4, application.as_bytes()); // shb_userappl
         push_option(&mut body, order, 0, &[]);
         w.write_block(SHB_TYPE, &body)?;
         Ok(w)
+    }
+
+    /// Blocks without a section header: the rest of a section whose header (and possibly
+    /// Decryption Secrets Blocks) another writer puts in front of them.
+    pub fn body_only(out: W, order: ByteOrder) -> Self {
+        PcapNgWriter {
+            out,
+            order,
+            interfaces: Vec::new(),
+            bytes_written: 0,
+            packets: 0,
+        }
+    }
+
+    /// Appends a Decryption Secrets Block (`secrets_type`, e.g. [`SECRETS_TLS_KEY_LOG`] with NSS
+    /// key log lines). Readers use the secrets for the packets that follow it.
+    pub fn write_decryption_secrets(&mut self, secrets_type: u32, secrets: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(secrets.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "secrets larger than 4 GiB"))?;
+        let mut body = Vec::with_capacity(8 + secrets.len().next_multiple_of(4));
+        body.extend_from_slice(&self.order.u32(secrets_type));
+        body.extend_from_slice(&self.order.u32(len));
+        body.extend_from_slice(secrets);
+        body.resize(body.len().next_multiple_of(4), 0);
+        self.write_block(DSB_TYPE, &body)
     }
 
     fn write_block(&mut self, block_type: u32, body: &[u8]) -> io::Result<()> {

@@ -12,7 +12,8 @@ use crate::state::AppState;
 
 pub const DESCRIPTION: &str = "What was captured and what was lost: sources (files, demo, interfaces) with their time \
 ranges, packet and byte counts and capture filter (`--bpf`, with the packets it filtered out), flows, the entry store's use against its memory budget, every drop counter (decode errors, \
-TCP gaps, evictions, parse errors, fragments) and the caps in force. Call it first when results look empty or odd.";
+TCP gaps, evictions, parse errors, fragments), the caps in force, and the raw capture ring (`--raw-ring`: bytes and \
+segments on disk, oldest and newest packet, write rate, drops). Call it first when results look empty or odd.";
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, ToolError> {
     let _: CaptureStatusParams = parse_args("capture_status", args)?;
@@ -256,6 +257,31 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
                 never_kept: capture_core::redact::NEVER_KEPT.iter().map(|s| s.to_string()).collect(),
             }
         },
+        raw_ring: state.forensics.ring.as_ref().map(|r| {
+            let s = r.status();
+            tools_schema::RawRingStatus {
+                directory: s.dir.display().to_string(),
+                max_bytes: s.max_bytes,
+                segment_bytes: s.segment_bytes,
+                filter: s.filter,
+                bytes_on_disk: s.bytes_on_disk,
+                segments: s.segments,
+                segments_recovered: s.segments_recovered,
+                segments_deleted: s.segments_deleted,
+                oldest: s.oldest.map(|t| t.to_rfc3339()),
+                newest: s.newest.map(|t| t.to_rfc3339()),
+                packets_offered: s.packets_offered,
+                packets_filtered_out: s.packets_filtered_out,
+                packets_written: s.packets_written,
+                bytes_written: s.bytes_written,
+                dropped_queue_full: s.dropped_queue_full,
+                dropped_write_errors: s.dropped_write_errors,
+                queued_bytes: s.queued_bytes,
+                write_rate_bytes_per_s: (s.write_rate_bytes_per_s * 10.0).round() / 10.0,
+                write_rate_packets_per_s: (s.write_rate_packets_per_s * 10.0).round() / 10.0,
+                last_error: s.last_error,
+            }
+        }),
         identities: {
             let idx = state.shared.identities.index();
             let src = state.shared.identities.source();

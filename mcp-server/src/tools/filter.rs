@@ -78,6 +78,16 @@ impl Selection {
         let until = until
             .map(|s| super::list_entries::parse_time(s, "until", newest))
             .transpose()?;
+        Selection::with_times(state, filter, since, until)
+    }
+
+    /// From a `filter` argument and a time window already parsed (`until` exclusive).
+    pub fn with_times(
+        state: &AppState,
+        filter: Option<&str>,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<Selection, ToolError> {
         let filter = filter.filter(|f| !f.trim().is_empty()).map(compile).transpose()?;
         let cx = eval_context(state);
         Ok(Selection {

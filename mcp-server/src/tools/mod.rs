@@ -6,7 +6,9 @@ pub mod capture_status;
 pub mod detail;
 pub mod filter;
 pub mod flows;
+pub mod forensics;
 pub mod get_payload;
+pub mod har;
 pub mod list_entries;
 pub mod list_workloads;
 pub mod service_map;
@@ -65,6 +67,27 @@ pub const TOOLS: &[(&str, &str, &str)] = &[
     ("service_map", "Service map", service_map::DESCRIPTION),
     ("list_workloads", "List workloads", list_workloads::DESCRIPTION),
     ("watch_entries", "Watch entries", watch_entries::DESCRIPTION),
+    (
+        "export_pcap",
+        "Export packets as pcapng",
+        forensics::EXPORT_PCAP_DESCRIPTION,
+    ),
+    ("export_har", "Export HTTP as HAR", har::DESCRIPTION),
+    (
+        "create_snapshot",
+        "Create a snapshot",
+        forensics::CREATE_SNAPSHOT_DESCRIPTION,
+    ),
+    (
+        "list_snapshots",
+        "List snapshots",
+        forensics::LIST_SNAPSHOTS_DESCRIPTION,
+    ),
+    (
+        "delete_snapshot",
+        "Delete a snapshot",
+        forensics::DELETE_SNAPSHOT_DESCRIPTION,
+    ),
 ];
 
 /// Runs a tool by name and returns its structured result.
@@ -88,6 +111,11 @@ pub fn call(state: &AppState, name: &str, args: Map<String, Value>) -> Result<Va
         "service_map" => to_json(serde_json::to_value(service_map::run(state, args)?)),
         "list_workloads" => to_json(serde_json::to_value(list_workloads::run(state, args)?)),
         "watch_entries" => to_json(serde_json::to_value(watch_entries::run(state, args)?)),
+        "export_pcap" => to_json(serde_json::to_value(forensics::run_export_pcap(state, args)?)),
+        "export_har" => to_json(serde_json::to_value(har::run(state, args)?)),
+        "create_snapshot" => to_json(serde_json::to_value(forensics::run_create_snapshot(state, args)?)),
+        "list_snapshots" => to_json(serde_json::to_value(forensics::run_list_snapshots(state, args)?)),
+        "delete_snapshot" => to_json(serde_json::to_value(forensics::run_delete_snapshot(state, args)?)),
         other => Err(CallError::UnknownTool(format!(
             "unknown tool `{other}`; the tools are: {}",
             TOOLS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
