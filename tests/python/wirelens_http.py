@@ -54,11 +54,12 @@ def stop_group(proc: subprocess.Popen, grace: float = 5.0):
 
 
 def start(bin_path: str, log_path, args=(), env=None, scheme: str = "http", cafile=None,
-          timeout: float = 60.0) -> HttpServer:
-    """Starts `wirelens serve --demo --listen 127.0.0.1:0 ARGS` and waits until it is ready.
-    Raises ServerFailed (with the server's log) if it exits or does not come up in `timeout`."""
+          timeout: float = 60.0, sources=("--demo",)) -> HttpServer:
+    """Starts `wirelens serve SOURCES --listen 127.0.0.1:0 ARGS` (the demo unless told) and waits
+    until it is ready. Raises ServerFailed (with the server's log) if it exits or does not come up
+    in `timeout`."""
     log_path = str(log_path)
-    cmd = [bin_path, "serve", "--demo", "--listen", "127.0.0.1:0", *args]
+    cmd = [bin_path, "serve", *sources, "--listen", "127.0.0.1:0", *args]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
