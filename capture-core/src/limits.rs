@@ -112,6 +112,10 @@ pub struct Limits {
     /// A query repeated (same id and question) sooner than this is a retransmission of the first
     /// and the response is paired with the first; later, it is a new attempt. tshark's default.
     pub dns_retransmit_window_us: u64,
+    /// A tool call that scans longer than this stops with an error that says so
+    /// (`--tool-timeout`); the agent narrows its filter or time window. Calls that wait
+    /// (`watch_entries`, the sources still loading) are not counted.
+    pub tool_timeout_ms: u64,
     /// Kafka requests awaiting their response per connection; the oldest is then emitted without
     /// one (`kafka_pending_overflows`). Clients pipeline a few per broker connection.
     pub kafka_max_pending: usize,
@@ -213,6 +217,7 @@ impl Default for Limits {
             dns_names_max: 65_536,
             dns_query_timeout_us: 30_000_000,
             dns_retransmit_window_us: 5_000_000,
+            tool_timeout_ms: 60_000,
             kafka_max_pending: 1_024,
             kafka_max_list: 256,
             kafka_max_records: 16,

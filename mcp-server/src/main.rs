@@ -102,6 +102,10 @@ struct Source {
     /// capture_status.memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_memory: Option<usize>,
+    /// A tool call that scans longer than this many seconds stops with an error saying so, and
+    /// the agent narrows its filter (MCP servers only; `call` has no deadline).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    tool_timeout: u64,
     /// A FileDescriptorSet (`protoc -o FILE --include_imports`, `buf build -o FILE`): gRPC
     /// messages of the services it describes are decoded into named fields (repeatable).
     #[arg(long = "proto-descriptor", value_name = "FILE")]
@@ -267,6 +271,7 @@ impl Source {
             anyhow::ensure!(m >= 16 << 20, "--max-memory must be at least 16MiB (got {m} bytes)");
             limits.max_memory_bytes = m;
         }
+        limits.tool_timeout_ms = self.tool_timeout * 1000;
         let limits = capture_core::memory::derive_limits(limits);
         Ok(SourceArgs {
             pcaps: self.pcaps.clone(),

@@ -120,7 +120,8 @@ impl WirelensServer {
                 let _ = tx.try_send((done, total));
             };
             let progress: Option<tools::work::ProgressFn<'_>> = if wants_progress { Some(&report) } else { None };
-            let work = tools::work::Work::new(Some(&cancelled), progress);
+            let work = tools::work::Work::new(Some(&cancelled), progress)
+                .with_timeout(std::time::Duration::from_millis(state.limits.tool_timeout_ms));
             f(&state, &work)
         });
         let joined = loop {

@@ -271,7 +271,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         ControlFlow::Continue(())
     });
     if work.is_cancelled() {
-        return Err(Work::cancelled_error("api_stats"));
+        return Err(work.stopped_error("api_stats"));
     }
     let seconds = match (first, last) {
         (Some(f), Some(l)) => (l.micros_since(f) as f64 / 1e6).max(1.0),

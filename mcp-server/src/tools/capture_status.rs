@@ -181,6 +181,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
         ("redis_max_bulk_len", l.redis_max_bulk_len),
         ("dns_query_timeout_us", l.dns_query_timeout_us),
         ("dns_retransmit_window_us", l.dns_retransmit_window_us),
+        ("tool_timeout_ms", l.tool_timeout_ms),
     ] {
         limits.insert(k.to_string(), v);
     }

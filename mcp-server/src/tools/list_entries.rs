@@ -169,7 +169,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         ControlFlow::Continue(())
     });
     if work.is_cancelled() {
-        return Err(Work::cancelled_error("list_entries"));
+        return Err(work.stopped_error("list_entries"));
     }
     let next_cursor = if more {
         page.last().map(|e| encode_cursor(order, Key::of(e)))

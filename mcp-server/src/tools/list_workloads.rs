@@ -69,7 +69,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         ControlFlow::Continue(())
     });
     if work.is_cancelled() {
-        return Err(Work::cancelled_error("list_workloads"));
+        return Err(work.stopped_error("list_workloads"));
     }
     let mut connections: HashMap<(Box<str>, Box<str>), u64> = HashMap::new();
     for f in state.shared.flows.snapshot() {

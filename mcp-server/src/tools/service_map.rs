@@ -185,7 +185,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         ControlFlow::Continue(())
     });
     if work.is_cancelled() {
-        return Err(Work::cancelled_error("service_map"));
+        return Err(work.stopped_error("service_map"));
     }
     // The connections behind the edges, and (without a filter) connections that carried no
     // call: refused or silent ones are part of who talks to whom.

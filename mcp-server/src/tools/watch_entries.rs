@@ -69,7 +69,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         let (found, more) = store.newer_than(after, limit as usize, &mut |e| sel.matches(e));
         if !found.is_empty() || Instant::now() >= deadline || work.is_cancelled() {
             if work.is_cancelled() {
-                return Err(Work::cancelled_error("watch_entries"));
+                return Err(work.stopped_error("watch_entries"));
             }
             let next = match (found.last(), more) {
                 (Some(last), true) => last.id,

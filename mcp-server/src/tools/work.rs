@@ -19,6 +19,9 @@ pub struct Work<'a> {
     /// When progress was last reported; reports are at most one per `interval`.
     last_report: Mutex<Option<Instant>>,
     interval: Duration,
+    /// The call's deadline (`--tool-timeout`): past it the scan stops like a cancelled one.
+    deadline: Option<(Instant, Duration)>,
+    expired: AtomicBool,
 }
 
 impl<'a> Work<'a> {
@@ -32,6 +35,8 @@ impl<'a> Work<'a> {
             progress: None,
             last_report: Mutex::new(None),
             interval: Self::REPORT_EVERY,
+            deadline: None,
+            expired: AtomicBool::new(false),
         }
     }
 
@@ -41,7 +46,15 @@ impl<'a> Work<'a> {
             progress,
             last_report: Mutex::new(None),
             interval: Self::REPORT_EVERY,
+            deadline: None,
+            expired: AtomicBool::new(false),
         }
+    }
+
+    /// Stops the scan `timeout` from now (`--tool-timeout`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Some((Instant::now() + timeout, timeout));
+        self
     }
 
     /// Reports progress at most once per `interval` (default [`Work::REPORT_EVERY`]).
@@ -61,7 +74,7 @@ impl<'a> Work<'a> {
 
     #[cold]
     fn check(&self, done: u64, total: u64) -> ControlFlow<()> {
-        if self.cancelled.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if self.is_cancelled() {
             return ControlFlow::Break(());
         }
         if let Some(p) = self.progress {
@@ -80,8 +93,30 @@ impl<'a> Work<'a> {
         ControlFlow::Continue(())
     }
 
+    /// Cancelled by the client, or past the deadline.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.is_some_and(|c| c.load(Ordering::Relaxed))
+        if self.cancelled.is_some_and(|c| c.load(Ordering::Relaxed)) || self.expired.load(Ordering::Relaxed) {
+            return true;
+        }
+        if let Some((at, _)) = self.deadline
+            && Instant::now() >= at
+        {
+            self.expired.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// The error a stopped tool returns: cancelled by the client, or past its deadline.
+    pub fn stopped_error(&self, tool: &str) -> ToolError {
+        match self.deadline {
+            Some((_, t)) if self.expired.load(Ordering::Relaxed) => ToolError(format!(
+                "{tool}: stopped after {} ms, the tool-call deadline (--tool-timeout); narrow `filter` \
+                 (a protocol, a service, a status) or the time window and call again",
+                t.as_millis()
+            )),
+            _ => Self::cancelled_error(tool),
+        }
     }
 
     /// The error a cancelled tool returns.
@@ -121,5 +156,24 @@ mod tests {
         std::thread::sleep(Work::REPORT_EVERY);
         let _ = w.tick(0, 0);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_deadline_stops_the_scan_with_an_error_that_says_so() {
+        let work = Work::none().with_timeout(Duration::from_millis(20));
+        assert!(work.tick(0, 10).is_continue());
+        assert!(!work.is_cancelled());
+        std::thread::sleep(Duration::from_millis(30));
+        // Between checks nothing is read; at the next check the scan stops.
+        assert!(work.tick(1, 10).is_continue());
+        assert!(work.tick(Work::CHECK_EVERY, 10).is_break());
+        assert!(work.is_cancelled());
+        let e = work.stopped_error("list_entries").0;
+        assert!(e.contains("stopped after 20 ms") && e.contains("--tool-timeout"), "{e}");
+        // A client's cancellation says that instead.
+        let flag = AtomicBool::new(true);
+        let w = Work::new(Some(&flag), None).with_timeout(Duration::from_secs(60));
+        assert!(w.is_cancelled());
+        assert!(w.stopped_error("x").0.contains("cancelled by the client"));
     }
 }
