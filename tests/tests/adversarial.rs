@@ -243,3 +243,171 @@ fn memory_pressure_sheds_reassembly_then_entries_then_flows() {
     // What was shed is what the store and the flow records say.
     assert!(shared.store.stats().evicted >= m.entries_shed);
 }
+
+/// An h2c connection whose preface and SETTINGS come first, then `frames` from the client.
+fn h2c(frames: Vec<u8>) -> Vec<(Timestamp, Vec<u8>)> {
+    use capture_core::synth::h2;
+    let mut out = h2::PREFACE.to_vec();
+    h2::frame(&mut out, h2::SETTINGS, 0, 0, &[]);
+    out.extend(frames);
+    // Cut into segments of a full MSS, as a sender would.
+    let chunks: Vec<Vec<u8>> = out.chunks(1_400).map(<[u8]>::to_vec).collect();
+    conversation("10.0.0.1:40100", "10.0.0.2:8080", &chunks)
+}
+
+/// An HPACK bomb: one 4 KB header inserted into the dynamic table, then referenced 100,000
+/// times (one byte each) in one header block, which would decode to 400 MB. The decoded list
+/// stops being kept at `h2_max_header_list_bytes` and is counted; decoding goes on.
+#[test]
+fn an_hpack_bomb_is_held_to_the_header_list_cap() {
+    use capture_core::synth::h2;
+    let mut block = vec![0x40, 6];
+    block.extend_from_slice(b"x-bomb");
+    // A literal value of 4,000 bytes: HPACK integer with a 7-bit prefix.
+    block.extend_from_slice(&[0x7f, (4_000u32 - 127) as u8 | 0x80, ((4_000u32 - 127) >> 7) as u8]);
+    block.extend(std::iter::repeat_n(b'a', 4_000));
+    block.extend(h2::header_block(&[
+        (":method", "GET"),
+        (":path", "/bomb"),
+        (":scheme", "http"),
+    ]));
+    block.extend(std::iter::repeat_n(0x80 | 62u8, 100_000));
+    let mut frames = Vec::new();
+    // One HEADERS and CONTINUATIONs of 16 KB (the default max frame size).
+    let pieces: Vec<&[u8]> = block.chunks(16_384).collect();
+    for (i, p) in pieces.iter().enumerate() {
+        let last = i + 1 == pieces.len();
+        let (ty, flags) = if i == 0 { (h2::HEADERS, h2::END_STREAM) } else { (9, 0) };
+        h2::frame(&mut frames, ty, flags | if last { h2::END_HEADERS } else { 0 }, 1, p);
+    }
+    let limits = Limits {
+        h2_max_continuations: 1_000,
+        ..Limits::default()
+    };
+    let (s, shared) = run(limits.clone(), h2c(frames));
+    assert!(s.dissect.h2_header_lists_too_large >= 1, "{:?}", s.dissect);
+    assert_eq!(s.dissect.h2_hpack_errors, 0);
+    let mut kept = 0;
+    shared.store.scan(capture_core::store::Order::Asc, None, &mut |e| {
+        if let Some(m) = e.h2().and_then(|s| s.request.as_ref()) {
+            kept = m.headers.iter().map(|(n, v)| n.len() + v.len() + 32).sum::<usize>();
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    assert!(kept > 0 && kept <= limits.h2_max_header_list_bytes, "{kept}");
+}
+
+/// A CONTINUATION flood: a HEADERS frame without END_HEADERS, then 200,000 CONTINUATION frames
+/// of one byte each. Fields stop being kept after `h2_max_continuations` and the flood is
+/// counted; the connection is read to its end.
+#[test]
+fn a_continuation_flood_is_counted_and_read_through() {
+    use capture_core::synth::h2;
+    let mut frames = Vec::new();
+    h2::frame(
+        &mut frames,
+        h2::HEADERS,
+        h2::END_STREAM,
+        1,
+        &h2::header_block(&[(":method", "GET"), (":path", "/flood"), (":scheme", "http")]),
+    );
+    for i in 0..200_000u32 {
+        let flags = if i == 199_999 { h2::END_HEADERS } else { 0 };
+        // Indexed field 2 (`:method: GET`), one byte.
+        h2::frame(&mut frames, 9, flags, 1, &[0x82]);
+    }
+    let (s, _) = run(Limits::default(), h2c(frames));
+    assert!(s.dissect.h2_continuation_overflows >= 1, "{:?}", s.dissect);
+    assert_eq!(s.reassembly.gap_bytes, 0);
+}
+
+/// A gzip bomb in an HTTP body: 64 MiB of zeros compressed to about 64 KB. The body is kept up
+/// to `body_capture_bytes`, and `get_payload` stops decoding at `decompress_max_bytes` with a
+/// note that says so.
+#[test]
+fn a_gzip_bomb_decodes_only_to_the_cap() {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let body = gz.finish().unwrap();
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(&body);
+    let mut c = Conversation::new(
+        "10.0.0.1:40200".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        at(0),
+        200,
+        1,
+        9,
+    );
+    c.handshake();
+    c.client_send(b"GET /bomb HTTP/1.1\r\nHost: x\r\n\r\n", 50)
+        .server_send(&resp, 50);
+    c.close();
+    let packets = c.packets().into_iter().map(|p| (p.ts, p.data)).collect();
+    let limits = Limits::default();
+    let (_, shared) = run(limits.clone(), packets);
+    let st = mcp_server::state::AppState::from_shared(shared, limits.clone());
+    let id = st.shared.store.get(1).map(|e| e.id).expect("the entry");
+    let mut args = serde_json::Map::new();
+    args.insert("id".into(), serde_json::json!(id.to_string()));
+    args.insert("part".into(), serde_json::json!("response"));
+    let p = mcp_server::tools::call(&st, "get_payload", args).unwrap();
+    let r = &p["response"];
+    assert_eq!(r["body_size"], body.len());
+    assert!(r["body_captured"].as_u64().unwrap() <= limits.body_capture_bytes as u64);
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains(&format!("decoding stopped at {} bytes", limits.decompress_max_bytes)),
+        "{notes}"
+    );
+    assert!(r["returned_bytes"].as_u64().unwrap() <= 16 << 10);
+}
+
+/// A pcap record that declares a 2 GiB length: a clear error naming the byte offset, and no
+/// 2 GiB buffer (the read stops at `max_record_bytes`).
+#[test]
+fn an_absurd_record_length_names_its_offset() {
+    let dir = std::env::temp_dir().join(format!("wirelens-absurd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("absurd.pcap");
+    let mut f = Vec::new();
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&4u16.to_le_bytes());
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&65_535u32.to_le_bytes());
+    f.extend_from_slice(&1u32.to_le_bytes());
+    // A good record, then one that claims 2 GiB.
+    let good = tcp_frame(&TcpSpec::new(
+        "10.0.0.1:1".parse().unwrap(),
+        "10.0.0.2:2".parse().unwrap(),
+        SYN,
+    ));
+    for v in [0u32, 0, good.len() as u32, good.len() as u32] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    f.extend_from_slice(&good);
+    let at_record = f.len();
+    for v in [0u32, 0, 0x7fff_ffff, 0x7fff_ffff] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    f.extend_from_slice(&[0u8; 4096]);
+    std::fs::write(&path, &f).unwrap();
+    let mut n = 0;
+    let r = capture_core::source::file::read_file(&path, 16 << 20, |_| n += 1, &mut |_| {});
+    let text = match r {
+        Ok(summary) => format!("{summary:?}"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(n, 1, "the good record is read");
+    assert!(text.contains(&format!("byte offset {at_record}")), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
