@@ -283,6 +283,21 @@ impl Engine {
         self.finish();
         let mut links: Vec<u32> = summary.interfaces.iter().map(|l| l.0).collect();
         links.dedup();
+        // A link type we do not read is said where the file is listed, not only counted.
+        let unsupported: Vec<String> = summary
+            .interfaces
+            .iter()
+            .filter(|l| !crate::wire::link::supported(**l))
+            .map(|l| l.0.to_string())
+            .collect();
+        let mut warning = summary.truncated;
+        if !unsupported.is_empty() {
+            let w = format!(
+                "link type {} is not one wirelens decodes (Ethernet 1, Linux cooked 113/276, loopback 0/108, raw IP 101/12/14/228/229): its packets are counted in decode_error_link and not dissected",
+                unsupported.join(", ")
+            );
+            warning = Some(warning.map_or(w.clone(), |t| format!("{t}; {w}")));
+        }
         let info = SourceInfo {
             kind: summary.format.into(),
             name: path.display().to_string(),
@@ -290,7 +305,7 @@ impl Engine {
             bytes: summary.bytes,
             first_ts: first,
             last_ts: last,
-            warning: summary.truncated,
+            warning,
             link_types: links,
             bpf: self.source_filter(filtered_before),
         };

@@ -411,3 +411,32 @@ fn an_absurd_record_length_names_its_offset() {
     assert!(text.contains(&format!("byte offset {at_record}")), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A capture of a link type wirelens does not read: the source says so by number, and its
+/// packets are counted as link decode errors.
+#[test]
+fn a_wrong_link_type_is_named_on_the_source() {
+    let dir = std::env::temp_dir().join(format!("wirelens-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("link999.pcap");
+    let mut f = Vec::new();
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&4u16.to_le_bytes());
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&65_535u32.to_le_bytes());
+    f.extend_from_slice(&999u32.to_le_bytes());
+    for v in [0u32, 0, 10, 10] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    f.extend_from_slice(b"0123456789");
+    std::fs::write(&path, &f).unwrap();
+    let limits = Limits::default();
+    let shared = Shared::with_limits(&limits);
+    let mut engine = Engine::new(limits, shared.clone());
+    let info = engine.read_pcap(&path).unwrap();
+    let w = info.warning.expect("a warning on the source");
+    assert!(w.contains("link type 999 is not one wirelens decodes"), "{w}");
+    assert_eq!(engine.stats().decode_errors_total(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -12,6 +12,24 @@ const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
 /// Real networks stack two tags (QinQ); eight leaves room and still stops a loop of tags.
 const MAX_VLAN_TAGS: usize = 8;
 
+/// Whether [`decode_link`] reads this link type (Ethernet, Linux cooked v1/v2, BSD loopback, raw
+/// IP); packets of any other are decode errors at the link layer.
+pub fn supported(link: LinkType) -> bool {
+    matches!(
+        link,
+        LinkType::ETHERNET
+            | LinkType::LINUX_SLL
+            | LinkType::LINUX_SLL2
+            | LinkType::NULL
+            | LinkType::LOOP
+            | LinkType::RAW
+            | LinkType::RAW_BSD_12
+            | LinkType::RAW_BSD_14
+            | LinkType::IPV4
+            | LinkType::IPV6
+    )
+}
+
 /// Strips the link layer of `data`.
 pub fn decode_link(link: LinkType, data: &[u8]) -> Result<Network<'_>, DecodeError> {
     match link {
