@@ -37,7 +37,7 @@ const TLS_JOIN_GRACE_NS: u64 = 300_000_000;
 /// TLS entries held back at most; more are stored unjoined.
 const TLS_HELD_MAX: usize = 4_096;
 /// Idle and closed flows are looked for once per second of capture time.
-const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
+pub(crate) const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
 /// Per-connection state.
 #[derive(Debug, Default)]
@@ -212,7 +212,7 @@ impl Engine {
     }
 
     /// Adds key log texts (a pcapng Decryption Secrets Block) to the keys.
-    fn add_key_text(&mut self, texts: &[Vec<u8>]) {
+    pub(crate) fn add_key_text(&mut self, texts: &[Vec<u8>]) {
         let mut keys = self.keys.as_deref().cloned().unwrap_or_default();
         for t in texts {
             keys.add_text(&String::from_utf8_lossy(t));
@@ -227,7 +227,7 @@ impl Engine {
     }
 
     /// The filter as applied to a source read since `filtered_before` was read off the stats.
-    fn source_filter(&self, filtered_before: u64) -> Option<SourceFilter> {
+    pub(crate) fn source_filter(&self, filtered_before: u64) -> Option<SourceFilter> {
         self.filter.as_ref().map(|f| SourceFilter {
             expression: f.expression().to_string(),
             in_kernel: false,
@@ -281,34 +281,7 @@ impl Engine {
             import.bytes_read.store(start + m.len(), Relaxed);
         }
         self.finish();
-        let mut links: Vec<u32> = summary.interfaces.iter().map(|l| l.0).collect();
-        links.dedup();
-        // A link type we do not read is said where the file is listed, not only counted.
-        let unsupported: Vec<String> = summary
-            .interfaces
-            .iter()
-            .filter(|l| !crate::wire::link::supported(**l))
-            .map(|l| l.0.to_string())
-            .collect();
-        let mut warning = summary.truncated;
-        if !unsupported.is_empty() {
-            let w = format!(
-                "link type {} is not one wirelens decodes (Ethernet 1, Linux cooked 113/276, loopback 0/108, raw IP 101/12/14/228/229): its packets are counted in decode_error_link and not dissected",
-                unsupported.join(", ")
-            );
-            warning = Some(warning.map_or(w.clone(), |t| format!("{t}; {w}")));
-        }
-        let info = SourceInfo {
-            kind: summary.format.into(),
-            name: path.display().to_string(),
-            packets: summary.packets,
-            bytes: summary.bytes,
-            first_ts: first,
-            last_ts: last,
-            warning,
-            link_types: links,
-            bpf: self.source_filter(filtered_before),
-        };
+        let info = file_source_info(path, &summary, first, last, self.source_filter(filtered_before));
         self.shared.sources.lock().push(info.clone());
         Ok(info)
     }
@@ -792,6 +765,14 @@ impl Engine {
 
     /// Live capture: sweeps idle flows by the wall clock `now` (packets may stop coming), stores
     /// finished entries and publishes the counters.
+    /// Capture time reached `now` in packets this engine did not see (files read by several
+    /// engines): idle and closed flows are swept when the engine alone would have.
+    pub(crate) fn advance_to(&mut self, now: Timestamp) {
+        if now.0.saturating_sub(self.last_sweep.0) >= SWEEP_INTERVAL_NS {
+            self.sweep(now);
+        }
+    }
+
     pub fn tick(&mut self, now: Timestamp) {
         self.now = Some(now);
         self.refresh_keys();
@@ -991,6 +972,44 @@ fn finish_flow(
         }
     };
     shared.flows.push(record_of(&f, end, kernel, shared));
+}
+
+/// How a capture file is listed among the sources once read.
+pub(crate) fn file_source_info(
+    path: &Path,
+    summary: &file::FileSummary,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    bpf: Option<SourceFilter>,
+) -> SourceInfo {
+    let mut links: Vec<u32> = summary.interfaces.iter().map(|l| l.0).collect();
+    links.dedup();
+    // A link type we do not read is said where the file is listed, not only counted.
+    let unsupported: Vec<String> = summary
+        .interfaces
+        .iter()
+        .filter(|l| !crate::wire::link::supported(**l))
+        .map(|l| l.0.to_string())
+        .collect();
+    let mut warning = summary.truncated.clone();
+    if !unsupported.is_empty() {
+        let w = format!(
+            "link type {} is not one wirelens decodes (Ethernet 1, Linux cooked 113/276, loopback 0/108, raw IP 101/12/14/228/229): its packets are counted in decode_error_link and not dissected",
+            unsupported.join(", ")
+        );
+        warning = Some(warning.map_or(w.clone(), |t| format!("{t}; {w}")));
+    }
+    SourceInfo {
+        kind: summary.format.into(),
+        name: path.display().to_string(),
+        packets: summary.packets,
+        bytes: summary.bytes,
+        first_ts: first,
+        last_ts: last,
+        warning,
+        link_types: links,
+        bpf,
+    }
 }
 
 /// The record of a flow: when it leaves the table, or as it is now (live listings).

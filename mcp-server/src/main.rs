@@ -167,9 +167,10 @@ struct Source {
     /// Live capture ring: block size (a power of two, at least 4KiB).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     ring_block_size: usize,
-    /// Live capture threads: with N > 1 every interface gets N rings in a kernel fanout group
-    /// (both directions of a connection land on the same one) and N engines share the work.
-    /// Ring memory is N × --ring-blocks × --ring-block-size per interface.
+    /// Capture threads. Live: with N > 1 every interface gets N rings in a kernel fanout group
+    /// (both directions of a connection land on the same one) and N engines share the work;
+    /// ring memory is N × --ring-blocks × --ring-block-size per interface. Files (--pcap): one
+    /// thread reads, N engines dissect, each flow on the engine of its 5-tuple's hash.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     capture_threads: u16,
     /// With --interface: do not attach the eBPF TCP probes (handshake RTT, retransmissions,

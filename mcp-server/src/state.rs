@@ -272,14 +272,40 @@ impl AppState {
             (Some(Arc::new(keys)), Some(files))
         };
         engine.set_keylog(keys.clone());
+        // With several threads the files' flows are shared among as many engines.
+        let threads = args.capture_threads.max(1);
+        let mut engines = Vec::new();
+        if threads > 1 && !args.pcaps.is_empty() {
+            let group = capture_core::engine::EngineGroup::new(threads, &args.limits);
+            engines.push(std::mem::replace(
+                &mut engine,
+                Engine::new(args.limits.clone(), shared.clone()),
+            ));
+            engines.extend((1..threads).map(|_| {
+                let mut e = Engine::new(args.limits.clone(), shared.clone());
+                e.set_filter(args.bpf.clone());
+                e.set_keylog(keys.clone());
+                e
+            }));
+            for (i, e) in engines.iter_mut().enumerate() {
+                e.join(&group, i);
+            }
+        }
         for p in &args.pcaps {
-            let info = engine
-                .read_pcap(p)
-                .with_context(|| format!("reading {}", p.display()))?;
+            let read = if engines.is_empty() {
+                engine.read_pcap(p)
+            } else {
+                capture_core::source::sharded::read_file(&mut engines, p, args.limits.max_record_bytes)
+            };
+            let info = read.with_context(|| format!("reading {}", p.display()))?;
             tracing::info!(file = %p.display(), packets = info.packets, "capture file read");
             if let Some(w) = &info.warning {
                 tracing::warn!(file = %p.display(), warning = %w, "capture file is incomplete");
             }
+        }
+        if let Some(first) = engines.into_iter().next() {
+            // Engine 0 of the group goes on with the other sources (its counters stay merged).
+            engine = first;
         }
         if args.demo {
             let scenario = demo::demo_packets(DEMO_SEED);

@@ -15,6 +15,7 @@ pub mod demo_identities;
 pub mod file;
 #[cfg(target_os = "linux")]
 pub mod live;
+pub mod sharded;
 
 use crate::time::Timestamp;
 
