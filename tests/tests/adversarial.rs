@@ -371,6 +371,18 @@ fn a_gzip_bomb_decodes_only_to_the_cap() {
     assert!(r["returned_bytes"].as_u64().unwrap() <= 16 << 10);
 }
 
+/// A classic little-endian pcap file header (µs timestamps, snap length 65535).
+fn pcap_header(link: u32) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&4u16.to_le_bytes());
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&65_535u32.to_le_bytes());
+    f.extend_from_slice(&link.to_le_bytes());
+    f
+}
+
 /// A pcap record that declares a 2 GiB length: a clear error naming the byte offset, and no
 /// 2 GiB buffer (the read stops at `max_record_bytes`).
 #[test]
@@ -378,13 +390,7 @@ fn an_absurd_record_length_names_its_offset() {
     let dir = std::env::temp_dir().join(format!("wirelens-absurd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("absurd.pcap");
-    let mut f = Vec::new();
-    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    f.extend_from_slice(&2u16.to_le_bytes());
-    f.extend_from_slice(&4u16.to_le_bytes());
-    f.extend_from_slice(&[0; 8]);
-    f.extend_from_slice(&65_535u32.to_le_bytes());
-    f.extend_from_slice(&1u32.to_le_bytes());
+    let mut f = pcap_header(1);
     // A good record, then one that claims 2 GiB.
     let good = tcp_frame(&TcpSpec::new(
         "10.0.0.1:1".parse().unwrap(),
@@ -419,13 +425,7 @@ fn a_wrong_link_type_is_named_on_the_source() {
     let dir = std::env::temp_dir().join(format!("wirelens-link-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("link999.pcap");
-    let mut f = Vec::new();
-    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    f.extend_from_slice(&2u16.to_le_bytes());
-    f.extend_from_slice(&4u16.to_le_bytes());
-    f.extend_from_slice(&[0; 8]);
-    f.extend_from_slice(&65_535u32.to_le_bytes());
-    f.extend_from_slice(&999u32.to_le_bytes());
+    let mut f = pcap_header(999);
     for v in [0u32, 0, 10, 10] {
         f.extend_from_slice(&v.to_le_bytes());
     }

@@ -282,14 +282,7 @@ fn keys_that_arrive_during_the_handshake_still_decrypt() {
     use std::sync::Arc;
     let Some(dir) = pcaps_dir() else { return };
     let c = dir.join("tls/zeek_tls-1.2-stream-keylog.pcap");
-    let mut packets = Vec::new();
-    capture_core::source::file::read_file(
-        &c,
-        1 << 20,
-        |p| packets.push((p.ts, p.link, p.data.to_vec(), p.orig_len)),
-        &mut |_| {},
-    )
-    .unwrap();
+    let packets = packets_of(&c);
     // The key log is empty at the start, as a client's is before it connects; its line is
     // written before the first ChangeCipherSpec record goes out.
     let ccs = [0x14, 0x03, 0x03, 0x00, 0x01, 0x01];
@@ -321,6 +314,46 @@ fn keys_that_arrive_during_the_handshake_still_decrypt() {
     assert!(es.iter().any(|e| e.protocol == Protocol::Tls && e.decrypted));
 }
 
+/// Every packet of a capture, owned (to be changed or fed in steps).
+fn packets_of(
+    c: &Path,
+) -> Vec<(
+    capture_core::time::Timestamp,
+    capture_core::source::LinkType,
+    Vec<u8>,
+    u32,
+)> {
+    let mut packets = Vec::new();
+    capture_core::source::file::read_file(
+        c,
+        1 << 20,
+        |p| packets.push((p.ts, p.link, p.data.to_vec(), p.orig_len)),
+        &mut |_| {},
+    )
+    .unwrap();
+    packets
+}
+
+fn feed(
+    engine: &mut capture_core::engine::Engine,
+    packets: &[(
+        capture_core::time::Timestamp,
+        capture_core::source::LinkType,
+        Vec<u8>,
+        u32,
+    )],
+) {
+    for (ts, link, data, orig_len) in packets {
+        engine.process(&capture_core::source::Packet {
+            ts: *ts,
+            link: *link,
+            data,
+            orig_len: *orig_len,
+            interface: 0,
+        });
+    }
+}
+
 fn entries_of_shared(shared: &capture_core::engine::Shared) -> Vec<std::sync::Arc<capture_core::entry::Entry>> {
     let mut v = Vec::new();
     shared.store.scan(capture_core::store::Order::Asc, None, &mut |e| {
@@ -339,7 +372,6 @@ fn keys_that_arrive_after_the_whole_connection_still_decrypt() {
     use capture_core::dissect::tls::keylog::{KeyLogFiles, SharedKeys};
     use capture_core::engine::{Engine, Shared};
     use capture_core::limits::Limits;
-    use capture_core::source::Packet;
     use std::sync::Arc;
     let Some(dir) = pcaps_dir() else { return };
     for (rel, http) in [
@@ -347,14 +379,7 @@ fn keys_that_arrive_after_the_whole_connection_still_decrypt() {
         ("tls/zeek_tls-1.2-stream-keylog.pcap", 16),
     ] {
         let c = dir.join(rel);
-        let mut packets = Vec::new();
-        capture_core::source::file::read_file(
-            &c,
-            1 << 20,
-            |p| packets.push((p.ts, p.link, p.data.to_vec(), p.orig_len)),
-            &mut |_| {},
-        )
-        .unwrap();
+        let packets = packets_of(&c);
         let limits = Limits {
             tcp_closed_linger_us: 3_600_000_000,
             tcp_idle_timeout_us: 3_600_000_000,
@@ -364,15 +389,7 @@ fn keys_that_arrive_after_the_whole_connection_still_decrypt() {
         let mut engine = Engine::new(limits, shared.clone());
         let keys = Arc::new(SharedKeys::new(Some(Arc::default())));
         engine.follow_keys(keys.clone());
-        for (ts, link, data, orig_len) in &packets {
-            engine.process(&Packet {
-                ts: *ts,
-                link: *link,
-                data,
-                orig_len: *orig_len,
-                interface: 0,
-            });
-        }
+        feed(&mut engine, &packets);
         let (_, k, _) = KeyLogFiles::read(&[keylog_of(&c)]).unwrap();
         keys.set(Arc::new(k));
         engine.finish();
@@ -398,18 +415,10 @@ fn keys_that_arrive_after_a_reset_still_decrypt() {
     use capture_core::dissect::tls::keylog::{KeyLogFiles, SharedKeys};
     use capture_core::engine::{Engine, Shared};
     use capture_core::limits::Limits;
-    use capture_core::source::Packet;
     use std::sync::Arc;
     let Some(dir) = pcaps_dir() else { return };
     let c = dir.join("tls/zeek_tls-1.2-stream-keylog.pcap");
-    let mut packets = Vec::new();
-    capture_core::source::file::read_file(
-        &c,
-        1 << 20,
-        |p| packets.push((p.ts, p.link, p.data.to_vec(), p.orig_len)),
-        &mut |_| {},
-    )
-    .unwrap();
+    let mut packets = packets_of(&c);
     // Ethernet + IPv4 + TCP: the flags byte is at 14 + IHL + 13. The first FIN becomes a RST
     // and the packets after it are dropped.
     let flags_at = |d: &[u8]| 14 + usize::from(d[14] & 0x0f) * 4 + 13;
@@ -429,15 +438,7 @@ fn keys_that_arrive_after_a_reset_still_decrypt() {
     let mut engine = Engine::new(limits, shared.clone());
     let keys = Arc::new(SharedKeys::new(Some(Arc::default())));
     engine.follow_keys(keys.clone());
-    for (ts, link, data, orig_len) in &packets {
-        engine.process(&Packet {
-            ts: *ts,
-            link: *link,
-            data,
-            orig_len: *orig_len,
-            interface: 0,
-        });
-    }
+    feed(&mut engine, &packets);
     assert!(entries_of_shared(&shared).is_empty(), "entries before the keys came");
     let (_, k, _) = KeyLogFiles::read(&[keylog_of(&c)]).unwrap();
     keys.set(Arc::new(k));

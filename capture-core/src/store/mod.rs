@@ -75,6 +75,24 @@ pub struct Store {
     inserted: parking_lot::Condvar,
 }
 
+/// Evicts the oldest entries until `inner` holds at most `bytes`; returns how many went.
+fn evict_to(inner: &mut Inner, bytes: usize) -> u64 {
+    let mut n = 0;
+    while inner.bytes > bytes {
+        let Some(old) = inner.entries.pop_front() else {
+            break;
+        };
+        let c = cost(&old);
+        inner.bytes -= c;
+        inner.by_id.remove(&old.id);
+        inner.stats.evicted += 1;
+        inner.stats.evicted_bytes += c as u64;
+        inner.stats.evicted_until = Some(inner.stats.evicted_until.map_or(old.ts, |t| t.max(old.ts)));
+        n += 1;
+    }
+    n
+}
+
 fn cost(e: &Entry) -> usize {
     e.memory_bytes() + PER_ENTRY_OVERHEAD
 }
@@ -166,17 +184,7 @@ impl Store {
             inner.stats.inserted += 1;
         }
         let newest = inner.next_id - 1;
-        while inner.bytes > self.budget {
-            let Some(old) = inner.entries.pop_front() else {
-                break;
-            };
-            let c = cost(&old);
-            inner.bytes -= c;
-            inner.by_id.remove(&old.id);
-            inner.stats.evicted += 1;
-            inner.stats.evicted_bytes += c as u64;
-            inner.stats.evicted_until = Some(inner.stats.evicted_until.map_or(old.ts, |t| t.max(old.ts)));
-        }
+        evict_to(inner, self.budget);
         drop(g);
         *self.last_id.lock() = newest;
         self.inserted.notify_all();
@@ -186,21 +194,8 @@ impl Store {
     /// returns how many went. They count as evicted, like entries over the budget.
     pub fn shed_to(&self, bytes: usize) -> u64 {
         let mut g = self.inner.write();
-        let inner = &mut *g;
-        let mut n = 0;
-        while inner.bytes > bytes {
-            let Some(old) = inner.entries.pop_front() else {
-                break;
-            };
-            let c = cost(&old);
-            inner.bytes -= c;
-            inner.by_id.remove(&old.id);
-            inner.stats.evicted += 1;
-            inner.stats.evicted_bytes += c as u64;
-            inner.stats.evicted_until = Some(inner.stats.evicted_until.map_or(old.ts, |t| t.max(old.ts)));
-            n += 1;
-        }
-        inner.entries.shrink_to_fit();
+        let n = evict_to(&mut g, bytes);
+        g.entries.shrink_to_fit();
         n
     }
 
