@@ -710,8 +710,23 @@ mod tests {
         assert_eq!(header_value("Authorization", &a), a);
     }
 
+    /// `out` with every marker's random id blanked, so that a secret made of hex
+    /// digits is not "found" inside an id by chance.
+    fn without_ids(out: &str) -> String {
+        let mut s = out.to_string();
+        let mut from = 0;
+        while let Some(i) = s[from..].find("id=").map(|i| from + i + 3) {
+            let end = (i + 8).min(s.len());
+            if s.is_char_boundary(end) && s[i..end].bytes().all(|b| b.is_ascii_hexdigit()) {
+                s.replace_range(i..end, "########");
+            }
+            from = i;
+        }
+        s
+    }
+
     fn hidden(out: &str, secret: &str) {
-        assert!(!out.contains(secret), "{secret} shown in {out}");
+        assert!(!without_ids(out).contains(secret), "{secret} shown in {out}");
         assert!(
             out.contains(&format!("[redacted len={} id=", secret.len()))
                 || out.contains(&format!("[redacted:len={}:id=", secret.len())),
@@ -754,8 +769,9 @@ mod tests {
         let (out, n) = r.body(body, Some("application/json"));
         assert_eq!(n, 3);
         let out = String::from_utf8(out.into_owned()).unwrap();
+        let bare = without_ids(&out);
         assert!(
-            !out.contains("hunter") && !out.contains("12345") && !out.contains("\"}\""),
+            !bare.contains("hunter") && !bare.contains("12345") && !bare.contains("\"}\""),
             "{out}"
         );
         // Everything else byte for byte, and still JSON.
@@ -788,8 +804,9 @@ mod tests {
         let r = Redaction::default();
         let mut v = serde_json::json!([{"message": {"card": {"number": "4111", "api_key": "k9"}, "password": 77}}]);
         assert_eq!(r.json_value(&mut v), 2);
-        let s = v.to_string();
+        let s = without_ids(&v.to_string());
         assert!(!s.contains("k9") && !s.contains("77") && s.contains("4111"), "{s}");
+        assert!(is_marker(v[0]["message"]["password"].as_str().unwrap()), "{v}");
     }
 
     #[test]
