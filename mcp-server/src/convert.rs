@@ -354,6 +354,8 @@ pub fn coverage(shared: &Shared) -> Coverage {
         entries_stored: store.entries,
         entries_evicted: store.evicted,
         evicted_until: ts(store.evicted_until),
+        partial: false,
+        agents: Vec::new(),
         drops,
         complete,
         notes,

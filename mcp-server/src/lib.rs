@@ -11,8 +11,11 @@
 //!   `/healthz`, `/readyz`, `/metrics`;
 //! - [`metrics`]: tool-call counters and the Prometheus exposition;
 //! - [`convert`]: engine values → `tools-schema` types (the only place they meet);
+//! - [`cluster`]: `wirelens agent` (a node's query API over HTTP/2 + mTLS) and the hub that
+//!   fans each tool out to the agents and merges their answers;
 //! - [`demo_truth`]: the `--demo` scenario's ground truth as JSON (`wirelens demo-truth`).
 
+pub mod cluster;
 pub mod completions;
 pub mod convert;
 pub mod demo_truth;

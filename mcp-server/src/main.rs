@@ -31,6 +31,8 @@ enum Command {
     Mcp {
         #[command(flatten)]
         source: Source,
+        #[command(flatten)]
+        hub: HubArgs,
     },
     /// Serve MCP over Streamable HTTP at `/mcp` (SSE or JSON replies), with `/healthz`, `/readyz`
     /// and Prometheus `/metrics`.
@@ -39,6 +41,16 @@ enum Command {
         source: Source,
         #[command(flatten)]
         http: HttpArgs,
+        #[command(flatten)]
+        hub: HubArgs,
+    },
+    /// Cluster mode, one per node: capture like `serve` and answer a hub's queries over HTTP/2
+    /// with mutual TLS (`wirelens serve --agents …` is the hub).
+    Agent {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        agent: AgentArgs,
     },
     /// Run one tool call and print its structured result as JSON.
     Call {
@@ -206,6 +218,65 @@ struct Source {
 }
 
 #[derive(Args, Clone)]
+struct HubArgs {
+    /// Be a hub: answer the tools by asking these node agents and merging their answers
+    /// (repeatable): `HOST:PORT` or `https://HOST:PORT`, `dns:NAME:PORT` (every address of a
+    /// headless Service), or `kube:LABEL_SELECTOR` (running pods with these labels, through the
+    /// Kubernetes API). No capture source is read by the hub itself.
+    #[arg(long = "agents", value_name = "SOURCE", value_parser = parse_agent_source)]
+    agents: Vec<mcp_server::cluster::hub::AgentSource>,
+    /// The agents' namespace for `kube:` (default: the hub's own, from its service account).
+    #[arg(long, value_name = "NS")]
+    agents_namespace: Option<String>,
+    /// The agents' port for `kube:`.
+    #[arg(long, value_name = "PORT", default_value_t = 9443)]
+    agent_port: u16,
+    /// The CA that signed the agents' certificates (and the hub's).
+    #[arg(long, value_name = "FILE")]
+    agent_ca: Option<PathBuf>,
+    /// The hub's client certificate (PEM), signed by --agent-ca.
+    #[arg(long, value_name = "FILE")]
+    agent_cert: Option<PathBuf>,
+    /// The private key of --agent-cert.
+    #[arg(long, value_name = "FILE")]
+    agent_key: Option<PathBuf>,
+    /// The DNS name the agents' certificate must carry (they are dialled by address).
+    #[arg(long, value_name = "NAME", default_value = "wirelens-agent")]
+    agent_server_name: String,
+    /// Seconds an agent may take to answer one query; slower agents are left out of the answer,
+    /// which is then marked partial.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    agent_deadline: f64,
+}
+
+#[derive(Args, Clone)]
+struct AgentArgs {
+    /// Address to serve the hub on.
+    #[arg(long, default_value = "0.0.0.0:9443", value_name = "ADDR:PORT")]
+    listen: std::net::SocketAddr,
+    /// The agent's certificate (PEM); it must name --agent-server-name of the hub.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: PathBuf,
+    /// The private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: PathBuf,
+    /// Only clients (the hub) with a certificate signed by this CA are served.
+    #[arg(long, value_name = "FILE")]
+    client_ca: PathBuf,
+    /// This node's name: the agent's name in answers, and pods on this node count as local.
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
+    /// A network local to this node (its pod CIDR), besides its interfaces' addresses
+    /// (repeatable). Decides which agent reports a connection two agents saw.
+    #[arg(long = "local-cidr", value_name = "CIDR")]
+    local_cidrs: Vec<ipnet::IpNet>,
+}
+
+fn parse_agent_source(s: &str) -> Result<mcp_server::cluster::hub::AgentSource, String> {
+    s.parse()
+}
+
+#[derive(Args, Clone)]
 struct HttpArgs {
     /// Address to listen on. A non-loopback address needs a bearer token.
     #[arg(long, default_value = "127.0.0.1:8898", value_name = "ADDR:PORT")]
@@ -321,6 +392,7 @@ impl Source {
                     ..capture_core::forensics::ring::RingConfig::new(dir.clone(), self.raw_ring_size as u64)
                 }),
             export_dir: self.export_dir.clone(),
+            hub: None,
         })
     }
 }
@@ -339,14 +411,21 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Mcp { source } => match serve_stdio(&source) {
+        Command::Mcp { source, hub } => match serve_stdio(&source, &hub) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("wirelens: {e:#}");
                 ExitCode::from(1)
             }
         },
-        Command::Serve { source, http } => match serve_http(&source, &http) {
+        Command::Serve { source, http, hub } => match serve_http(&source, &http, &hub) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wirelens: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Agent { source, agent } => match run_agent(&source, &agent) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("wirelens: {e:#}");
@@ -396,9 +475,9 @@ fn load_in(rt: &tokio::runtime::Runtime, args: SourceArgs) -> anyhow::Result<App
 
 /// Serves at once: what can fail fast does (files, descriptors, interfaces), and the sources are
 /// read in the background while tool calls wait for them with progress notifications.
-fn serve_stdio(source: &Source) -> anyhow::Result<()> {
-    let args = source.to_args()?;
+fn serve_stdio(source: &Source, hub: &HubArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let args = rt.block_on(async { source_or_hub(source, hub) })?;
     let (state, pending) = AppState::prepare(&args)?;
     let state = Arc::new(state);
     {
@@ -419,25 +498,87 @@ fn serve_stdio(source: &Source) -> anyhow::Result<()> {
     })
 }
 
-fn serve_http(source: &Source, http: &HttpArgs) -> anyhow::Result<()> {
+/// Cancelled on SIGINT or SIGTERM.
+fn stop_on_signals(stop: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        stop.cancel();
+    });
+}
+
+fn run_agent(source: &Source, agent: &AgentArgs) -> anyhow::Result<()> {
     let args = source.to_args()?;
+    let opts = mcp_server::cluster::agent::AgentOptions {
+        listen: agent.listen,
+        tls: mcp_server::cluster::tls::TlsFiles {
+            cert: agent.tls_cert.clone(),
+            key: agent.tls_key.clone(),
+            ca: agent.client_ca.clone(),
+        },
+        node: agent.node_name.clone(),
+        local_cidrs: agent.local_cidrs.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        stop_on_signals(cancel.clone());
+        mcp_server::cluster::agent::run(opts, args, cancel).await
+    })
+}
+
+/// The source arguments, or for a hub (`--agents`) none and the hub. Call inside the runtime.
+fn source_or_hub(source: &Source, hub: &HubArgs) -> anyhow::Result<SourceArgs> {
+    if hub.agents.is_empty() {
+        return source.to_args();
+    }
+    anyhow::ensure!(
+        source.pcaps.is_empty() && !source.demo && source.interfaces.is_empty(),
+        "a hub (--agents) reads no source itself: drop --pcap, --demo and --interface"
+    );
+    let (Some(ca), Some(cert), Some(key)) = (&hub.agent_ca, &hub.agent_cert, &hub.agent_key) else {
+        anyhow::bail!("--agents needs --agent-ca, --agent-cert and --agent-key (mutual TLS with the agents)");
+    };
+    anyhow::ensure!(
+        hub.agent_deadline > 0.0 && hub.agent_deadline <= 600.0,
+        "--agent-deadline must be between 0 and 600 seconds"
+    );
+    let h = mcp_server::cluster::hub::Hub::new(mcp_server::cluster::hub::HubOptions {
+        sources: hub.agents.clone(),
+        tls: mcp_server::cluster::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: ca.clone(),
+        },
+        server_name: hub.agent_server_name.clone(),
+        deadline: std::time::Duration::from_secs_f64(hub.agent_deadline),
+        namespace: hub.agents_namespace.clone(),
+        agent_port: hub.agent_port,
+        kube: capture_core::enrich::kube::KubeOptions {
+            kubeconfig: source.kubeconfig.clone(),
+            context: source.context.clone(),
+        },
+    })?;
+    Ok(SourceArgs {
+        hub: Some(Arc::new(h)),
+        ..SourceArgs::default()
+    })
+}
+
+fn serve_http(source: &Source, http: &HttpArgs, hub: &HubArgs) -> anyhow::Result<()> {
     let opts = http.to_options()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
+        let args = source_or_hub(source, hub)?;
         let cancel = tokio_util::sync::CancellationToken::new();
         let server = mcp_server::http::Server::bind(opts, cancel.clone()).await?;
         let addr = server.local_addr()?;
         // One line on stderr that scripts and tests can wait for.
         eprintln!("wirelens: listening on {addr}");
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            }
-            stop.cancel();
-        });
+        stop_on_signals(cancel.clone());
         server.run(args).await
     })
 }

@@ -50,6 +50,8 @@ pub struct SourceArgs {
     pub raw_ring: Option<capture_core::forensics::ring::RingConfig>,
     /// Where exports go (`--export-dir`; default `$TMPDIR/wirelens`).
     pub export_dir: Option<PathBuf>,
+    /// Cluster mode: the agents that answer the tools instead of local sources.
+    pub hub: Option<Arc<crate::cluster::hub::Hub>>,
 }
 
 /// What the forensics tools need: where files go, the raw ring, the snapshots, and the sources
@@ -107,6 +109,8 @@ pub struct AppState {
     pub loading: crate::loading::Loading,
     /// Raw packets, snapshots and exports.
     pub forensics: Forensics,
+    /// Cluster mode: tools are answered by these agents (`serve --agents`).
+    pub hub: Option<Arc<crate::cluster::hub::Hub>>,
 }
 
 /// What [`AppState::prepare`] leaves for [`AppState::fill`]: the opened interfaces.
@@ -221,6 +225,7 @@ impl AppState {
             live: parking_lot::Mutex::new(None),
             loading: crate::loading::Loading::new(),
             forensics: Forensics::new(args, ring),
+            hub: args.hub.clone(),
         };
         Ok((state, Pending { live }))
     }
@@ -354,6 +359,7 @@ impl AppState {
             live: parking_lot::Mutex::new(None),
             loading,
             forensics: Forensics::new(&SourceArgs::default(), None),
+            hub: None,
         }
     }
 
@@ -372,6 +378,7 @@ impl AppState {
                 l
             },
             forensics: Forensics::new(&SourceArgs::default(), None),
+            hub: None,
         }
     }
 }

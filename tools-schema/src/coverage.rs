@@ -25,6 +25,40 @@ pub struct Coverage {
     pub complete: bool,
     /// Plain-language notes on anything that limits the answer.
     pub notes: Vec<String>,
+    /// Cluster mode (a hub over node agents): true when an agent did not answer, so the answer
+    /// holds only what the others hold. Absent outside the hub.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    /// Cluster mode: every agent the hub asked, whether it answered (else why not), and its
+    /// time window and drops. Absent outside the hub.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentCoverage>,
+}
+
+/// One node agent's part in a hub's answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct AgentCoverage {
+    /// The agent's name (its node's name).
+    pub name: String,
+    /// Where the hub reached it (`https://10.0.1.7:9443`).
+    pub address: String,
+    /// Whether it answered this query in time.
+    pub answered: bool,
+    /// Why it did not answer (connection refused, deadline, TLS, an error), or null.
+    pub error: Option<String>,
+    /// When this agent process started (RFC 3339); a new value means it restarted.
+    pub started_at: Option<String>,
+    /// Restarts the hub has noticed since it started.
+    pub restarts: u64,
+    /// Capture time of the agent's first and last packet.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Entries it holds.
+    pub entries_stored: u64,
+    pub entries_evicted: u64,
+    pub drops: CoverageDrops,
+    /// True when it dropped, evicted or cut nothing.
+    pub complete: bool,
 }
 
 /// Data lost on the way, by cause. Details are in `capture_status`.

@@ -13,7 +13,7 @@ pub mod payload;
 pub mod stats;
 pub mod status;
 
-pub use coverage::{Coverage, CoverageDrops, SourceBpf, SourceSummary};
+pub use coverage::{AgentCoverage, Coverage, CoverageDrops, SourceBpf, SourceSummary};
 pub use entries::{
     Endpoint, EntrySummary, FilterError, ListEntriesParams, ListEntriesResult, Order, ValidateFilterParams,
     ValidateFilterResult, WatchEntriesParams, WatchEntriesResult,

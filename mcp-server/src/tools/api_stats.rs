@@ -32,17 +32,56 @@ pub const MAX_GROUPS: usize = 10_000;
 /// Distinct statuses tracked per group.
 const MAX_STATUSES: usize = 32;
 
-#[derive(Default)]
-struct Acc {
+/// One group's sums: kept whole (every status up to the cap, the latency histogram) so that
+/// the groups of several agents merge exactly.
+#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Acc {
     count: u64,
     errors: u64,
     req_bytes: u64,
     resp_bytes: u64,
-    protocols: Vec<&'static str>,
+    protocols: Vec<String>,
     statuses: BTreeMap<String, u64>,
+    #[serde(with = "histogram_serde")]
     latency: Option<Histogram<u64>>,
     /// (is error, latency µs, id) of the example.
-    example: Option<(bool, u64, u64)>,
+    example: Option<(bool, u64, String)>,
+}
+
+/// Histograms travel between agents and the hub in HdrHistogram's V2 format, base64.
+pub mod histogram_serde {
+    use base64::Engine as _;
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::{Deserializer as HDeserializer, Serializer as _, V2Serializer};
+    use serde::de::Error as _;
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        match h {
+            None => s.serialize_none(),
+            Some(h) => {
+                let mut buf = Vec::new();
+                V2Serializer::new()
+                    .serialize(h, &mut buf)
+                    .map_err(|e| S::Error::custom(format!("histogram: {e:?}")))?;
+                s.serialize_some(&base64::engine::general_purpose::STANDARD.encode(buf))
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Histogram<u64>>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| D::Error::custom(format!("histogram: {e}")))?;
+        HDeserializer::new()
+            .deserialize(&mut &bytes[..])
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("histogram: {e:?}")))
+    }
 }
 
 impl Acc {
@@ -53,8 +92,8 @@ impl Acc {
         self.req_bytes += rq;
         self.resp_bytes += rs;
         let p = e.protocol.name();
-        if !self.protocols.contains(&p) {
-            self.protocols.push(p);
+        if !self.protocols.iter().any(|x| x == p) {
+            self.protocols.push(p.to_string());
         }
         if let Some(n) = self.statuses.get_mut(status) {
             *n += 1;
@@ -66,23 +105,31 @@ impl Acc {
         if let Some(us) = e.elapsed_us {
             record_latency(&mut self.latency, us);
         }
-        let candidate = (error, e.elapsed_us.unwrap_or(0), e.id);
+        let candidate = (error, e.elapsed_us.unwrap_or(0));
         if self
             .example
-            .is_none_or(|(ex_err, ex_us, _)| (candidate.0, candidate.1) > (ex_err, ex_us))
+            .as_ref()
+            .is_none_or(|(ex_err, ex_us, _)| candidate > (*ex_err, *ex_us))
         {
-            self.example = Some(candidate);
+            self.example = Some((candidate.0, candidate.1, e.id.to_string()));
         }
     }
 
-    fn merge(&mut self, o: &Acc) {
+    /// Names the example entry as the hub does: `agent/id`.
+    pub fn prefix_example(&mut self, agent: &str) {
+        if let Some((_, _, id)) = &mut self.example {
+            *id = format!("{agent}/{id}");
+        }
+    }
+
+    pub fn merge(&mut self, o: &Acc) {
         self.count += o.count;
         self.errors += o.errors;
         self.req_bytes += o.req_bytes;
         self.resp_bytes += o.resp_bytes;
         for p in &o.protocols {
             if !self.protocols.contains(p) {
-                self.protocols.push(p);
+                self.protocols.push(p.clone());
             }
         }
         for (s, n) in &o.statuses {
@@ -100,10 +147,10 @@ impl Acc {
                 None => self.latency = Some(h.clone()),
             }
         }
-        if let Some(c) = o.example
-            && self.example.is_none_or(|(e, us, _)| (c.0, c.1) > (e, us))
+        if let Some(c) = &o.example
+            && self.example.as_ref().is_none_or(|(e, us, _)| (c.0, c.1) > (*e, *us))
         {
-            self.example = Some(c);
+            self.example = Some(c.clone());
         }
     }
 
@@ -112,7 +159,7 @@ impl Acc {
         top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         ApiGroup {
             key,
-            protocols: self.protocols.iter().map(|p| p.to_string()).collect(),
+            protocols: self.protocols.clone(),
             count: self.count,
             rate_per_s: self.count as f64 / seconds,
             errors: self.errors,
@@ -132,7 +179,7 @@ impl Acc {
                     count: *n,
                 })
                 .collect(),
-            example_entry_id: self.example.map(|(_, _, id)| id.to_string()),
+            example_entry_id: self.example.as_ref().map(|(_, _, id)| id.clone()),
         }
     }
 }
@@ -215,6 +262,104 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ApiStatsResult,
 }
 
 pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<ApiStatsResult, ToolError> {
+    if let Some(hub) = &state.hub {
+        return hub.api_stats(args);
+    }
+    let partial = collect(state, args, work)?;
+    let coverage = convert::coverage(&state.shared);
+    Ok(finish(partial, coverage))
+}
+
+/// Every group's sums before ranking: what agents send a hub, which merges them
+/// ([`Partial::merge`]) and finishes them as one.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Partial {
+    pub group_by: ApiGroupBy,
+    pub limit: u32,
+    pub groups: HashMap<String, Acc>,
+    pub overflow: Acc,
+    pub overflow_groups: u64,
+    pub total: Acc,
+    /// Capture time (ns) of the first and last call counted.
+    pub first: Option<u64>,
+    pub last: Option<u64>,
+}
+
+impl Partial {
+    /// Adds another agent's sums (its example ids already prefixed).
+    pub fn merge(&mut self, o: Partial) {
+        for (k, acc) in o.groups {
+            if let Some(mine) = self.groups.get_mut(&k) {
+                mine.merge(&acc);
+            } else if self.groups.len() < MAX_GROUPS {
+                self.groups.insert(k, acc);
+            } else {
+                self.overflow_groups += 1;
+                self.overflow.merge(&acc);
+            }
+        }
+        self.overflow.merge(&o.overflow);
+        self.overflow_groups += o.overflow_groups;
+        self.total.merge(&o.total);
+        self.first = match (self.first, o.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(o.last);
+    }
+
+    pub fn prefix_examples(&mut self, agent: &str) {
+        for acc in self.groups.values_mut() {
+            acc.prefix_example(agent);
+        }
+        self.overflow.prefix_example(agent);
+        self.total.prefix_example(agent);
+    }
+}
+
+/// Ranks the groups and computes rates and percentiles.
+pub fn finish(p: Partial, mut coverage: tools_schema::Coverage) -> ApiStatsResult {
+    let Partial {
+        group_by,
+        limit,
+        groups,
+        mut overflow,
+        overflow_groups,
+        total,
+        first,
+        last,
+    } = p;
+    let seconds = match (first, last) {
+        (Some(f), Some(l)) => (Timestamp(l).micros_since(Timestamp(f)) as f64 / 1e6).max(1.0),
+        _ => 1.0,
+    };
+    let groups_total = groups.len() as u64 + overflow_groups;
+    let mut sorted: Vec<(String, Acc)> = groups.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
+    let rest = sorted.split_off(sorted.len().min(limit as usize));
+    for (_, acc) in &rest {
+        overflow.merge(acc);
+    }
+    if overflow_groups > 0 {
+        coverage.notes.push(format!(
+            "more than {MAX_GROUPS} distinct groups: calls of the others are summed in `others` only"
+        ));
+    }
+    ApiStatsResult {
+        group_by,
+        groups: sorted.into_iter().map(|(k, acc)| acc.out(k, seconds)).collect(),
+        others: (overflow.count > 0).then(|| overflow.out("(others)".to_string(), seconds)),
+        total: total.out("(all)".to_string(), seconds),
+        groups_total,
+        window_from: first.map(|t| Timestamp(t).to_rfc3339()),
+        window_to: last.map(|t| Timestamp(t).to_rfc3339()),
+        window_seconds: seconds,
+        coverage,
+    }
+}
+
+/// One pass over the store: every group's sums.
+pub fn collect(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<Partial, ToolError> {
     let p: ApiStatsParams = parse_args("api_stats", args)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
@@ -273,32 +418,14 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
     if work.is_cancelled() {
         return Err(work.stopped_error("api_stats"));
     }
-    let seconds = match (first, last) {
-        (Some(f), Some(l)) => (l.micros_since(f) as f64 / 1e6).max(1.0),
-        _ => 1.0,
-    };
-    let groups_total = groups.len() as u64 + overflow_groups;
-    let mut sorted: Vec<(String, Acc)> = groups.into_iter().collect();
-    sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
-    let rest = sorted.split_off(sorted.len().min(limit as usize));
-    for (_, acc) in &rest {
-        overflow.merge(acc);
-    }
-    let mut coverage = convert::coverage(&state.shared);
-    if overflow_groups > 0 {
-        coverage.notes.push(format!(
-            "more than {MAX_GROUPS} distinct groups: calls of the others are summed in `others` only"
-        ));
-    }
-    Ok(ApiStatsResult {
+    Ok(Partial {
         group_by,
-        groups: sorted.into_iter().map(|(k, acc)| acc.out(k, seconds)).collect(),
-        others: (overflow.count > 0).then(|| overflow.out("(others)".to_string(), seconds)),
-        total: total.out("(all)".to_string(), seconds),
-        groups_total,
-        window_from: first.map(Timestamp::to_rfc3339),
-        window_to: last.map(Timestamp::to_rfc3339),
-        window_seconds: seconds,
-        coverage,
+        limit,
+        groups,
+        overflow,
+        overflow_groups,
+        total,
+        first: first.map(|t| t.0),
+        last: last.map(|t| t.0),
     })
 }

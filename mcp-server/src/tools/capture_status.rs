@@ -16,6 +16,9 @@ TCP gaps, evictions, parse errors, fragments), the caps in force, and the raw ca
 segments on disk, oldest and newest packet, write rate, drops). Call it first when results look empty or odd.";
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, ToolError> {
+    if let Some(hub) = &state.hub {
+        return hub.capture_status(args);
+    }
     let _: CaptureStatusParams = parse_args("capture_status", args)?;
     let s = state.shared.stats.lock().clone();
     let st = state.shared.store.stats();

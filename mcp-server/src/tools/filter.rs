@@ -60,6 +60,13 @@ pub struct Selection {
     time: Option<kfl::TimeBounds>,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
+    /// Answering a hub: only the entries this agent reports (see [`crate::cluster::scope`]).
+    scope: Option<std::sync::Arc<crate::cluster::scope::Scope>>,
+}
+
+/// Whether the agent answering a hub on this thread reports this entry (always outside a hub).
+pub fn in_scope(scope: Option<&crate::cluster::scope::Scope>, e: &capture_core::entry::Entry) -> bool {
+    scope.is_none_or(|s| s.owns(e.ts, (e.src.ip(), &e.peers.src), (e.dst.ip(), &e.peers.dst)))
 }
 
 impl Selection {
@@ -97,6 +104,7 @@ impl Selection {
             cx,
             since,
             until,
+            scope: crate::cluster::scope::current(),
         })
     }
 
@@ -111,6 +119,7 @@ impl Selection {
             && self.until.is_none_or(|u| e.ts < u)
             && self.time.as_ref().is_none_or(|t| t.contains(e.ts))
             && self.filter.as_ref().is_none_or(|f| f.matches(e, &self.cx))
+            && in_scope(self.scope.as_deref(), e)
     }
 
     /// Whether a flow's span overlaps the window (flows are not filtered by the KFL filter).
@@ -153,6 +162,20 @@ pub fn select_flows(
     flows: Vec<std::sync::Arc<capture_core::flows::FlowRecord>>,
     filter: Option<&str>,
 ) -> Result<Vec<std::sync::Arc<capture_core::flows::FlowRecord>>, ToolError> {
+    let scope = crate::cluster::scope::current();
+    let flows = match scope.as_deref() {
+        None => flows,
+        Some(s) => flows
+            .into_iter()
+            .filter(|r| {
+                s.owns(
+                    r.first_seen,
+                    (r.client.ip(), &r.peers.src),
+                    (r.server.ip(), &r.peers.dst),
+                )
+            })
+            .collect(),
+    };
     let Some(src) = filter.filter(|f| !f.trim().is_empty()) else {
         return Ok(flows);
     };

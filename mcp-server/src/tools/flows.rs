@@ -54,6 +54,9 @@ fn entries_per_flow(state: &AppState) -> HashMap<u64, (u64, Vec<String>)> {
 }
 
 pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("list_flows"));
+    }
     let p: ListFlowsParams = parse_args("list_flows", args)?;
     let limit = p.limit.unwrap_or(50);
     if limit == 0 || limit > 1000 {
@@ -122,6 +125,9 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
 }
 
 pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSummaryResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("flow_summary"));
+    }
     let p: FlowSummaryParams = parse_args("flow_summary", args)?;
     let top = p.top.unwrap_or(10);
     if top == 0 || top > 100 {

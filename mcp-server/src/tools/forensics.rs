@@ -297,6 +297,9 @@ fn options<'a>(state: &'a AppState, reread: bool, keys: Option<String>) -> Expor
 }
 
 pub fn run_export_pcap(state: &AppState, args: Map<String, Value>) -> Result<ExportPcapResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("export_pcap"));
+    }
     let p: ExportPcapParams = parse_args("export_pcap", args)?;
     let started = std::time::Instant::now();
     let redissected;
@@ -362,6 +365,9 @@ pub fn run_export_pcap(state: &AppState, args: Map<String, Value>) -> Result<Exp
 }
 
 pub fn run_create_snapshot(state: &AppState, args: Map<String, Value>) -> Result<CreateSnapshotResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("create_snapshot"));
+    }
     let p: CreateSnapshotParams = parse_args("create_snapshot", args)?;
     let w = window(state, Some(&p.since), Some(&p.until))?;
     let name = p.name.clone().unwrap_or_else(|| {
@@ -414,6 +420,9 @@ pub fn run_create_snapshot(state: &AppState, args: Map<String, Value>) -> Result
 }
 
 pub fn run_list_snapshots(state: &AppState, args: Map<String, Value>) -> Result<ListSnapshotsResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("list_snapshots"));
+    }
     let _: ListSnapshotsParams = parse_args("list_snapshots", args)?;
     let store = &state.forensics.snapshots;
     Ok(ListSnapshotsResult {
@@ -423,6 +432,9 @@ pub fn run_list_snapshots(state: &AppState, args: Map<String, Value>) -> Result<
 }
 
 pub fn run_delete_snapshot(state: &AppState, args: Map<String, Value>) -> Result<DeleteSnapshotResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("delete_snapshot"));
+    }
     let p: DeleteSnapshotParams = parse_args("delete_snapshot", args)?;
     let info = state
         .forensics

@@ -25,6 +25,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 4 << 10;
 pub const MAX_MAX_BYTES: u64 = 1 << 20;
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<GetPayloadResult, ToolError> {
+    if let Some(hub) = &state.hub {
+        return hub.get_payload(args);
+    }
     let p: GetPayloadParams = parse_args("get_payload", args)?;
     let Ok(id) = p.id.trim().parse::<u64>() else {
         return err(format!(

@@ -491,6 +491,9 @@ fn har_entry(
 }
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ExportHarResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("export_har"));
+    }
     let p: ExportHarParams = parse_args("export_har", args)?;
     let started = std::time::Instant::now();
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);

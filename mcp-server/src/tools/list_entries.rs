@@ -27,7 +27,7 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// Cursor: `<d|a>.<timestamp ns>.<id>` of the last entry of the previous page.
-fn encode_cursor(order: Order, k: Key) -> String {
+pub fn encode_cursor(order: Order, k: Key) -> String {
     format!("{}.{}.{}", if order == Order::Asc { 'a' } else { 'd' }, k.ts.0, k.id)
 }
 
@@ -122,6 +122,21 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListEntriesResu
 
 /// [`run`], with progress reports and cancellation checks during the scan.
 pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<ListEntriesResult, ToolError> {
+    if let Some(hub) = &state.hub {
+        return hub.list_entries(args);
+    }
+    run_keyed(state, args, work).map(|k| k.result)
+}
+
+/// A page and the store key (capture time in ns, local id) of each of its entries: what a hub
+/// merges the pages of its agents by.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Keyed {
+    pub result: ListEntriesResult,
+    pub keys: Vec<(u64, u64)>,
+}
+
+pub fn run_keyed(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<Keyed, ToolError> {
     let p: ListEntriesParams = parse_args("list_entries", args)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
@@ -186,11 +201,14 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
             },
         })
         .collect();
-    Ok(ListEntriesResult {
-        entries,
-        next_cursor,
-        total_matched: total,
-        coverage: convert::coverage(&state.shared),
+    Ok(Keyed {
+        result: ListEntriesResult {
+            entries,
+            next_cursor,
+            total_matched: total,
+            coverage: convert::coverage(&state.shared),
+        },
+        keys: page.iter().map(|e| (e.ts.0, e.id)).collect(),
     })
 }
 

@@ -27,6 +27,9 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListWorkloadsRe
 }
 
 pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<ListWorkloadsResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("list_workloads"));
+    }
     let p: ListWorkloadsParams = parse_args("list_workloads", args)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {

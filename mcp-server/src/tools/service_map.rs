@@ -37,8 +37,8 @@ pub const MERMAID_MAX_BYTES: usize = 12_000;
 pub const MERMAID_MAX_EDGES: usize = 60;
 
 /// A node: its id, kind and namespace.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct NodeKey {
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct NodeKey {
     id: String,
     kind: String,
     namespace: Option<String>,
@@ -127,6 +127,107 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ServiceMapResul
 }
 
 pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<ServiceMapResult, ToolError> {
+    if let Some(hub) = &state.hub {
+        return hub.service_map(args);
+    }
+    let partial = collect(state, args, work)?;
+    Ok(finish(partial, convert::coverage(&state.shared)))
+}
+
+/// One edge's sums and the TCP verdicts of the connections behind it: what agents send a hub.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct EdgePartial {
+    requests: u64,
+    errors: u64,
+    bytes: u64,
+    protocols: Vec<String>,
+    #[serde(with = "super::api_stats::histogram_serde")]
+    latency: Option<Histogram<u64>>,
+    connections: u64,
+    refused: u64,
+    verdicts: BTreeMap<String, u64>,
+}
+
+impl EdgePartial {
+    fn merge(&mut self, o: EdgePartial) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.bytes += o.bytes;
+        for p in o.protocols {
+            if !self.protocols.contains(&p) {
+                self.protocols.push(p);
+            }
+        }
+        match (&mut self.latency, o.latency) {
+            (Some(mine), Some(h)) => {
+                let _ = mine.add(&h);
+            }
+            (mine @ None, h) => *mine = h,
+            _ => {}
+        }
+        self.connections += o.connections;
+        self.refused += o.refused;
+        for (v, n) in o.verdicts {
+            *self.verdicts.entry(v).or_default() += n;
+        }
+    }
+}
+
+/// Every edge and node before ranking; merged by a hub over its agents' maps.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Partial {
+    pub level: MapLevel,
+    pub limit: u32,
+    pub edges: Vec<(NodeKey, NodeKey, EdgePartial)>,
+    pub nodes: Vec<(NodeKey, tools_schema::NodeTraffic, tools_schema::NodeTraffic)>,
+    pub edges_dropped: u64,
+    pub notes: Vec<String>,
+}
+
+impl Partial {
+    pub fn merge(&mut self, o: Partial) {
+        let mut edges: HashMap<(NodeKey, NodeKey), EdgePartial> = std::mem::take(&mut self.edges)
+            .into_iter()
+            .map(|(s, d, e)| ((s, d), e))
+            .collect();
+        for (s, d, e) in o.edges {
+            let room = edges.len() < MAX_EDGES;
+            match edges.get_mut(&(s.clone(), d.clone())) {
+                Some(mine) => mine.merge(e),
+                None if room => {
+                    edges.insert((s, d), e);
+                }
+                None => self.edges_dropped += 1,
+            }
+        }
+        self.edges = edges.into_iter().map(|((s, d), e)| (s, d, e)).collect();
+        let mut nodes: HashMap<NodeKey, NodeAcc> = std::mem::take(&mut self.nodes)
+            .into_iter()
+            .map(|(k, inbound, outbound)| (k, NodeAcc { inbound, outbound }))
+            .collect();
+        for (k, i, out) in o.nodes {
+            let n = nodes.entry(k).or_default();
+            add_traffic(&mut n.inbound, &i);
+            add_traffic(&mut n.outbound, &out);
+        }
+        self.nodes = nodes.into_iter().map(|(k, n)| (k, n.inbound, n.outbound)).collect();
+        self.edges_dropped += o.edges_dropped;
+        for n in o.notes {
+            if !self.notes.contains(&n) {
+                self.notes.push(n);
+            }
+        }
+    }
+}
+
+fn add_traffic(t: &mut tools_schema::NodeTraffic, o: &tools_schema::NodeTraffic) {
+    t.requests += o.requests;
+    t.errors += o.errors;
+    t.bytes += o.bytes;
+}
+
+/// One pass over the store and the flow records: every edge and node.
+pub fn collect(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<Partial, ToolError> {
     let p: ServiceMapParams = parse_args("service_map", args)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
@@ -189,7 +290,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
     }
     // The connections behind the edges, and (without a filter) connections that carried no
     // call: refused or silent ones are part of who talks to whom.
-    let flows = state.shared.flows.snapshot();
+    let flows = super::filter::select_flows(state, state.shared.flows.snapshot(), None)?;
     let by_id: HashMap<u64, &capture_core::flows::FlowRecord> = flows.iter().map(|f| (f.id, f.as_ref())).collect();
     if !sel.has_filter() {
         let with_calls: HashSet<u64> = edges.values().flat_map(|a| a.flows.iter().copied()).collect();
@@ -213,27 +314,66 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
             }
         }
     }
-
-    let mut out_edges: Vec<MapEdge> = edges
+    let edges = edges
         .into_iter()
         .map(|((s, d), acc)| {
-            let ids = &acc.flows;
             let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
-            let mut worst: Option<Verdict> = None;
             let mut refused = 0;
-            for f in ids.iter().filter_map(|id| by_id.get(id)) {
+            for f in acc.flows.iter().filter_map(|id| by_id.get(id)) {
                 refused += u64::from(f.refused());
                 if f.transport == capture_core::entry::Transport::Tcp {
                     let (v, _) = health::assess_flow(f);
                     *verdicts.entry(v.name().to_string()).or_default() += 1;
-                    worst = Some(worst.map_or(v, |w| w.max(v)));
                 }
             }
+            let e = EdgePartial {
+                requests: acc.requests,
+                errors: acc.errors,
+                bytes: acc.bytes,
+                protocols: acc.protocols.iter().map(|p| p.to_string()).collect(),
+                latency: acc.latency,
+                connections: acc.flows.len() as u64,
+                refused,
+                verdicts,
+            };
+            (s, d, e)
+        })
+        .collect();
+    let mut notes = Vec::new();
+    if state.shared.identities.is_empty() {
+        notes.push("no Kubernetes identities are loaded: nodes are IP addresses (see --identities)".into());
+    } else if let Some(problem) = state.shared.identities.source().problem {
+        notes.push(format!("Kubernetes identities are stale: {problem}"));
+    }
+    Ok(Partial {
+        level,
+        limit,
+        edges,
+        nodes: nodes.into_iter().map(|(k, n)| (k, n.inbound, n.outbound)).collect(),
+        edges_dropped,
+        notes,
+    })
+}
+
+/// Ranks and cuts the edges and draws the picture.
+pub fn finish(p: Partial, mut coverage: tools_schema::Coverage) -> ServiceMapResult {
+    let Partial {
+        level,
+        limit,
+        edges,
+        nodes,
+        edges_dropped,
+        notes,
+    } = p;
+    let mut out_edges: Vec<MapEdge> = edges
+        .into_iter()
+        .map(|(s, d, acc)| {
+            let worst = acc.verdicts.keys().filter_map(|v| Verdict::from_name(v)).max();
             MapEdge {
                 cross_namespace: s.namespace.is_some() && d.namespace.is_some() && s.namespace != d.namespace,
                 source: s.id,
                 destination: d.id,
-                protocols: acc.protocols.iter().map(|p| p.to_string()).collect(),
+                protocols: acc.protocols,
                 requests: acc.requests,
                 errors: acc.errors,
                 error_rate: if acc.requests == 0 {
@@ -243,10 +383,10 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
                 },
                 latency_ms: super::api_stats::latency_ms(&acc.latency),
                 bytes: acc.bytes,
-                connections: ids.len() as u64,
-                refused_connections: refused,
+                connections: acc.connections,
+                refused_connections: acc.refused,
                 tcp_verdict: worst.map(|v| v.name().to_string()),
-                tcp_verdicts: verdicts,
+                tcp_verdicts: acc.verdicts,
             }
         })
         .collect();
@@ -260,27 +400,18 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
     out_edges.truncate(limit as usize);
     let mut out_nodes: Vec<MapNode> = nodes
         .into_iter()
-        .map(|(k, acc)| MapNode {
+        .map(|(k, inbound, outbound)| MapNode {
             id: k.id,
             kind: k.kind,
             namespace: k.namespace,
-            inbound: acc.inbound,
-            outbound: acc.outbound,
+            inbound,
+            outbound,
         })
         .collect();
     out_nodes.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
     let (mermaid, mermaid_truncated) = mermaid(&out_nodes, &out_edges);
-    let mut coverage = convert::coverage(&state.shared);
-    if state.shared.identities.is_empty() {
-        coverage
-            .notes
-            .push("no Kubernetes identities are loaded: nodes are IP addresses (see --identities)".into());
-    } else if let Some(problem) = state.shared.identities.source().problem {
-        coverage
-            .notes
-            .push(format!("Kubernetes identities are stale: {problem}"));
-    }
-    Ok(ServiceMapResult {
+    coverage.notes.extend(notes);
+    ServiceMapResult {
         level,
         nodes: out_nodes,
         edges: out_edges,
@@ -288,7 +419,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         mermaid,
         mermaid_truncated,
         coverage,
-    })
+    }
 }
 
 /// Text safe inside a quoted Mermaid label.

@@ -128,6 +128,9 @@ fn sort_key(m: &TcpMetricsOut, field: &str) -> Result<f64, ToolError> {
 }
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("tcp_insights"));
+    }
     let p: TcpInsightsParams = parse_args("tcp_insights", args)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > 1000 {

@@ -38,6 +38,9 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<WatchEntriesRes
 }
 
 pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<WatchEntriesResult, ToolError> {
+    if state.hub.is_some() {
+        return Err(crate::cluster::merge::unsupported("watch_entries"));
+    }
     let p: WatchEntriesParams = parse_args("watch_entries", args)?;
     let timeout_ms = p.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
     if timeout_ms > MAX_TIMEOUT_MS {
