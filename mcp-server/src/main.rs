@@ -212,6 +212,11 @@ struct Source {
     /// without a raw ring, where snapshots are kept (its `snapshots` directory).
     #[arg(long, value_name = "DIR")]
     export_dir: Option<PathBuf>,
+    /// Keep only entries with an end in this Kubernetes namespace (repeatable; default: all).
+    /// Needs identities (--kubernetes, --kubeconfig or --identities); the entries left out are
+    /// counted in capture_status.store.entries_outside_namespaces.
+    #[arg(long = "capture-namespace", value_name = "NS")]
+    capture_namespaces: Vec<String>,
     /// How long to wait for the first listing of every kind before reading the sources.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     kube_sync_timeout: u64,
@@ -393,6 +398,7 @@ impl Source {
                 }),
             export_dir: self.export_dir.clone(),
             hub: None,
+            capture_namespaces: self.capture_namespaces.clone(),
         })
     }
 }

@@ -52,6 +52,8 @@ pub struct SourceArgs {
     pub export_dir: Option<PathBuf>,
     /// Cluster mode: the agents that answer the tools instead of local sources.
     pub hub: Option<Arc<crate::cluster::hub::Hub>>,
+    /// `--capture-namespace`: only entries with an end in these namespaces are stored.
+    pub capture_namespaces: Vec<String>,
 }
 
 /// What the forensics tools need: where files go, the raw ring, the snapshots, and the sources
@@ -153,6 +155,11 @@ impl AppState {
         let mut shared = Shared::with_limits(&args.limits);
         shared.redaction = Arc::new(args.redaction.clone());
         log_redaction(&args.redaction);
+        anyhow::ensure!(
+            args.capture_namespaces.is_empty() || args.kube.is_some() || !args.identities.is_empty() || args.demo,
+            "--capture-namespace needs Kubernetes identities (--kubernetes, --kubeconfig or --identities) to know the namespaces"
+        );
+        shared.keep_namespaces = Arc::new(args.capture_namespaces.clone());
         anyhow::ensure!(
             args.kube.is_none() || (args.identities.is_empty() && !args.demo),
             "--kubeconfig/--kubernetes replace --identities and the demo's identities: give one of them"

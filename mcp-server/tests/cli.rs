@@ -874,3 +874,34 @@ fn hostile_captures_stay_within_max_memory() {
         "{capped} vs {capped_with_budget}"
     );
 }
+
+#[test]
+fn capture_namespaces_keep_only_their_pods_entries() {
+    let all = call_json(&["call", "--demo", "list_entries", r#"{"limit": 1}"#])["total_matched"]
+        .as_u64()
+        .unwrap();
+    let v = call_json(&[
+        "call",
+        "--demo",
+        "--capture-namespace",
+        "data",
+        "list_entries",
+        r#"{"limit": 1000, "fields": ["src.namespace", "dst.namespace"]}"#,
+    ]);
+    let kept = v["total_matched"].as_u64().unwrap();
+    assert!(kept > 0 && kept < all, "{kept} of {all}");
+    for e in v["entries"].as_array().unwrap() {
+        assert!(e["src.namespace"] == "data" || e["dst.namespace"] == "data", "{e}");
+    }
+    let s = call_json(&["call", "--demo", "--capture-namespace", "data", "capture_status"]);
+    assert_eq!(s["store"]["capture_namespaces"][0], "data");
+    let outside = s["store"]["entries_outside_namespaces"].as_u64().unwrap();
+    assert_eq!(s["store"]["entries"].as_u64().unwrap() + outside, all);
+    // Without identities there are no namespaces to keep: refused at start.
+    let out = std::process::Command::new(bin())
+        .args(["call", "--pcap", "/nonexistent.pcap", "--capture-namespace", "data", "capture_status"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--capture-namespace needs Kubernetes identities"));
+}

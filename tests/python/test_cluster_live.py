@@ -15,6 +15,7 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -188,6 +189,19 @@ async def test_hub_merges_dedups_survives_an_agent_restart_and_requires_mtls(wir
             bad = await hub.call_tool("tcp_insights", {})
             assert bad.is_error and "not answered across agents" in bad.content[0].text
 
+            # A slow agent (stopped, so it answers nothing) hits the per-query deadline: the
+            # answer comes in time, labelled partial, naming the deadline.
+            os.killpg(agents[0].proc.pid, signal.SIGSTOP)
+            try:
+                t0 = time.monotonic()
+                r = await tool(hub, "list_entries", {"filter": filt, "fields": ["id"]})
+                assert time.monotonic() - t0 < 3 * 2 + 2, "the deadline (3 s) was not kept"
+                a = next(x for x in r["coverage"]["agents"] if x["name"] == "node-a")
+                assert r["coverage"]["partial"] and not a["answered"] and "deadline" in a["error"], r["coverage"]
+            finally:
+                os.killpg(agents[0].proc.pid, signal.SIGCONT)
+            await wait_total(hub, filt, 10)
+
             # node-b dies: the answer is labelled partial, and node-a reports what it holds of
             # node-b's calls too.
             agents[1].kill()
@@ -204,6 +218,11 @@ async def test_hub_merges_dedups_survives_an_agent_restart_and_requires_mtls(wir
             r = await wait_total(hub, filt, 12)
             b = next(a for a in r["coverage"]["agents"] if a["name"] == "node-b")
             assert b["answered"] and b["restarts"] == 1, b
+            assert sorted(e["path"] for e in r["entries"]) == sorted(a_to_b + b_to_a + ["/?after=1", "/?after=2"])
+
+        # A new hub (the old one gone) answers the same: the agents hold everything.
+        async with Client(hub_params(n, wirelens_bin, agents, certs)) as hub2:
+            r = await wait_total(hub2, filt, 12)
             assert sorted(e["path"] for e in r["entries"]) == sorted(a_to_b + b_to_a + ["/?after=1", "/?after=2"])
 
         # mTLS: a client without a certificate is refused by the agent ...

@@ -145,6 +145,12 @@ pub struct StoreStatus {
     pub rejected_oversize: u64,
     pub oldest: Option<String>,
     pub newest: Option<String>,
+    /// `--capture-namespace`: the namespaces whose pods' entries are kept (empty: all).
+    #[serde(default)]
+    pub capture_namespaces: Vec<String>,
+    /// Entries not kept because neither end is a pod of those namespaces.
+    #[serde(default)]
+    pub entries_outside_namespaces: u64,
 }
 
 /// The eBPF probes.
