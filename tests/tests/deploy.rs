@@ -15,7 +15,9 @@
 //! - a real kube-apiserver 1.20.2 (`scripts/k8s-test-cluster.sh`) accepts the default and the
 //!   all-options renders in a server-side dry run (kubectl validates against the server's
 //!   schema too) and keeps every field; `deploy/manifests/make-secrets.sh` makes the Secrets
-//!   the manifest needs, the manifest is applied for real and the hub's pod gets created.
+//!   the manifest needs, the manifest is applied for real and the hub's pod gets created; and
+//!   the chart installed with Helm keeps its certificates and token across an upgrade (`lookup`),
+//!   re-issues both certificates when one is gone, and leaves nothing behind on uninstall.
 //!
 //! The chart is rendered by `scripts/helm-render` (Helm's Go SDK from PyPI's helm-python-sdk:
 //! no registry here ships a helm binary). Its venv, openssl, kubectl and the API server binaries
@@ -1047,5 +1049,88 @@ fn api_server_accepts_the_chart_and_the_manifest() {
             panic!("the API server did not keep a field of the applied manifest: {e}");
         }
     }
+    helm_release_route(&cluster);
     eprintln!("API server checks done in {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+fn release(cluster: &Cluster, args: &[&str]) -> Value {
+    let out = run(Command::new(root().join("scripts/helm-render"))
+        .arg("release")
+        .args(args)
+        .env("KUBECONFIG", cluster.dir.path().join("kubeconfig")));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// `helm install`, `upgrade` and `uninstall` (Helm's SDK) against the API server: the chart's
+/// certificates and token are made at install, read back by `lookup` and kept on upgrade, and
+/// re-issued together (a new CA) when one TLS Secret is gone.
+fn helm_release_route(cluster: &Cluster) {
+    let ns = "helmed";
+    let chart = chart();
+    let chart = chart.to_str().unwrap();
+    let secrets = || -> Vec<BTreeMap<String, Vec<u8>>> {
+        ["wirelens-agent-tls", "wirelens-hub-tls", "wirelens-hub-token"]
+            .iter()
+            .map(|name| {
+                let v: Value = serde_json::from_str(&run(cluster
+                    .kubectl()
+                    .args(["-n", ns, "get", "secret", name, "-o", "json"])))
+                .unwrap();
+                secret_data(&v)
+            })
+            .collect()
+    };
+    let rel = release(cluster, &["install", "wirelens", chart, "--namespace", ns]);
+    assert_eq!(
+        (&rel["revision"], &rel["status"]),
+        (&json!(1), &json!("deployed")),
+        "{rel}"
+    );
+    let notes = rel["notes"].as_str().unwrap();
+    assert!(
+        notes.contains("kubectl -n helmed port-forward svc/wirelens-hub 8898"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(
+            "claude mcp add --transport http wirelens http://127.0.0.1:8898/mcp --header \"Authorization: Bearer \
+             $(kubectl -n helmed get secret wirelens-hub-token -o jsonpath='{.data.token}' | base64 -d)\""
+        ),
+        "{notes}"
+    );
+    let first = secrets();
+    check_tls_pair(&first[0], &first[1]);
+
+    let rel = release(cluster, &["upgrade", "wirelens", chart, "--namespace", ns]);
+    assert_eq!(rel["revision"], 2, "{rel}");
+    assert!(
+        secrets() == first,
+        "an upgrade must keep the certificates and the token"
+    );
+
+    run(cluster
+        .kubectl()
+        .args(["-n", ns, "delete", "secret", "wirelens-hub-tls"]));
+    let rel = release(cluster, &["upgrade", "wirelens", chart, "--namespace", ns]);
+    assert_eq!(rel["revision"], 3, "{rel}");
+    let reissued = secrets();
+    check_tls_pair(&reissued[0], &reissued[1]);
+    assert_ne!(reissued[0]["ca.crt"], first[0]["ca.crt"], "a new CA for both");
+    assert_ne!(reissued[0]["tls.key"], first[0]["tls.key"]);
+    assert_eq!(reissued[2], first[2], "the token is kept");
+
+    release(cluster, &["uninstall", "wirelens", "--namespace", ns]);
+    // Every object of the chart is gone (not only those listed by `get all`; the service-account
+    // token Secrets the controller made are deleted by it in its own time and not checked).
+    for o in render(ns, &[]) {
+        let kind = o["kind"].as_str().unwrap();
+        let name = o["metadata"]["name"].as_str().unwrap();
+        let mut get = cluster.kubectl();
+        get.args(["get", kind, name, "--ignore-not-found", "-o", "name"]);
+        if o["metadata"]["namespace"].is_string() {
+            get.args(["-n", ns]);
+        }
+        let left = run(&mut get);
+        assert!(left.trim().is_empty(), "left after uninstall: {left}");
+    }
 }
