@@ -155,11 +155,18 @@ pub fn assess_flow(f: &FlowRecord) -> (Verdict, Vec<String>) {
 
 /// P50, P90 and P99 of the handshake RTTs (µs) of these flows, from a mergeable histogram.
 pub fn rtt_percentiles<'a>(flows: impl IntoIterator<Item = &'a FlowRecord>) -> Option<(u64, u64, u64)> {
+    percentiles_us(
+        flows
+            .into_iter()
+            .filter_map(|f| f.metrics.initial_rtt_ns.map(|ns| (ns / 1000).max(1))),
+    )
+}
+
+/// p50/p90/p99 of values in µs (1 µs – 1 h, 3 significant digits).
+pub fn percentiles_us(values: impl IntoIterator<Item = u64>) -> Option<(u64, u64, u64)> {
     let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
-    for f in flows {
-        if let Some(ns) = f.metrics.initial_rtt_ns {
-            let _ = h.record((ns / 1000).max(1));
-        }
+    for v in values {
+        let _ = h.record(v);
     }
     (!h.is_empty()).then(|| {
         (

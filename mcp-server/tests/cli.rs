@@ -899,7 +899,14 @@ fn capture_namespaces_keep_only_their_pods_entries() {
     assert_eq!(s["store"]["entries"].as_u64().unwrap() + outside, all);
     // Without identities there are no namespaces to keep: refused at start.
     let out = std::process::Command::new(bin())
-        .args(["call", "--pcap", "/nonexistent.pcap", "--capture-namespace", "data", "capture_status"])
+        .args([
+            "call",
+            "--pcap",
+            "/nonexistent.pcap",
+            "--capture-namespace",
+            "data",
+            "capture_status",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

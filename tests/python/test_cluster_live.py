@@ -185,8 +185,42 @@ async def test_hub_merges_dedups_survives_an_agent_restart_and_requires_mtls(wir
             status = await tool(hub, "capture_status", {})
             assert len(status["coverage"]["agents"]) == 2 and status["packets"] > 0
 
+            # Connections: each once, by its client's node, with whole RTT percentiles.
+            flt = f"dst.port == {web_port}"
+            deadline = time.monotonic() + 20
+            while True:  # closed connections are recorded when the engine sweeps them
+                tcp = await tool(hub, "tcp_insights", {"filter": flt, "group_by": "flow", "limit": 100})
+                if tcp["total_matched"] >= 10 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert tcp["total_matched"] == 10 and len(tcp["flows"]) == 10, tcp["total_matched"]
+            assert {f["agent"] for f in tcp["flows"]} == {"node-a", "node-b"}
+            assert tcp["initial_rtt_p50_us"] is not None
+            groups = await tool(hub, "tcp_insights", {"filter": flt, "group_by": "server"})
+            assert sorted(g["flows"] for g in groups["groups"]) == [4, 6], groups["groups"]
+            flows = await tool(hub, "list_flows", {"filter": flt, "limit": 4})
+            assert flows["total_matched"] == 10 and len(flows["flows"]) == 4 and flows["next_cursor"]
+            rest = await tool(hub, "list_flows", {"filter": flt, "limit": 100, "cursor": flows["next_cursor"]})
+            assert len(rest["flows"]) == 6 and not rest["next_cursor"]
+            summary = await tool(hub, "flow_summary", {"filter": flt})
+            assert summary["flows"] == 10 and summary["tcp_flows"] == 10
+
+            # Following new calls on both nodes through one cursor.
+            w = await tool(hub, "watch_entries", {"timeout_ms": 0, "filter": filt})
+            requests(n, n["b"], addr_a, web_port, ["/?watch=1"])
+            got, cursor = [], w["next_cursor"]
+            for _ in range(20):
+                w = await tool(hub, "watch_entries", {"cursor": cursor, "filter": filt, "timeout_ms": 1000,
+                                                      "fields": ["id", "path"]})
+                got += w["entries"]
+                cursor = w["next_cursor"]
+                if got:
+                    break
+            assert [e["path"] for e in got] == ["/?watch=1"] and got[0]["id"].startswith("node-b/"), got
+            a_to_b_extra = ["/?watch=1"]
+
             # Tools the hub does not merge say so.
-            bad = await hub.call_tool("tcp_insights", {})
+            bad = await hub.call_tool("export_pcap", {})
             assert bad.is_error and "not answered across agents" in bad.content[0].text
 
             # A slow agent (stopped, so it answers nothing) hits the per-query deadline: the
@@ -200,12 +234,12 @@ async def test_hub_merges_dedups_survives_an_agent_restart_and_requires_mtls(wir
                 assert r["coverage"]["partial"] and not a["answered"] and "deadline" in a["error"], r["coverage"]
             finally:
                 os.killpg(agents[0].proc.pid, signal.SIGCONT)
-            await wait_total(hub, filt, 10)
+            await wait_total(hub, filt, 11)
 
             # node-b dies: the answer is labelled partial, and node-a reports what it holds of
             # node-b's calls too.
             agents[1].kill()
-            r = await wait_total(hub, filt, 10, partial=True)
+            r = await wait_total(hub, filt, 11, partial=True)
             b = next(a for a in r["coverage"]["agents"] if a["name"] == "node-b")
             assert not b["answered"] and b["error"], b
             assert "PARTIAL" in r["coverage"]["notes"][0]
@@ -215,15 +249,17 @@ async def test_hub_merges_dedups_survives_an_agent_restart_and_requires_mtls(wir
             # the restart, and node-a still reports the calls node-b no longer holds.
             agents[1].start()
             requests(n, n["a"], addr_b, web_port, ["/?after=1", "/?after=2"])
-            r = await wait_total(hub, filt, 12)
+            r = await wait_total(hub, filt, 13)
             b = next(a for a in r["coverage"]["agents"] if a["name"] == "node-b")
             assert b["answered"] and b["restarts"] == 1, b
-            assert sorted(e["path"] for e in r["entries"]) == sorted(a_to_b + b_to_a + ["/?after=1", "/?after=2"])
+            assert sorted(e["path"] for e in r["entries"]) == sorted(
+                a_to_b + b_to_a + a_to_b_extra + ["/?after=1", "/?after=2"])
 
         # A new hub (the old one gone) answers the same: the agents hold everything.
         async with Client(hub_params(n, wirelens_bin, agents, certs)) as hub2:
-            r = await wait_total(hub2, filt, 12)
-            assert sorted(e["path"] for e in r["entries"]) == sorted(a_to_b + b_to_a + ["/?after=1", "/?after=2"])
+            r = await wait_total(hub2, filt, 13)
+            assert sorted(e["path"] for e in r["entries"]) == sorted(
+                a_to_b + b_to_a + a_to_b_extra + ["/?after=1", "/?after=2"])
 
         # mTLS: a client without a certificate is refused by the agent ...
         ctx = ssl.create_default_context(cafile=certs["ca.crt"])

@@ -164,7 +164,7 @@ pub struct FlowGroupOut {
 }
 
 /// Result of `tcp_insights`: `flows` with `group_by: flow`, else `groups`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct TcpInsightsResult {
     pub group_by: GroupBy,
     /// `FlowOut` objects, or flat objects holding exactly the requested `fields`.

@@ -92,8 +92,9 @@ struct Direction {
     unacked: VecDeque<Unacked>,
 }
 
-/// Counters per connection, named as in Kubeshark's `tcp_metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Counters per connection, named as in Kubeshark's `tcp_metrics`. Serialisable so that a hub
+/// can sum the groups of several agents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TcpMetrics {
     pub packets: [u64; 2],
     pub frame_bytes: [u64; 2],

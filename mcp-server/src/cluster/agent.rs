@@ -158,6 +158,9 @@ fn dispatch(
         super::LIST_ENTRIES_KEYED => json(serde_json::to_value(tools::list_entries::run_keyed(state, args, work)?)),
         super::API_STATS_PARTIAL => json(serde_json::to_value(tools::api_stats::collect(state, args, work)?)),
         super::SERVICE_MAP_PARTIAL => json(serde_json::to_value(tools::service_map::collect(state, args, work)?)),
+        super::TCP_INSIGHTS_PARTIAL => json(serde_json::to_value(tools::tcp_insights::collect(state, args)?)),
+        super::LIST_FLOWS_PARTIAL => json(serde_json::to_value(tools::flows::collect_list(state, args)?)),
+        super::FLOW_SUMMARY_PARTIAL => json(serde_json::to_value(tools::flows::collect_summary(state, args)?)),
         other => tools::call(state, other, args),
     }
 }

@@ -330,11 +330,22 @@ impl Hub {
         Ok(info)
     }
 
-    /// Asks every agent: `args_for(name)` gives each its arguments (cursors differ per agent).
+    /// Asks every agent: `args_for(name)` gives each its arguments (cursors differ per agent;
+    /// `None`: do not ask that one).
     pub async fn fan_out<T: DeserializeOwned + Send>(
         &self,
         tool: &str,
         args_for: &(dyn Fn(&str) -> Option<Map<String, Value>> + Sync),
+    ) -> Result<Round<T>, ToolError> {
+        self.fan_out_within(tool, args_for, Duration::ZERO).await
+    }
+
+    /// [`Hub::fan_out`] for a tool that may itself wait `extra` (a long poll) before answering.
+    pub async fn fan_out_within<T: DeserializeOwned + Send>(
+        &self,
+        tool: &str,
+        args_for: &(dyn Fn(&str) -> Option<Map<String, Value>> + Sync),
+        extra: Duration,
     ) -> Result<Round<T>, ToolError> {
         let addrs = self.discover().await.map_err(ToolError)?;
         if addrs.is_empty() {
@@ -379,10 +390,15 @@ impl Hub {
                     },
                 };
                 let body = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
-                let bytes = match tokio::time::timeout(deadline, self.request(m, "POST", "/v1/call", Some(body))).await
-                {
+                let call = self.request(m, "POST", "/v1/call", Some(body));
+                let bytes = match tokio::time::timeout(deadline + extra, call).await {
                     Ok(r) => r?,
-                    Err(_) => return Err(format!("no answer within the {}s deadline", deadline.as_secs_f64())),
+                    Err(_) => {
+                        return Err(format!(
+                            "no answer within the {}s deadline",
+                            (deadline + extra).as_secs_f64()
+                        ));
+                    }
                 };
                 serde_json::from_slice::<T>(&bytes)
                     .map(Some)

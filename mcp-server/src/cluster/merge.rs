@@ -14,12 +14,12 @@
 
 use serde_json::{Map, Value};
 use tools_schema::{
-    ApiStatsResult, CaptureStatus, Coverage, CoverageDrops, GetPayloadResult, ListEntriesResult, Order,
-    ServiceMapResult,
+    ApiStatsResult, CaptureStatus, Coverage, CoverageDrops, FlowSummaryResult, GetPayloadResult, ListEntriesResult,
+    ListFlowsResult, ListWorkloadsResult, Order, ServiceMapResult, TcpInsightsResult, WatchEntriesResult, WorkloadOut,
 };
 
 use super::hub::{Hub, Round};
-use crate::tools::{ToolError, api_stats, list_entries, service_map};
+use crate::tools::{ToolError, api_stats, flows, list_entries, service_map, tcp_insights};
 
 /// Tools the hub answers; the others say so.
 pub const HUB_TOOLS: &[&str] = &[
@@ -28,6 +28,11 @@ pub const HUB_TOOLS: &[&str] = &[
     "capture_status",
     "api_stats",
     "service_map",
+    "tcp_insights",
+    "list_flows",
+    "flow_summary",
+    "list_workloads",
+    "watch_entries",
     "validate_filter",
 ];
 
@@ -300,6 +305,192 @@ impl Hub {
             ..Default::default()
         });
         Ok(api_stats::finish(all, cov))
+    }
+
+    pub fn tcp_insights(&self, args: Map<String, Value>) -> Result<TcpInsightsResult, ToolError> {
+        let args_for = |_: &str| Some(args.clone());
+        let round: Round<tcp_insights::Partial> =
+            self.block_on(self.fan_out(super::TCP_INSIGHTS_PARTIAL, &args_for))?;
+        let mut cov = coverage(&round);
+        let parts: Vec<tcp_insights::Partial> = round
+            .answers
+            .into_iter()
+            .map(|(agent, mut p)| {
+                p.agent = agent;
+                p
+            })
+            .collect();
+        if parts.is_empty() {
+            return Ok(TcpInsightsResult {
+                group_by: serde_json::from_value(args.get("group_by").cloned().unwrap_or(Value::Null))
+                    .unwrap_or_default(),
+                coverage: cov,
+                ..Default::default()
+            });
+        }
+        if parts.len() > 1 && parts.iter().any(|p| p.kernel_rtt.is_some()) {
+            cov.notes
+                .push("the kernel's handshake RTT percentiles are per agent: see each agent's capture_status".into());
+        }
+        Ok(tcp_insights::finish(parts, cov))
+    }
+
+    pub fn list_flows(&self, args: Map<String, Value>) -> Result<ListFlowsResult, ToolError> {
+        let args_for = |_: &str| Some(args.clone());
+        let round: Round<flows::ListPartial> = self.block_on(self.fan_out(super::LIST_FLOWS_PARTIAL, &args_for))?;
+        let cov = coverage(&round);
+        let parts: Vec<flows::ListPartial> = round
+            .answers
+            .into_iter()
+            .map(|(agent, mut p)| {
+                p.agent = agent;
+                p
+            })
+            .collect();
+        if parts.is_empty() {
+            return Ok(ListFlowsResult {
+                flows: Vec::new(),
+                next_cursor: None,
+                total_matched: 0,
+                coverage: cov,
+            });
+        }
+        Ok(flows::finish_list(parts, cov))
+    }
+
+    pub fn flow_summary(&self, args: Map<String, Value>) -> Result<FlowSummaryResult, ToolError> {
+        let args_for = |_: &str| Some(args.clone());
+        let round: Round<flows::SummaryPartial> =
+            self.block_on(self.fan_out(super::FLOW_SUMMARY_PARTIAL, &args_for))?;
+        let cov = coverage(&round);
+        let mut all: Option<flows::SummaryPartial> = None;
+        for (_, p) in round.answers {
+            match &mut all {
+                Some(a) => a.merge(p),
+                None => all = Some(p),
+            }
+        }
+        let all = all.unwrap_or_else(|| flows::SummaryPartial {
+            top: 10,
+            ..Default::default()
+        });
+        Ok(flows::finish_summary(all, cov))
+    }
+
+    /// Waits on every agent at once; the cursor holds each agent's own (`h:NAME=wN,…`).
+    pub fn watch_entries(&self, args: Map<String, Value>) -> Result<WatchEntriesResult, ToolError> {
+        let timeout_ms = args
+            .get("timeout_ms")
+            .and_then(Value::as_u64)
+            .unwrap_or(10_000)
+            .min(30_000);
+        let mut cursors: std::collections::BTreeMap<String, String> = Default::default();
+        if let Some(c) = args.get("cursor").and_then(Value::as_str) {
+            let bad = || {
+                ToolError(format!(
+                    "cursor `{c}` is not one this hub's watch_entries issued; pass `next_cursor` back unchanged, or omit it to start now"
+                ))
+            };
+            let list = c.strip_prefix("h:").ok_or_else(bad)?;
+            for part in list.split(',').filter(|p| !p.is_empty()) {
+                let (agent, local) = part.split_once('=').ok_or_else(bad)?;
+                cursors.insert(agent.to_string(), local.to_string());
+            }
+        }
+        let args_for = |agent: &str| {
+            let mut a = args.clone();
+            a.remove("cursor");
+            if let Some(c) = cursors.get(agent) {
+                a.insert("cursor".into(), Value::String(c.clone()));
+            }
+            Some(a)
+        };
+        let round: Round<WatchEntriesResult> = self.block_on(self.fan_out_within(
+            "watch_entries",
+            &args_for,
+            std::time::Duration::from_millis(timeout_ms),
+        ))?;
+        let mut out = WatchEntriesResult {
+            entries: Vec::new(),
+            next_cursor: String::new(),
+            more: false,
+            timed_out: true,
+            waited_ms: 0,
+            coverage: coverage(&round),
+        };
+        for (agent, r) in round.answers {
+            for mut e in r.entries {
+                prefix_id(&mut e, &agent);
+                out.entries.push(e);
+            }
+            out.more |= r.more;
+            out.waited_ms = out.waited_ms.max(r.waited_ms);
+            cursors.insert(agent, r.next_cursor);
+        }
+        out.timed_out = out.entries.is_empty();
+        out.next_cursor = format!(
+            "h:{}",
+            cursors
+                .iter()
+                .map(|(a, c)| format!("{a}={c}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        Ok(out)
+    }
+
+    /// Workloads come from the cluster's API (every agent lists the same); their pods' traffic
+    /// counts are summed over the agents.
+    pub fn list_workloads(&self, args: Map<String, Value>) -> Result<ListWorkloadsResult, ToolError> {
+        let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(50) as usize;
+        let args_for = |_: &str| {
+            let mut a = args.clone();
+            a.insert("limit".into(), Value::from(crate::tools::list_workloads::MAX_LIMIT));
+            Some(a)
+        };
+        let round: Round<ListWorkloadsResult> = self.block_on(self.fan_out("list_workloads", &args_for))?;
+        let mut out = ListWorkloadsResult {
+            coverage: coverage(&round),
+            ..Default::default()
+        };
+        let mut by_key: std::collections::BTreeMap<(String, String, String), WorkloadOut> = Default::default();
+        for (_, r) in round.answers {
+            if out.identity_source.is_empty() {
+                out.identity_source = r.identity_source;
+            }
+            out.identity_stale |= r.identity_stale;
+            for w in r.workloads {
+                match by_key.get_mut(&(w.namespace.clone(), w.kind.clone(), w.name.clone())) {
+                    Some(mine) => {
+                        mine.traffic_seen |= w.traffic_seen;
+                        for s in w.services {
+                            if !mine.services.contains(&s) {
+                                mine.services.push(s);
+                            }
+                        }
+                        for pod in w.pods {
+                            match mine.pods.iter_mut().find(|p| p.name == pod.name) {
+                                Some(p) => {
+                                    p.entries_as_source += pod.entries_as_source;
+                                    p.entries_as_destination += pod.entries_as_destination;
+                                    p.connections += pod.connections;
+                                }
+                                None => mine.pods.push(pod),
+                            }
+                        }
+                    }
+                    None => {
+                        by_key.insert((w.namespace.clone(), w.kind.clone(), w.name.clone()), w);
+                    }
+                }
+            }
+        }
+        out.total_matched = by_key.len() as u64;
+        out.workloads = by_key.into_values().take(limit).collect();
+        for w in &mut out.workloads {
+            w.services.sort();
+        }
+        Ok(out)
     }
 
     pub fn service_map(&self, args: Map<String, Value>) -> Result<ServiceMapResult, ToolError> {

@@ -47,3 +47,6 @@ pub struct CallError {
 pub const LIST_ENTRIES_KEYED: &str = "list_entries.keyed";
 pub const API_STATS_PARTIAL: &str = "api_stats.partial";
 pub const SERVICE_MAP_PARTIAL: &str = "service_map.partial";
+pub const TCP_INSIGHTS_PARTIAL: &str = "tcp_insights.partial";
+pub const LIST_FLOWS_PARTIAL: &str = "list_flows.partial";
+pub const FLOW_SUMMARY_PARTIAL: &str = "flow_summary.partial";

@@ -54,9 +54,67 @@ fn entries_per_flow(state: &AppState) -> HashMap<u64, (u64, Vec<String>)> {
 }
 
 pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("list_flows"));
+    if let Some(hub) = &state.hub {
+        return hub.list_flows(args);
     }
+    let p = collect_list(state, args)?;
+    let coverage = convert::coverage(&state.shared);
+    Ok(finish_list(vec![p], coverage))
+}
+
+/// The first `offset + limit` flows in an agent's order, and how many matched.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct ListPartial {
+    pub agent: String,
+    pub offset: usize,
+    pub limit: u32,
+    pub total: u64,
+    pub rows: Vec<super::tcp_insights::FlowRow>,
+}
+
+/// Pages one agent's flows (in its order) or several agents' (by first packet, then agent,
+/// then position); flow items name their agent and its entry ids are `agent/id`.
+pub fn finish_list(parts: Vec<ListPartial>, coverage: tools_schema::Coverage) -> ListFlowsResult {
+    let (offset, limit) = (parts[0].offset, parts[0].limit as usize);
+    let several = parts.len() > 1;
+    let total: u64 = parts.iter().map(|p| p.total).sum();
+    let mut rows: Vec<(String, super::tcp_insights::FlowRow)> = parts
+        .into_iter()
+        .flat_map(|p| {
+            let agent = p.agent;
+            p.rows.into_iter().map(move |r| (agent.clone(), r))
+        })
+        .collect();
+    if several {
+        rows.sort_by(|(a1, r1), (a2, r2)| (r1.first_seen, a1, r1.pos).cmp(&(r2.first_seen, a2, r2.pos)));
+    }
+    let start = offset.min(rows.len());
+    let end = (start + limit).min(rows.len());
+    let items = rows
+        .drain(start..end)
+        .map(|(agent, mut r)| {
+            if several {
+                if let Some(Value::Array(ids)) = r.row.get_mut("entry_ids") {
+                    for id in ids {
+                        if let Value::String(s) = id {
+                            *s = format!("{agent}/{s}");
+                        }
+                    }
+                }
+                r.row.insert("agent".into(), Value::String(agent));
+            }
+            r.row
+        })
+        .collect();
+    ListFlowsResult {
+        flows: items,
+        next_cursor: ((end as u64) < total).then(|| format!("o{end}")),
+        total_matched: total,
+        coverage,
+    }
+}
+
+pub fn collect_list(state: &AppState, args: Map<String, Value>) -> Result<ListPartial, ToolError> {
     let p: ListFlowsParams = parse_args("list_flows", args)?;
     let limit = p.limit.unwrap_or(50);
     if limit == 0 || limit > 1000 {
@@ -87,13 +145,19 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
         .transpose()?;
     let counts = entries_per_flow(state);
     let total = flows.len();
-    let start = offset.min(total);
-    let end = (start + limit as usize).min(total);
-    let items = flows[start..end]
+    let end = offset.saturating_add(limit as usize).min(total);
+    let rows = flows[..end]
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(pos, f)| {
+            let row = |row| super::tcp_insights::FlowRow {
+                key: None,
+                first_seen: f.first_seen.0,
+                pos,
+                row,
+            };
             if let Some(fields) = &projection {
-                return Ok(convert::project(&f.as_entry(), fields));
+                return Ok(row(convert::project(&f.as_entry(), fields)));
             }
             to_object(FlowListItem {
                 flow_id: f.id,
@@ -114,20 +178,111 @@ pub fn run_list(state: &AppState, args: Map<String, Value>) -> Result<ListFlowsR
                 entry_ids: counts.get(&f.id).map(|c| c.1.clone()).unwrap_or_default(),
                 verdict: (f.transport == Transport::Tcp).then(|| health::assess_flow(f).0.name().to_string()),
             })
+            .map(row)
         })
         .collect::<Result<Vec<_>, ToolError>>()?;
-    Ok(ListFlowsResult {
-        flows: items,
-        next_cursor: (end < total).then(|| format!("o{end}")),
-        total_matched: total as u64,
-        coverage: convert::coverage(&state.shared),
+    Ok(ListPartial {
+        agent: String::new(),
+        offset,
+        limit,
+        total: total as u64,
+        rows,
     })
 }
 
 pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSummaryResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("flow_summary"));
+    if let Some(hub) = &state.hub {
+        return hub.flow_summary(args);
     }
+    let mut coverage = convert::coverage(&state.shared);
+    if state.shared.identities.is_empty() {
+        coverage
+            .notes
+            .push("cross_namespace_pairs needs Kubernetes identities (--identities or --demo); none are loaded".into());
+    }
+    Ok(finish_summary(collect_summary(state, args)?, coverage))
+}
+
+/// Every pair's sums before ranking: what an agent sends a hub.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct SummaryPartial {
+    pub top: u32,
+    pub flows: u64,
+    pub tcp: u64,
+    pub udp: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub states: BTreeMap<String, u64>,
+    pub verdicts: BTreeMap<String, u64>,
+    pub pairs: HashMap<String, Talker>,
+    pub cross: BTreeMap<String, Talker>,
+}
+
+fn add_talker(into: &mut Talker, t: &Talker) {
+    into.flows += t.flows;
+    into.packets += t.packets;
+    into.bytes += t.bytes;
+}
+
+impl SummaryPartial {
+    pub fn merge(&mut self, o: SummaryPartial) {
+        self.flows += o.flows;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        for (k, n) in o.states {
+            *self.states.entry(k).or_default() += n;
+        }
+        for (k, n) in o.verdicts {
+            *self.verdicts.entry(k).or_default() += n;
+        }
+        for (k, t) in o.pairs {
+            match self.pairs.get_mut(&k) {
+                Some(mine) => add_talker(mine, &t),
+                None => {
+                    self.pairs.insert(k, t);
+                }
+            }
+        }
+        for (k, t) in o.cross {
+            match self.cross.get_mut(&k) {
+                Some(mine) => add_talker(mine, &t),
+                None => {
+                    self.cross.insert(k, t);
+                }
+            }
+        }
+    }
+}
+
+pub fn finish_summary(p: SummaryPartial, coverage: tools_schema::Coverage) -> FlowSummaryResult {
+    let top = p.top as usize;
+    let mut by_bytes: Vec<Talker> = p.pairs.values().cloned().collect();
+    by_bytes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.pair.cmp(&b.pair)));
+    by_bytes.truncate(top);
+    let mut by_packets: Vec<Talker> = p.pairs.into_values().collect();
+    by_packets.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.pair.cmp(&b.pair)));
+    by_packets.truncate(top);
+    let mut cross: Vec<Talker> = p.cross.into_values().collect();
+    cross.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.pair.cmp(&b.pair)));
+    cross.truncate(top);
+    FlowSummaryResult {
+        flows: p.flows,
+        tcp_flows: p.tcp,
+        udp_flows: p.udp,
+        packets: p.packets,
+        bytes: p.bytes,
+        tcp_states: p.states,
+        tcp_verdicts: p.verdicts,
+        top_talkers_by_bytes: by_bytes,
+        top_talkers_by_packets: by_packets,
+        cross_namespace_pairs: cross,
+        coverage,
+    }
+}
+
+pub fn collect_summary(state: &AppState, args: Map<String, Value>) -> Result<SummaryPartial, ToolError> {
     let p: FlowSummaryParams = parse_args("flow_summary", args)?;
     let top = p.top.unwrap_or(10);
     if top == 0 || top > 100 {
@@ -184,33 +339,17 @@ pub fn run_summary(state: &AppState, args: Map<String, Value>) -> Result<FlowSum
             t.bytes += fb;
         }
     }
-    let mut by_bytes: Vec<Talker> = pairs.values().cloned().collect();
-    by_bytes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.pair.cmp(&b.pair)));
-    by_bytes.truncate(top as usize);
-    let mut by_packets: Vec<Talker> = pairs.into_values().collect();
-    by_packets.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.pair.cmp(&b.pair)));
-    by_packets.truncate(top as usize);
-    let mut coverage = convert::coverage(&state.shared);
-    if state.shared.identities.is_empty() {
-        coverage
-            .notes
-            .push("cross_namespace_pairs needs Kubernetes identities (--identities or --demo); none are loaded".into());
-    }
-    let mut cross: Vec<Talker> = cross.into_values().collect();
-    cross.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.pair.cmp(&b.pair)));
-    cross.truncate(top as usize);
-    Ok(FlowSummaryResult {
+    Ok(SummaryPartial {
+        top,
         flows: flows.len() as u64,
-        tcp_flows: tcp,
-        udp_flows: udp,
+        tcp,
+        udp,
         packets,
         bytes,
-        tcp_states: states,
-        tcp_verdicts: verdicts,
-        top_talkers_by_bytes: by_bytes,
-        top_talkers_by_packets: by_packets,
-        cross_namespace_pairs: cross,
-        coverage,
+        states,
+        verdicts,
+        pairs,
+        cross,
     })
 }
 

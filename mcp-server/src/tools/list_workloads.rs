@@ -20,15 +20,15 @@ them, labels, and how many captured entries each pod sent and received. Filter b
 at all.";
 
 const DEFAULT_LIMIT: u32 = 200;
-const MAX_LIMIT: u32 = 1000;
+pub const MAX_LIMIT: u32 = 1000;
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ListWorkloadsResult, ToolError> {
     run_with(state, args, &Work::none())
 }
 
 pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<ListWorkloadsResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("list_workloads"));
+    if let Some(hub) = &state.hub {
+        return hub.list_workloads(args);
     }
     let p: ListWorkloadsParams = parse_args("list_workloads", args)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
@@ -52,10 +52,14 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
     let mut seen: HashMap<(Box<str>, Box<str>), (u64, u64)> = HashMap::new();
     let in_store = state.shared.store.len() as u64;
     let mut scanned = 0u64;
+    let scope = crate::cluster::scope::current();
     state.shared.store.scan(Order::Asc, None, &mut |e| {
         scanned += 1;
         if work.tick(scanned, in_store).is_break() {
             return ControlFlow::Break(());
+        }
+        if !super::filter::in_scope(scope.as_deref(), e) {
+            return ControlFlow::Continue(());
         }
         for (i, r) in [&e.peers.src, &e.peers.dst].into_iter().enumerate() {
             if let Some(id) = r.identity.as_deref()
@@ -75,7 +79,7 @@ pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> 
         return Err(work.stopped_error("list_workloads"));
     }
     let mut connections: HashMap<(Box<str>, Box<str>), u64> = HashMap::new();
-    for f in state.shared.flows.snapshot() {
+    for f in super::filter::select_flows(state, state.shared.flows.snapshot(), None)? {
         for r in [&f.peers.src, &f.peers.dst] {
             if let Some(id) = r.identity.as_deref()
                 && let (Some(pod), Some(ns)) = (id.pod.as_deref(), id.namespace.as_deref())

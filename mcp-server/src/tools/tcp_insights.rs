@@ -128,9 +128,81 @@ fn sort_key(m: &TcpMetricsOut, field: &str) -> Result<f64, ToolError> {
 }
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("tcp_insights"));
+    if let Some(hub) = &state.hub {
+        return hub.tcp_insights(args);
     }
+    let p = collect(state, args)?;
+    Ok(finish(vec![p], convert::coverage(&state.shared)))
+}
+
+/// One connection row of `group_by: flow`, with what orders it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct FlowRow {
+    /// The sort field's value (null when the flow has none, or without `sort`).
+    pub key: Option<f64>,
+    pub first_seen: u64,
+    /// Position in its agent's own order.
+    pub pos: usize,
+    pub row: Map<String, Value>,
+}
+
+/// A group's summed counters, its flows' handshake RTTs and their verdicts.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct GroupPartial {
+    pub key: String,
+    pub name: Option<String>,
+    pub flows: u64,
+    pub metrics: TcpMetrics,
+    pub rtts_us: Vec<u64>,
+    /// Flows judged healthy, degraded, severe.
+    pub verdicts: [u64; 3],
+}
+
+/// Everything `tcp_insights` needs before ranking and paging: what an agent sends a hub.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Partial {
+    pub agent: String,
+    pub group_by: GroupBy,
+    pub limit: u32,
+    pub offset: usize,
+    pub sort: Option<String>,
+    pub ascending: bool,
+    pub total: u64,
+    /// Handshake RTT (µs, at least 1) of every selected flow that has one.
+    pub rtts_us: Vec<u64>,
+    /// `group_by: flow`: the first `offset + limit` rows in this agent's order.
+    pub rows: Vec<FlowRow>,
+    pub groups: Vec<GroupPartial>,
+    pub kernel_rtt: Option<tools_schema::KernelRtt>,
+}
+
+fn rtt_us(f: &FlowRecord) -> Option<u64> {
+    f.metrics.initial_rtt_ns.map(|ns| (ns / 1000).max(1))
+}
+
+fn percentiles(rtts: &[u64]) -> Option<(u64, u64, u64)> {
+    health::percentiles_us(rtts.iter().copied())
+}
+
+/// Sorts (key, tiebreak) pairs: by key in the asked direction, flows without one last.
+fn cmp_keys(ascending: bool, a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.filter(|x| !x.is_nan()), b.filter(|x| !x.is_nan())) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => {
+            if ascending {
+                x.total_cmp(&y)
+            } else {
+                y.total_cmp(&x)
+            }
+        }
+    }
+}
+
+/// Selects the flows and sums them per group (or lists them): no ranking across agents yet.
+pub fn collect(state: &AppState, args: Map<String, Value>) -> Result<Partial, ToolError> {
     let p: TcpInsightsParams = parse_args("tcp_insights", args)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > 1000 {
@@ -160,13 +232,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         .snapshot()
         .into_iter()
         .filter(|f| f.transport == Transport::Tcp)
-        .filter(|f| {
-            endpoint.is_none_or(|e| {
-                [f.client, f.server]
-                    .iter()
-                    .any(|a| a.to_string() == e || a.ip().to_string() == e.trim_matches(['[', ']']))
-            })
-        })
+        .filter(|f| endpoint.is_none_or(|e| touches(f, e)))
         .filter(|f| verdict.is_none_or(|v| health::assess_flow(f).0 == v))
         .collect();
     let mut flows = super::filter::select_flows(state, flows, p.filter.as_deref())?;
@@ -177,35 +243,17 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
             return err("`fields` projects connections: use it with `group_by: flow` (groups have their own shape)");
         }
     };
-    let total = flows.len() as u64;
-    let pct = health::rtt_percentiles(flows.iter().map(|f| f.as_ref()));
-    let (sort_field, ascending) = match p.sort.as_deref().map(str::trim) {
+    let (sort, ascending) = match p.sort.as_deref().map(str::trim) {
         None | Some("") => (None, false),
         Some(s) => match s.strip_prefix('+') {
             Some(f) => (Some(f.to_string()), true),
             None => (Some(s.trim_start_matches('-').to_string()), false),
         },
     };
-    let order = |keys: &mut Vec<(f64, usize)>| {
-        keys.sort_by(|a, b| {
-            let (x, y) = (a.0, b.0);
-            match (x.is_nan(), y.is_nan()) {
-                (true, true) => a.1.cmp(&b.1),
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                _ => {
-                    let o = if ascending { x.total_cmp(&y) } else { y.total_cmp(&x) };
-                    o.then(a.1.cmp(&b.1))
-                }
-            }
-        });
-    };
-    let page = |n: usize| -> (usize, usize, Option<String>) {
-        let start = offset.min(n);
-        let end = (start + limit as usize).min(n);
-        (start, end, (end < n).then(|| format!("o{end}")))
-    };
-    let coverage = convert::coverage(&state.shared);
+    if let Some(field) = &sort {
+        // An unknown field is an error even when nothing matched.
+        sort_key(&metrics_out(&TcpMetrics::default()), field)?;
+    }
     let kernel_rtt = state
         .shared
         .stats
@@ -214,28 +262,189 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         .handshake_rtt
         .as_ref()
         .map(convert::kernel_rtt);
-    let (p50, p90, p99) = (pct.map(|p| p.0), pct.map(|p| p.1), pct.map(|p| p.2));
+    let mut out = Partial {
+        agent: String::new(),
+        group_by,
+        limit,
+        offset,
+        sort: sort.clone(),
+        ascending,
+        total: flows.len() as u64,
+        rtts_us: flows.iter().filter_map(|f| rtt_us(f)).collect(),
+        rows: Vec::new(),
+        groups: Vec::new(),
+        kernel_rtt,
+    };
     if group_by == GroupBy::Flow {
-        let mut outs: Vec<(FlowOut, Arc<FlowRecord>)> = flows.drain(..).map(|f| (flow_out(&f), f)).collect();
-        if let Some(field) = &sort_field {
-            let mut keys = outs
-                .iter()
-                .enumerate()
-                .map(|(i, o)| Ok((sort_key(&o.0.metrics, field)?, i)))
-                .collect::<Result<Vec<_>, ToolError>>()?;
-            order(&mut keys);
-            let mut slots: Vec<Option<(FlowOut, Arc<FlowRecord>)>> = outs.into_iter().map(Some).collect();
-            outs = keys.into_iter().filter_map(|(_, i)| slots[i].take()).collect();
+        let mut outs: Vec<(Option<f64>, FlowOut, Arc<FlowRecord>)> = Vec::with_capacity(flows.len());
+        for f in flows.drain(..) {
+            let o = flow_out(&f);
+            let key = match &sort {
+                Some(field) => Some(sort_key(&o.metrics, field)?),
+                None => None,
+            };
+            outs.push((key, o, f));
         }
-        let (start, end, next) = page(outs.len());
-        let items = outs
-            .drain(start..end)
-            .map(|(out, f)| match &projection {
-                Some(fields) => Ok(convert::project(&f.as_entry(), fields)),
-                None => super::flows::to_object(out),
+        if sort.is_some() {
+            // Stable: equal keys keep the store's order.
+            outs.sort_by(|a, b| cmp_keys(ascending, a.0, b.0));
+        }
+        outs.truncate(offset.saturating_add(limit as usize));
+        for (pos, (key, o, f)) in outs.into_iter().enumerate() {
+            let row = match &projection {
+                Some(fields) => convert::project(&f.as_entry(), fields),
+                None => super::flows::to_object(o)?,
+            };
+            out.rows.push(FlowRow {
+                key: key.filter(|k| !k.is_nan()),
+                first_seen: f.first_seen.0,
+                pos,
+                row,
+            });
+        }
+        return Ok(out);
+    }
+    let mut groups: BTreeMap<String, GroupPartial> = BTreeMap::new();
+    for f in flows.drain(..) {
+        let key = match group_by {
+            GroupBy::ClientServer => format!("{} → {}", f.client.ip(), f.server),
+            GroupBy::Server => f.server.to_string(),
+            GroupBy::NamespacePair => format!("{} → {}", namespace_of(&f.peers.src), namespace_of(&f.peers.dst)),
+            GroupBy::Flow => unreachable!("handled above"),
+        };
+        let g = groups.entry(key.clone()).or_insert_with(|| GroupPartial {
+            key,
+            name: group_name(&f, group_by),
+            flows: 0,
+            metrics: TcpMetrics::default(),
+            rtts_us: Vec::new(),
+            verdicts: [0; 3],
+        });
+        g.flows += 1;
+        g.metrics.merge(&f.metrics);
+        g.rtts_us.extend(rtt_us(&f));
+        g.verdicts[health::assess_flow(&f).0 as usize] += 1;
+    }
+    out.groups = groups.into_values().collect();
+    Ok(out)
+}
+
+/// Every flow of a server (or pair) group has the same ends; the first one names them.
+fn group_name(f: &FlowRecord, group_by: GroupBy) -> Option<String> {
+    let server = convert::name_of(&f.peers.dst, f.peers.dst_dns.as_deref());
+    match group_by {
+        GroupBy::Server => server,
+        GroupBy::ClientServer => {
+            let client = convert::name_of(&f.peers.src, f.peers.src_dns.as_deref());
+            (client.is_some() || server.is_some()).then(|| {
+                format!(
+                    "{} → {}",
+                    client.unwrap_or_else(|| f.client.ip().to_string()),
+                    server.unwrap_or_else(|| f.server.to_string())
+                )
             })
-            .collect::<Result<Vec<_>, ToolError>>()?;
-        return Ok(TcpInsightsResult {
+        }
+        GroupBy::NamespacePair | GroupBy::Flow => None,
+    }
+}
+
+fn group_out(g: GroupPartial) -> FlowGroupOut {
+    let mut m = g.metrics;
+    let pct = percentiles(&g.rtts_us);
+    // The group is judged on its summed counters and its median handshake RTT.
+    m.initial_rtt_ns = pct.map(|p| p.0 * 1000);
+    let (mut verdict, mut reasons) = health::assess(&m, None);
+    let worst = [Verdict::Severe, Verdict::Degraded, Verdict::Healthy]
+        .into_iter()
+        .find(|v| g.verdicts[*v as usize] > 0)
+        .unwrap_or(Verdict::Healthy);
+    let bad = g.verdicts[Verdict::Degraded as usize] + g.verdicts[Verdict::Severe as usize];
+    if bad > 0 {
+        reasons.push(format!(
+            "{bad} of {} connections are not healthy (worst: {})",
+            g.flows,
+            worst.name()
+        ));
+        verdict = verdict.max(Verdict::Degraded.min(worst));
+    }
+    let mut out = metrics_out(&m);
+    out.initial_rtt_us = pct.map(|p| p.0);
+    FlowGroupOut {
+        key: g.key,
+        name: g.name,
+        flows: g.flows,
+        metrics: out,
+        initial_rtt_p50_us: pct.map(|p| p.0),
+        initial_rtt_p90_us: pct.map(|p| p.1),
+        initial_rtt_p99_us: pct.map(|p| p.2),
+        verdict: verdict.name().into(),
+        reasons,
+    }
+}
+
+/// Merges the partials of one or more agents, ranks and pages. With one partial (a local
+/// call) the order is the store's, as before; across agents rows without a sort key go by
+/// first packet, then agent, then position.
+pub fn finish(parts: Vec<Partial>, coverage: tools_schema::Coverage) -> TcpInsightsResult {
+    let first = &parts[0];
+    let (group_by, limit, offset, sort, ascending) = (
+        first.group_by,
+        first.limit,
+        first.offset,
+        first.sort.clone(),
+        first.ascending,
+    );
+    let kernel_rtt = if parts.len() == 1 {
+        first.kernel_rtt.clone()
+    } else {
+        None
+    };
+    let total = parts.iter().map(|p| p.total).sum();
+    let rtts: Vec<u64> = parts.iter().flat_map(|p| p.rtts_us.iter().copied()).collect();
+    let pct = percentiles(&rtts);
+    let (p50, p90, p99) = (pct.map(|p| p.0), pct.map(|p| p.1), pct.map(|p| p.2));
+    let page = |n: usize| -> (usize, usize, Option<String>) {
+        let start = offset.min(n);
+        let end = (start + limit as usize).min(n);
+        (start, end, (end < n).then(|| format!("o{end}")))
+    };
+    let several = parts.len() > 1;
+    if group_by == GroupBy::Flow {
+        // Each agent sent its first offset+limit rows; whether more exist is in its total.
+        let total_rows: usize = parts.iter().map(|p| p.total as usize).sum();
+        let mut rows: Vec<(String, FlowRow)> = parts
+            .into_iter()
+            .flat_map(|p| {
+                let agent = p.agent;
+                p.rows.into_iter().map(move |r| (agent.clone(), r))
+            })
+            .collect();
+        rows.sort_by(|(a1, r1), (a2, r2)| {
+            let by_key = if sort.is_some() {
+                cmp_keys(ascending, r1.key, r2.key)
+            } else {
+                std::cmp::Ordering::Equal
+            };
+            let natural = if several {
+                (r1.first_seen, a1, r1.pos).cmp(&(r2.first_seen, a2, r2.pos))
+            } else {
+                r1.pos.cmp(&r2.pos)
+            };
+            by_key.then(natural)
+        });
+        let (start, end, _) = page(rows.len());
+        let next = (end < total_rows).then(|| format!("o{end}"));
+        let items = rows
+            .drain(start..end)
+            .map(|(agent, mut r)| {
+                if several {
+                    // Flow ids are each agent's own: say whose.
+                    r.row.insert("agent".into(), Value::String(agent));
+                }
+                r.row
+            })
+            .collect();
+        return TcpInsightsResult {
             group_by,
             flows: Some(items),
             groups: None,
@@ -246,87 +455,42 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
             kernel_handshake_rtt: kernel_rtt,
             next_cursor: next,
             coverage,
-        });
-    }
-    // Groups.
-    let mut groups: BTreeMap<String, Vec<Arc<FlowRecord>>> = BTreeMap::new();
-    for f in flows.drain(..) {
-        let key = match group_by {
-            GroupBy::ClientServer => format!("{} → {}", f.client.ip(), f.server),
-            GroupBy::Server => f.server.to_string(),
-            GroupBy::NamespacePair => format!("{} → {}", namespace_of(&f.peers.src), namespace_of(&f.peers.dst)),
-            GroupBy::Flow => unreachable!("handled above"),
         };
-        groups.entry(key).or_default().push(f);
     }
-    let mut outs: Vec<FlowGroupOut> = groups
-        .into_iter()
-        .map(|(key, fs)| {
-            let mut m = TcpMetrics::default();
-            for f in &fs {
-                m.merge(&f.metrics);
-            }
-            let pct = health::rtt_percentiles(fs.iter().map(|f| f.as_ref()));
-            // The group is judged on its summed counters and its median handshake RTT.
-            m.initial_rtt_ns = pct.map(|p| p.0 * 1000);
-            let (mut verdict, mut reasons) = health::assess(&m, None);
-            let verdicts: Vec<Verdict> = fs.iter().map(|f| health::assess_flow(f).0).collect();
-            let worst = verdicts.iter().copied().max().unwrap_or(Verdict::Healthy);
-            let bad = verdicts.iter().filter(|v| **v != Verdict::Healthy).count();
-            if bad > 0 {
-                reasons.push(format!(
-                    "{bad} of {} connections are not healthy (worst: {})",
-                    fs.len(),
-                    worst.name()
-                ));
-                verdict = verdict.max(Verdict::Degraded.min(worst));
-            }
-            let mut out = metrics_out(&m);
-            out.initial_rtt_us = pct.map(|p| p.0);
-            // Every flow of a server (or pair) group has the same ends; the first one names them.
-            let name = fs.first().and_then(|f| {
-                let server = convert::name_of(&f.peers.dst, f.peers.dst_dns.as_deref());
-                match group_by {
-                    GroupBy::Server => server,
-                    GroupBy::ClientServer => {
-                        let client = convert::name_of(&f.peers.src, f.peers.src_dns.as_deref());
-                        (client.is_some() || server.is_some()).then(|| {
-                            format!(
-                                "{} → {}",
-                                client.unwrap_or_else(|| f.client.ip().to_string()),
-                                server.unwrap_or_else(|| f.server.to_string())
-                            )
-                        })
+    let mut groups: BTreeMap<String, GroupPartial> = BTreeMap::new();
+    for p in parts {
+        for g in p.groups {
+            match groups.get_mut(&g.key) {
+                Some(mine) => {
+                    mine.flows += g.flows;
+                    mine.metrics.merge(&g.metrics);
+                    mine.rtts_us.extend(g.rtts_us);
+                    for i in 0..3 {
+                        mine.verdicts[i] += g.verdicts[i];
                     }
-                    GroupBy::NamespacePair | GroupBy::Flow => None,
+                    if mine.name.is_none() {
+                        mine.name = g.name;
+                    }
                 }
-            });
-            FlowGroupOut {
-                key,
-                name,
-                flows: fs.len() as u64,
-                metrics: out,
-                initial_rtt_p50_us: pct.map(|p| p.0),
-                initial_rtt_p90_us: pct.map(|p| p.1),
-                initial_rtt_p99_us: pct.map(|p| p.2),
-                verdict: verdict.name().into(),
-                reasons,
+                None => {
+                    groups.insert(g.key.clone(), g);
+                }
             }
-        })
-        .collect();
-    if let Some(field) = &sort_field {
-        let mut keys = outs
-            .iter()
-            .enumerate()
-            .map(|(i, o)| Ok((sort_key(&o.metrics, field)?, i)))
-            .collect::<Result<Vec<_>, ToolError>>()?;
-        order(&mut keys);
-        let mut slots: Vec<Option<FlowGroupOut>> = outs.into_iter().map(Some).collect();
-        outs = keys.into_iter().filter_map(|(_, i)| slots[i].take()).collect();
+        }
+    }
+    let mut outs: Vec<FlowGroupOut> = groups.into_values().map(group_out).collect();
+    if let Some(field) = &sort {
+        // Groups always carry the metric asked for: sort_key failed earlier for unknown ones.
+        let mut keyed: Vec<(Option<f64>, FlowGroupOut)> = outs
+            .into_iter()
+            .map(|o| (sort_key(&o.metrics, field).ok().filter(|k| !k.is_nan()), o))
+            .collect();
+        keyed.sort_by(|a, b| cmp_keys(ascending, a.0, b.0));
+        outs = keyed.into_iter().map(|(_, o)| o).collect();
     }
     let (start, end, next) = page(outs.len());
     let items = outs.drain(start..end).collect();
-    Ok(TcpInsightsResult {
+    TcpInsightsResult {
         group_by,
         flows: None,
         groups: Some(items),
@@ -337,7 +501,7 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<TcpInsightsResu
         kernel_handshake_rtt: kernel_rtt,
         next_cursor: next,
         coverage,
-    })
+    }
 }
 
 /// Does the flow have this IP (or `ip:port`) at either end?

@@ -38,8 +38,8 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<WatchEntriesRes
 }
 
 pub fn run_with(state: &AppState, args: Map<String, Value>, work: &Work<'_>) -> Result<WatchEntriesResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("watch_entries"));
+    if let Some(hub) = &state.hub {
+        return hub.watch_entries(args);
     }
     let p: WatchEntriesParams = parse_args("watch_entries", args)?;
     let timeout_ms = p.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
