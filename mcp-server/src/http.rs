@@ -330,7 +330,7 @@ async fn snapshot_file(
 /// Streams `dir/name`. Only names like those wirelens gives its files are served (letters,
 /// digits, `.`, `_`, `-`, no leading `.`, ending in `.pcapng` or `.har`), so no path leaves the
 /// directory.
-async fn send_file(dir: &std::path::Path, name: &str, download_name: &str) -> Response {
+pub(crate) async fn send_file(dir: &std::path::Path, name: &str, download_name: &str) -> Response {
     let ours = !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && !name.starts_with('.');

@@ -12,6 +12,7 @@ gets no answer.
 Needs root, iproute2 and openssl."""
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -59,6 +60,7 @@ class Agent:
         self.cmd = [n["ip"], "netns", "exec", ns, wirelens_bin, "agent", "--interface", dev, "--no-ebpf",
                     "--bpf", f"not port {port}", "--ring-blocks", "4", "--ring-block-size", "256KiB",
                     "--listen", f"{addr}:{port}", "--node-name", name,
+                    "--raw-ring", f"{log}.ring", "--raw-ring-size", "64MiB",
                     "--tls-cert", certs["agent.crt"], "--tls-key", certs["agent.key"],
                     "--client-ca", certs["ca.crt"]]
         self.log, self.addr, self.port, self.proc = log, addr, port, None
@@ -219,9 +221,26 @@ async def test_hub_merges_dedups_survives_an_agent_restart_and_requires_mtls(wir
             assert [e["path"] for e in got] == ["/?watch=1"] and got[0]["id"].startswith("node-b/"), got
             a_to_b_extra = ["/?watch=1"]
 
-            # Tools the hub does not merge say so.
-            bad = await hub.call_tool("export_pcap", {})
-            assert bad.is_error and "not answered across agents" in bad.content[0].text
+            # Exports: each agent writes what it reports; the hub joins them into one file.
+            pcap = await tool(hub, "export_pcap", {"filter": filt})
+            assert pcap["flows"] == 11 and pcap["packets"] > 0, pcap
+            assert len(pcap["coverage"]["agents"]) == 2
+            again = subprocess.run([wirelens_bin, "call", "--pcap", pcap["path"], "list_entries",
+                                    json.dumps({"filter": filt, "limit": 100, "fields": ["path"]})],
+                                   check=True, capture_output=True, text=True)
+            assert sorted(e["path"] for e in json.loads(again.stdout)["entries"]) == sorted(
+                a_to_b + b_to_a + a_to_b_extra), again.stdout[:2000]
+            har = await tool(hub, "export_har", {"filter": filt})
+            with open(har["path"]) as f:
+                log = json.load(f)["log"]
+            assert len(log["entries"]) == 11 and har["entries"] == 11
+            started = [e["startedDateTime"] for e in log["entries"]]
+            assert started == sorted(started)
+            snap = await tool(hub, "create_snapshot", {"since": "1h", "until": "2100-01-01T00:00:00Z", "filter": filt, "name": "cluster-test"})
+            assert snap["snapshot"]["name"] == "cluster-test" and "node-a:" in snap["snapshot"]["path"], snap
+            listed = await tool(hub, "list_snapshots", {})
+            assert "cluster-test" in [x["name"] for x in listed["snapshots"]]
+            await tool(hub, "delete_snapshot", {"name": "cluster-test"})
 
             # A slow agent (stopped, so it answers nothing) hits the per-query deadline: the
             # answer comes in time, labelled partial, naming the deadline.

@@ -218,7 +218,8 @@ fn chart_lints_and_renders_the_fixed_command_lines() {
             "agent --interface any --listen 0.0.0.0:9443 \
              --tls-cert /etc/wirelens/tls/tls.crt --tls-key /etc/wirelens/tls/tls.key \
              --client-ca /etc/wirelens/tls/ca.crt --node-name $(NODE_NAME) --kubernetes \
-             --store-memory 512MiB --max-memory 1GiB"
+             --store-memory 512MiB --max-memory 1GiB --export-dir /var/lib/wirelens/exports \
+             --raw-ring /var/lib/wirelens/ring --raw-ring-size 1GiB"
         )
     );
     assert_eq!(
@@ -294,7 +295,7 @@ fn chart_lints_and_renders_the_fixed_command_lines() {
              --agents kube:app.kubernetes.io/name=wirelens,app.kubernetes.io/component=agent \
              --agents-namespace wirelens --agent-port 9443 \
              --agent-ca /etc/wirelens/tls/ca.crt --agent-cert /etc/wirelens/tls/tls.crt --agent-key /etc/wirelens/tls/tls.key \
-             --agent-server-name wirelens-agent --agent-deadline 10"
+             --agent-server-name wirelens-agent --agent-deadline 10 --export-dir /var/lib/wirelens/exports"
         )
     );
     let hpod = &deploy["spec"]["template"]["spec"];
@@ -351,7 +352,7 @@ fn chart_lints_and_renders_the_fixed_command_lines() {
                 "agent --interface any --listen 0.0.0.0:10443 \
                  --tls-cert /etc/wirelens/tls/tls.crt --tls-key /etc/wirelens/tls/tls.key \
                  --client-ca /etc/wirelens/tls/ca.crt --node-name $(NODE_NAME) --kubernetes \
-                 --store-memory 2GiB --max-memory 3GiB --bpf"
+                 --store-memory 2GiB --max-memory 3GiB --export-dir /var/lib/wirelens/exports --bpf"
             ),
             vec!["not port 22 and not (tcp port 10250)"],
             split(
@@ -384,7 +385,7 @@ fn chart_lints_and_renders_the_fixed_command_lines() {
              --allowed-host wirelens-hub --allowed-host wirelens-hub.obs --allowed-host wirelens-hub.obs.svc \
              --allowed-host wirelens.example.com --agents dns:wirelens-agents.obs.svc:10443 \
              --agent-ca /etc/wirelens/tls/ca.crt --agent-cert /etc/wirelens/tls/tls.crt --agent-key /etc/wirelens/tls/tls.key \
-             --agent-server-name wirelens-agent --agent-deadline 25"
+             --agent-server-name wirelens-agent --agent-deadline 25 --export-dir /var/lib/wirelens/exports"
         )
     );
     let hpod = &deploy["spec"]["template"]["spec"];

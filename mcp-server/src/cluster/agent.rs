@@ -165,26 +165,49 @@ fn dispatch(
     }
 }
 
+/// `GET /v1/exports/{file}`: a file this agent's export_pcap or export_har wrote, for the hub.
+async fn export_file(State(a): State<Arc<Agent>>, axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    crate::http::send_file(&a.state.forensics.export_dir, &file, &file).await
+}
+
 fn router(agent: Arc<Agent>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/info", get(info))
         .route("/v1/call", post(call))
+        .route("/v1/exports/{file}", get(export_file))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(agent)
 }
 
 /// Binds, then captures (in the background) and serves until `cancel`.
 pub async fn run(opts: AgentOptions, args: SourceArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    let acceptor = agent_acceptor(&opts.tls)?;
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("listening on {}", opts.listen))?;
     let (state, pending) = {
         let args = args.clone();
         tokio::task::spawn_blocking(move || AppState::prepare(&args)).await??
     };
     let state = Arc::new(state);
+    let filler = state.clone();
+    let fill = move || {
+        if let Err(e) = filler.fill(&args, pending) {
+            tracing::error!("loading sources failed: {e:#}");
+        }
+    };
+    serve(opts, state, Some(Box::new(fill)), cancel).await
+}
+
+/// Serves `state` (filled by `fill` in the background, if given) until `cancel`: what
+/// [`run`] does once the sources are opened, and what benchmarks use over a prepared store.
+pub async fn serve(
+    opts: AgentOptions,
+    state: Arc<AppState>,
+    fill: Option<Box<dyn FnOnce() + Send>>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let acceptor = agent_acceptor(&opts.tls)?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("listening on {}", opts.listen))?;
     let mut nets: Vec<IpNet> = opts.local_cidrs.clone();
     nets.extend(interface_addresses().into_iter().map(IpNet::from));
     let agent = Arc::new(Agent {
@@ -202,11 +225,7 @@ pub async fn run(opts: AgentOptions, args: SourceArgs, cancel: CancellationToken
         agent.name,
         listener.local_addr()?
     );
-    let loader = tokio::task::spawn_blocking(move || {
-        if let Err(e) = state.fill(&args, pending) {
-            tracing::error!("loading sources failed: {e:#}");
-        }
-    });
+    let loader = fill.map(tokio::task::spawn_blocking);
     let app = router(agent);
     loop {
         let (stream, peer) = tokio::select! {
@@ -244,6 +263,8 @@ pub async fn run(opts: AgentOptions, args: SourceArgs, cancel: CancellationToken
             }
         });
     }
-    loader.abort();
+    if let Some(l) = loader {
+        l.abort();
+    }
     Ok(())
 }

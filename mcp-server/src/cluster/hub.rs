@@ -126,8 +126,9 @@ pub struct Round<T> {
     pub agents: Vec<AgentCoverage>,
     /// (agent, answered, its coverage) of every agent whose info came back.
     pub coverages: Vec<(String, bool, tools_schema::Coverage)>,
-    /// An argument error every agent agreed on (reported as the tool's own error).
-    pub tool_error: Option<String>,
+    /// Agents whose tool said no (bad arguments, nothing to export): (agent, message). When
+    /// every agent that answered said no, the fan-out is that error.
+    pub refusals: Vec<(String, String)>,
 }
 
 impl Hub {
@@ -314,6 +315,63 @@ impl Hub {
         Err(format!("asking {}: the connection failed twice", m.addr))
     }
 
+    /// The agent of this name, as last seen.
+    fn member_named(&self, name: &str) -> Option<Arc<Member>> {
+        self.members
+            .lock()
+            .values()
+            .find(|m| m.seen.lock().name.as_deref() == Some(name))
+            .cloned()
+    }
+
+    /// Appends an agent's export file (`GET /v1/exports/NAME`) to `out`, streamed; returns the
+    /// bytes written.
+    pub async fn fetch_export(&self, agent: &str, file: &str, out: &mut tokio::fs::File) -> Result<u64, String> {
+        use tokio::io::AsyncWriteExt;
+        let m = self
+            .member_named(agent)
+            .ok_or_else(|| format!("agent {agent} is no longer known"))?;
+        let mut send = {
+            let mut slot = m.conn.lock().await;
+            match slot.as_ref() {
+                Some(s) if !s.is_closed() => s.clone(),
+                _ => {
+                    let s = self.connect(&m.addr).await?;
+                    *slot = Some(s.clone());
+                    s
+                }
+            }
+        };
+        let req = hyper::Request::builder()
+            .method("GET")
+            .uri(format!("https://{}/v1/exports/{file}", self.opts.server_name))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("request: {e}"))?;
+        send.ready()
+            .await
+            .map_err(|e| format!("fetching {file} from {agent}: {e}"))?;
+        let resp = send
+            .send_request(req)
+            .await
+            .map_err(|e| format!("fetching {file} from {agent}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("fetching {file} from {agent}: HTTP {}", resp.status()));
+        }
+        let mut body = resp.into_body();
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| format!("fetching {file} from {agent}: {e}"))?;
+            if let Some(data) = frame.data_ref() {
+                out.write_all(data)
+                    .await
+                    .map_err(|e| format!("writing the export: {e}"))?;
+                n += data.len() as u64;
+            }
+        }
+        out.flush().await.map_err(|e| format!("writing the export: {e}"))?;
+        Ok(n)
+    }
+
     async fn info(&self, m: &Member) -> Result<AgentInfo, String> {
         let bytes = self.request(m, "GET", "/v1/info", None).await?;
         let info: AgentInfo = serde_json::from_slice(&bytes).map_err(|e| format!("agent info from {}: {e}", m.addr))?;
@@ -410,7 +468,7 @@ impl Hub {
             answers: Vec::new(),
             agents: Vec::new(),
             coverages: Vec::new(),
-            tool_error: None,
+            refusals: Vec::new(),
         };
         for ((m, info), reply) in members.iter().zip(infos).zip(calls) {
             let seen = m.seen.lock();
@@ -441,7 +499,7 @@ impl Hub {
                 Err(e) => match e.strip_prefix("\u{0}tool:") {
                     Some(tool_err) => {
                         cov.answered = true;
-                        round.tool_error = Some(tool_err.to_string());
+                        round.refusals.push((cov.name.clone(), tool_err.to_string()));
                     }
                     None => cov.error = Some(e),
                 },
@@ -453,7 +511,9 @@ impl Hub {
         }
         round.agents.sort_by(|a, b| a.name.cmp(&b.name));
         round.answers.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(e) = &round.tool_error {
+        if round.answers.is_empty()
+            && let Some((_, e)) = round.refusals.first()
+        {
             return Err(ToolError(e.clone()));
         }
         Ok(round)

@@ -21,28 +21,6 @@ use tools_schema::{
 use super::hub::{Hub, Round};
 use crate::tools::{ToolError, api_stats, flows, list_entries, service_map, tcp_insights};
 
-/// Tools the hub answers; the others say so.
-pub const HUB_TOOLS: &[&str] = &[
-    "list_entries",
-    "get_payload",
-    "capture_status",
-    "api_stats",
-    "service_map",
-    "tcp_insights",
-    "list_flows",
-    "flow_summary",
-    "list_workloads",
-    "watch_entries",
-    "validate_filter",
-];
-
-pub fn unsupported(tool: &str) -> ToolError {
-    ToolError(format!(
-        "{tool} is not answered across agents by this hub; the hub answers {}. Run {tool} against one agent's node with `wirelens serve` there, or narrow the question to those tools.",
-        HUB_TOOLS.join(", ")
-    ))
-}
-
 fn add_drops(a: &mut CoverageDrops, b: &CoverageDrops) {
     a.decode_errors += b.decode_errors;
     a.reassembly_gap_bytes += b.reassembly_gap_bytes;
@@ -101,6 +79,9 @@ pub fn coverage<T>(round: &Round<T>) -> Coverage {
                 missing.join("; ")
             ),
         );
+    }
+    for (agent, why) in &round.refusals {
+        c.notes.push(format!("agent {agent}: {why}"));
     }
     c.agents = round.agents.clone();
     c

@@ -3,6 +3,7 @@
 //! every agent, with the filter pushed down, and merging their answers.
 
 pub mod agent;
+pub mod exports;
 pub mod hub;
 pub mod merge;
 pub mod scope;

@@ -297,8 +297,8 @@ fn options<'a>(state: &'a AppState, reread: bool, keys: Option<String>) -> Expor
 }
 
 pub fn run_export_pcap(state: &AppState, args: Map<String, Value>) -> Result<ExportPcapResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("export_pcap"));
+    if let Some(hub) = &state.hub {
+        return hub.export_pcap(state, args);
     }
     let p: ExportPcapParams = parse_args("export_pcap", args)?;
     let started = std::time::Instant::now();
@@ -365,8 +365,8 @@ pub fn run_export_pcap(state: &AppState, args: Map<String, Value>) -> Result<Exp
 }
 
 pub fn run_create_snapshot(state: &AppState, args: Map<String, Value>) -> Result<CreateSnapshotResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("create_snapshot"));
+    if let Some(hub) = &state.hub {
+        return hub.create_snapshot(args);
     }
     let p: CreateSnapshotParams = parse_args("create_snapshot", args)?;
     let w = window(state, Some(&p.since), Some(&p.until))?;
@@ -420,8 +420,8 @@ pub fn run_create_snapshot(state: &AppState, args: Map<String, Value>) -> Result
 }
 
 pub fn run_list_snapshots(state: &AppState, args: Map<String, Value>) -> Result<ListSnapshotsResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("list_snapshots"));
+    if let Some(hub) = &state.hub {
+        return hub.list_snapshots(args);
     }
     let _: ListSnapshotsParams = parse_args("list_snapshots", args)?;
     let store = &state.forensics.snapshots;
@@ -432,8 +432,8 @@ pub fn run_list_snapshots(state: &AppState, args: Map<String, Value>) -> Result<
 }
 
 pub fn run_delete_snapshot(state: &AppState, args: Map<String, Value>) -> Result<DeleteSnapshotResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("delete_snapshot"));
+    if let Some(hub) = &state.hub {
+        return hub.delete_snapshot(args);
     }
     let p: DeleteSnapshotParams = parse_args("delete_snapshot", args)?;
     let info = state

@@ -491,8 +491,8 @@ fn har_entry(
 }
 
 pub fn run(state: &AppState, args: Map<String, Value>) -> Result<ExportHarResult, ToolError> {
-    if state.hub.is_some() {
-        return Err(crate::cluster::merge::unsupported("export_har"));
+    if let Some(hub) = &state.hub {
+        return hub.export_har(state, args);
     }
     let p: ExportHarParams = parse_args("export_har", args)?;
     let started = std::time::Instant::now();
