@@ -508,7 +508,14 @@ fn the_hub_finds_its_agents_through_the_kubernetes_api() {
                 "spec": {"containers": [{"name": "wirelens", "image": "wirelens:test"}]}
             }))
             .unwrap();
-            pods.create(&PostParams::default(), &pod).await.unwrap();
+            // Right after the namespace is made, the service account controller may not have
+            // made its default account yet: the API server says to retry.
+            let mut tries = 0;
+            while let Err(e) = pods.create(&PostParams::default(), &pod).await {
+                tries += 1;
+                assert!(tries < 100, "creating pod {name}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}});
             pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
                 .await
