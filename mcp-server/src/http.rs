@@ -205,13 +205,20 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
     r
 }
 
+/// The bearer token's other header, for clients behind a proxy that consumes `Authorization`.
+pub const TOKEN_HEADER: &str = "x-wirelens-token";
+
 async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     if let Some(want) = &app.token_digest {
+        // `X-Wirelens-Token` carries the same token through the Kubernetes API server's proxy
+        // (`wirelens mcp --kube`), which removes `Authorization` once it has authenticated the
+        // user.
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .or_else(|| req.headers().get(TOKEN_HEADER).and_then(|v| v.to_str().ok()))
             .map(|t| <[u8; 32]>::from(Sha256::digest(t.trim().as_bytes())));
         let ok = given.is_some_and(|g| bool::from(g.ct_eq(want)));
         if !ok {

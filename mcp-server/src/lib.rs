@@ -20,6 +20,7 @@ pub mod completions;
 pub mod convert;
 pub mod demo_truth;
 pub mod http;
+pub mod kube_bridge;
 pub mod loading;
 pub mod metrics;
 pub mod prompts;

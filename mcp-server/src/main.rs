@@ -33,6 +33,8 @@ enum Command {
         source: Source,
         #[command(flatten)]
         hub: HubArgs,
+        #[command(flatten)]
+        bridge: BridgeArgs,
     },
     /// Serve MCP over Streamable HTTP at `/mcp` (SSE or JSON replies), with `/healthz`, `/readyz`
     /// and Prometheus `/metrics`.
@@ -277,6 +279,48 @@ struct AgentArgs {
     local_cidrs: Vec<ipnet::IpNet>,
 }
 
+#[derive(Args, Clone)]
+struct BridgeArgs {
+    /// Reach the wirelens hub installed in a cluster instead of reading sources: MCP on stdio
+    /// here, carried through the Kubernetes API server's service proxy with your kubeconfig
+    /// (--kubeconfig, --context; default KUBECONFIG or ~/.kube/config). For Claude Code:
+    /// `claude mcp add wirelens -- wirelens mcp --kube`.
+    #[arg(long)]
+    kube: bool,
+    /// The hub's namespace.
+    #[arg(long, value_name = "NS", default_value = "wirelens", requires = "kube")]
+    hub_namespace: String,
+    /// The hub's Service.
+    #[arg(long, value_name = "NAME", default_value = "wirelens-hub", requires = "kube")]
+    hub_service: String,
+    /// The hub Service's port, by name (the API server's proxy matches Endpoints ports by the
+    /// Service port's name).
+    #[arg(long, value_name = "NAME", default_value = "mcp", requires = "kube")]
+    hub_port: String,
+    /// The Secret holding the hub's bearer token (key `token`).
+    #[arg(long, value_name = "NAME", default_value = "wirelens-hub-token", requires = "kube")]
+    hub_token_secret: String,
+}
+
+fn run_bridge(source: &Source, hub: &HubArgs, b: &BridgeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        source.pcaps.is_empty() && !source.demo && source.interfaces.is_empty() && hub.agents.is_empty(),
+        "--kube talks to the hub in the cluster: drop --pcap, --demo, --interface and --agents"
+    );
+    let opts = mcp_server::kube_bridge::BridgeOptions {
+        kube: capture_core::enrich::kube::KubeOptions {
+            kubeconfig: source.kubeconfig.clone(),
+            context: source.context.clone(),
+        },
+        namespace: b.hub_namespace.clone(),
+        service: b.hub_service.clone(),
+        port: b.hub_port.clone(),
+        token_secret: b.hub_token_secret.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(mcp_server::kube_bridge::run(opts))
+}
+
 fn parse_agent_source(s: &str) -> Result<mcp_server::cluster::hub::AgentSource, String> {
     s.parse()
 }
@@ -417,7 +461,14 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Mcp { source, hub } => match serve_stdio(&source, &hub) {
+        Command::Mcp { source, hub, bridge } if bridge.kube => match run_bridge(&source, &hub, &bridge) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wirelens: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Mcp { source, hub, .. } => match serve_stdio(&source, &hub) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("wirelens: {e:#}");
