@@ -69,9 +69,9 @@ pub struct Shared {
     /// What is redacted from entries before they are stored and from bodies when shown. Set
     /// before the first engine is made from this `Shared`.
     pub redaction: Arc<crate::redact::Redaction>,
-    /// `--capture-namespace`: only entries with an end in one of these Kubernetes namespaces are
-    /// stored (all when empty). Set before the first engine is made.
-    pub keep_namespaces: Arc<Vec<String>>,
+    /// `--capture-namespace`, `--capture-pod-selector`: only entries with an end the scope
+    /// selects are stored (all when it is empty). Set before the first engine is made.
+    pub capture_scope: Arc<crate::enrich::scope::CaptureScope>,
 }
 
 impl Shared {
@@ -92,7 +92,7 @@ impl Shared {
             import: Arc::new(ImportProgress::default()),
             identities: Arc::new(crate::enrich::Identities::default()),
             redaction: Arc::new(crate::redact::Redaction::default()),
-            keep_namespaces: Arc::new(Vec::new()),
+            capture_scope: Arc::new(crate::enrich::scope::CaptureScope::default()),
         }
     }
 }
@@ -764,17 +764,12 @@ impl Engine {
         }
         self.stats.dns_names_forgotten = dns.forgotten;
         drop(dns);
-        let keep = &self.shared.keep_namespaces;
-        if !keep.is_empty() {
+        let scope = &self.shared.capture_scope;
+        if !scope.is_all() {
             let before = self.out.len();
-            let in_keep = |p: &crate::enrich::Resolved| {
-                p.identity
-                    .as_deref()
-                    .and_then(|i| i.namespace.as_deref())
-                    .is_some_and(|ns| keep.iter().any(|k| k == ns))
-            };
-            self.out.retain(|e| in_keep(&e.peers.src) || in_keep(&e.peers.dst));
-            self.stats.entries_outside_namespaces += (before - self.out.len()) as u64;
+            self.out
+                .retain(|e| scope.selects(&e.peers.src) || scope.selects(&e.peers.dst));
+            self.stats.entries_not_selected += (before - self.out.len()) as u64;
         }
         self.shared.store.insert_batch(&mut self.out);
     }

@@ -77,8 +77,9 @@ pub struct Stats {
     pub entries_emitted: u64,
     /// Header values and query parameters replaced by redaction markers in stored entries.
     pub values_redacted: u64,
-    /// Entries not kept because neither end is a pod of `--capture-namespace`.
-    pub entries_outside_namespaces: u64,
+    /// Entries not kept because neither end is a pod `--capture-namespace` and
+    /// `--capture-pod-selector` select.
+    pub entries_not_selected: u64,
     /// Addresses whose DNS-learned name was forgotten at `dns_names_max`.
     pub dns_names_forgotten: u64,
     /// Live capture: frames the kernel delivered to the rings, and frames it dropped because a
@@ -149,7 +150,7 @@ impl Stats {
         self.flows_evicted_capacity += o.flows_evicted_capacity;
         self.flows_reused += o.flows_reused;
         self.values_redacted += o.values_redacted;
-        self.entries_outside_namespaces += o.entries_outside_namespaces;
+        self.entries_not_selected += o.entries_not_selected;
         self.memory.merge(&o.memory);
         self.flows_open_unlisted += o.flows_open_unlisted;
         self.add_reassembly(&o.reassembly);

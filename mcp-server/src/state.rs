@@ -52,8 +52,8 @@ pub struct SourceArgs {
     pub export_dir: Option<PathBuf>,
     /// Cluster mode: the agents that answer the tools instead of local sources.
     pub hub: Option<Arc<crate::cluster::hub::Hub>>,
-    /// `--capture-namespace`: only entries with an end in these namespaces are stored.
-    pub capture_namespaces: Vec<String>,
+    /// `--capture-namespace`, `--capture-pod-selector`: which pods' entries are stored.
+    pub capture_scope: capture_core::enrich::scope::CaptureScope,
 }
 
 /// What the forensics tools need: where files go, the raw ring, the snapshots, and the sources
@@ -156,10 +156,10 @@ impl AppState {
         shared.redaction = Arc::new(args.redaction.clone());
         log_redaction(&args.redaction);
         anyhow::ensure!(
-            args.capture_namespaces.is_empty() || args.kube.is_some() || !args.identities.is_empty() || args.demo,
-            "--capture-namespace needs Kubernetes identities (--kubernetes, --kubeconfig or --identities) to know the namespaces"
+            args.capture_scope.is_all() || args.kube.is_some() || !args.identities.is_empty() || args.demo,
+            "--capture-namespace and --capture-pod-selector need Kubernetes identities (--kubernetes, --kubeconfig or --identities) to know the pods"
         );
-        shared.keep_namespaces = Arc::new(args.capture_namespaces.clone());
+        shared.capture_scope = Arc::new(args.capture_scope.clone());
         anyhow::ensure!(
             args.kube.is_none() || (args.identities.is_empty() && !args.demo),
             "--kubeconfig/--kubernetes replace --identities and the demo's identities: give one of them"

@@ -895,7 +895,7 @@ fn capture_namespaces_keep_only_their_pods_entries() {
     }
     let s = call_json(&["call", "--demo", "--capture-namespace", "data", "capture_status"]);
     assert_eq!(s["store"]["capture_namespaces"][0], "data");
-    let outside = s["store"]["entries_outside_namespaces"].as_u64().unwrap();
+    let outside = s["store"]["entries_not_selected"].as_u64().unwrap();
     assert_eq!(s["store"]["entries"].as_u64().unwrap() + outside, all);
     // Without identities there are no namespaces to keep: refused at start.
     let out = std::process::Command::new(bin())
@@ -910,5 +910,26 @@ fn capture_namespaces_keep_only_their_pods_entries() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--capture-namespace needs Kubernetes identities"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("need Kubernetes identities"));
+    // Pods by label: only calls to or from pods carrying them.
+    let v = call_json(&[
+        "call",
+        "--demo",
+        "--capture-pod-selector",
+        "app=payments",
+        "list_entries",
+        r#"{"limit": 1000, "fields": ["src.pod.name", "dst.pod.name"]}"#,
+    ]);
+    let kept = v["total_matched"].as_u64().unwrap();
+    assert!(kept > 0 && kept < all, "{kept} of {all}");
+    for e in v["entries"].as_array().unwrap() {
+        let pods = format!("{} {}", e["src.pod.name"], e["dst.pod.name"]);
+        assert!(pods.contains("payments"), "{e}");
+    }
+    let out = std::process::Command::new(bin())
+        .args(["call", "--demo", "--capture-pod-selector", "app!=x", "capture_status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad selector is a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only equality terms"));
 }

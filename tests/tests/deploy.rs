@@ -357,7 +357,8 @@ fn chart_lints_and_renders_the_fixed_command_lines() {
             vec!["not port 22 and not (tcp port 10250)"],
             split(
                 "--no-ebpf --local-cidr 10.244.0.0/16 --local-cidr 10.96.0.0/12 \
-                 --capture-namespace shop --capture-namespace web"
+                 --capture-namespace shop --capture-namespace web \
+                 --capture-pod-selector app=checkout,tier=web"
             ),
         ]
         .concat()

@@ -145,12 +145,15 @@ pub struct StoreStatus {
     pub rejected_oversize: u64,
     pub oldest: Option<String>,
     pub newest: Option<String>,
-    /// `--capture-namespace`: the namespaces whose pods' entries are kept (empty: all).
+    /// `--capture-namespace`: the namespaces whose pods' entries are kept (empty: any).
     #[serde(default)]
     pub capture_namespaces: Vec<String>,
-    /// Entries not kept because neither end is a pod of those namespaces.
+    /// `--capture-pod-selector`: labels a pod must carry for its entries to be kept (empty: any).
     #[serde(default)]
-    pub entries_outside_namespaces: u64,
+    pub capture_pod_labels: BTreeMap<String, String>,
+    /// Entries not kept because neither end is a pod those select.
+    #[serde(default)]
+    pub entries_not_selected: u64,
 }
 
 /// The eBPF probes.

@@ -10,6 +10,7 @@
 pub mod dump;
 pub mod index;
 pub mod kube;
+pub mod scope;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
