@@ -13,7 +13,9 @@ minimised crash inputs are added there by hand as `regression-*`.
   Ethernet frames also re-wrapped in the other link types;
 - http1_parser: the TCP conversations, client and server writes (fuzz_targets/http1_parser.rs);
 - redis_resp, amqp_wire, tls_handshake, dns_message (with --seeds): sessions from the redis,
-  amqp, tls and dns captures (see protocol_seeds).
+  amqp, tls and dns captures (see protocol_seeds);
+- protobuf, tcp_segments (with --seeds): gRPC messages and TCP segment sequences (see
+  protobuf_seeds, tcp_segment_seeds); `--seeds PCAP_DIR --only-new` writes only these two.
 """
 import glob
 import hashlib
@@ -276,11 +278,58 @@ def protocol_seeds():
             write("dns_message", (bytes([0x0F]) + s["a"] + s["b"])[:cap], f"{stem}-tcp-{i}")
 
 
+def tshark_rows(path, *args):
+    opts = os.path.splitext(path)[0] + ".opts"
+    extra = open(opts).read().split() if os.path.exists(opts) else []
+    out = subprocess.run(["tshark", "-r", path, *extra, *args], check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def protobuf_seeds():
+    """Every distinct gRPC message body of the grpc captures, after the target's depth byte."""
+    for p in sorted(glob.glob(os.path.join(PCAPS, "grpc", "*.pcap*"))):
+        for (field,) in tshark_rows(p, "-Y", "grpc", "-T", "fields", "-e", "grpc.message_data"):
+            for msg in filter(None, field.split(",")):
+                write("protobuf", bytes([16]) + bytes.fromhex(msg))
+
+
+def tcp_segment_seeds():
+    """The first 16 segments of every TCP connection of the TCP-carried protocols' captures, in
+    fuzz_targets/tcp_segments.rs's records: dir|flags (1), seq (4), ack (4), window (2), time
+    step in 100 us (1), payload length (1, at most 255), payload."""
+    for d in ("tcp", "http", "http2", "grpc", "redis", "kafka", "amqp", "tls"):
+        for p in sorted(glob.glob(os.path.join(PCAPS, d, "*.pcap*"))):
+            rows = tshark_rows(p, "-Y", "tcp", "-T", "fields", "-e", "tcp.stream", "-e", "tcp.srcport",
+                               "-e", "tcp.flags", "-e", "tcp.seq_raw", "-e", "tcp.ack_raw",
+                               "-e", "tcp.window_size_value", "-e", "frame.time_relative", "-e", "tcp.payload")
+            streams = {}
+            for r in rows:
+                if len(r) >= 8 and r[0]:
+                    streams.setdefault(r[0], []).append(r)
+            for segs in list(streams.values())[:STREAMS_PER_FILE]:
+                client_port, last_t, rec = segs[0][1], float(segs[0][6] or 0), bytearray()
+                for r in segs[:16]:
+                    flags = int(r[2], 16) if r[2] else 0
+                    head0 = (0 if r[1] == client_port else 1) | (flags & 0x3E) | (0x80 if flags & 1 else 0)
+                    t = float(r[6] or 0)
+                    step, last_t = min(255, max(0, round((t - last_t) * 10_000))), t
+                    payload = bytes.fromhex(r[7].replace(":", ""))[:255] if r[7] else b""
+                    rec += bytes([head0]) + int(r[3] or 0).to_bytes(4, "big") + int(r[4] or 0).to_bytes(4, "big")
+                    rec += min(int(r[5] or 0), 65535).to_bytes(2, "big") + bytes([step, len(payload)]) + payload
+                write("tcp_segments", bytes(rec))
+
+
 def main():
     if SEEDS:
         # Files are overwritten by name; hand-added `regression-*` inputs stay.
+        if sys.argv[3:4] == ["--only-new"]:
+            protobuf_seeds()
+            tcp_segment_seeds()
+            return
         seeds()
         protocol_seeds()
+        protobuf_seeds()
+        tcp_segment_seeds()
         report()
         return
     pcaps = sorted(
