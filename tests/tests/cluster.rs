@@ -217,7 +217,7 @@ fn start_agent(
 ) -> tokio_util_cancel::Token {
     let cancel = tokio_util_cancel::Token::new();
     let opts = mcp_server::cluster::agent::AgentOptions {
-        listen: format!("{ip}:{port}").parse().unwrap(),
+        listen: SocketAddr::new(ip.parse().unwrap(), port),
         tls: certs.files("agent"),
         node: Some(name.to_string()),
         local_cidrs: vec![cidr.parse().unwrap()],
@@ -327,18 +327,21 @@ fn a_hub_over_two_agents_answers_what_one_engine_answers_over_the_union() {
         .enable_all()
         .build()
         .unwrap();
-    let port = free_port("127.0.0.2");
-    let _a = start_agent(&rt, &certs, "127.0.0.2", port, "node-a", pa, "10.1.0.0/24");
-    let _b = start_agent(&rt, &certs, "127.0.0.3", port, "node-b", pb, "10.2.0.0/24");
+    // node-a listens on every address, and the hub's list names it twice (as a dual-stack pod
+    // would be): it must be asked once.
+    let (pa_port, pb_port) = (free_port("::"), free_port("127.0.0.3"));
+    let _a = start_agent(&rt, &certs, "::", pa_port, "node-a", pa, "10.1.0.0/24");
+    let _b = start_agent(&rt, &certs, "127.0.0.3", pb_port, "node-b", pb, "10.2.0.0/24");
     let hub = hub_state(
         &rt,
         &certs,
         vec![
-            AgentSource::Address(format!("127.0.0.2:{port}")),
-            AgentSource::Address(format!("127.0.0.3:{port}")),
+            AgentSource::Address(format!("127.0.0.2:{pa_port}")),
+            AgentSource::Address(format!("127.0.0.4:{pa_port}")),
+            AgentSource::Address(format!("127.0.0.3:{pb_port}")),
         ],
         Default::default(),
-        port,
+        pa_port,
     );
     let one = AppState::load(&SourceArgs {
         pcaps: vec![pall],
@@ -394,6 +397,25 @@ fn a_hub_over_two_agents_answers_what_one_engine_answers_over_the_union() {
         let (h, o) = (call(&hub, tool, args.clone()), call(&one, tool, args.clone()));
         assert_eq!(comparable(h), comparable(o), "{tool} {args}");
     }
+
+    // A headless Service's name (here `localhost`, whatever addresses it has): every address
+    // of it reaches node-a, which is asked once and, alone, reports all the calls it holds.
+    let by_dns = hub_state(
+        &rt,
+        &certs,
+        vec![format!("dns:localhost:{pa_port}").parse().unwrap()],
+        Default::default(),
+        pa_port,
+    );
+    let r = call(&by_dns, "list_entries", json!({"limit": 1}));
+    let names: Vec<&str> = r["coverage"]["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["node-a"]);
+    assert_eq!(r["total_matched"], 36, "node-a's own calls and those between the nodes");
 
     // Pages of one entry: every entry once, oldest first, across both agents.
     let mut seen = Vec::new();

@@ -420,18 +420,30 @@ impl Hub {
             }
         }))
         .await;
+        // One agent reached at two addresses (both of a dual-stack pod, a list naming it twice)
+        // is asked once: the first address by order.
+        let mut instances = std::collections::HashSet::new();
+        let twice: Vec<bool> = infos
+            .iter()
+            .map(|i| i.as_ref().is_ok_and(|i| !instances.insert(i.instance.clone())))
+            .collect();
         let holders: Vec<Holder> = infos
             .iter()
-            .filter_map(|i| i.as_ref().ok())
+            .zip(&twice)
+            .filter(|(_, twice)| !**twice)
+            .filter_map(|(i, _)| i.as_ref().ok())
             .map(|i| Holder {
                 name: i.name.clone(),
                 locality: i.locality.clone(),
                 holds_since_ns: i.holds_since_ns,
             })
             .collect();
-        let calls = futures_join(members.iter().zip(&infos).map(|(m, info)| {
+        let calls = futures_join(members.iter().zip(&infos).zip(&twice).map(|((m, info), twice)| {
             let holders = holders.clone();
             async move {
+                if *twice {
+                    return Ok(None);
+                }
                 let info = match info {
                     Ok(i) => i,
                     Err(e) => return Err(e.clone()),
@@ -470,7 +482,11 @@ impl Hub {
             coverages: Vec::new(),
             refusals: Vec::new(),
         };
-        for ((m, info), reply) in members.iter().zip(infos).zip(calls) {
+        for (((m, info), reply), twice) in members.iter().zip(infos).zip(calls).zip(twice) {
+            if twice {
+                tracing::debug!(addr = %m.addr, "the same agent as another address: asked once");
+                continue;
+            }
             let seen = m.seen.lock();
             let mut cov = AgentCoverage {
                 name: seen.name.clone().unwrap_or_else(|| m.addr.clone()),
