@@ -1,6 +1,8 @@
 //! Hostile captures: each is generated here, run through the engine, and must end (no panic, no
 //! stack overflow, no unbounded buffering) with its limit counted where `capture_status` shows it.
-//! Sizes are kept to what a debug build reads in a few seconds; the caps they hit are the same.
+//! Each is also read by the `wirelens` process under `--max-memory 96MiB`, whose peak RSS must
+//! stay within the budget + 10 %. Sizes are kept to what a debug build reads in a few seconds;
+//! the caps they hit are the same.
 
 use std::net::SocketAddr;
 
@@ -12,12 +14,61 @@ use capture_core::synth::packet::{ACK, PSH, SYN, TcpSpec, UdpSpec, internet_chec
 use capture_core::time::Timestamp;
 
 fn run(limits: Limits, packets: Vec<(Timestamp, Vec<u8>)>) -> (Stats, Shared) {
+    within_max_memory(&packets);
     let shared = Shared::with_limits(&limits);
     let mut engine = Engine::new(limits, shared.clone());
     engine.replay("adversarial", LINK, &packets);
     let stats = shared.stats.lock().clone();
     assert!(shared.store.stats().bytes <= shared.store.stats().budget_bytes);
     (stats, shared)
+}
+
+/// The `wirelens` binary beside this test's directory (`cargo test --workspace` builds it).
+fn wirelens_bin() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("wirelens");
+    bin.exists().then_some(bin)
+}
+
+/// The same capture read by the `wirelens` process with `--max-memory 96MiB`: it ends without
+/// a crash, reads every packet, and its peak RSS stays within the budget + 10 %.
+fn within_max_memory(packets: &[(Timestamp, Vec<u8>)]) {
+    let Some(bin) = wirelens_bin() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the wirelens binary is not built beside the tests: run cargo test --workspace"
+        );
+        eprintln!("NOT CHECKED (not under CI): no wirelens binary beside the tests for the RSS check");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.pcap");
+    {
+        use capture_core::synth::pcap::{PcapWriter, TsResolution};
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = PcapWriter::new(std::io::BufWriter::new(f), LINK, TsResolution::Nanos).unwrap();
+        for (ts, p) in packets {
+            w.write_packet(*ts, p, p.len() as u32).unwrap();
+        }
+        w.flush().unwrap();
+    }
+    let out = std::process::Command::new(bin)
+        .args([
+            "call",
+            "--pcap",
+            path.to_str().unwrap(),
+            "--max-memory",
+            "96MiB",
+            "capture_status",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["packets"], packets.len() as u64, "every packet read");
+    let budget: u64 = 96 << 20;
+    let peak = s["memory"]["peak_rss_bytes"].as_u64().unwrap();
+    assert!(peak <= budget + budget / 10, "peak RSS {peak} over {budget} + 10 %");
 }
 
 fn at(i: u64) -> Timestamp {
@@ -439,4 +490,113 @@ fn a_wrong_link_type_is_named_on_the_source() {
     assert!(w.contains("link type 999 is not one wirelens decodes"), "{w}");
     assert_eq!(engine.stats().decode_errors_total(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Zigzag varint, as Kafka record fields are written.
+fn varint(v: i64, out: &mut Vec<u8>) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push(z as u8 | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// A Kafka record batch that decompresses a thousandfold: 64 records of 1 MiB of zeros
+/// (64 MiB) gzip-compressed to about 64 KB, produced in one request. Decompression stops at
+/// `kafka_decompress_max_bytes` and is counted; the request and its response still pair.
+#[test]
+fn a_kafka_batch_that_decompresses_a_thousandfold_is_capped() {
+    use std::io::Write as _;
+    let value = vec![0u8; 1 << 20];
+    let mut records = Vec::new();
+    for i in 0..64i64 {
+        let mut r = vec![0u8]; // attributes
+        varint(0, &mut r); // timestamp delta
+        varint(i, &mut r); // offset delta
+        varint(-1, &mut r); // no key
+        varint(value.len() as i64, &mut r);
+        r.extend(&value);
+        varint(0, &mut r); // no headers
+        varint(r.len() as i64, &mut records);
+        records.extend(r);
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&records).unwrap();
+    let compressed = gz.finish().unwrap();
+    assert!(
+        records.len() >= 1000 * compressed.len(),
+        "{} vs {}",
+        records.len(),
+        compressed.len()
+    );
+    let mut batch = Vec::new();
+    batch.extend(0i64.to_be_bytes()); // base offset
+    batch.extend(0i32.to_be_bytes()); // batch length, below
+    batch.extend(0i32.to_be_bytes()); // leader epoch
+    batch.push(2); // magic
+    batch.extend(0u32.to_be_bytes()); // crc
+    batch.extend(1i16.to_be_bytes()); // attributes: gzip
+    batch.extend(63i32.to_be_bytes()); // last offset delta
+    batch.extend(1_700_000_000_000i64.to_be_bytes());
+    batch.extend(1_700_000_000_000i64.to_be_bytes());
+    batch.extend((-1i64).to_be_bytes()); // producer id
+    batch.extend((-1i16).to_be_bytes());
+    batch.extend((-1i32).to_be_bytes());
+    batch.extend(64i32.to_be_bytes()); // records
+    batch.extend(&compressed);
+    let len = (batch.len() - 12) as i32;
+    batch[8..12].copy_from_slice(&len.to_be_bytes());
+    // Produce v3 of the batch to `orders` partition 0.
+    let mut body = (-1i16).to_be_bytes().to_vec(); // no transactional id
+    body.extend(1i16.to_be_bytes()); // acks
+    body.extend(30_000i32.to_be_bytes());
+    body.extend(1i32.to_be_bytes());
+    body.extend(6i16.to_be_bytes());
+    body.extend(b"orders");
+    body.extend(1i32.to_be_bytes());
+    body.extend(0i32.to_be_bytes());
+    body.extend((batch.len() as i32).to_be_bytes());
+    body.extend(&batch);
+    let mut req = Vec::new();
+    req.extend(0i16.to_be_bytes()); // Produce
+    req.extend(3i16.to_be_bytes());
+    req.extend(7i32.to_be_bytes()); // correlation id
+    req.extend(4i16.to_be_bytes());
+    req.extend(b"shop");
+    req.extend(&body);
+    let mut framed = (req.len() as i32).to_be_bytes().to_vec();
+    framed.extend(req);
+    // Produce v3 response: no topics, no throttling.
+    let mut resp = 7i32.to_be_bytes().to_vec();
+    resp.extend(0i32.to_be_bytes());
+    resp.extend(0i32.to_be_bytes());
+    let mut framed_resp = (resp.len() as i32).to_be_bytes().to_vec();
+    framed_resp.extend(resp);
+
+    let mut c = Conversation::new(
+        "10.0.0.1:40200".parse().unwrap(),
+        "10.0.0.9:9092".parse().unwrap(),
+        at(0),
+        200,
+        1,
+        9,
+    );
+    c.handshake();
+    for piece in framed.chunks(1_400) {
+        c.client_send(piece, 10);
+    }
+    c.server_send(&framed_resp, 100);
+    c.close();
+    let packets: Vec<(Timestamp, Vec<u8>)> = c.packets().into_iter().map(|p| (p.ts, p.data)).collect();
+    let limits = Limits::default();
+    let (s, shared) = run(limits.clone(), packets);
+    assert!(s.dissect.kafka_decompress_capped >= 1, "{:?}", s.dissect);
+    assert!(limits.kafka_decompress_max_bytes < records.len() / 10);
+    let mut kafka = 0;
+    shared.store.scan(capture_core::store::Order::Asc, None, &mut |e| {
+        kafka += u32::from(e.protocol == capture_core::entry::Protocol::Kafka);
+        std::ops::ControlFlow::Continue(())
+    });
+    assert_eq!(kafka, 1, "the produce request and its response are one entry");
 }
