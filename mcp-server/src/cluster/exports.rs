@@ -52,8 +52,7 @@ impl Hub {
 
     pub fn export_pcap(&self, state: &AppState, args: Map<String, Value>) -> Result<ExportPcapResult, ToolError> {
         let started = std::time::Instant::now();
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<ExportPcapResult> = self.block_on(self.fan_out("export_pcap", &args_for))?;
+        let round: Round<ExportPcapResult> = self.ask_all("export_pcap", &args)?;
         let path = export_path(state, "pcapng")?;
         let mut files = Vec::new();
         let mut out = ExportPcapResult::default();
@@ -86,8 +85,7 @@ impl Hub {
 
     pub fn export_har(&self, state: &AppState, args: Map<String, Value>) -> Result<ExportHarResult, ToolError> {
         let started = std::time::Instant::now();
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<ExportHarResult> = self.block_on(self.fan_out("export_har", &args_for))?;
+        let round: Round<ExportHarResult> = self.ask_all("export_har", &args)?;
         let mut har: Option<Value> = None;
         let mut entries: Vec<Value> = Vec::new();
         let mut out = ExportHarResult::default();
@@ -139,8 +137,7 @@ impl Hub {
             let stamp = stamp.split('.').next().unwrap_or_default().to_lowercase();
             args.insert("name".into(), Value::String(format!("snap-{stamp}")));
         }
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<CreateSnapshotResult> = self.block_on(self.fan_out("create_snapshot", &args_for))?;
+        let round: Round<CreateSnapshotResult> = self.ask_all("create_snapshot", &args)?;
         let mut notes = Vec::new();
         let parts: Vec<(String, SnapshotOut)> = round
             .answers
@@ -160,8 +157,7 @@ impl Hub {
     }
 
     pub fn list_snapshots(&self, args: Map<String, Value>) -> Result<ListSnapshotsResult, ToolError> {
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<ListSnapshotsResult> = self.block_on(self.fan_out("list_snapshots", &args_for))?;
+        let round: Round<ListSnapshotsResult> = self.ask_all("list_snapshots", &args)?;
         let mut by_name: std::collections::BTreeMap<String, Vec<(String, SnapshotOut)>> = Default::default();
         let mut dirs = Vec::new();
         for (agent, r) in &round.answers {
@@ -180,8 +176,7 @@ impl Hub {
     }
 
     pub fn delete_snapshot(&self, args: Map<String, Value>) -> Result<DeleteSnapshotResult, ToolError> {
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<DeleteSnapshotResult> = self.block_on(self.fan_out("delete_snapshot", &args_for))?;
+        let round: Round<DeleteSnapshotResult> = self.ask_all("delete_snapshot", &args)?;
         let parts: Vec<(String, SnapshotOut)> = round
             .answers
             .iter()

@@ -535,6 +535,16 @@ impl Hub {
         Ok(round)
     }
 
+    /// Asks every agent the same `tool` with the same `args`, from a tool's blocking thread.
+    pub fn ask_all<T: DeserializeOwned + Send>(
+        &self,
+        tool: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Round<T>, ToolError> {
+        let args_for = |_: &str| Some(args.clone());
+        self.block_on(self.fan_out(tool, &args_for))
+    }
+
     /// Runs a fan-out from a tool (a blocking thread of the runtime).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)

@@ -243,8 +243,7 @@ impl Hub {
     }
 
     pub fn capture_status(&self, args: Map<String, Value>) -> Result<CaptureStatus, ToolError> {
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<Value> = self.block_on(self.fan_out("capture_status", &args_for))?;
+        let round: Round<Value> = self.ask_all("capture_status", &args)?;
         let mut merged = Value::Null;
         for (agent, v) in &round.answers {
             let mut v = v.clone();
@@ -270,28 +269,28 @@ impl Hub {
     }
 
     pub fn api_stats(&self, args: Map<String, Value>) -> Result<ApiStatsResult, ToolError> {
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<api_stats::Partial> = self.block_on(self.fan_out(super::API_STATS_PARTIAL, &args_for))?;
+        let round: Round<api_stats::Partial> = self.ask_all(super::API_STATS_PARTIAL, &args)?;
         let cov = coverage(&round);
-        let mut all: Option<api_stats::Partial> = None;
-        for (agent, mut p) in round.answers {
-            p.prefix_examples(&agent);
-            match &mut all {
-                Some(a) => a.merge(p),
-                None => all = Some(p),
-            }
-        }
-        let all = all.unwrap_or_else(|| api_stats::Partial {
-            limit: 20,
-            ..Default::default()
-        });
+        let all = round
+            .answers
+            .into_iter()
+            .map(|(agent, mut p)| {
+                p.prefix_examples(&agent);
+                p
+            })
+            .reduce(|mut a, p| {
+                a.merge(p);
+                a
+            })
+            .unwrap_or_else(|| api_stats::Partial {
+                limit: 20,
+                ..Default::default()
+            });
         Ok(api_stats::finish(all, cov))
     }
 
     pub fn tcp_insights(&self, args: Map<String, Value>) -> Result<TcpInsightsResult, ToolError> {
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<tcp_insights::Partial> =
-            self.block_on(self.fan_out(super::TCP_INSIGHTS_PARTIAL, &args_for))?;
+        let round: Round<tcp_insights::Partial> = self.ask_all(super::TCP_INSIGHTS_PARTIAL, &args)?;
         let mut cov = coverage(&round);
         let parts: Vec<tcp_insights::Partial> = round
             .answers
@@ -317,8 +316,7 @@ impl Hub {
     }
 
     pub fn list_flows(&self, args: Map<String, Value>) -> Result<ListFlowsResult, ToolError> {
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<flows::ListPartial> = self.block_on(self.fan_out(super::LIST_FLOWS_PARTIAL, &args_for))?;
+        let round: Round<flows::ListPartial> = self.ask_all(super::LIST_FLOWS_PARTIAL, &args)?;
         let cov = coverage(&round);
         let parts: Vec<flows::ListPartial> = round
             .answers
@@ -340,21 +338,20 @@ impl Hub {
     }
 
     pub fn flow_summary(&self, args: Map<String, Value>) -> Result<FlowSummaryResult, ToolError> {
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<flows::SummaryPartial> =
-            self.block_on(self.fan_out(super::FLOW_SUMMARY_PARTIAL, &args_for))?;
+        let round: Round<flows::SummaryPartial> = self.ask_all(super::FLOW_SUMMARY_PARTIAL, &args)?;
         let cov = coverage(&round);
-        let mut all: Option<flows::SummaryPartial> = None;
-        for (_, p) in round.answers {
-            match &mut all {
-                Some(a) => a.merge(p),
-                None => all = Some(p),
-            }
-        }
-        let all = all.unwrap_or_else(|| flows::SummaryPartial {
-            top: 10,
-            ..Default::default()
-        });
+        let all = round
+            .answers
+            .into_iter()
+            .map(|(_, p)| p)
+            .reduce(|mut a, p| {
+                a.merge(p);
+                a
+            })
+            .unwrap_or_else(|| flows::SummaryPartial {
+                top: 10,
+                ..Default::default()
+            });
         Ok(flows::finish_summary(all, cov))
     }
 
@@ -475,20 +472,20 @@ impl Hub {
     }
 
     pub fn service_map(&self, args: Map<String, Value>) -> Result<ServiceMapResult, ToolError> {
-        let args_for = |_: &str| Some(args.clone());
-        let round: Round<service_map::Partial> = self.block_on(self.fan_out(super::SERVICE_MAP_PARTIAL, &args_for))?;
+        let round: Round<service_map::Partial> = self.ask_all(super::SERVICE_MAP_PARTIAL, &args)?;
         let cov = coverage(&round);
-        let mut all: Option<service_map::Partial> = None;
-        for (_, p) in round.answers {
-            match &mut all {
-                Some(a) => a.merge(p),
-                None => all = Some(p),
-            }
-        }
-        let all = all.unwrap_or_else(|| service_map::Partial {
-            limit: 100,
-            ..Default::default()
-        });
+        let all = round
+            .answers
+            .into_iter()
+            .map(|(_, p)| p)
+            .reduce(|mut a, p| {
+                a.merge(p);
+                a
+            })
+            .unwrap_or_else(|| service_map::Partial {
+                limit: 100,
+                ..Default::default()
+            });
         Ok(service_map::finish(all, cov))
     }
 }

@@ -180,10 +180,6 @@ fn rtt_us(f: &FlowRecord) -> Option<u64> {
     f.metrics.initial_rtt_ns.map(|ns| (ns / 1000).max(1))
 }
 
-fn percentiles(rtts: &[u64]) -> Option<(u64, u64, u64)> {
-    health::percentiles_us(rtts.iter().copied())
-}
-
 /// Sorts (key, tiebreak) pairs: by key in the asked direction, flows without one last.
 fn cmp_keys(ascending: bool, a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
     use std::cmp::Ordering;
@@ -350,7 +346,7 @@ fn group_name(f: &FlowRecord, group_by: GroupBy) -> Option<String> {
 
 fn group_out(g: GroupPartial) -> FlowGroupOut {
     let mut m = g.metrics;
-    let pct = percentiles(&g.rtts_us);
+    let pct = health::percentiles_us(g.rtts_us.iter().copied());
     // The group is judged on its summed counters and its median handshake RTT.
     m.initial_rtt_ns = pct.map(|p| p.0 * 1000);
     let (mut verdict, mut reasons) = health::assess(&m, None);
@@ -401,7 +397,7 @@ pub fn finish(parts: Vec<Partial>, coverage: tools_schema::Coverage) -> TcpInsig
     };
     let total = parts.iter().map(|p| p.total).sum();
     let rtts: Vec<u64> = parts.iter().flat_map(|p| p.rtts_us.iter().copied()).collect();
-    let pct = percentiles(&rtts);
+    let pct = health::percentiles_us(rtts.iter().copied());
     let (p50, p90, p99) = (pct.map(|p| p.0), pct.map(|p| p.1), pct.map(|p| p.2));
     let page = |n: usize| -> (usize, usize, Option<String>) {
         let start = offset.min(n);
