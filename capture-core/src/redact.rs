@@ -389,8 +389,12 @@ impl Redaction {
     /// An HTTP/1 head (start line, fields, empty line) with its request target and credential
     /// header values redacted; `None` when nothing changes.
     fn http1_head(&self, head: &[u8]) -> Option<(Vec<u8>, Redacted)> {
-        let line_end = head.iter().position(|&b| b == b'\n').map_or(head.len(), |i| i + 1);
+        let line_end = memchr::memchr(b'\n', head).map_or(head.len(), |i| i + 1);
         let (start, fields) = head.split_at(line_end);
+        // Most heads hold nothing to redact: say so without building a copy.
+        if memchr::memchr(b'?', start).is_none() && !self.fields_may_change(fields) {
+            return None;
+        }
         let mut n = 0;
         let mut out = Vec::with_capacity(head.len() + 32);
         // A request line: METHOD SP target SP version.
@@ -418,9 +422,52 @@ impl Redaction {
         (n > 0).then_some((out, n))
     }
 
+    /// Whether some field line of `fields` is a credential header or a URL header (the only
+    /// ones [`Self::http1_fields`] may change), looking at the names only.
+    fn fields_may_change(&self, fields: &[u8]) -> bool {
+        // Name lengths that can match, as bits: most lines are ruled out by their length.
+        let mut lengths = 0u64;
+        for h in self
+            .headers
+            .iter()
+            .map(String::as_str)
+            .chain(URL_HEADERS.iter().copied())
+        {
+            lengths |= 1 << h.len().min(63);
+        }
+        // One pass over the colons and line ends: the first colon of a line ends its name.
+        let mut line_start = 0;
+        let mut named = false;
+        for i in memchr::memchr2_iter(b':', b'\n', fields) {
+            if fields[i] == b'\n' {
+                line_start = i + 1;
+                named = false;
+                continue;
+            }
+            if named {
+                continue;
+            }
+            named = true;
+            let len = i - line_start;
+            if lengths & (1 << len.min(63)) == 0 {
+                continue;
+            }
+            let name = &fields[line_start..i];
+            if self.headers.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+                || URL_HEADERS.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Header field lines (`Name: value` CRLF …) with credential values redacted; `None` when
     /// nothing changes. Lines that are not UTF-8 or have no colon are kept as they are.
     fn http1_fields(&self, fields: &[u8]) -> Option<(Vec<u8>, Redacted)> {
+        if !self.fields_may_change(fields) {
+            return None;
+        }
         let mut out = Vec::with_capacity(fields.len() + 32);
         let mut n = 0;
         for line in fields.split_inclusive(|&b| b == b'\n') {

@@ -5,7 +5,7 @@
 //! buffer to a visitor, so no packet is copied here.
 
 use std::fs::File;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use pcap_parser::pcapng::Block;
@@ -14,8 +14,10 @@ use pcap_parser::{PcapBlockOwned, PcapError, create_reader};
 use super::{LinkType, Packet};
 use crate::time::Timestamp;
 
-/// First read size; the buffer grows (up to `max_record_bytes`) when a record does not fit.
-const INITIAL_BUFFER: usize = 1 << 20;
+/// The reader's buffer, and so the size of each `read()`; it grows (up to `max_record_bytes`)
+/// when a record does not fit. Small enough to stay in a core's L2 cache, so the kernel's copy
+/// and the parser's read of the same bytes both hit it (1 MiB cost 0.2 CPU-s more per GB).
+const INITIAL_BUFFER: usize = 256 << 10;
 
 /// Why a capture file could not be read, with the byte offset where the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -135,23 +137,32 @@ pub fn read_from<R: Read + Send>(
     visit: &mut dyn FnMut(&Packet<'_>),
     tls_keys: &mut dyn FnMut(&[u8]),
 ) -> Result<FileSummary, FileError> {
-    // Peek at the magic so that a wrong file gets a precise message. The peek stays in the
-    // buffer: pcap-parser's first read must see the whole file header.
-    let mut input = std::io::BufReader::with_capacity(INITIAL_BUFFER, input);
-    let head: Vec<u8> = loop {
-        match input.fill_buf() {
-            Ok(b) => break b.iter().take(4).copied().collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+    // Read the magic first so that a wrong file gets a precise message; the reader then reads
+    // those bytes again, then the rest straight from `input` (no second buffer to copy through).
+    let mut input = input;
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        match input.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 return Err(FileError::Read {
                     path: path.into(),
-                    offset: 0,
+                    offset: n as u64,
                     reason: e.to_string(),
                 });
             }
         }
+    }
+    check_magic(path, &head[..n])?;
+    let input = Reread {
+        head,
+        len: n,
+        first: true,
+        inner: input,
     };
-    check_magic(path, &head)?;
     let mut reader = create_reader(INITIAL_BUFFER, input).map_err(|e| FileError::Corrupt {
         path: path.into(),
         offset: 0,
@@ -256,7 +267,10 @@ pub fn read_from<R: Read + Send>(
                     PcapBlockOwned::NG(_) => {}
                 }
                 offset += consumed as u64;
-                reader.consume(consumed);
+                // No shift here: `consume` moves the unread half of the buffer to its start
+                // every time half is consumed (a memmove of half the file); `refill` moves only
+                // the incomplete record left at the end.
+                reader.consume_noshift(consumed);
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {
@@ -312,6 +326,36 @@ pub fn read_from<R: Read + Send>(
         }
     }
     Ok(summary)
+}
+
+/// `inner` with the magic bytes already read from it put back in front. The first `read` fills
+/// the caller's buffer as far as the input goes, because pcap-parser parses the file header
+/// from what its first read returns.
+struct Reread<R> {
+    head: [u8; 4],
+    len: usize,
+    first: bool,
+    inner: R,
+}
+
+impl<R: Read> Read for Reread<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.first {
+            return self.inner.read(buf);
+        }
+        self.first = false;
+        let mut n = self.len.min(buf.len());
+        buf[..n].copy_from_slice(&self.head[..n]);
+        while n < buf.len() {
+            match self.inner.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
 }
 
 fn ng_timestamp(raw: u64, resolution: u64, offset_secs: i64) -> Timestamp {

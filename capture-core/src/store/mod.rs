@@ -15,8 +15,8 @@ use crate::entry::Entry;
 use crate::time::Timestamp;
 
 /// Bookkeeping per entry beyond [`Entry::memory_bytes`]: the `Arc` header (16), the deque slot
-/// (8) and the id index (about 40 with its hash-table overhead).
-const PER_ENTRY_OVERHEAD: usize = 64;
+/// (32) and the id index (about 40 with its hash-table overhead).
+const PER_ENTRY_OVERHEAD: usize = 88;
 
 /// A position in the store's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -56,10 +56,19 @@ pub struct StoreStats {
     pub evicted_until: Option<Timestamp>,
 }
 
+/// One stored entry with its order key and cost beside it, so that searching and evicting do
+/// not touch the entries themselves (each a cache miss).
+#[derive(Debug)]
+struct Slot {
+    key: Key,
+    cost: usize,
+    entry: Arc<Entry>,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    entries: VecDeque<Arc<Entry>>,
-    by_id: HashMap<u64, Timestamp>,
+    entries: VecDeque<Slot>,
+    by_id: HashMap<u64, Timestamp, ahash::RandomState>,
     bytes: usize,
     next_id: u64,
     stats: StoreStats,
@@ -82,15 +91,28 @@ fn evict_to(inner: &mut Inner, bytes: usize) -> u64 {
         let Some(old) = inner.entries.pop_front() else {
             break;
         };
-        let c = cost(&old);
+        let c = old.cost;
         inner.bytes -= c;
-        inner.by_id.remove(&old.id);
+        inner.by_id.remove(&old.key.id);
         inner.stats.evicted += 1;
         inner.stats.evicted_bytes += c as u64;
-        inner.stats.evicted_until = Some(inner.stats.evicted_until.map_or(old.ts, |t| t.max(old.ts)));
+        let ts = old.key.ts;
+        inner.stats.evicted_until = Some(inner.stats.evicted_until.map_or(ts, |t| t.max(ts)));
         n += 1;
     }
     n
+}
+
+/// Where an entry with `key` goes. Entries arrive almost in time order (an exchange is stored
+/// when it ends, keyed by when it began): look back a few slots before searching the whole.
+fn insert_position(entries: &VecDeque<Slot>, key: Key) -> usize {
+    let n = entries.len();
+    for back in 0..n.min(8) {
+        if entries[n - 1 - back].key <= key {
+            return n - back;
+        }
+    }
+    entries.partition_point(|x| x.key <= key)
 }
 
 fn cost(e: &Entry) -> usize {
@@ -135,7 +157,12 @@ impl Store {
         keep: &mut dyn FnMut(&Entry) -> bool,
     ) -> (Vec<Arc<Entry>>, bool) {
         let g = self.inner.read();
-        let mut found: Vec<Arc<Entry>> = g.entries.iter().filter(|e| e.id > after).cloned().collect();
+        let mut found: Vec<Arc<Entry>> = g
+            .entries
+            .iter()
+            .filter(|s| s.key.id > after)
+            .map(|s| s.entry.clone())
+            .collect();
         drop(g);
         found.sort_by_key(|e| e.id);
         let mut out = Vec::new();
@@ -172,14 +199,16 @@ impl Store {
             e.id = inner.next_id;
             inner.next_id += 1;
             let key = Key::of(&e);
-            // Entries arrive almost in time order: search from the back.
-            let pos = if inner.entries.back().is_none_or(|b| Key::of(b) <= key) {
-                inner.entries.len()
-            } else {
-                inner.entries.partition_point(|x| Key::of(x) <= key)
-            };
             inner.by_id.insert(e.id, e.ts);
-            inner.entries.insert(pos, Arc::new(e));
+            let pos = insert_position(&inner.entries, key);
+            inner.entries.insert(
+                pos,
+                Slot {
+                    key,
+                    cost: c,
+                    entry: Arc::new(e),
+                },
+            );
             inner.bytes += c;
             inner.stats.inserted += 1;
         }
@@ -208,8 +237,8 @@ impl Store {
         let g = self.inner.read();
         let ts = *g.by_id.get(&id)?;
         let key = Key { ts, id };
-        let pos = g.entries.partition_point(|x| Key::of(x) < key);
-        g.entries.get(pos).filter(|e| e.id == id).cloned()
+        let pos = g.entries.partition_point(|x| x.key < key);
+        g.entries.get(pos).filter(|s| s.key.id == id).map(|s| s.entry.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -226,8 +255,8 @@ impl Store {
             entries: g.entries.len() as u64,
             bytes: g.bytes as u64,
             budget_bytes: self.budget as u64,
-            oldest: g.entries.front().map(|e| e.ts),
-            newest: g.entries.back().map(|e| e.ts),
+            oldest: g.entries.front().map(|s| s.key.ts),
+            newest: g.entries.back().map(|s| s.key.ts),
             ..g.stats
         }
     }
@@ -238,17 +267,17 @@ impl Store {
         let g = self.inner.read();
         match order {
             Order::Asc => {
-                let start = after.map_or(0, |k| g.entries.partition_point(|x| Key::of(x) <= k));
-                for e in g.entries.range(start..) {
-                    if visit(e).is_break() {
+                let start = after.map_or(0, |k| g.entries.partition_point(|x| x.key <= k));
+                for s in g.entries.range(start..) {
+                    if visit(&s.entry).is_break() {
                         return;
                     }
                 }
             }
             Order::Desc => {
-                let end = after.map_or(g.entries.len(), |k| g.entries.partition_point(|x| Key::of(x) < k));
-                for e in g.entries.range(..end).rev() {
-                    if visit(e).is_break() {
+                let end = after.map_or(g.entries.len(), |k| g.entries.partition_point(|x| x.key < k));
+                for s in g.entries.range(..end).rev() {
+                    if visit(&s.entry).is_break() {
                         return;
                     }
                 }

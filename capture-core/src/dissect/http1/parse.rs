@@ -3,6 +3,7 @@
 //! nothing allocates per byte; every function is safe on arbitrary input (fuzzed).
 
 use crate::dissect::Probe;
+use std::mem::MaybeUninit;
 
 /// Methods recognised at the start of a request line. `PRI` is absent on purpose: it is the
 /// HTTP/2 preface.
@@ -131,18 +132,20 @@ pub enum HeadEnd {
 
 /// Looks for the empty line that ends a header block (`\r\n\r\n`, or a bare `\n\n`).
 pub fn find_head_end(buf: &[u8], max: usize) -> HeadEnd {
+    // The head ends at the first line feed followed by an empty line (`\n\n` or `\n\r\n`).
+    // Two vectorised searches; a line-by-line walk cost a call per header line.
+    static CRLF: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\r\n"));
+    static LF: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
     let window = &buf[..buf.len().min(max.saturating_add(4))];
-    let mut from = 0;
-    while let Some(p) = memchr::memchr(b'\n', &window[from..]) {
-        let nl = from + p;
-        let next = window.get(nl + 1).copied();
-        match next {
-            Some(b'\n') => return HeadEnd::Found(nl + 2),
-            Some(b'\r') if window.get(nl + 2) == Some(&b'\n') => return HeadEnd::Found(nl + 3),
-            None => break,
-            _ => {}
-        }
-        from = nl + 1;
+    let crlf = CRLF.find(window);
+    // A bare `\n\n` counts only when it starts before the `\n\r\n`.
+    let lf = LF.find(&window[..crlf.map_or(window.len(), |c| c + 1)]);
+    match (lf, crlf) {
+        (Some(l), _) => return HeadEnd::Found(l + 2),
+        (None, Some(c)) => return HeadEnd::Found(c + 3),
+        (None, None) => {}
     }
     if buf.len() > max {
         HeadEnd::TooLarge
@@ -255,9 +258,11 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
 
 /// Parses a complete request header block.
 pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead, HeadError> {
-    let mut storage = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
-    let mut req = httparse::Request::new(&mut storage);
-    match parser_config().parse_request(&mut req, head) {
+    let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let storage = header_storage(&mut stack, &mut heap, max_headers);
+    let mut req = httparse::Request::new(&mut []);
+    match parser_config().parse_request_with_uninit_headers(&mut req, head, storage) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(HeadError::Syntax("incomplete header block")),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
@@ -285,9 +290,11 @@ pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead
 
 /// Parses a complete response header block.
 pub fn parse_response_head(head: &[u8], max_headers: usize) -> Result<ResponseHead, HeadError> {
-    let mut storage = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
-    let mut resp = httparse::Response::new(&mut storage);
-    match parser_config().parse_response(&mut resp, head) {
+    let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let storage = header_storage(&mut stack, &mut heap, max_headers);
+    let mut resp = httparse::Response::new(&mut []);
+    match parser_config().parse_response_with_uninit_headers(&mut resp, head, storage) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(HeadError::Syntax("incomplete header block")),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
@@ -299,6 +306,25 @@ pub fn parse_response_head(head: &[u8], max_headers: usize) -> Result<ResponseHe
         reason: resp.reason.unwrap_or("").to_string(),
         common: common(resp.headers, minor)?,
     })
+}
+
+/// Header slots up to this many live on the stack; more (a raised `http_max_headers`) on the
+/// heap. Uninitialised either way: a head is parsed twice per exchange, and allocating and
+/// zeroing 128 slots each time cost more than parsing the head.
+const STACK_HEADERS: usize = 128;
+
+fn header_storage<'s, 'b>(
+    stack: &'s mut [MaybeUninit<httparse::Header<'b>>; STACK_HEADERS],
+    heap: &'s mut Vec<MaybeUninit<httparse::Header<'b>>>,
+    max_headers: usize,
+) -> &'s mut [MaybeUninit<httparse::Header<'b>>] {
+    let max = max_headers.max(1);
+    if max <= STACK_HEADERS {
+        &mut stack[..max]
+    } else {
+        heap.resize_with(max, MaybeUninit::uninit);
+        heap
+    }
 }
 
 fn error_name(e: httparse::Error) -> &'static str {

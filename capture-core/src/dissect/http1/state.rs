@@ -75,6 +75,13 @@ impl MsgBuilder {
         }
     }
 
+    /// A `Content-Length` body: room for the part that will be kept, allocated once (growing
+    /// the vector segment by segment copied each body about twice more).
+    fn expect(&mut self, len: u64, cap: usize) {
+        self.body
+            .reserve_exact(usize::try_from(len).unwrap_or(usize::MAX).min(cap));
+    }
+
     fn append(&mut self, data: &[u8], ts: Timestamp, cap: usize) {
         self.body_size += data.len() as u64;
         let room = cap.saturating_sub(self.body.len());
@@ -294,7 +301,10 @@ impl Http1Session {
                 req.complete = true;
                 None
             }
-            Framing::Length(n) => Some(BodyKind::Length(n)),
+            Framing::Length(n) => {
+                req.expect(n, ctx.limits.body_capture_bytes);
+                Some(BodyKind::Length(n))
+            }
             Framing::Chunked => Some(BodyKind::Chunked(ChunkedDecoder::default())),
         };
         let txn = HttpTxn {
@@ -384,6 +394,9 @@ impl Http1Session {
                 self.emit(txn, ctx);
             }
             framing => {
+                if let Framing::Length(n) = framing {
+                    resp.expect(n, ctx.limits.body_capture_bytes);
+                }
                 txn.resp = Some(resp);
                 self.resp_txn = Some(txn);
                 self.dirs[dir.index()].phase = Phase::Body(match framing {
