@@ -1,6 +1,8 @@
 //! `cargo run --release -p capture-core --example import -- FILE [STORE_MIB]`: one engine reads a
 //! capture into a store (the path `wirelens call --pcap FILE capture_status` takes) and prints
-//! the process's user and system CPU seconds, MB per CPU-second, entries inserted and peak RSS.
+//! the process's user and system CPU seconds, MB per CPU-second, entries inserted and peak RSS,
+//! then the store's charge per entry beyond the payload bytes it keeps.
+//! `… -- FILE read` only reads the file (the floor).
 //! For profiling the pipeline without building the whole binary.
 
 use capture_core::engine::{Engine, Shared};
@@ -55,4 +57,30 @@ fn main() {
         st.entries,
         rss_kb / 1024
     );
+    // What the store charges per entry beyond the captured bytes it keeps (heads, bodies and
+    // trailers), from its own accounting.
+    let mut payload = 0u64;
+    shared.store.scan(capture_core::store::Order::Asc, None, &mut |e| {
+        if let Some(h) = e.http() {
+            for m in [&h.request, &h.response].into_iter().flatten() {
+                payload += (m.head.len() + m.body.len() + m.trailers.len()) as u64;
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    println!(
+        "store: {} bytes for {} entries, {} of them payload: {:.0} bytes per entry beyond the payload",
+        st.bytes,
+        st.entries,
+        payload,
+        (st.bytes - payload) as f64 / st.entries.max(1) as f64
+    );
 }
+
+// The allocator and settings of the `wirelens` binary (mcp-server/src/alloc.rs), so that the
+// numbers here are the binary's.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8] = b"thp:always,metadata_thp:auto,dirty_decay_ms:1000,muzzy_decay_ms:0\0";

@@ -495,37 +495,36 @@ impl Engine {
                 evicted.push((old, Eviction::Reused));
             }
         }
-        let inserted = self.flows.get_mut(&key).is_none();
-        if inserted {
-            let (client, server, roles) = decide_roles(src, dst, flags.syn(), flags.ack());
-            let meta = FlowMeta {
-                id: 0,
-                key,
-                client,
-                server,
-                roles,
-                first_seen: ts,
-                last_seen: ts,
-                closed_at: None,
-            };
-            let conn = Conn {
-                app: AppSession::new(),
-                ..Conn::default()
-            };
-            self.flows.insert(meta, conn, &mut |f, why| evicted.push((f, why)));
-        }
-        for (f, why) in evicted {
+        // A reused 5-tuple's old flow ends before the new one starts; the flows a full table
+        // evicts for it end after this packet (its flow is borrowed until then).
+        for (f, why) in std::mem::take(&mut evicted) {
             self.end_flow(f, why, ts);
         }
-        if inserted
-            && let Some(p) = &self.part
-            && let Some(f) = self.flows.peek(&key)
-        {
-            p.flow_ids.lock().insert(key, f.meta.id);
+        let (flow, inserted) = self.flows.get_or_insert(
+            key,
+            || {
+                let (client, server, roles) = decide_roles(src, dst, flags.syn(), flags.ack());
+                let meta = FlowMeta {
+                    id: 0,
+                    key,
+                    client,
+                    server,
+                    roles,
+                    first_seen: ts,
+                    last_seen: ts,
+                    closed_at: None,
+                };
+                let conn = Conn {
+                    app: AppSession::new(),
+                    ..Conn::default()
+                };
+                (meta, conn)
+            },
+            &mut |f, why| evicted.push((f, why)),
+        );
+        if inserted && let Some(p) = &self.part {
+            p.flow_ids.lock().insert(key, flow.meta.id);
         }
-        let Some(flow) = self.flows.get_mut(&key) else {
-            return;
-        };
         flow.meta.last_seen = ts;
         let dir = flow.meta.dir_of(src);
         let other = dir.flip();
@@ -594,6 +593,9 @@ impl Engine {
         }
         if closed && flow.meta.closed_at.is_none() {
             flow.meta.closed_at = Some(ts);
+        }
+        for (f, why) in evicted {
+            self.end_flow(f, why, ts);
         }
     }
 

@@ -195,7 +195,8 @@ pub struct HttpMessage {
 
 impl HttpMessage {
     fn heap_bytes(&self) -> usize {
-        self.head.len() + self.body.len() + self.trailers.len()
+        use crate::memory::alloc_size;
+        alloc_size(self.head.len()) + alloc_size(self.body.len()) + alloc_size(self.trailers.len())
     }
 
     /// Header (name, value) pairs, parsed again from the stored head. Values are lossy UTF-8.
@@ -319,12 +320,14 @@ impl Entry {
         let detail = match &self.detail {
             Detail::Flow(_) => std::mem::size_of::<crate::flows::FlowRecord>(),
             Detail::Http(h) => {
-                std::mem::size_of::<HttpTxn>()
-                    + h.method.as_ref().map_or(0, |s| s.len())
-                    + h.path.as_ref().map_or(0, |s| s.len())
-                    + h.host.as_ref().map_or(0, |s| s.len())
-                    + h.reason.as_ref().map_or(0, |s| s.len())
-                    + h.upgrade.as_ref().map_or(0, |s| s.len())
+                use crate::memory::alloc_size;
+                let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| alloc_size(s.len()));
+                alloc_size(std::mem::size_of::<HttpTxn>())
+                    + text(&h.method)
+                    + text(&h.path)
+                    + text(&h.host)
+                    + text(&h.reason)
+                    + text(&h.upgrade)
                     + h.interim.capacity() * 2
                     + h.request.as_ref().map_or(0, HttpMessage::heap_bytes)
                     + h.response.as_ref().map_or(0, HttpMessage::heap_bytes)
@@ -336,7 +339,7 @@ impl Entry {
             Detail::Amqp(a) => std::mem::size_of::<crate::dissect::amqp::AmqpEntry>() + a.heap_bytes(),
             Detail::Tls(t) => std::mem::size_of::<crate::dissect::tls::TlsEntry>() + t.heap_bytes(),
         };
-        std::mem::size_of::<Entry>() + detail
+        crate::memory::alloc_size(std::mem::size_of::<Entry>()) + detail
     }
 
     /// Request body size, when there is a request.

@@ -100,8 +100,36 @@ pub fn peak_rss_bytes() -> u64 {
     status_kib("VmHWM").unwrap_or(0)
 }
 
+/// How the binary's allocator returns free memory to the kernel, when it is not glibc's
+/// malloc (the `wirelens` binary uses jemalloc and registers its purge here).
+static TRIM: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Registers the allocator's way of returning free memory (first call wins).
+pub fn set_trim(f: fn()) {
+    let _ = TRIM.set(f);
+}
+
+/// The bytes an allocation of `n` bytes really takes from the allocator: rounded up to its size
+/// class (jemalloc's: 16-byte steps up to 128, then four classes per doubling; glibc's and
+/// mimalloc's are finer). Stored entries are charged this, so the store's budget holds for the
+/// resident set, not just for the bytes asked for. 0 for 0 (an empty box allocates nothing).
+pub fn alloc_size(n: usize) -> usize {
+    match n {
+        0 => 0,
+        1..=8 => 8,
+        9..=128 => n.div_ceil(16) * 16,
+        _ => {
+            let step = n.next_power_of_two() >> 3;
+            n.div_ceil(step) * step
+        }
+    }
+}
+
 /// Returns free heap memory to the kernel, so the resident set shows what shedding freed.
 pub fn trim() {
+    if let Some(f) = TRIM.get() {
+        return f();
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
     // SAFETY: malloc_trim only releases free pages of the glibc heap; it takes no pointers.
@@ -113,6 +141,33 @@ pub fn trim() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allocation_sizes_are_rounded_to_size_classes() {
+        let cases = [
+            (0, 0),
+            (1, 8),
+            (8, 8),
+            (9, 16),
+            (100, 112),
+            (128, 128),
+            (129, 160),
+            (160, 160),
+            (257, 320),
+            (5000, 5120),
+            (20_000, 20_480),
+            (65_536, 65_536),
+            (65_537, 81_920),
+        ];
+        for (n, want) in cases {
+            assert_eq!(alloc_size(n), want, "alloc_size({n})");
+        }
+        // Never less than asked; less than a quarter (or 16 bytes) over.
+        for n in 1..100_000usize {
+            let a = alloc_size(n);
+            assert!(a >= n && a - n < (n / 4).max(16), "alloc_size({n}) = {a}");
+        }
+    }
 
     #[test]
     fn a_budget_lowers_the_caps_and_none_leaves_them() {

@@ -424,17 +424,18 @@ impl Redaction {
 
     /// Whether some field line of `fields` is a credential header or a URL header (the only
     /// ones [`Self::http1_fields`] may change), looking at the names only.
-    fn fields_may_change(&self, fields: &[u8]) -> bool {
-        // Name lengths that can match, as bits: most lines are ruled out by their length.
-        let mut lengths = 0u64;
-        for h in self
-            .headers
+    /// The lengths of the header names the rules may change, as bits (63 for 63 or more).
+    fn name_lengths(&self) -> u64 {
+        self.headers
             .iter()
             .map(String::as_str)
             .chain(URL_HEADERS.iter().copied())
-        {
-            lengths |= 1 << h.len().min(63);
-        }
+            .fold(0, |m, h| m | 1 << h.len().min(63))
+    }
+
+    fn fields_may_change(&self, fields: &[u8]) -> bool {
+        // Most lines are ruled out by the length of their name.
+        let lengths = self.name_lengths();
         // One pass over the colons and line ends: the first colon of a line ends its name.
         let mut line_start = 0;
         let mut named = false;
@@ -448,11 +449,13 @@ impl Redaction {
                 continue;
             }
             named = true;
-            let len = i - line_start;
-            if lengths & (1 << len.min(63)) == 0 {
+            let mut name = &fields[line_start..i];
+            while let [rest @ .., b' ' | b'\t'] = name {
+                name = rest;
+            }
+            if lengths & (1 << name.len().min(63)) == 0 {
                 continue;
             }
-            let name = &fields[line_start..i];
             if self.headers.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name))
                 || URL_HEADERS.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name))
             {
@@ -482,13 +485,17 @@ impl Redaction {
                 Some((name, lead, value_trimmed, &value[value_trimmed.len()..], eol))
             });
             match parsed {
-                Some((name, lead, value, tail, eol)) if !name.is_empty() => match self.header_value(name, value) {
-                    (Cow::Owned(v), k) => {
-                        out.extend_from_slice(format!("{name}:{lead}{v}{tail}{eol}").as_bytes());
-                        n += k;
+                // `Set-Cookie : v` (spaces before the colon, which servers send and parsers
+                // accept) is still a Set-Cookie.
+                Some((name, lead, value, tail, eol)) if !name.is_empty() => {
+                    match self.header_value(name.trim_end_matches([' ', '\t']), value) {
+                        (Cow::Owned(v), k) => {
+                            out.extend_from_slice(format!("{name}:{lead}{v}{tail}{eol}").as_bytes());
+                            n += k;
+                        }
+                        _ => out.extend_from_slice(line),
                     }
-                    _ => out.extend_from_slice(line),
-                },
+                }
                 _ => out.extend_from_slice(line),
             }
         }

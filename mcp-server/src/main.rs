@@ -1,6 +1,8 @@
 //! `wirelens`: the command line. `mcp` serves MCP on stdio, `call` runs one tool and prints its
 //! structured result. Logs go to stderr only: stdout belongs to MCP and to `call`'s JSON.
 
+mod alloc;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -470,6 +472,7 @@ fn parse_bpf(s: &str) -> Result<Arc<Filter>, BpfError> {
 }
 
 fn main() -> ExitCode {
+    capture_core::memory::set_trim(alloc::purge);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

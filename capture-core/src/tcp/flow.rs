@@ -195,6 +195,45 @@ impl<T> FlowTable<T> {
         self.flows.remove(key)
     }
 
+    /// The flow of `key`, made by `make` when there is none (with one hash lookup either way);
+    /// true when it was made. A full table first evicts its least recently seen eighth
+    /// (passed to `on_evict`).
+    pub fn get_or_insert(
+        &mut self,
+        key: FlowKey,
+        make: impl FnOnce() -> (FlowMeta, T),
+        on_evict: &mut dyn FnMut(Flow<T>, Eviction),
+    ) -> (&mut Flow<T>, bool) {
+        if self.flows.len() >= self.max_flows && !self.flows.contains_key(&key) {
+            self.evict_capacity(on_evict);
+        }
+        match self.flows.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => (o.into_mut(), false),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (mut meta, state) = make();
+                meta.id = self.next_id;
+                self.next_id += self.id_step;
+                self.created += 1;
+                (v.insert(Flow { meta, state }), true)
+            }
+        }
+    }
+
+    fn evict_capacity(&mut self, on_evict: &mut dyn FnMut(Flow<T>, Eviction)) {
+        let mut seen: Vec<(Timestamp, FlowKey)> = self.flows.values().map(|f| (f.meta.last_seen, f.meta.key)).collect();
+        let n = (self.max_flows / 8).max(1).min(seen.len());
+        if n == 0 {
+            return;
+        }
+        seen.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
+        for (_, k) in seen.into_iter().take(n) {
+            if let Some(f) = self.flows.remove(&k) {
+                self.evicted_capacity += 1;
+                on_evict(f, Eviction::Capacity);
+            }
+        }
+    }
+
     /// Inserts a new flow, evicting the least recently seen eighth of the table first when it is
     /// full (evicted flows are passed to `on_evict`).
     pub fn insert(
@@ -204,16 +243,7 @@ impl<T> FlowTable<T> {
         on_evict: &mut dyn FnMut(Flow<T>, Eviction),
     ) -> &mut Flow<T> {
         if self.flows.len() >= self.max_flows {
-            let mut seen: Vec<(Timestamp, FlowKey)> =
-                self.flows.values().map(|f| (f.meta.last_seen, f.meta.key)).collect();
-            let n = (self.max_flows / 8).max(1).min(seen.len());
-            seen.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
-            for (_, k) in seen.into_iter().take(n) {
-                if let Some(f) = self.flows.remove(&k) {
-                    self.evicted_capacity += 1;
-                    on_evict(f, Eviction::Capacity);
-                }
-            }
+            self.evict_capacity(on_evict);
         }
         meta.id = self.next_id;
         self.next_id += self.id_step;

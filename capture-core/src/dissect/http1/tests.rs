@@ -332,3 +332,42 @@ fn garbage_before_http_is_skipped() {
     assert_eq!(es.len(), 1);
     assert_eq!(line(&es[0]).1, "/after-noise");
 }
+
+/// Redaction passes over heads with no credential header quickly: heads with credentials still
+/// lose them, including a name followed by spaces before its colon, and a head with none is
+/// stored byte for byte.
+#[test]
+fn dissected_heads_lose_their_credentials_and_only_them() {
+    let mut c = conv(4100);
+    c.client_send(
+        b"GET /a?access_token=t0k HTTP/1.1\r\nHost: shop\r\nAuthorization: Basic dXNlcjpwdw==\r\n\r\n",
+        100,
+    );
+    c.server_send(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie : sid=s3cr3t\r\nContent-Length: 2\r\n\r\nok",
+        1_000,
+    );
+    c.client_send(b"GET /plain HTTP/1.1\r\nHost: shop\r\nAccept: */*\r\n\r\n", 100);
+    c.server_send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1_000);
+    let entries = run(c);
+    assert_eq!(entries.len(), 2);
+    let head = |e: &Entry, req: bool| {
+        let h = e.http().unwrap();
+        let m = if req { &h.request } else { &h.response };
+        String::from_utf8(m.as_ref().unwrap().head.to_vec()).unwrap()
+    };
+    let (req, resp) = (head(&entries[0], true), head(&entries[0], false));
+    for secret in ["t0k", "dXNlcjpwdw==", "s3cr3t"] {
+        assert!(
+            !req.contains(secret) && !resp.contains(secret),
+            "{secret} in {req}{resp}"
+        );
+    }
+    assert!(req.contains("Authorization: Basic [redacted len=12 id="), "{req}");
+    assert!(resp.contains("Set-Cookie : [redacted len=10 id="), "{resp}");
+    assert_eq!(
+        head(&entries[1], true),
+        "GET /plain HTTP/1.1\r\nHost: shop\r\nAccept: */*\r\n\r\n"
+    );
+    assert_eq!(head(&entries[1], false), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+}
