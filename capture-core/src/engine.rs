@@ -152,6 +152,10 @@ pub struct Engine {
     defrag: Defragmenter,
     stats: Stats,
     out: Vec<Entry>,
+    /// Entries ready for the store, waiting because a query held it (at most a sixteenth of the
+    /// store's budget: see [`Engine::flush_entries`]), and the bytes they hold.
+    ready: Vec<Entry>,
+    ready_bytes: usize,
     shared: Shared,
     last_sweep: Timestamp,
     /// eBPF: kernel facts waiting for their flows, and TLS plaintext streams.
@@ -188,6 +192,8 @@ impl Engine {
             limits,
             stats: Stats::default(),
             out: Vec::new(),
+            ready: Vec::new(),
+            ready_bytes: 0,
             shared,
             last_sweep: Timestamp(0),
             kernel,
@@ -669,7 +675,7 @@ impl Engine {
             match step {
                 0 => self.flush_reassembly(now),
                 1 => {
-                    self.flush_entries();
+                    self.store_entries(true);
                     let store = &self.shared.store;
                     self.stats.memory.entries_shed += store.shed_to(store.bytes() / 2);
                 }
@@ -681,7 +687,7 @@ impl Engine {
                     for (f, why) in gone {
                         self.end_flow(f, why, now);
                     }
-                    self.flush_entries();
+                    self.store_entries(true);
                 }
             }
             memory::trim();
@@ -732,12 +738,36 @@ impl Engine {
         }
         self.tls
             .sweep(now, 0, &self.limits, &mut self.out, &mut self.stats.dissect);
-        self.flush_entries();
+        self.store_entries(true);
         self.publish();
     }
 
-    /// Hands finished entries to the store.
+    /// Hands finished entries to the store, without waiting for it: while a query reads the
+    /// store (a scan holds its read lock), entries wait here instead of stalling the capture,
+    /// up to a sixteenth of the store's budget; beyond that, or when the capture ends, the engine
+    /// waits for the lock.
     pub fn flush_entries(&mut self) {
+        self.store_entries(false);
+    }
+
+    fn store_entries(&mut self, wait: bool) {
+        self.prepare_entries();
+        if self.ready.is_empty() {
+            return;
+        }
+        let store = &self.shared.store;
+        if !wait && self.ready_bytes < store.budget() / 16 {
+            if store.try_insert_batch(&mut self.ready) {
+                self.ready_bytes = 0;
+            }
+            return;
+        }
+        store.insert_batch(&mut self.ready);
+        self.ready_bytes = 0;
+    }
+
+    /// Redacts, enriches and selects the finished entries, then moves them to `ready`.
+    fn prepare_entries(&mut self) {
         self.join_tls_entries();
         self.stats.entries_emitted += self.out.len() as u64;
         let ids = &self.shared.identities;
@@ -773,7 +803,8 @@ impl Engine {
                 .retain(|e| scope.selects(&e.peers.src) || scope.selects(&e.peers.dst));
             self.stats.entries_not_selected += (before - self.out.len()) as u64;
         }
-        self.shared.store.insert_batch(&mut self.out);
+        self.ready_bytes += self.out.iter().map(Entry::memory_bytes).sum::<usize>();
+        self.ready.append(&mut self.out);
     }
 
     /// Live capture: sweeps idle flows by the wall clock `now` (packets may stop coming), stores
@@ -1054,4 +1085,91 @@ pub fn load_pcaps(paths: &[&Path], limits: Limits) -> Result<Shared, file::FileE
         engine.read_pcap(p)?;
     }
     Ok(shared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Order;
+    use crate::synth::conversation::Conversation;
+    use std::ops::ControlFlow;
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    /// A query reading the store (a scan holding its read lock) does not stall the capture: the
+    /// engine keeps dissecting, its entries wait, and they are all stored once the query ends.
+    #[test]
+    fn a_long_query_does_not_stall_the_capture() {
+        let shared = Shared::new(64 << 20);
+        let mut c = Conversation::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            Timestamp::from_secs_nanos(1_700_000_000, 0),
+            1_000,
+            7_000,
+            90_000,
+        );
+        c.handshake();
+        let n = 3 * STORE_BATCH;
+        for i in 0..n {
+            c.client_send(format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(), 100);
+            c.server_send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1_000);
+        }
+        c.close();
+        let packets = c.packets();
+        // One entry in the store, so that the query's visitor runs and holds the lock.
+        let (first, rest) = packets.split_at(packets.len() / 8);
+        let mut engine = Engine::new(Limits::default(), shared.clone());
+        for p in first {
+            engine.process(&Packet {
+                ts: p.ts,
+                link: crate::synth::conversation::LINK,
+                data: &p.data,
+                orig_len: p.data.len() as u32,
+                interface: 0,
+            });
+        }
+        engine.store_entries(true);
+        let stored_before = shared.store.len();
+        assert!(stored_before > 0);
+        let (holding_tx, holding_rx) = channel();
+        let (release_tx, release_rx) = channel::<()>();
+        let store = shared.store.clone();
+        let query = std::thread::spawn(move || {
+            store.scan(Order::Asc, None, &mut |_| {
+                holding_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                ControlFlow::Break(())
+            });
+        });
+        holding_rx.recv().unwrap();
+        let rest: Vec<(Timestamp, Vec<u8>)> = rest.iter().map(|p| (p.ts, p.data.clone())).collect();
+        let (done_tx, done_rx) = channel();
+        let capture = std::thread::spawn(move || {
+            for (ts, data) in &rest {
+                engine.process(&Packet {
+                    ts: *ts,
+                    link: crate::synth::conversation::LINK,
+                    data,
+                    orig_len: data.len() as u32,
+                    interface: 0,
+                });
+            }
+            done_tx.send(engine.ready.len()).unwrap();
+            engine
+        });
+        // Without the wait-free hand-off the engine blocks on the store's lock for as long as
+        // the query runs, and never gets here.
+        let waiting = done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the capture stalled behind a query");
+        assert!(waiting >= STORE_BATCH, "{waiting} entries waited");
+        assert_eq!(shared.store.len(), stored_before);
+        release_tx.send(()).unwrap();
+        query.join().unwrap();
+        let mut engine = capture.join().unwrap();
+        engine.finish();
+        assert_eq!(shared.store.len(), n);
+        assert!(engine.ready.is_empty());
+    }
 }

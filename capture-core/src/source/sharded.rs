@@ -1,8 +1,11 @@
 //! Capture files read by several engines at once (`--capture-threads N` with `--pcap`): one
 //! thread reads the file and hands each packet to the engine its flow belongs to, by a hash of
 //! the 5-tuple that is the same in both directions, so every flow is dissected whole by one
-//! engine. Packets go in batches (one buffer of bytes per batch, buffers reused), over bounded
-//! queues: a slow engine holds the reader back instead of letting memory grow.
+//! engine. The reading thread runs the first engine itself, on packets still in the read buffer
+//! (N threads in all, not N + 1: on 2 cores a separate reader left the engines a core and a
+//! half). The other engines get their packets in batches (one buffer of bytes per batch,
+//! buffers reused), over bounded queues: a slow engine holds the reader back instead of letting
+//! memory grow.
 //!
 //! TCP goes by its 5-tuple; UDP and IP fragments by the address pair, because the later
 //! fragments of a datagram carry no ports and large UDP answers (DNS) are fragmented. A TCP
@@ -104,27 +107,30 @@ pub fn read_file(engines: &mut [Engine], path: &Path, max_record_bytes: usize) -
     let filtered_before: Vec<u64> = engines.iter().map(|e| e.stats().filtered_out).collect();
     let (mut first, mut last) = (None, None);
     let summary = std::thread::scope(|scope| {
-        let mut queues: Vec<SyncSender<Msg>> = Vec::with_capacity(n);
+        let (mine, others) = engines.split_first_mut().expect("at least one engine");
+        // Queue `k` feeds engine `k + 1`; engine 0 runs here.
+        let mut queues: Vec<SyncSender<Msg>> = Vec::with_capacity(n - 1);
         // Emptied batches come back to the reader to be filled again.
         let (free_tx, free_rx) = sync_channel::<Batch>(n * (QUEUE_BATCHES + 2));
-        for (i, engine) in engines.iter_mut().enumerate() {
+        for (i, engine) in others.iter_mut().enumerate() {
             let (tx, rx) = sync_channel::<Msg>(QUEUE_BATCHES);
             queues.push(tx);
             let free = free_tx.clone();
             std::thread::Builder::new()
-                .name(format!("wirelens-file-{i}"))
+                .name(format!("wirelens-file-{}", i + 1))
                 .spawn_scoped(scope, move || work(engine, rx, free))
                 .expect("starting a file worker thread");
         }
         drop(free_tx);
+        let mine = std::cell::RefCell::new(mine);
         let pending: std::cell::RefCell<Vec<Batch>> =
-            std::cell::RefCell::new((0..n).map(|_| Batch::default()).collect());
+            std::cell::RefCell::new((1..n).map(|_| Batch::default()).collect());
         // One engine sweeps its flows after the first packet a second past its last sweep; so
         // does every engine here, at the same packets.
         let mut last_sweep = Timestamp(0);
-        let send = |queues: &[SyncSender<Msg>], i: usize, msg: Msg| {
+        let send = |queues: &[SyncSender<Msg>], k: usize, msg: Msg| {
             // A worker only stops when its queue is closed, so sending cannot fail.
-            let _ = queues[i].send(msg);
+            let _ = queues[k].send(msg);
         };
         let summary = file::read_file(
             path,
@@ -135,18 +141,23 @@ pub fn read_file(engines: &mut [Engine], path: &Path, max_record_bytes: usize) -
                 import.bytes_read.fetch_add(p.data.len() as u64 + 16, Relaxed);
                 let i = shard_of(p.link, p.data, n);
                 let mut pending = pending.borrow_mut();
-                let b = &mut pending[i];
-                b.slots.push(Slot {
-                    ts: p.ts,
-                    link: p.link,
-                    start: b.bytes.len(),
-                    len: p.data.len(),
-                    orig_len: p.orig_len,
-                    interface: p.interface,
-                });
-                b.bytes.extend_from_slice(p.data);
+                if i == 0 {
+                    mine.borrow_mut().process(p);
+                } else {
+                    let b = &mut pending[i - 1];
+                    b.slots.push(Slot {
+                        ts: p.ts,
+                        link: p.link,
+                        start: b.bytes.len(),
+                        len: p.data.len(),
+                        orig_len: p.orig_len,
+                        interface: p.interface,
+                    });
+                    b.bytes.extend_from_slice(p.data);
+                }
                 if p.ts.0.saturating_sub(last_sweep.0) >= crate::engine::SWEEP_INTERVAL_NS {
                     last_sweep = p.ts;
+                    mine.borrow_mut().advance_to(p.ts);
                     for (k, b) in pending.iter_mut().enumerate() {
                         if !b.slots.is_empty() {
                             let mut next = free_rx.try_recv().unwrap_or_default();
@@ -156,29 +167,35 @@ pub fn read_file(engines: &mut [Engine], path: &Path, max_record_bytes: usize) -
                         }
                         send(&queues, k, Msg::Sweep(p.ts));
                     }
-                } else if b.slots.len() >= BATCH_PACKETS {
+                } else if i > 0 && pending[i - 1].slots.len() >= BATCH_PACKETS {
                     let mut next = free_rx.try_recv().unwrap_or_default();
                     next.bytes.clear();
                     next.slots.clear();
-                    send(&queues, i, Msg::Packets(std::mem::replace(b, next)));
+                    send(
+                        &queues,
+                        i - 1,
+                        Msg::Packets(std::mem::replace(&mut pending[i - 1], next)),
+                    );
                 }
             },
             &mut |text| {
                 // Keys go after the packets read before them, to every engine.
-                for (i, b) in pending.borrow_mut().iter_mut().enumerate() {
+                mine.borrow_mut().add_key_text(&[text.to_vec()]);
+                for (k, b) in pending.borrow_mut().iter_mut().enumerate() {
                     if !b.slots.is_empty() {
-                        send(&queues, i, Msg::Packets(std::mem::take(b)));
+                        send(&queues, k, Msg::Packets(std::mem::take(b)));
                     }
-                    send(&queues, i, Msg::Keys(text.to_vec()));
+                    send(&queues, k, Msg::Keys(text.to_vec()));
                 }
             },
         );
-        for (i, b) in pending.into_inner().into_iter().enumerate() {
+        for (k, b) in pending.into_inner().into_iter().enumerate() {
             if !b.slots.is_empty() {
-                send(&queues, i, Msg::Packets(b));
+                send(&queues, k, Msg::Packets(b));
             }
         }
         drop(queues);
+        mine.into_inner().finish();
         summary
     })?;
     if let Ok(m) = std::fs::metadata(path)

@@ -188,7 +188,24 @@ impl Store {
         if batch.is_empty() {
             return;
         }
-        let mut g = self.inner.write();
+        let g = self.inner.write();
+        self.insert_locked(g, batch);
+    }
+
+    /// [`Self::insert_batch`] unless a reader holds the store: then nothing is inserted and
+    /// false is returned (the batch is left as it is).
+    pub fn try_insert_batch(&self, batch: &mut Vec<Entry>) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        let Some(g) = self.inner.try_write() else {
+            return false;
+        };
+        self.insert_locked(g, batch);
+        true
+    }
+
+    fn insert_locked(&self, mut g: parking_lot::RwLockWriteGuard<'_, Inner>, batch: &mut Vec<Entry>) {
         let inner = &mut *g;
         for mut e in batch.drain(..) {
             let c = cost(&e);
