@@ -406,6 +406,7 @@ impl Source {
         if let Some(m) = self.max_memory {
             anyhow::ensure!(m >= 16 << 20, "--max-memory must be at least 16MiB (got {m} bytes)");
             limits.max_memory_bytes = m;
+            alloc::strict();
         }
         limits.tool_timeout_ms = self.tool_timeout * 1000;
         let limits = capture_core::memory::derive_limits(limits);
