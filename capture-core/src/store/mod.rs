@@ -56,6 +56,27 @@ pub struct StoreStats {
     pub evicted_until: Option<Timestamp>,
 }
 
+/// Hashes the store's own entry ids (assigned here, one after another: nothing an attacker
+/// picks) with one multiplication, spreading consecutive ids over the table's high and low bits.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = (self.0 ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// One stored entry with its order key and cost beside it, so that searching and evicting do
 /// not touch the entries themselves (each a cache miss).
 #[derive(Debug)]
@@ -68,7 +89,7 @@ struct Slot {
 #[derive(Debug, Default)]
 struct Inner {
     entries: VecDeque<Slot>,
-    by_id: HashMap<u64, Timestamp, ahash::RandomState>,
+    by_id: HashMap<u64, Timestamp, std::hash::BuildHasherDefault<IdHasher>>,
     bytes: usize,
     next_id: u64,
     stats: StoreStats,
