@@ -23,7 +23,7 @@ use crate::source::{LinkType, Packet, file};
 use crate::stats::{SourceFilter, SourceInfo, Stats};
 use crate::store::Store;
 use crate::tcp::analysis::{Segment, TcpAnalysis};
-use crate::tcp::flow::{Dir, Eviction, Flow, FlowKey, FlowMeta, FlowTable, decide_roles};
+use crate::tcp::flow::{Dir, Eviction, Flow, FlowKey, FlowMeta, FlowTable};
 use crate::tcp::reassembly::Reassembler;
 use crate::time::Timestamp;
 use crate::wire::frag::Defragmenter;
@@ -153,9 +153,8 @@ pub struct Engine {
     stats: Stats,
     out: Vec<Entry>,
     /// Entries ready for the store, waiting because a query held it (at most a sixteenth of the
-    /// store's budget: see [`Engine::flush_entries`]), and the bytes they hold.
+    /// store's budget: see [`Engine::flush_entries`]).
     ready: Vec<Entry>,
-    ready_bytes: usize,
     shared: Shared,
     last_sweep: Timestamp,
     /// eBPF: kernel facts waiting for their flows, and TLS plaintext streams.
@@ -193,7 +192,6 @@ impl Engine {
             stats: Stats::default(),
             out: Vec::new(),
             ready: Vec::new(),
-            ready_bytes: 0,
             shared,
             last_sweep: Timestamp(0),
             kernel,
@@ -433,26 +431,14 @@ impl Engine {
     fn udp(&mut self, ts: Timestamp, src: SocketAddr, dst: SocketAddr, payload: &[u8], frame_len: u32) {
         let len = payload.len() as u32;
         let key = FlowKey::new(src, dst, PROTO_UDP);
+        // Flows a full table evicts for this one end after its datagram (it is borrowed until
+        // then), as for TCP.
         let mut evicted: Vec<(Flow<Conn>, Eviction)> = Vec::new();
-        if self.flows.get_mut(&key).is_none() {
-            let (client, server, roles) = decide_roles(src, dst, false, false);
-            let meta = FlowMeta {
-                id: 0,
-                key,
-                client,
-                server,
-                roles,
-                first_seen: ts,
-                last_seen: ts,
-                closed_at: None,
-            };
-            self.flows
-                .insert(meta, Conn::default(), &mut |f, why| evicted.push((f, why)));
-        }
-        for (f, why) in evicted {
-            self.end_flow(f, why, ts);
-        }
-        let Some(flow) = self.flows.get_mut(&key) else { return };
+        let (flow, _) = self.flows.get_or_insert(
+            key,
+            || (FlowMeta::new(key, src, dst, false, false, ts), Conn::default()),
+            &mut |f, why| evicted.push((f, why)),
+        );
         flow.meta.last_seen = ts;
         let d = flow.meta.dir_of(src).index();
         let m = &mut flow.state.analysis.metrics;
@@ -471,6 +457,9 @@ impl Engine {
             keys: self.keys.as_deref(),
         };
         flow.state.dgram.on_datagram(dir, ts, payload, seen, &mut ctx);
+        for (f, why) in evicted {
+            self.end_flow(f, why, ts);
+        }
     }
 
     fn tcp(
@@ -509,17 +498,7 @@ impl Engine {
         let (flow, inserted) = self.flows.get_or_insert(
             key,
             || {
-                let (client, server, roles) = decide_roles(src, dst, flags.syn(), flags.ack());
-                let meta = FlowMeta {
-                    id: 0,
-                    key,
-                    client,
-                    server,
-                    roles,
-                    first_seen: ts,
-                    last_seen: ts,
-                    closed_at: None,
-                };
+                let meta = FlowMeta::new(key, src, dst, flags.syn(), flags.ack(), ts);
                 let conn = Conn {
                     app: AppSession::new(),
                     ..Conn::default()
@@ -752,18 +731,15 @@ impl Engine {
 
     fn store_entries(&mut self, wait: bool) {
         self.prepare_entries();
-        if self.ready.is_empty() {
-            return;
-        }
         let store = &self.shared.store;
-        if !wait && self.ready_bytes < store.budget() / 16 {
-            if store.try_insert_batch(&mut self.ready) {
-                self.ready_bytes = 0;
-            }
+        // What waits is counted only when the store was busy (it counts entries as they go in).
+        if !wait
+            && (store.try_insert_batch(&mut self.ready)
+                || self.ready.iter().map(Entry::memory_bytes).sum::<usize>() < store.budget() / 16)
+        {
             return;
         }
         store.insert_batch(&mut self.ready);
-        self.ready_bytes = 0;
     }
 
     /// Redacts, enriches and selects the finished entries, then moves them to `ready`.
@@ -803,7 +779,6 @@ impl Engine {
                 .retain(|e| scope.selects(&e.peers.src) || scope.selects(&e.peers.dst));
             self.stats.entries_not_selected += (before - self.out.len()) as u64;
         }
-        self.ready_bytes += self.out.iter().map(Entry::memory_bytes).sum::<usize>();
         self.ready.append(&mut self.out);
     }
 

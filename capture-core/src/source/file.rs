@@ -88,24 +88,35 @@ pub fn check_file(path: &Path) -> Result<u64, FileError> {
     }
     let mut file = File::open(path).map_err(open_err)?;
     let size = meta.len();
-    let mut head = [0u8; 4];
+    read_magic(path, &mut file)?;
+    Ok(size)
+}
+
+/// Reads into `buf` until it is full or the input ends; returns how many bytes were read, or
+/// the error with how many were read before it.
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, (usize, std::io::Error)> {
     let mut n = 0;
-    while n < head.len() {
-        match file.read(&mut head[n..]) {
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(FileError::Read {
-                    path: path.into(),
-                    offset: n as u64,
-                    reason: e.to_string(),
-                });
-            }
+            Err(e) => return Err((n, e)),
         }
     }
+    Ok(n)
+}
+
+/// Reads the first (up to) four bytes of `input` and checks them ([`check_magic`]).
+fn read_magic(path: &Path, input: &mut impl Read) -> Result<([u8; 4], usize), FileError> {
+    let mut head = [0u8; 4];
+    let n = fill(input, &mut head).map_err(|(n, e)| FileError::Read {
+        path: path.into(),
+        offset: n as u64,
+        reason: e.to_string(),
+    })?;
     check_magic(path, &head[..n])?;
-    Ok(size)
+    Ok((head, n))
 }
 
 /// The first bytes of a capture file: empty, or not a magic number we read, is an error.
@@ -140,23 +151,7 @@ pub fn read_from<R: Read + Send>(
     // Read the magic first so that a wrong file gets a precise message; the reader then reads
     // those bytes again, then the rest straight from `input` (no second buffer to copy through).
     let mut input = input;
-    let mut head = [0u8; 4];
-    let mut n = 0;
-    while n < head.len() {
-        match input.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(FileError::Read {
-                    path: path.into(),
-                    offset: n as u64,
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
-    check_magic(path, &head[..n])?;
+    let (head, n) = read_magic(path, &mut input)?;
     let input = Reread {
         head,
         len: n,
@@ -344,17 +339,9 @@ impl<R: Read> Read for Reread<R> {
             return self.inner.read(buf);
         }
         self.first = false;
-        let mut n = self.len.min(buf.len());
+        let n = self.len.min(buf.len());
         buf[..n].copy_from_slice(&self.head[..n]);
-        while n < buf.len() {
-            match self.inner.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(n)
+        Ok(n + fill(&mut self.inner, &mut buf[n..]).map_err(|(_, e)| e)?)
     }
 }
 

@@ -115,6 +115,22 @@ pub struct FlowMeta {
 }
 
 impl FlowMeta {
+    /// A flow first seen at `ts` in a packet from `src` to `dst` (with these TCP flags), its
+    /// roles decided by [`decide_roles`]; the table numbers it when it is inserted.
+    pub fn new(key: FlowKey, src: SocketAddr, dst: SocketAddr, syn: bool, ack: bool, ts: Timestamp) -> Self {
+        let (client, server, roles) = decide_roles(src, dst, syn, ack);
+        FlowMeta {
+            id: 0,
+            key,
+            client,
+            server,
+            roles,
+            first_seen: ts,
+            last_seen: ts,
+            closed_at: None,
+        }
+    }
+
     pub fn dir_of(&self, src: SocketAddr) -> Dir {
         if src == self.client {
             Dir::ToServer
@@ -234,25 +250,6 @@ impl<T> FlowTable<T> {
         }
     }
 
-    /// Inserts a new flow, evicting the least recently seen eighth of the table first when it is
-    /// full (evicted flows are passed to `on_evict`).
-    pub fn insert(
-        &mut self,
-        mut meta: FlowMeta,
-        state: T,
-        on_evict: &mut dyn FnMut(Flow<T>, Eviction),
-    ) -> &mut Flow<T> {
-        if self.flows.len() >= self.max_flows {
-            self.evict_capacity(on_evict);
-        }
-        meta.id = self.next_id;
-        self.next_id += self.id_step;
-        self.created += 1;
-        let key = meta.key;
-        self.flows.insert(key, Flow { meta, state });
-        self.flows.get_mut(&key).expect("just inserted")
-    }
-
     /// Removes the `n` least recently seen flows (memory pressure), passing them to `on_evict`.
     pub fn evict_oldest(&mut self, n: usize, on_evict: &mut dyn FnMut(Flow<T>, Eviction)) {
         let n = n.min(self.flows.len());
@@ -370,7 +367,7 @@ mod tests {
             t.number_from(first, step);
             (0..3)
                 .map(|i| {
-                    t.insert(meta(i, 0), (), &mut |_, _| {});
+                    t.get_or_insert(meta(i, 0).key, || (meta(i, 0), ()), &mut |_, _| {});
                     t.peek(&meta(i, 0).key).unwrap().meta.id
                 })
                 .collect::<Vec<_>>()
@@ -385,9 +382,8 @@ mod tests {
         let mut t: FlowTable<()> = FlowTable::new(8);
         let mut evicted = Vec::new();
         for i in 0..9 {
-            t.insert(meta(i, u64::from(i)), (), &mut |f, why| {
-                evicted.push((f.meta.last_seen.0, why))
-            });
+            let m = meta(i, u64::from(i));
+            t.get_or_insert(m.key, || (m, ()), &mut |f, why| evicted.push((f.meta.last_seen.0, why)));
         }
         assert_eq!(evicted, vec![(0, Eviction::Capacity)]);
         assert_eq!(t.len(), 8);
