@@ -588,17 +588,17 @@ impl Engine {
         self.last_sweep = now;
         let tcp_idle = self.limits.tcp_idle_timeout_us.saturating_mul(1000);
         let udp_idle = self.limits.udp_idle_timeout_us.saturating_mul(1000);
-        let mut gone = Vec::new();
-        self.flows.sweep(
+        let gone = self.flows.expired(
             now,
             &|k: &FlowKey| {
                 if k.proto == PROTO_TCP { tcp_idle } else { udp_idle }
             },
             self.limits.tcp_closed_linger_us.saturating_mul(1000),
-            &mut |f, why| gone.push((f, why)),
         );
-        for (f, why) in gone {
-            self.end_flow(f, why, now);
+        for (k, why) in gone {
+            if let Some(f) = self.flows.remove_expired(&k, why) {
+                self.end_flow(f, why, now);
+            }
         }
         self.kernel.lock().sweep(now, tcp_idle);
         self.tls

@@ -191,9 +191,28 @@ pub struct HttpMessage {
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
     pub complete: bool,
+    /// What the parser noted about the head while parsing it ([`head_facts`] bits), so that
+    /// later passes need not scan it again; 0 (nothing known) on messages built elsewhere.
+    pub head_facts: u8,
+}
+
+/// Facts about an HTTP/1 head, noted by the parser from the fields it reads anyway.
+pub mod head_facts {
+    /// The parser set the bits below; without it nothing is known and the head is scanned.
+    pub const KNOWN: u8 = 1;
+    /// A field name the default redaction rules may change: a credential header
+    /// ([`crate::redact::SECRET_HEADERS`]) or a URL header.
+    pub const REDACTABLE_NAME: u8 = 2;
+    /// A `Content-Type` that mentions `dns-message` (DNS over HTTPS), in any case.
+    pub const DNS_MESSAGE: u8 = 4;
 }
 
 impl HttpMessage {
+    /// Whether the parser noted `fact` ([`head_facts`]); `None` when it noted nothing.
+    pub fn head_fact(&self, fact: u8) -> Option<bool> {
+        (self.head_facts & head_facts::KNOWN != 0).then_some(self.head_facts & fact != 0)
+    }
+
     fn heap_bytes(&self) -> usize {
         use crate::memory::alloc_size;
         alloc_size(self.head.len()) + alloc_size(self.body.len()) + alloc_size(self.trailers.len())

@@ -81,6 +81,29 @@ pub const SECRET_SUFFIXES: &[&str] = &["password", "passwd", "secret", "token", 
 /// Headers whose values are URLs: their query parameters are redacted like the request target's.
 const URL_HEADERS: &[&str] = &["referer", "location", "content-location"];
 
+/// Whether the default rules may change a field of this name (a credential or URL header).
+/// Called by the HTTP/1 parser for every field it reads, so that redaction need not scan the
+/// heads that hold none ([`crate::entry::head_facts::REDACTABLE_NAME`]).
+pub fn default_redactable_name(name: &str) -> bool {
+    // By length: most fields are ruled out by it, the rest by a byte or two. Kept equal to
+    // SECRET_HEADERS and URL_HEADERS by a test.
+    let names: &[&str] = match name.len() {
+        6 => &["cookie"],
+        7 => &["api-key", "referer"],
+        8 => &["location"],
+        9 => &["x-api-key"],
+        10 => &["set-cookie"],
+        12 => &["x-auth-token", "x-csrf-token", "x-xsrf-token"],
+        13 => &["authorization", "private-token", "x-vault-token"],
+        14 => &["x-access-token", "x-goog-api-key"],
+        16 => &["content-location"],
+        19 => &["proxy-authorization"],
+        20 => &["x-amz-security-token"],
+        _ => return false,
+    };
+    names.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name.as_bytes()))
+}
+
 /// `[redacted len=N id=abcd1234]`: equal values get equal ids within one run.
 pub fn redact_value(v: &str) -> String {
     redact_bytes(v.as_bytes())
@@ -127,6 +150,10 @@ pub struct Redaction {
     pub suffixes: Vec<String>,
     /// Normalized field names never redacted (exceptions to the suffixes and the list).
     pub keep_fields: Vec<String>,
+    /// `headers` holds a name beyond [`SECRET_HEADERS`]: the parser's
+    /// [`crate::entry::head_facts::REDACTABLE_NAME`] (which knows the defaults only) cannot
+    /// rule a head out.
+    beyond_defaults: bool,
 }
 
 impl Default for Redaction {
@@ -137,6 +164,7 @@ impl Default for Redaction {
             fields: SECRET_FIELDS.iter().map(|s| s.to_string()).collect(),
             suffixes: SECRET_SUFFIXES.iter().map(|s| s.to_string()).collect(),
             keep_fields: Vec::new(),
+            beyond_defaults: false,
         }
     }
 }
@@ -185,6 +213,7 @@ impl Redaction {
             .filter(|f| !f.is_empty())
             .collect();
         r.fields.retain(|f| !r.keep_fields.contains(f));
+        r.beyond_defaults = r.headers.iter().any(|h| !SECRET_HEADERS.contains(&h.as_str()));
         r
     }
 
@@ -198,11 +227,32 @@ impl Redaction {
         if !self.enabled {
             return false;
         }
-        let n = normalize_name(name);
-        if n.is_empty() || self.keep_fields.contains(&n) {
+        self.secret_normalized(&normalize_name(name))
+    }
+
+    /// [`Self::secret_field`] of a name already through [`normalize_name`].
+    fn secret_normalized(&self, n: &str) -> bool {
+        if n.is_empty() || self.keep_fields.iter().any(|k| k == n) {
             return false;
         }
-        self.fields.contains(&n) || self.suffixes.iter().any(|s| n.ends_with(s.as_str()))
+        self.fields.iter().any(|f| f == n) || self.suffixes.iter().any(|s| n.ends_with(s.as_str()))
+    }
+
+    /// [`Self::secret_field`] of a query or form parameter's name as written (percent-encoded).
+    /// Most names are short plain ASCII: those are normalized on the stack, with no allocation.
+    fn secret_param(&self, raw: &str) -> bool {
+        const MAX: usize = 64;
+        if raw.len() > MAX || !raw.is_ascii() || raw.contains(['%', '+']) {
+            return self.secret_field(&percent_decode(raw));
+        }
+        let mut buf = [0u8; MAX];
+        let mut n = 0;
+        for b in raw.bytes().filter(|b| !matches!(b, b'-' | b'_' | b'.' | b' ')) {
+            buf[n] = b.to_ascii_lowercase();
+            n += 1;
+        }
+        // ASCII in, ASCII out.
+        std::str::from_utf8(&buf[..n]).is_ok_and(|norm| self.secret_normalized(norm))
     }
 
     /// A header value as it may be shown.
@@ -254,13 +304,19 @@ impl Redaction {
         if !self.enabled {
             return (Cow::Borrowed(s), 0);
         }
+        let secret = |part: &str| match part.split_once('=') {
+            Some((name, value)) => !value.is_empty() && !is_marker(value) && self.secret_param(name),
+            None => false,
+        };
+        // Most query strings hold no credential: say so without building anything.
+        if !s.split('&').any(secret) {
+            return (Cow::Borrowed(s), 0);
+        }
         let mut n = 0;
         let parts: Vec<Cow<'_, str>> = s
             .split('&')
             .map(|part| match part.split_once('=') {
-                Some((name, value))
-                    if !value.is_empty() && !is_marker(value) && self.secret_field(&percent_decode(name)) =>
-                {
+                Some((name, value)) if secret(part) => {
                     n += 1;
                     Cow::Owned(format!("{name}={}", redact_url_value(value)))
                 }
@@ -350,7 +406,11 @@ impl Redaction {
                     n += k;
                 }
                 for m in [h.request.as_mut(), h.response.as_mut()].into_iter().flatten() {
-                    if let Some((head, k)) = self.http1_head(&m.head) {
+                    // The parser saw every field name: a head without one the rules may change
+                    // is only looked at for its request target.
+                    let names = self.beyond_defaults
+                        || m.head_fact(crate::entry::head_facts::REDACTABLE_NAME) != Some(false);
+                    if let Some((head, k)) = self.http1_head(&m.head, names) {
                         m.head = head.into();
                         n += k;
                     }
@@ -388,11 +448,14 @@ impl Redaction {
 
     /// An HTTP/1 head (start line, fields, empty line) with its request target and credential
     /// header values redacted; `None` when nothing changes.
-    fn http1_head(&self, head: &[u8]) -> Option<(Vec<u8>, Redacted)> {
+    /// `names`: the field names may include one the rules change (false when the parser
+    /// found none).
+    fn http1_head(&self, head: &[u8], names: bool) -> Option<(Vec<u8>, Redacted)> {
         let line_end = memchr::memchr(b'\n', head).map_or(head.len(), |i| i + 1);
         let (start, fields) = head.split_at(line_end);
+        let fields_change = names && self.fields_may_change(fields);
         // Most heads hold nothing to redact: say so without building a copy.
-        if memchr::memchr(b'?', start).is_none() && !self.fields_may_change(fields) {
+        if memchr::memchr(b'?', start).is_none() && !fields_change {
             return None;
         }
         let mut n = 0;
@@ -412,7 +475,7 @@ impl Redaction {
             },
             None => out.extend_from_slice(start),
         }
-        match self.http1_fields(fields) {
+        match fields_change.then(|| self.http1_fields(fields)).flatten() {
             Some((f, k)) => {
                 out.extend_from_slice(&f);
                 n += k;
@@ -751,6 +814,57 @@ mod tests {
         assert!(a.starts_with("[redacted len=7 id=") && a.ends_with(']'), "{a}");
         // Not the unkeyed SHA-256 prefix (f52fbd32 for "hunter2") an attacker could precompute.
         assert!(!a.contains("f52fbd32"));
+    }
+
+    #[test]
+    fn the_parsers_name_table_is_the_default_rules() {
+        let all: Vec<&str> = SECRET_HEADERS.iter().chain(URL_HEADERS).copied().collect();
+        for h in &all {
+            assert!(default_redactable_name(h), "{h}");
+            assert!(default_redactable_name(&h.to_ascii_uppercase()), "{h}");
+        }
+        for other in ["content-type", "server", "accept", "user-agent", "connection", "host", "cookies", "x-api-keys"] {
+            assert!(!default_redactable_name(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn stored_heads_are_redacted_whatever_the_parser_noted() {
+        use crate::entry::{Detail, Entry, HttpMessage, HttpTxn, head_facts};
+        // A head the parser says has no credential name is still looked at for its target; a
+        // rule beyond the defaults looks at every head.
+        let head = b"GET /a?token=s3cret HTTP/1.1\r\nX-Custom: hush\r\n\r\n".to_vec();
+        let entry = || Entry {
+            id: 0,
+            ts: crate::time::Timestamp(1),
+            protocol: crate::entry::Protocol::Http11,
+            transport: crate::entry::Transport::Tcp,
+            src: "10.0.0.1:1000".parse().unwrap(),
+            dst: "10.0.0.2:80".parse().unwrap(),
+            flow_id: 1,
+            elapsed_us: None,
+            detail: Detail::Http(Box::new(HttpTxn {
+                request: Some(HttpMessage {
+                    head: head.clone().into(),
+                    head_facts: head_facts::KNOWN,
+                    ..HttpMessage::default()
+                }),
+                ..HttpTxn::default()
+            })),
+            peers: Default::default(),
+            tls: false,
+            decrypted: false,
+            tls_conn: None,
+        };
+        let mut e: Entry = entry();
+        assert_eq!(Redaction::default().entry(&mut e), 1);
+        let text = String::from_utf8_lossy(&e.http().unwrap().request.as_ref().unwrap().head).into_owned();
+        assert!(!text.contains("s3cret") && text.contains("hush"), "{text}");
+        let custom = Redaction::with_rules(true, &["x-custom".into()], &[], &[], &[]);
+        let mut e = entry();
+        assert_eq!(custom.entry(&mut e), 2);
+        let text = String::from_utf8_lossy(&e.http().unwrap().request.as_ref().unwrap().head).into_owned();
+        assert!(!text.contains("s3cret") && !text.contains("hush"), "{text}");
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! page faults for fresh 4 KiB pages; jemalloc with huge pages took 1.17.
 //!
 //! - `thp:always` backs jemalloc's extents with 2 MiB pages (one fault instead of 512);
-//! - `dirty_decay_ms:1000`/`muzzy_decay_ms:0`: freed pages go back to the kernel within a
-//!   second, so the resident set follows the store's budget;
+//! - `dirty_decay_ms:10000`/`muzzy_decay_ms:0`: freed pages go back to the kernel within ten
+//!   seconds, so the resident set follows the store's budget. With one second, an import that
+//!   evicts as fast as it inserts gave back huge pages it needed again a moment later and
+//!   faulted fresh zeroed ones in: up to 0.35 CPU-s more per GB, in one run out of three;
 //! - [`purge`] returns every free page at once: the engine calls it (through
 //!   `capture_core::memory::set_trim`) after shedding load under `--max-memory`;
 //! - [`strict`], for `--max-memory`: no huge pages and freed pages returned at once, because a
@@ -20,7 +22,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// Read by jemalloc at its first allocation (the `_rjem_` prefix is tikv-jemalloc-sys's).
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-pub static malloc_conf: &[u8] = b"thp:always,metadata_thp:auto,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+pub static malloc_conf: &[u8] = b"thp:always,metadata_thp:auto,dirty_decay_ms:10000,muzzy_decay_ms:0\0";
 
 /// Returns the free pages of every arena to the kernel.
 pub fn purge() {

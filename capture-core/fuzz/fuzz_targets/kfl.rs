@@ -23,6 +23,7 @@ fn message(head: &str, body_size: u64) -> HttpMessage {
         first_ts: Timestamp(1_768_471_200_000_000_000),
         last_ts: Timestamp(1_768_471_200_003_000_000),
         complete: true,
+        head_facts: 0,
     }
 }
 

@@ -35,6 +35,7 @@ fn msg(head: &str, body_size: u64, ts: Timestamp) -> HttpMessage {
         first_ts: ts,
         last_ts: ts,
         complete: true,
+        head_facts: 0,
     }
 }
 

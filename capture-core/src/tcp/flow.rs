@@ -278,6 +278,22 @@ impl<T> FlowTable<T> {
         linger_ns: u64,
         on_evict: &mut dyn FnMut(Flow<T>, Eviction),
     ) {
+        for (k, why) in self.expired(now, idle_timeout_ns, linger_ns) {
+            if let Some(f) = self.remove_expired(&k, why) {
+                on_evict(f, why);
+            }
+        }
+    }
+
+    /// The flows [`Self::sweep`] would evict, by key. With [`Self::remove_expired`], for a caller
+    /// that ends each flow as it leaves: collecting the flows themselves first moved every
+    /// flow's state twice more and grew a vector of them once a second.
+    pub fn expired(
+        &self,
+        now: Timestamp,
+        idle_timeout_ns: &dyn Fn(&FlowKey) -> u64,
+        linger_ns: u64,
+    ) -> Vec<(FlowKey, Eviction)> {
         let mut gone: Vec<(FlowKey, Eviction)> = Vec::new();
         for (k, f) in &self.flows {
             if let Some(c) = f.meta.closed_at
@@ -290,15 +306,17 @@ impl<T> FlowTable<T> {
                 gone.push((*k, Eviction::Idle));
             }
         }
-        for (k, why) in gone {
-            if let Some(f) = self.flows.remove(&k) {
-                match why {
-                    Eviction::Closed => self.evicted_closed += 1,
-                    _ => self.evicted_idle += 1,
-                }
-                on_evict(f, why);
-            }
+        gone
+    }
+
+    /// Removes one flow [`Self::expired`] named, counting why it left.
+    pub fn remove_expired(&mut self, key: &FlowKey, why: Eviction) -> Option<Flow<T>> {
+        let f = self.flows.remove(key)?;
+        match why {
+            Eviction::Closed => self.evicted_closed += 1,
+            _ => self.evicted_idle += 1,
         }
+        Some(f)
     }
 
     /// Removes every flow (end of capture), oldest first.

@@ -215,6 +215,7 @@ fn h2_as_http(m: &H2Message, start_line: String) -> HttpMessage {
         first_ts: m.first_ts,
         last_ts: m.last_ts,
         complete: m.complete,
+        head_facts: 0,
     }
 }
 

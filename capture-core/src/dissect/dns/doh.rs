@@ -87,7 +87,12 @@ pub fn dns_entry_of(e: &Entry, caps: &Caps) -> Option<Entry> {
                     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"dns-message"));
                 static UPPER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
                     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"DNS-MESSAGE"));
-                let mentioned = LOWER.find(&m.head).is_some() || UPPER.find(&m.head).is_some();
+                // The parser noted it when it parsed the head; only heads built elsewhere are
+                // searched.
+                let mentioned = match m.head_fact(crate::entry::head_facts::DNS_MESSAGE) {
+                    Some(known) => known,
+                    None => LOWER.find(&m.head).is_some() || UPPER.find(&m.head).is_some(),
+                };
                 mentioned.then(|| m.header("content-type")).flatten()
             };
             let req_ct = h.request.as_ref().and_then(content_type);

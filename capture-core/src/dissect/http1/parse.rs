@@ -185,6 +185,8 @@ pub struct Common {
     pub other_transfer_coding: bool,
     pub connection_close: bool,
     pub upgrade: Option<String>,
+    /// [`crate::entry::head_facts`] bits, `KNOWN` set.
+    pub facts: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,13 +221,22 @@ fn parser_config() -> httparse::ParserConfig {
 }
 
 fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadError> {
+    use crate::entry::head_facts;
     let mut c = Common {
         minor,
+        facts: head_facts::KNOWN,
         ..Common::default()
     };
     for h in headers {
         let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
+        if crate::redact::default_redactable_name(name) {
+            c.facts |= head_facts::REDACTABLE_NAME;
+        }
+        if name.eq_ignore_ascii_case("content-type") {
+            if mentions_dns_message(h.value) {
+                c.facts |= head_facts::DNS_MESSAGE;
+            }
+        } else if name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value)
                 .map_err(|_| HeadError::BadContentLength)?
                 .trim();
@@ -254,6 +265,12 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
         }
     }
     Ok(c)
+}
+
+/// Whether a field value holds `dns-message`, in any case.
+fn mentions_dns_message(v: &[u8]) -> bool {
+    const M: &[u8] = b"dns-message";
+    v.len() >= M.len() && v.windows(M.len()).any(|w| w.eq_ignore_ascii_case(M))
 }
 
 /// Parses a complete request header block.
@@ -553,6 +570,21 @@ impl ChunkedDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heads_note_credential_names_and_dns_messages() {
+        use crate::entry::head_facts::{DNS_MESSAGE, KNOWN, REDACTABLE_NAME};
+        let facts = |h: &str| parse_request_head(h.as_bytes(), 100).unwrap().common.facts;
+        assert_eq!(facts("GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n"), KNOWN);
+        assert_eq!(facts("GET / HTTP/1.1\r\nCOOKIE: a=1\r\n\r\n"), KNOWN | REDACTABLE_NAME);
+        assert_eq!(facts("GET / HTTP/1.1\r\nreferer: /x\r\n\r\n"), KNOWN | REDACTABLE_NAME);
+        assert_eq!(
+            facts("POST /q HTTP/1.1\r\nContent-Type: Application/DNS-Message\r\n\r\n"),
+            KNOWN | DNS_MESSAGE
+        );
+        let resp = parse_response_head(b"HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\n\r\n", 100).unwrap();
+        assert_eq!(resp.common.facts, KNOWN | REDACTABLE_NAME);
+    }
 
     #[test]
     fn probes() {

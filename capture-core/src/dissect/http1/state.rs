@@ -58,16 +58,18 @@ struct MsgBuilder {
     first_ts: Timestamp,
     last_ts: Timestamp,
     complete: bool,
+    facts: u8,
 }
 
 impl MsgBuilder {
-    fn new(head: &[u8], first_ts: Timestamp, ts: Timestamp, chunked: bool) -> Self {
+    fn new(head: &[u8], first_ts: Timestamp, ts: Timestamp, common: &parse::Common) -> Self {
         MsgBuilder {
+            facts: common.facts,
             head: head.to_vec(),
             body: Vec::new(),
             body_size: 0,
             truncated: false,
-            chunked,
+            chunked: common.chunked,
             trailers: Vec::new(),
             first_ts,
             last_ts: ts,
@@ -103,6 +105,7 @@ impl MsgBuilder {
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             complete: self.complete,
+            head_facts: self.facts,
         }
     }
 }
@@ -295,7 +298,7 @@ impl Http1Session {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let mut req = MsgBuilder::new(head, first_ts, ts, rh.common.chunked);
+        let mut req = MsgBuilder::new(head, first_ts, ts, &rh.common);
         let body = match framing {
             Framing::None | Framing::Close => {
                 req.complete = true;
@@ -361,7 +364,7 @@ impl Http1Session {
         }
         txn.txn.status = Some(status);
         txn.txn.reason = Some(rh.reason.into_boxed_str());
-        let mut resp = MsgBuilder::new(head, first_ts, ts, rh.common.chunked);
+        let mut resp = MsgBuilder::new(head, first_ts, ts, &rh.common);
         let method = txn.txn.method.as_deref();
         let connect_ok = method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT")) && (200..300).contains(&status);
         if status == 101 || connect_ok {
