@@ -84,6 +84,7 @@ const URL_HEADERS: &[&str] = &["referer", "location", "content-location"];
 /// Whether the default rules may change a field of this name (a credential or URL header).
 /// Called by the HTTP/1 parser for every field it reads, so that redaction need not scan the
 /// heads that hold none ([`crate::entry::head_facts::REDACTABLE_NAME`]).
+#[inline]
 pub fn default_redactable_name(name: &str) -> bool {
     // By length: most fields are ruled out by it, the rest by a byte or two. Kept equal to
     // SECRET_HEADERS and URL_HEADERS by a test.
@@ -101,7 +102,11 @@ pub fn default_redactable_name(name: &str) -> bool {
         20 => &["x-amz-security-token"],
         _ => return false,
     };
-    names.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name.as_bytes()))
+    // The first byte before the rest: the standard comparison reads every byte.
+    let first = name.as_bytes()[0].to_ascii_lowercase();
+    names
+        .iter()
+        .any(|h| h.as_bytes()[0] == first && h.as_bytes().eq_ignore_ascii_case(name.as_bytes()))
 }
 
 /// `[redacted len=N id=abcd1234]`: equal values get equal ids within one run.
@@ -408,8 +413,10 @@ impl Redaction {
                 for m in [h.request.as_mut(), h.response.as_mut()].into_iter().flatten() {
                     // The parser saw every field name: a head without one the rules may change
                     // is only looked at for its request target.
-                    let names = self.beyond_defaults
-                        || m.head_fact(crate::entry::head_facts::REDACTABLE_NAME) != Some(false);
+                    let names = match self.beyond_defaults {
+                        true => None,
+                        false => m.head_fact(crate::entry::head_facts::REDACTABLE_NAME),
+                    };
                     if let Some((head, k)) = self.http1_head(&m.head, names) {
                         m.head = head.into();
                         n += k;
@@ -448,39 +455,47 @@ impl Redaction {
 
     /// An HTTP/1 head (start line, fields, empty line) with its request target and credential
     /// header values redacted; `None` when nothing changes.
-    /// `names`: the field names may include one the rules change (false when the parser
-    /// found none).
-    fn http1_head(&self, head: &[u8], names: bool) -> Option<(Vec<u8>, Redacted)> {
+    /// `names`: whether a field name is one the rules may change, when the parser knows
+    /// (`None`: look).
+    fn http1_head(&self, head: &[u8], names: Option<bool>) -> Option<(Vec<u8>, Redacted)> {
         let line_end = memchr::memchr(b'\n', head).map_or(head.len(), |i| i + 1);
         let (start, fields) = head.split_at(line_end);
-        let fields_change = names && self.fields_may_change(fields);
+        // A request line with a query: METHOD SP target SP version.
+        let target = memchr::memchr(b'?', start).and_then(|_| {
+            let l = std::str::from_utf8(start).ok()?;
+            let mut parts = l.splitn(3, ' ');
+            let (m, t, rest) = (parts.next()?, parts.next()?, parts.next()?);
+            if m.starts_with("HTTP/") {
+                return None;
+            }
+            match self.target(t) {
+                (Cow::Owned(t), k) => Some((format!("{m} {t} {rest}"), k)),
+                _ => None,
+            }
+        });
+        let fields = match names.unwrap_or_else(|| self.fields_may_change(fields)) {
+            true => self.redact_fields(fields).ok_or(fields),
+            false => Err(fields),
+        };
         // Most heads hold nothing to redact: say so without building a copy.
-        if memchr::memchr(b'?', start).is_none() && !fields_change {
+        if target.is_none() && fields.is_err() {
             return None;
         }
         let mut n = 0;
         let mut out = Vec::with_capacity(head.len() + 32);
-        // A request line: METHOD SP target SP version.
-        match std::str::from_utf8(start).ok().and_then(|l| {
-            let mut parts = l.splitn(3, ' ');
-            let (m, t, rest) = (parts.next()?, parts.next()?, parts.next()?);
-            (!m.starts_with("HTTP/")).then_some((m, t, rest))
-        }) {
-            Some((m, t, rest)) => match self.target(t) {
-                (Cow::Owned(t), k) => {
-                    out.extend_from_slice(format!("{m} {t} {rest}").as_bytes());
-                    n += k;
-                }
-                _ => out.extend_from_slice(start),
-            },
+        match target {
+            Some((line, k)) => {
+                out.extend_from_slice(line.as_bytes());
+                n += k;
+            }
             None => out.extend_from_slice(start),
         }
-        match fields_change.then(|| self.http1_fields(fields)).flatten() {
-            Some((f, k)) => {
+        match fields {
+            Ok((f, k)) => {
                 out.extend_from_slice(&f);
                 n += k;
             }
-            None => out.extend_from_slice(fields),
+            Err(f) => out.extend_from_slice(f),
         }
         (n > 0).then_some((out, n))
     }
@@ -497,6 +512,9 @@ impl Redaction {
     }
 
     fn fields_may_change(&self, fields: &[u8]) -> bool {
+        if fields.is_empty() {
+            return false;
+        }
         // Most lines are ruled out by the length of their name.
         let lengths = self.name_lengths();
         // One pass over the colons and line ends: the first colon of a line ends its name.
@@ -534,6 +552,11 @@ impl Redaction {
         if !self.fields_may_change(fields) {
             return None;
         }
+        self.redact_fields(fields)
+    }
+
+    /// [`Self::http1_fields`] without first looking at the names.
+    fn redact_fields(&self, fields: &[u8]) -> Option<(Vec<u8>, Redacted)> {
         let mut out = Vec::with_capacity(fields.len() + 32);
         let mut n = 0;
         for line in fields.split_inclusive(|&b| b == b'\n') {

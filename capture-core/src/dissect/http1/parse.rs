@@ -185,6 +185,10 @@ pub struct Common {
     pub other_transfer_coding: bool,
     pub connection_close: bool,
     pub upgrade: Option<String>,
+    /// The index of the first `Host` field.
+    pub host_at: Option<usize>,
+    /// `Expect: 100-continue`.
+    pub expect_continue: bool,
     /// [`crate::entry::head_facts`] bits, `KNOWN` set.
     pub facts: u8,
 }
@@ -206,7 +210,16 @@ pub struct ResponseHead {
 }
 
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    text(b).into_owned()
+}
+
+/// A field value as text, borrowed when it is UTF-8 (checked by `from_utf8`'s ASCII fast path;
+/// `from_utf8_lossy` walks the bytes in chunks even when they are valid).
+fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 fn parser_config() -> httparse::ParserConfig {
@@ -227,50 +240,79 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
         facts: head_facts::KNOWN,
         ..Common::default()
     };
-    for h in headers {
+    for (i, h) in headers.iter().enumerate() {
         let name = h.name;
         if crate::redact::default_redactable_name(name) {
             c.facts |= head_facts::REDACTABLE_NAME;
         }
-        if name.eq_ignore_ascii_case("content-type") {
-            if mentions_dns_message(h.value) {
-                c.facts |= head_facts::DNS_MESSAGE;
+        // One comparison at most per field: the names read here have different lengths.
+        // The first byte first: the standard comparison reads the whole name even when that
+        // differs.
+        let is = |n: &str| name.as_bytes()[0].to_ascii_lowercase() == n.as_bytes()[0] && name.eq_ignore_ascii_case(n);
+        match name.len() {
+            4 if is("host") => {
+                c.host_at.get_or_insert(i);
             }
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .map_err(|_| HeadError::BadContentLength)?
-                .trim();
-            // A list of identical values is allowed (RFC 9110 §8.6); different values are not.
-            let mut parsed: Option<u64> = None;
-            for part in v.split(',') {
-                let n: u64 = part.trim().parse().map_err(|_| HeadError::BadContentLength)?;
-                if parsed.is_some_and(|p| p != n) || c.content_length.is_some_and(|p| p != n) {
+            6 if is("expect") => c.expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue"),
+            7 if is("upgrade") => c.upgrade = Some(lossy(h.value).trim().to_string()),
+            10 if is("connection") => {
+                let v = h.value;
+                // `keep-alive` and `close` alone are most of them.
+                if v.eq_ignore_ascii_case(b"close") {
+                    c.connection_close = true;
+                } else if !v.eq_ignore_ascii_case(b"keep-alive")
+                    && text(v).split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+                {
+                    c.connection_close = true;
+                }
+            }
+            12 if is("content-type") => {
+                if mentions_dns_message(h.value) {
+                    c.facts |= head_facts::DNS_MESSAGE;
+                }
+            }
+            14 if is("content-length") => {
+                let n = content_length(h.value)?;
+                if c.content_length.is_some_and(|p| p != n) {
                     return Err(HeadError::BadContentLength);
                 }
-                parsed = Some(n);
+                c.content_length = Some(n);
             }
-            c.content_length = parsed;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            let v = String::from_utf8_lossy(h.value);
-            let last = v.split(',').map(str::trim).rfind(|s| !s.is_empty()).unwrap_or("");
-            c.chunked = last.eq_ignore_ascii_case("chunked");
-            c.other_transfer_coding = !c.chunked && !last.is_empty();
-        } else if name.eq_ignore_ascii_case("connection") {
-            let v = String::from_utf8_lossy(h.value);
-            if v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")) {
-                c.connection_close = true;
+            17 if is("transfer-encoding") => {
+                let v = text(h.value);
+                let last = v.split(',').map(str::trim).rfind(|s| !s.is_empty()).unwrap_or("");
+                c.chunked = last.eq_ignore_ascii_case("chunked");
+                c.other_transfer_coding = !c.chunked && !last.is_empty();
             }
-        } else if name.eq_ignore_ascii_case("upgrade") {
-            c.upgrade = Some(lossy(h.value).trim().to_string());
+            _ => {}
         }
     }
     Ok(c)
 }
 
+/// A `Content-Length` value: digits, or a list of identical values (RFC 9110 §8.6).
+fn content_length(v: &[u8]) -> Result<u64, HeadError> {
+    // Plain digits, the usual case, without the text handling below.
+    if !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit) {
+        return Ok(v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')));
+    }
+    let v = std::str::from_utf8(v).map_err(|_| HeadError::BadContentLength)?.trim();
+    let mut parsed: Option<u64> = None;
+    for part in v.split(',') {
+        let n: u64 = part.trim().parse().map_err(|_| HeadError::BadContentLength)?;
+        if parsed.is_some_and(|p| p != n) {
+            return Err(HeadError::BadContentLength);
+        }
+        parsed = Some(n);
+    }
+    parsed.ok_or(HeadError::BadContentLength)
+}
+
 /// Whether a field value holds `dns-message`, in any case.
 fn mentions_dns_message(v: &[u8]) -> bool {
     const M: &[u8] = b"dns-message";
-    v.len() >= M.len() && v.windows(M.len()).any(|w| w.eq_ignore_ascii_case(M))
+    // Only where a `d` is: comparing every window cost more than the rest of the head.
+    memchr::memchr2_iter(b'd', b'D', v).any(|i| v.get(i..i + M.len()).is_some_and(|w| w.eq_ignore_ascii_case(M)))
 }
 
 /// Parses a complete request header block.
@@ -287,15 +329,8 @@ pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead
     }
     let minor = req.version.unwrap_or(1);
     let common = common(req.headers, minor)?;
-    let mut host = None;
-    let mut expect_continue = false;
-    for h in req.headers.iter() {
-        if host.is_none() && h.name.eq_ignore_ascii_case("host") {
-            host = Some(lossy(h.value));
-        } else if h.name.eq_ignore_ascii_case("expect") && h.value.eq_ignore_ascii_case(b"100-continue") {
-            expect_continue = true;
-        }
-    }
+    let host = common.host_at.map(|i| lossy(req.headers[i].value));
+    let expect_continue = common.expect_continue;
     Ok(RequestHead {
         method: req.method.unwrap_or_default().to_string(),
         target: req.path.unwrap_or_default().to_string(),
