@@ -846,7 +846,16 @@ mod tests {
             assert!(default_redactable_name(h), "{h}");
             assert!(default_redactable_name(&h.to_ascii_uppercase()), "{h}");
         }
-        for other in ["content-type", "server", "accept", "user-agent", "connection", "host", "cookies", "x-api-keys"] {
+        for other in [
+            "content-type",
+            "server",
+            "accept",
+            "user-agent",
+            "connection",
+            "host",
+            "cookies",
+            "x-api-keys",
+        ] {
             assert!(!default_redactable_name(other), "{other}");
         }
     }

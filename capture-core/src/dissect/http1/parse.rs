@@ -258,19 +258,11 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
             10 if is("connection") => {
                 let v = h.value;
                 // `keep-alive` and `close` alone are most of them.
-                if v.eq_ignore_ascii_case(b"close") {
-                    c.connection_close = true;
-                } else if !v.eq_ignore_ascii_case(b"keep-alive")
-                    && text(v).split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
-                {
-                    c.connection_close = true;
-                }
+                c.connection_close |= v.eq_ignore_ascii_case(b"close")
+                    || (!v.eq_ignore_ascii_case(b"keep-alive")
+                        && text(v).split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
             }
-            12 if is("content-type") => {
-                if mentions_dns_message(h.value) {
-                    c.facts |= head_facts::DNS_MESSAGE;
-                }
-            }
+            12 if is("content-type") && mentions_dns_message(h.value) => c.facts |= head_facts::DNS_MESSAGE,
             14 if is("content-length") => {
                 let n = content_length(h.value)?;
                 if c.content_length.is_some_and(|p| p != n) {
