@@ -17,6 +17,7 @@
 // call without pointers), audited and allowed there.
 #![deny(unsafe_code)]
 
+pub mod ascii;
 pub mod content;
 pub mod dissect;
 pub mod endpoint;

@@ -102,11 +102,9 @@ pub fn default_redactable_name(name: &str) -> bool {
         20 => &["x-amz-security-token"],
         _ => return false,
     };
-    // The first byte before the rest: the standard comparison reads every byte.
-    let first = name.as_bytes()[0].to_ascii_lowercase();
     names
         .iter()
-        .any(|h| h.as_bytes()[0] == first && h.as_bytes().eq_ignore_ascii_case(name.as_bytes()))
+        .any(|h| crate::ascii::eq_lower(name.as_bytes(), h.as_bytes()))
 }
 
 /// `[redacted len=N id=abcd1234]`: equal values get equal ids within one run.

@@ -246,9 +246,7 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
             c.facts |= head_facts::REDACTABLE_NAME;
         }
         // One comparison at most per field: the names read here have different lengths.
-        // The first byte first: the standard comparison reads the whole name even when that
-        // differs.
-        let is = |n: &str| name.as_bytes()[0].to_ascii_lowercase() == n.as_bytes()[0] && name.eq_ignore_ascii_case(n);
+        let is = |n: &str| crate::ascii::eq_lower(name.as_bytes(), n.as_bytes());
         match name.len() {
             4 if is("host") => {
                 c.host_at.get_or_insert(i);
