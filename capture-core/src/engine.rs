@@ -732,12 +732,16 @@ impl Engine {
     fn store_entries(&mut self, wait: bool) {
         self.prepare_entries();
         let store = &self.shared.store;
-        // What waits is counted only when the store was busy (it counts entries as they go in).
-        if !wait
-            && (store.try_insert_batch(&mut self.ready)
-                || self.ready.iter().map(Entry::memory_bytes).sum::<usize>() < store.budget() / 16)
-        {
-            return;
+        if !wait {
+            if store.try_insert_batch(&mut self.ready) {
+                return;
+            }
+            self.stats.store_busy += 1;
+            // What waits is counted only when the store was busy (it counts entries as they go in).
+            if self.ready.iter().map(Entry::memory_bytes).sum::<usize>() < store.budget() / 16 {
+                return;
+            }
+            self.stats.store_waits += 1;
         }
         store.insert_batch(&mut self.ready);
     }
@@ -849,6 +853,7 @@ impl Engine {
         }
         e.tls = self.tls.stats;
         e.tls_open = self.tls.len() as u64;
+        self.stats.entries_waiting = self.ready.len() as u64;
         self.stats.flows_active = self.flows.len() as u64;
         self.stats.flows_created = self.flows.created;
         self.stats.flows_evicted_idle = self.flows.evicted_idle;
@@ -1143,8 +1148,20 @@ mod tests {
         release_tx.send(()).unwrap();
         query.join().unwrap();
         let mut engine = capture.join().unwrap();
+        // What capture_status shows: the store was found busy, the capture never waited, and
+        // the entries held back are counted until they go in.
+        engine.publish();
+        let s = shared.stats.lock().clone();
+        assert!(
+            s.store_busy > 0 && s.store_waits == 0,
+            "{} {}",
+            s.store_busy,
+            s.store_waits
+        );
+        assert_eq!(s.entries_waiting, waiting as u64);
         engine.finish();
         assert_eq!(shared.store.len(), n);
         assert!(engine.ready.is_empty());
+        assert_eq!(shared.stats.lock().entries_waiting, 0);
     }
 }

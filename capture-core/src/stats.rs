@@ -82,6 +82,14 @@ pub struct Stats {
     pub entries_not_selected: u64,
     /// Addresses whose DNS-learned name was forgotten at `dns_names_max`.
     pub dns_names_forgotten: u64,
+    /// Times finished entries found the store busy (a query reading it) and waited in the
+    /// engine instead of stalling the capture.
+    pub store_busy: u64,
+    /// Times the capture waited for a busy store anyway, because the entries waiting reached a
+    /// sixteenth of its budget.
+    pub store_waits: u64,
+    /// Entries waiting for the store now (published with the other counters).
+    pub entries_waiting: u64,
     /// Live capture: frames the kernel delivered to the rings, and frames it dropped because a
     /// ring was full.
     pub kernel_packets: u64,
@@ -151,6 +159,9 @@ impl Stats {
         self.flows_reused += o.flows_reused;
         self.values_redacted += o.values_redacted;
         self.entries_not_selected += o.entries_not_selected;
+        self.store_busy += o.store_busy;
+        self.store_waits += o.store_waits;
+        self.entries_waiting += o.entries_waiting;
         self.memory.merge(&o.memory);
         self.flows_open_unlisted += o.flows_open_unlisted;
         self.add_reassembly(&o.reassembly);

@@ -324,6 +324,10 @@ fn capture_status_counts_everything() {
     assert_eq!(v["sources"][0]["kind"], "demo");
     assert!(v["store"]["entries"].as_u64().unwrap() > 100);
     assert_eq!(v["store"]["budget_bytes"], 256u64 << 20);
+    // Nothing queried the store while `call` read: nothing waited for it.
+    for k in ["store_busy", "capture_waited", "entries_waiting"] {
+        assert_eq!(v["store"][k], 0, "{k}");
+    }
     assert_eq!(v["drops"]["tcp_gap_bytes"], 0);
     assert!(v["limits"]["body_capture_bytes"].as_u64().is_some());
     let small = call_json(&["call", "--demo", "--store-memory", "64KiB", "capture_status"]);

@@ -154,6 +154,17 @@ pub struct StoreStatus {
     /// Entries not kept because neither end is a pod those select.
     #[serde(default)]
     pub entries_not_selected: u64,
+    /// Times finished entries found the store busy with a query and waited in the capture
+    /// engine rather than stall it.
+    #[serde(default)]
+    pub store_busy: u64,
+    /// Times the capture waited for a busy store anyway: the entries held back reached a
+    /// sixteenth of the budget.
+    #[serde(default)]
+    pub capture_waited: u64,
+    /// Entries finished but not yet in the store (waiting for a query to end).
+    #[serde(default)]
+    pub entries_waiting: u64,
 }
 
 /// The eBPF probes.
