@@ -154,14 +154,16 @@ pub mod http_flags {
 /// One HTTP/1.x request/response exchange.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HttpTxn {
-    pub method: Option<Box<str>>,
+    /// Shared: the dissector hands out one copy per method, and per host and reason phrase
+    /// while they repeat on a connection.
+    pub method: Option<std::sync::Arc<str>>,
     /// Request-target as on the wire.
     pub path: Option<Box<str>>,
     /// Host header as sent (port included when present).
-    pub host: Option<Box<str>>,
+    pub host: Option<std::sync::Arc<str>>,
     /// Final status (interim 1xx statuses are in `interim`).
     pub status: Option<u16>,
-    pub reason: Option<Box<str>>,
+    pub reason: Option<std::sync::Arc<str>>,
     pub request: Option<HttpMessage>,
     pub response: Option<HttpMessage>,
     pub interim: Vec<u16>,
@@ -341,11 +343,17 @@ impl Entry {
             Detail::Http(h) => {
                 use crate::memory::alloc_size;
                 let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| alloc_size(s.len()));
+                // A shared text is charged to its holders in equal parts, as they are when it
+                // is stored.
+                let shared = |s: &Option<std::sync::Arc<str>>| {
+                    s.as_ref()
+                        .map_or(0, |s| alloc_size(s.len() + 16) / std::sync::Arc::strong_count(s))
+                };
                 alloc_size(std::mem::size_of::<HttpTxn>())
-                    + text(&h.method)
+                    + shared(&h.method)
                     + text(&h.path)
-                    + text(&h.host)
-                    + text(&h.reason)
+                    + shared(&h.host)
+                    + shared(&h.reason)
                     + text(&h.upgrade)
                     + h.interim.capacity() * 2
                     + h.request.as_ref().map_or(0, HttpMessage::heap_bytes)

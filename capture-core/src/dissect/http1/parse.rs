@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 
 /// Methods recognised at the start of a request line. `PRI` is absent on purpose: it is the
 /// HTTP/2 preface.
-const METHODS: &[&[u8]] = &[
+pub(crate) const METHODS: &[&[u8]] = &[
     b"GET",
     b"POST",
     b"PUT",
@@ -193,19 +193,21 @@ pub struct Common {
     pub facts: u8,
 }
 
+/// A parsed request head, borrowing its texts from the head: the dissector decides what to
+/// copy (most of it repeats on a connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestHead {
-    pub method: String,
-    pub target: String,
-    pub host: Option<String>,
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    pub target: &'a str,
+    pub host: Option<std::borrow::Cow<'a, str>>,
     pub expect_continue: bool,
     pub common: Common,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
+pub struct ResponseHead<'a> {
     pub status: u16,
-    pub reason: String,
+    pub reason: &'a str,
     pub common: Common,
 }
 
@@ -306,7 +308,7 @@ fn mentions_dns_message(v: &[u8]) -> bool {
 }
 
 /// Parses a complete request header block.
-pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead, HeadError> {
+pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead<'_>, HeadError> {
     let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
     let storage = header_storage(&mut stack, &mut heap, max_headers);
@@ -319,11 +321,11 @@ pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead
     }
     let minor = req.version.unwrap_or(1);
     let common = common(req.headers, minor)?;
-    let host = common.host_at.map(|i| lossy(req.headers[i].value));
+    let host = common.host_at.map(|i| text(req.headers[i].value));
     let expect_continue = common.expect_continue;
     Ok(RequestHead {
-        method: req.method.unwrap_or_default().to_string(),
-        target: req.path.unwrap_or_default().to_string(),
+        method: req.method.unwrap_or_default(),
+        target: req.path.unwrap_or_default(),
         host,
         expect_continue,
         common,
@@ -331,7 +333,7 @@ pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead
 }
 
 /// Parses a complete response header block.
-pub fn parse_response_head(head: &[u8], max_headers: usize) -> Result<ResponseHead, HeadError> {
+pub fn parse_response_head(head: &[u8], max_headers: usize) -> Result<ResponseHead<'_>, HeadError> {
     let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
     let storage = header_storage(&mut stack, &mut heap, max_headers);
@@ -345,7 +347,7 @@ pub fn parse_response_head(head: &[u8], max_headers: usize) -> Result<ResponseHe
     let minor = resp.version.unwrap_or(1);
     Ok(ResponseHead {
         status: resp.code.unwrap_or(0),
-        reason: resp.reason.unwrap_or("").to_string(),
+        reason: resp.reason.unwrap_or(""),
         common: common(resp.headers, minor)?,
     })
 }

@@ -7,6 +7,7 @@
 //! gap or an error a direction re-synchronises on the next line that starts a message.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::parse::{
     self, ChunkedDecoder, Framing, HeadEnd, find_head_end, find_message_start, parse_request_head, parse_response_head,
@@ -134,6 +135,32 @@ pub struct Http1Session {
     next_seq: u64,
     /// After a `101` to `Upgrade: h2c`: the HTTP/2 dissector that takes the connection over.
     successor: Option<Box<dyn StreamDissector>>,
+    /// The last host and reason phrase seen: the exchanges of a connection share one copy
+    /// while they repeat.
+    host: Option<Arc<str>>,
+    reason: Option<Arc<str>>,
+}
+
+/// One shared copy of each method [`parse::METHODS`] names; others are copied.
+fn method_text(m: &str) -> Arc<str> {
+    static KNOWN: std::sync::LazyLock<Vec<Arc<str>>> = std::sync::LazyLock::new(|| {
+        parse::METHODS
+            .iter()
+            .map(|m| Arc::from(std::str::from_utf8(m).unwrap_or_default()))
+            .collect()
+    });
+    match KNOWN.iter().find(|k| ***k == *m) {
+        Some(k) => k.clone(),
+        None => Arc::from(m),
+    }
+}
+
+/// `cache` when it holds `text`, else `text` copied (and kept in `cache`).
+fn repeated(cache: &mut Option<Arc<str>>, text: &str) -> Arc<str> {
+    match cache {
+        Some(c) if **c == *text => c.clone(),
+        _ => cache.insert(Arc::from(text)).clone(),
+    }
 }
 
 impl Http1Session {
@@ -311,9 +338,9 @@ impl Http1Session {
             Framing::Chunked => Some(BodyKind::Chunked(ChunkedDecoder::default())),
         };
         let txn = HttpTxn {
-            method: Some(rh.method.into_boxed_str()),
-            path: Some(rh.target.into_boxed_str()),
-            host: rh.host.map(String::into_boxed_str),
+            method: Some(method_text(rh.method)),
+            path: Some(rh.target.into()),
+            host: rh.host.as_deref().map(|h| repeated(&mut self.host, h)),
             ..HttpTxn::default()
         };
         self.pending.push_back(Txn {
@@ -363,7 +390,7 @@ impl Http1Session {
             return;
         }
         txn.txn.status = Some(status);
-        txn.txn.reason = Some(rh.reason.into_boxed_str());
+        txn.txn.reason = Some(repeated(&mut self.reason, rh.reason));
         let mut resp = MsgBuilder::new(head, first_ts, ts, &rh.common);
         let method = txn.txn.method.as_deref();
         let connect_ok = method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT")) && (200..300).contains(&status);
@@ -375,9 +402,9 @@ impl Http1Session {
             let h2c = txn.txn.upgrade.as_deref().is_some_and(is_h2c);
             if status == 101 && h2c {
                 let request = UpgradeRequest {
-                    method: txn.txn.method.clone(),
+                    method: txn.txn.method.as_deref().map(Into::into),
                     path: txn.txn.path.clone(),
-                    host: txn.txn.host.clone(),
+                    host: txn.txn.host.as_deref().map(Into::into),
                     first_ts: txn.req.as_ref().map_or(first_ts, |r| r.first_ts),
                 };
                 self.successor = Some(Box::new(Http2Session::after_upgrade(dir.flip(), request)));

@@ -76,6 +76,37 @@ fn keep_alive_requests_pair_in_order_on_any_port() {
 }
 
 #[test]
+fn repeated_texts_are_shared_and_charged_in_parts() {
+    let mut c = conv(40010);
+    for (method, host, status) in [
+        ("GET", "shop", "200 OK"),
+        ("GET", "shop", "200 OK"),
+        ("PUT", "cart", "200 OX"),
+    ] {
+        c.client_send(format!("{method} /a HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(), 100);
+        c.server_send(resp(status, "").as_bytes(), 2_000);
+    }
+    c.close();
+    let es = run(c);
+    let h: Vec<_> = es.iter().map(|e| e.http().unwrap()).collect();
+    let same = |a: &Option<Arc<str>>, b: &Option<Arc<str>>| Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap());
+    assert!(same(&h[0].method, &h[1].method) && same(&h[0].host, &h[1].host) && same(&h[0].reason, &h[1].reason));
+    assert!(!same(&h[1].host, &h[2].host) && !same(&h[1].reason, &h[2].reason));
+    assert_eq!(
+        (h[2].method.as_deref(), h[2].host.as_deref(), h[2].reason.as_deref()),
+        (Some("PUT"), Some("cart"), Some("OX"))
+    );
+    // The heads have the same length: an entry whose host and reason no other holds is charged
+    // their whole copies, one sharing them a part.
+    assert!(
+        es[0].memory_bytes() < es[2].memory_bytes(),
+        "{} {}",
+        es[0].memory_bytes(),
+        es[2].memory_bytes()
+    );
+}
+
+#[test]
 fn pipelined_requests_take_responses_in_order() {
     let mut c = conv(40001);
     let reqs: String = (0..4)
