@@ -119,7 +119,7 @@ fn pure(data: &[u8], piece: usize) {
                 let _ = request_framing(&r.common);
             }
             if let Ok(r) = parse::parse_response_head(head, 16) {
-                let method = req.as_ref().ok().map(|q| q.method.as_str());
+                let method = req.as_ref().ok().map(|q| q.method);
                 let _ = response_framing(&r.common, r.status, method);
                 let _ = response_framing(&r.common, r.status, Some("HEAD"));
                 let _ = response_framing(&r.common, r.status, Some("CONNECT"));
