@@ -228,7 +228,16 @@ spawn() {
     # A background job of a non-interactive shell is no group leader, so setsid does not fork
     # and $! is the component's own pid.
     setsid "$@" </dev/null >"$dir/$name.log" 2>&1 &
-    echo $! >"$dir/$name.pid"
+    local pid=$! i
+    echo "$pid" >"$dir/$name.pid"
+    # Until the child has exec'd, /proc shows this shell's command line, and `alive` took a
+    # component still starting for one that had exited (seen on a loaded 2-core machine: an
+    # empty log and "exited during start-up"). Wait for the exec, or for the child to end.
+    for i in $(seq 1 200); do
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
 }
 
 tails() {

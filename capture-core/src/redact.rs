@@ -837,6 +837,26 @@ mod tests {
         assert!(!a.contains("f52fbd32"));
     }
 
+    /// An HTTP/1.1 entry between two fixed endpoints with `txn` as its exchange.
+    fn http_entry(txn: crate::entry::HttpTxn) -> crate::entry::Entry {
+        use crate::entry::{Detail, Entry, Protocol, Transport};
+        Entry {
+            id: 0,
+            ts: crate::time::Timestamp(1),
+            protocol: Protocol::Http11,
+            transport: Transport::Tcp,
+            src: "10.0.0.1:1000".parse().unwrap(),
+            dst: "10.0.0.2:80".parse().unwrap(),
+            flow_id: 1,
+            elapsed_us: None,
+            detail: Detail::Http(Box::new(txn)),
+            peers: Default::default(),
+            tls: false,
+            decrypted: false,
+            tls_conn: None,
+        }
+    }
+
     #[test]
     fn the_parsers_name_table_is_the_default_rules() {
         let all: Vec<&str> = SECRET_HEADERS.iter().chain(URL_HEADERS).copied().collect();
@@ -860,31 +880,19 @@ mod tests {
 
     #[test]
     fn stored_heads_are_redacted_whatever_the_parser_noted() {
-        use crate::entry::{Detail, Entry, HttpMessage, HttpTxn, head_facts};
+        use crate::entry::{Entry, HttpMessage, HttpTxn, head_facts};
         // A head the parser says has no credential name is still looked at for its target; a
         // rule beyond the defaults looks at every head.
         let head = b"GET /a?token=s3cret HTTP/1.1\r\nX-Custom: hush\r\n\r\n".to_vec();
-        let entry = || Entry {
-            id: 0,
-            ts: crate::time::Timestamp(1),
-            protocol: crate::entry::Protocol::Http11,
-            transport: crate::entry::Transport::Tcp,
-            src: "10.0.0.1:1000".parse().unwrap(),
-            dst: "10.0.0.2:80".parse().unwrap(),
-            flow_id: 1,
-            elapsed_us: None,
-            detail: Detail::Http(Box::new(HttpTxn {
+        let entry = || {
+            http_entry(HttpTxn {
                 request: Some(HttpMessage {
                     head: head.clone().into(),
                     head_facts: head_facts::KNOWN,
                     ..HttpMessage::default()
                 }),
                 ..HttpTxn::default()
-            })),
-            peers: Default::default(),
-            tls: false,
-            decrypted: false,
-            tls_conn: None,
+            })
         };
         let mut e: Entry = entry();
         assert_eq!(Redaction::default().entry(&mut e), 1);
@@ -1009,31 +1017,17 @@ mod tests {
 
     #[test]
     fn stored_http_entries_lose_their_credentials() {
-        use crate::entry::{Detail, Entry, HttpMessage, HttpTxn, Protocol, Transport};
+        use crate::entry::{HttpMessage, HttpTxn};
         let head = b"GET /cb?code=1&state=s&access_token=tok123 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer abc.def\r\nCookie: sid=s1\r\nReferer: https://x/?password=pw9\r\nX-Custom: keep\r\n\r\n";
-        let mut e = Entry {
-            id: 0,
-            ts: crate::time::Timestamp(1),
-            protocol: Protocol::Http11,
-            transport: Transport::Tcp,
-            src: "10.0.0.1:1000".parse().unwrap(),
-            dst: "10.0.0.2:80".parse().unwrap(),
-            flow_id: 1,
-            elapsed_us: None,
-            detail: Detail::Http(Box::new(HttpTxn {
-                method: Some("GET".into()),
-                path: Some("/cb?code=1&state=s&access_token=tok123".into()),
-                request: Some(HttpMessage {
-                    head: head.to_vec().into(),
-                    ..Default::default()
-                }),
+        let mut e = http_entry(HttpTxn {
+            method: Some("GET".into()),
+            path: Some("/cb?code=1&state=s&access_token=tok123".into()),
+            request: Some(HttpMessage {
+                head: head.to_vec().into(),
                 ..Default::default()
-            })),
-            peers: Default::default(),
-            tls: false,
-            decrypted: false,
-            tls_conn: None,
-        };
+            }),
+            ..Default::default()
+        });
         let r = Redaction::default();
         // The target twice (field and request line), Authorization, Cookie, Referer.
         assert_eq!(r.entry(&mut e), 5);
