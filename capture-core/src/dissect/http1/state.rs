@@ -115,7 +115,8 @@ impl MsgBuilder {
 struct Txn {
     seq: u64,
     minor: u8,
-    txn: HttpTxn,
+    /// Boxed from the start: the exchange moves from queue to entry without being copied.
+    txn: Box<HttpTxn>,
     req: Option<MsgBuilder>,
     resp: Option<MsgBuilder>,
 }
@@ -337,12 +338,12 @@ impl Http1Session {
             }
             Framing::Chunked => Some(BodyKind::Chunked(ChunkedDecoder::default())),
         };
-        let txn = HttpTxn {
+        let txn = Box::new(HttpTxn {
             method: Some(method_text(rh.method)),
             path: Some(rh.target.into()),
             host: rh.host.as_deref().map(|h| repeated(&mut self.host, h)),
             ..HttpTxn::default()
-        };
+        });
         self.pending.push_back(Txn {
             seq,
             minor: rh.common.minor,
@@ -371,10 +372,10 @@ impl Http1Session {
                 Txn {
                     seq,
                     minor: rh.common.minor,
-                    txn: HttpTxn {
+                    txn: Box::new(HttpTxn {
                         flags: http_flags::NO_REQUEST,
                         ..HttpTxn::default()
-                    },
+                    }),
                     req: None,
                     resp: None,
                 }
@@ -703,7 +704,7 @@ impl Http1Session {
             dst,
             flow_id: meta.id,
             elapsed_us,
-            detail: Detail::Http(Box::new(t.txn)),
+            detail: Detail::Http(t.txn),
         });
     }
 }
