@@ -489,6 +489,14 @@ impl ChunkedDecoder {
         self.state == ChunkState::Done
     }
 
+    /// Bytes of the current chunk's data still to come (0 outside chunk data).
+    pub fn data_left(&self) -> u64 {
+        match self.state {
+            ChunkState::Data(n) => n,
+            _ => 0,
+        }
+    }
+
     /// Decodes as much of `input` as possible in one step. `consumed == 0` with `done == false`
     /// means more input is needed.
     pub fn step(&mut self, input: &[u8]) -> Result<ChunkStep, ChunkError> {

@@ -85,6 +85,13 @@ impl MsgBuilder {
             .reserve_exact(usize::try_from(len).unwrap_or(usize::MAX).min(cap));
     }
 
+    /// `n` more body bytes are coming (a chunk's announced size): room for the part that
+    /// will be kept.
+    fn expect_more(&mut self, n: u64, cap: usize) {
+        let room = cap.saturating_sub(self.body.len());
+        self.body.reserve(usize::try_from(n).unwrap_or(usize::MAX).min(room));
+    }
+
     fn append(&mut self, data: &[u8], ts: Timestamp, cap: usize) {
         self.body_size += data.len() as u64;
         let room = cap.saturating_sub(self.body.len());
@@ -493,6 +500,14 @@ impl Http1Session {
                         Err(_) => break Err(()),
                         Ok(step) => {
                             if let Some((a, b)) = step.data {
+                                // The rest of a chunk that goes on in later segments: room for
+                                // all of it now, rather than growing the body segment by segment.
+                                let left = dec.data_left();
+                                if left > 0
+                                    && let Some(m) = self.target(dir)
+                                {
+                                    m.expect_more(left + (b - a) as u64, ctx.limits.body_capture_bytes);
+                                }
                                 self.append(dir, &input[at + a..at + b], ts, ctx);
                             }
                             if let Some((a, b)) = step.trailer
