@@ -783,7 +783,12 @@ impl Engine {
                 .retain(|e| scope.selects(&e.peers.src) || scope.selects(&e.peers.dst));
             self.stats.entries_not_selected += (before - self.out.len()) as u64;
         }
-        self.ready.append(&mut self.out);
+        if self.ready.is_empty() {
+            // The usual case: hand the vector over instead of copying its entries.
+            std::mem::swap(&mut self.ready, &mut self.out);
+        } else {
+            self.ready.append(&mut self.out);
+        }
     }
 
     /// Live capture: sweeps idle flows by the wall clock `now` (packets may stop coming), stores
