@@ -1081,6 +1081,16 @@ mod tests {
     use std::sync::mpsc::channel;
     use std::time::Duration;
 
+    fn packet(ts: Timestamp, data: &[u8]) -> Packet<'_> {
+        Packet {
+            ts,
+            link: crate::synth::conversation::LINK,
+            data,
+            orig_len: data.len() as u32,
+            interface: 0,
+        }
+    }
+
     /// A query reading the store (a scan holding its read lock) does not stall the capture: the
     /// engine keeps dissecting, its entries wait, and they are all stored once the query ends.
     #[test]
@@ -1106,13 +1116,7 @@ mod tests {
         let (first, rest) = packets.split_at(packets.len() / 8);
         let mut engine = Engine::new(Limits::default(), shared.clone());
         for p in first {
-            engine.process(&Packet {
-                ts: p.ts,
-                link: crate::synth::conversation::LINK,
-                data: &p.data,
-                orig_len: p.data.len() as u32,
-                interface: 0,
-            });
+            engine.process(&packet(p.ts, &p.data));
         }
         engine.store_entries(true);
         let stored_before = shared.store.len();
@@ -1132,13 +1136,7 @@ mod tests {
         let (done_tx, done_rx) = channel();
         let capture = std::thread::spawn(move || {
             for (ts, data) in &rest {
-                engine.process(&Packet {
-                    ts: *ts,
-                    link: crate::synth::conversation::LINK,
-                    data,
-                    orig_len: data.len() as u32,
-                    interface: 0,
-                });
+                engine.process(&packet(*ts, data));
             }
             done_tx.send(engine.ready.len()).unwrap();
             engine

@@ -86,26 +86,35 @@ const URL_HEADERS: &[&str] = &["referer", "location", "content-location"];
 /// heads that hold none ([`crate::entry::head_facts::REDACTABLE_NAME`]).
 #[inline]
 pub fn default_redactable_name(name: &str) -> bool {
-    // By length: most fields are ruled out by it, the rest by a byte or two. Kept equal to
-    // SECRET_HEADERS and URL_HEADERS by a test.
-    let names: &[&str] = match name.len() {
-        6 => &["cookie"],
-        7 => &["api-key", "referer"],
-        8 => &["location"],
-        9 => &["x-api-key"],
-        10 => &["set-cookie"],
-        12 => &["x-auth-token", "x-csrf-token", "x-xsrf-token"],
-        13 => &["authorization", "private-token", "x-vault-token"],
-        14 => &["x-access-token", "x-goog-api-key"],
-        16 => &["content-location"],
-        19 => &["proxy-authorization"],
-        20 => &["x-amz-security-token"],
-        _ => return false,
-    };
-    names
-        .iter()
-        .any(|h| crate::ascii::eq_lower(name.as_bytes(), h.as_bytes()))
+    // Most fields are ruled out by their length alone, the rest by a name or two.
+    BY_LEN.get(name.len()).is_some_and(|names| {
+        names
+            .iter()
+            .take_while(|h| !h.is_empty())
+            .any(|h| crate::ascii::eq_lower(name.as_bytes(), h.as_bytes()))
+    })
 }
+
+/// [`SECRET_HEADERS`] and [`URL_HEADERS`] by length, built when compiling (a name longer than
+/// 31 bytes, or a fifth name of one length, fails the build).
+const BY_LEN: [[&str; 4]; 32] = {
+    let mut by_len = [[""; 4]; 32];
+    let mut i = 0;
+    while i < SECRET_HEADERS.len() + URL_HEADERS.len() {
+        let h = if i < SECRET_HEADERS.len() {
+            SECRET_HEADERS[i]
+        } else {
+            URL_HEADERS[i - SECRET_HEADERS.len()]
+        };
+        let mut k = 0;
+        while !by_len[h.len()][k].is_empty() {
+            k += 1;
+        }
+        by_len[h.len()][k] = h;
+        i += 1;
+    }
+    by_len
+};
 
 /// `[redacted len=N id=abcd1234]`: equal values get equal ids within one run.
 pub fn redact_value(v: &str) -> String {
@@ -498,8 +507,6 @@ impl Redaction {
         (n > 0).then_some((out, n))
     }
 
-    /// Whether some field line of `fields` is a credential header or a URL header (the only
-    /// ones [`Self::http1_fields`] may change), looking at the names only.
     /// The lengths of the header names the rules may change, as bits (63 for 63 or more).
     fn name_lengths(&self) -> u64 {
         self.headers
@@ -509,6 +516,8 @@ impl Redaction {
             .fold(0, |m, h| m | 1 << h.len().min(63))
     }
 
+    /// Whether some field line of `fields` is a credential header or a URL header (the only
+    /// ones [`Self::http1_fields`] may change), looking at the names only.
     fn fields_may_change(&self, fields: &[u8]) -> bool {
         if fields.is_empty() {
             return false;

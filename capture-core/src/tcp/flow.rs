@@ -236,13 +236,7 @@ impl<T> FlowTable<T> {
     }
 
     fn evict_capacity(&mut self, on_evict: &mut dyn FnMut(Flow<T>, Eviction)) {
-        let mut seen: Vec<(Timestamp, FlowKey)> = self.flows.values().map(|f| (f.meta.last_seen, f.meta.key)).collect();
-        let n = (self.max_flows / 8).max(1).min(seen.len());
-        if n == 0 {
-            return;
-        }
-        seen.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
-        for (_, k) in seen.into_iter().take(n) {
+        for k in self.oldest((self.max_flows / 8).max(1)) {
             if let Some(f) = self.flows.remove(&k) {
                 self.evicted_capacity += 1;
                 on_evict(f, Eviction::Capacity);
@@ -252,17 +246,23 @@ impl<T> FlowTable<T> {
 
     /// Removes the `n` least recently seen flows (memory pressure), passing them to `on_evict`.
     pub fn evict_oldest(&mut self, n: usize, on_evict: &mut dyn FnMut(Flow<T>, Eviction)) {
-        let n = n.min(self.flows.len());
-        if n == 0 {
-            return;
-        }
-        let mut seen: Vec<(Timestamp, FlowKey)> = self.flows.values().map(|f| (f.meta.last_seen, f.meta.key)).collect();
-        seen.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
-        for (_, k) in seen.into_iter().take(n) {
+        for k in self.oldest(n) {
             if let Some(f) = self.flows.remove(&k) {
                 on_evict(f, Eviction::Capacity);
             }
         }
+    }
+
+    /// The keys of the `n` least recently seen flows (all of them when there are fewer).
+    fn oldest(&self, n: usize) -> Vec<FlowKey> {
+        let n = n.min(self.flows.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut seen: Vec<(Timestamp, FlowKey)> = self.flows.values().map(|f| (f.meta.last_seen, f.meta.key)).collect();
+        seen.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
+        seen.truncate(n);
+        seen.into_iter().map(|(_, k)| k).collect()
     }
 
     /// Mutable access to every flow.
@@ -270,24 +270,10 @@ impl<T> FlowTable<T> {
         self.flows.values_mut()
     }
 
-    /// Evicts flows idle past their timeout or closed past the linger time.
-    pub fn sweep(
-        &mut self,
-        now: Timestamp,
-        idle_timeout_ns: &dyn Fn(&FlowKey) -> u64,
-        linger_ns: u64,
-        on_evict: &mut dyn FnMut(Flow<T>, Eviction),
-    ) {
-        for (k, why) in self.expired(now, idle_timeout_ns, linger_ns) {
-            if let Some(f) = self.remove_expired(&k, why) {
-                on_evict(f, why);
-            }
-        }
-    }
-
-    /// The flows [`Self::sweep`] would evict, by key. With [`Self::remove_expired`], for a caller
-    /// that ends each flow as it leaves: collecting the flows themselves first moved every
-    /// flow's state twice more and grew a vector of them once a second.
+    /// The flows idle past their timeout or closed past the linger time, by key: the caller
+    /// takes each out with [`Self::remove_expired`] and ends it (collecting the flows
+    /// themselves first moved every flow's state twice more and grew a vector of them once a
+    /// second).
     pub fn expired(
         &self,
         now: Timestamp,
@@ -405,9 +391,10 @@ mod tests {
         }
         assert_eq!(evicted, vec![(0, Eviction::Capacity)]);
         assert_eq!(t.len(), 8);
-        t.sweep(Timestamp(100), &|_| 50, 10, &mut |f, why| {
-            evicted.push((f.meta.last_seen.0, why))
-        });
+        for (k, why) in t.expired(Timestamp(100), &|_| 50, 10) {
+            let f = t.remove_expired(&k, why).unwrap();
+            evicted.push((f.meta.last_seen.0, why));
+        }
         assert_eq!(t.len(), 0);
         assert_eq!(t.evicted_idle, 8);
     }

@@ -81,18 +81,11 @@ pub fn dns_entry_of(e: &Entry, caps: &Caps) -> Option<Entry> {
         Detail::Http(h) => {
             // Headers are parsed again from the stored head only when the media type occurs in it.
             let content_type = |m: &crate::entry::HttpMessage| {
-                // Built once: `memmem::find` builds its searcher on every call (2 % of a whole
-                // import for two calls per HTTP entry).
-                static LOWER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-                    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"dns-message"));
-                static UPPER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-                    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"DNS-MESSAGE"));
                 // The parser noted it when it parsed the head; only heads built elsewhere are
                 // searched.
-                let mentioned = match m.head_fact(crate::entry::head_facts::DNS_MESSAGE) {
-                    Some(known) => known,
-                    None => LOWER.find(&m.head).is_some() || UPPER.find(&m.head).is_some(),
-                };
+                let mentioned = m
+                    .head_fact(crate::entry::head_facts::DNS_MESSAGE)
+                    .unwrap_or_else(|| crate::dissect::http1::parse::mentions_dns_message(&m.head));
                 mentioned.then(|| m.header("content-type")).flatten()
             };
             let req_ct = h.request.as_ref().and_then(content_type);

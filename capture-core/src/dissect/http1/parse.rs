@@ -200,7 +200,6 @@ pub struct RequestHead<'a> {
     pub method: &'a str,
     pub target: &'a str,
     pub host: Option<std::borrow::Cow<'a, str>>,
-    pub expect_continue: bool,
     pub common: Common,
 }
 
@@ -209,10 +208,6 @@ pub struct ResponseHead<'a> {
     pub status: u16,
     pub reason: &'a str,
     pub common: Common,
-}
-
-fn lossy(b: &[u8]) -> String {
-    text(b).into_owned()
 }
 
 /// A field value as text, borrowed when it is UTF-8 (checked by `from_utf8`'s ASCII fast path;
@@ -254,7 +249,7 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
                 c.host_at.get_or_insert(i);
             }
             6 if is("expect") => c.expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue"),
-            7 if is("upgrade") => c.upgrade = Some(lossy(h.value).trim().to_string()),
+            7 if is("upgrade") => c.upgrade = Some(text(h.value).trim().to_string()),
             10 if is("connection") => {
                 let v = h.value;
                 // `keep-alive` and `close` alone are most of them.
@@ -300,11 +295,11 @@ fn content_length(v: &[u8]) -> Result<u64, HeadError> {
     parsed.ok_or(HeadError::BadContentLength)
 }
 
-/// Whether a field value holds `dns-message`, in any case.
-fn mentions_dns_message(v: &[u8]) -> bool {
+/// Whether `v` (a field value, or a whole head) holds `dns-message`, in any case.
+pub(crate) fn mentions_dns_message(v: &[u8]) -> bool {
     const M: &[u8] = b"dns-message";
     // Only where a `d` is: comparing every window cost more than the rest of the head.
-    memchr::memchr2_iter(b'd', b'D', v).any(|i| v.get(i..i + M.len()).is_some_and(|w| w.eq_ignore_ascii_case(M)))
+    memchr::memchr2_iter(b'd', b'D', v).any(|i| v.get(i..i + M.len()).is_some_and(|w| crate::ascii::eq_lower(w, M)))
 }
 
 /// Parses a complete request header block.
@@ -322,12 +317,10 @@ pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead
     let minor = req.version.unwrap_or(1);
     let common = common(req.headers, minor)?;
     let host = common.host_at.map(|i| text(req.headers[i].value));
-    let expect_continue = common.expect_continue;
     Ok(RequestHead {
         method: req.method.unwrap_or_default(),
         target: req.path.unwrap_or_default(),
         host,
-        expect_continue,
         common,
     })
 }
@@ -669,7 +662,7 @@ mod tests {
         assert_eq!(r.method, "POST");
         assert_eq!(r.target, "/x?y=1");
         assert_eq!(r.host.as_deref(), Some("example.com:8080"));
-        assert!(r.expect_continue);
+        assert!(r.common.expect_continue);
         assert_eq!(request_framing(&r.common).unwrap(), Framing::Length(5));
         let bad = b"POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n";
         assert_eq!(parse_request_head(bad, 32).unwrap_err(), HeadError::BadContentLength);

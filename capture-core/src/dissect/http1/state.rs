@@ -78,16 +78,10 @@ impl MsgBuilder {
         }
     }
 
-    /// A `Content-Length` body: room for the part that will be kept, allocated once (growing
-    /// the vector segment by segment copied each body about twice more).
-    fn expect(&mut self, len: u64, cap: usize) {
-        self.body
-            .reserve_exact(usize::try_from(len).unwrap_or(usize::MAX).min(cap));
-    }
-
-    /// `n` more body bytes are coming (a chunk's announced size): room for the part that
-    /// will be kept.
-    fn expect_more(&mut self, n: u64, cap: usize) {
+    /// `n` more body bytes are coming (a `Content-Length`, or a chunk's announced size): room
+    /// for the part that will be kept, made once (growing the vector segment by segment copied
+    /// each body about twice more).
+    fn expect(&mut self, n: u64, cap: usize) {
         let room = cap.saturating_sub(self.body.len());
         self.body.reserve(usize::try_from(n).unwrap_or(usize::MAX).min(room));
     }
@@ -506,7 +500,7 @@ impl Http1Session {
                                 if left > 0
                                     && let Some(m) = self.target(dir)
                                 {
-                                    m.expect_more(left + (b - a) as u64, ctx.limits.body_capture_bytes);
+                                    m.expect(left + (b - a) as u64, ctx.limits.body_capture_bytes);
                                 }
                                 self.append(dir, &input[at + a..at + b], ts, ctx);
                             }
