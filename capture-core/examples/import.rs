@@ -60,6 +60,7 @@ fn main() {
     // What the store charges per entry beyond the captured bytes it keeps (heads, bodies and
     // trailers), from its own accounting.
     let mut payload = 0u64;
+    let scan_started = std::time::Instant::now();
     shared.store.scan(capture_core::store::Order::Asc, None, &mut |e| {
         if let Some(h) = e.http() {
             for m in [&h.request, &h.response].into_iter().flatten() {
@@ -68,6 +69,7 @@ fn main() {
         }
         std::ops::ControlFlow::Continue(())
     });
+    let scanned = scan_started.elapsed();
     println!(
         "store: {} bytes for {} entries, {} of them payload: {:.0} bytes per entry beyond the payload",
         st.bytes,
@@ -75,6 +77,37 @@ fn main() {
         payload,
         (st.bytes - payload) as f64 / st.entries.max(1) as f64
     );
+    println!(
+        "scan: every entry read back in {:.1} ms ({:.0} ns per entry)",
+        scanned.as_secs_f64() * 1e3,
+        scanned.as_nanos() as f64 / st.entries.max(1) as f64
+    );
+    // The same from the kernel: what emptying the store gives back, with the allocator's free
+    // pages returned before and after.
+    purge();
+    let held = capture_core::memory::rss_bytes();
+    shared.store.shed_to(0);
+    purge();
+    let freed = held.saturating_sub(capture_core::memory::rss_bytes());
+    println!(
+        "resident set: emptying the store gave back {freed} bytes: {:.0} bytes per entry beyond the payload",
+        (freed as f64 - payload as f64) / st.entries.max(1) as f64
+    );
+}
+
+/// Returns jemalloc's free pages of every arena to the kernel (`arena.<MALLCTL_ARENAS_ALL>.purge`).
+fn purge() {
+    // SAFETY: a NUL-terminated control name, no old or new value, as jemalloc documents for
+    // this void control.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
 }
 
 // The allocator and settings of the `wirelens` binary (mcp-server/src/alloc.rs), so that the

@@ -178,18 +178,20 @@ pub struct HttpTxn {
 /// One HTTP message as captured.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HttpMessage {
-    /// Start line and header block as on the wire, including the final empty line.
-    pub head: Box<[u8]>,
+    /// Start line and header block as on the wire, including the final empty line. Stored
+    /// entries share one segment of the store's memory for all their bytes ([`bytes::Bytes`]
+    /// views into it).
+    pub head: bytes::Bytes,
     /// The first `body_capture_bytes` of the entity body, after de-chunking, before content
     /// decoding.
-    pub body: Box<[u8]>,
+    pub body: bytes::Bytes,
     /// Entity-body bytes seen, after de-chunking (gap bytes of a known-length body included).
     pub body_size: u64,
     /// True when `body` holds fewer bytes than `body_size`.
     pub body_truncated: bool,
     pub chunked: bool,
     /// Trailer fields of a chunked body, as on the wire.
-    pub trailers: Box<[u8]>,
+    pub trailers: bytes::Bytes,
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
     pub complete: bool,

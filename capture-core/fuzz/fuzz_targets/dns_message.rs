@@ -54,7 +54,11 @@ fn oracle(raw: &[u8], ours: &parse::Message) {
         assert_eq!(q.qtype, u16::from(t.query_type), "qtype of {}", q.name);
         let name = t.name.to_string();
         let name = name.strip_suffix('.').unwrap_or(&name);
-        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+        if !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
             assert_eq!(q.name, name, "question name");
         }
     }

@@ -14,12 +14,12 @@ use libfuzzer_sys::fuzz_target;
 
 fn message(head: &str, body_size: u64) -> HttpMessage {
     HttpMessage {
-        head: head.as_bytes().into(),
-        body: b"{\"ok\":true}"[..].into(),
+        head: bytes::Bytes::copy_from_slice(head.as_bytes()),
+        body: bytes::Bytes::from_static(b"{\"ok\":true}"),
         body_size,
         body_truncated: false,
         chunked: false,
-        trailers: Box::new([]),
+        trailers: bytes::Bytes::new(),
         first_ts: Timestamp(1_768_471_200_000_000_000),
         last_ts: Timestamp(1_768_471_200_003_000_000),
         complete: true,

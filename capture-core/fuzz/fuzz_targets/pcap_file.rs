@@ -10,6 +10,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut engine = common::engine();
-    let _ = read_from(Path::new("fuzz.pcap"), data, 1 << 20, &mut |p| engine.process(p), &mut |_| {});
+    let _ = read_from(
+        Path::new("fuzz.pcap"),
+        data,
+        1 << 20,
+        &mut |p| engine.process(p),
+        &mut |_| {},
+    );
     engine.finish();
 });

@@ -26,12 +26,12 @@ fn cx() -> EvalContext {
 
 fn msg(head: &str, body_size: u64, ts: Timestamp) -> HttpMessage {
     HttpMessage {
-        head: head.as_bytes().into(),
-        body: Box::new([]),
+        head: bytes::Bytes::copy_from_slice(head.as_bytes()),
+        body: bytes::Bytes::new(),
         body_size,
         body_truncated: false,
         chunked: false,
-        trailers: Box::new([]),
+        trailers: bytes::Bytes::new(),
         first_ts: ts,
         last_ts: ts,
         complete: true,

@@ -4,19 +4,30 @@
 //! cursors stay valid while new entries arrive. Bytes are accounted honestly: every entry's heap
 //! (payload included) plus its bookkeeping. Writers insert in batches under a short write lock;
 //! readers scan under a read lock with a visitor that can stop early.
+//!
+//! HTTP/1 exchanges, the bulk of most captures, are kept packed ([`packed`]): a short record
+//! followed by their payload, in segments of the store's memory ([`segments`]), and built back
+//! into an [`Entry`] when read. Other entries are kept as they are.
+
+mod packed;
+mod segments;
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::RwLock;
 
 use crate::entry::Entry;
 use crate::time::Timestamp;
+use packed::Extras;
+use segments::Segments;
 
-/// Bookkeeping per entry beyond [`Entry::memory_bytes`]: the `Arc` header (16), the deque slot
-/// (32) and the id index (about 40 with its hash-table overhead).
-const PER_ENTRY_OVERHEAD: usize = 88;
+/// The deque's slot of an entry; the deque is charged for its whole capacity.
+const SLOT: usize = std::mem::size_of::<Slot>();
+/// The `Arc` header of an entry kept as it is.
+const ARC_HEADER: usize = 16;
 
 /// A position in the store's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,22 +88,144 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
+/// How an entry is held.
+#[derive(Debug)]
+enum Held {
+    Boxed(Arc<Entry>),
+    /// A record in segment [`Slot::seg`] ([`packed`]).
+    Packed(Bytes),
+}
+
 /// One stored entry with its order key and cost beside it, so that searching and evicting do
 /// not touch the entries themselves (each a cache miss).
 #[derive(Debug)]
 struct Slot {
     key: Key,
-    cost: usize,
-    entry: Arc<Entry>,
+    held: Held,
+    /// What the entry costs with its slot (for a packed one, its record: its segment is
+    /// charged whole, in [`Segments`]).
+    cost: u32,
+    /// The segment of a packed entry.
+    seg: u32,
 }
 
-#[derive(Debug, Default)]
+type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Debug)]
 struct Inner {
     entries: VecDeque<Slot>,
-    by_id: HashMap<u64, Timestamp, std::hash::BuildHasherDefault<IdHasher>>,
+    /// Peers and TLS connections of packed entries that have them.
+    extras: IdMap<Extras>,
+    segments: Segments,
+    /// Where records are encoded before they are written.
+    scratch: Vec<u8>,
+    /// Bytes of the entries kept as they are.
     bytes: usize,
     next_id: u64,
     stats: StoreStats,
+}
+
+/// The bytes a hash table of `capacity` items of `item` bytes takes: hashbrown keeps an eighth
+/// of its buckets free and one control byte per bucket.
+fn table_bytes(capacity: usize, item: usize) -> usize {
+    capacity * 8 / 7 * (item + 1)
+}
+
+impl Inner {
+    /// All the bytes charged: entries kept as they are, the segments and the tables whole.
+    fn charged(&self) -> usize {
+        self.bytes
+            + self.segments.bytes
+            + self.entries.capacity() * SLOT
+            + table_bytes(self.extras.capacity(), std::mem::size_of::<(u64, Extras)>())
+    }
+
+    /// The position of entry `id`. Ids grow in insertion order and entries mostly arrive in
+    /// time order, so ids are nearly sorted along the deque: a binary search lands at or close
+    /// to the entry; a walk over all of them settles the rest.
+    fn position(&self, id: u64) -> Option<usize> {
+        const NEAR: usize = 64;
+        let e = &self.entries;
+        let p = e.partition_point(|s| s.key.id < id);
+        let near = p.saturating_sub(NEAR)..(p + NEAR).min(e.len());
+        near.clone().find(|&i| e[i].key.id == id).or_else(|| {
+            e.iter()
+                .enumerate()
+                .find(|(i, s)| s.key.id == id && !near.contains(i))
+                .map(|(i, _)| i)
+        })
+    }
+
+    /// The entry `slot` holds.
+    fn entry(&self, slot: &Slot) -> Arc<Entry> {
+        match &slot.held {
+            Held::Boxed(e) => e.clone(),
+            Held::Packed(rec) => {
+                let extras = if self.extras.is_empty() {
+                    None
+                } else {
+                    self.extras.get(&slot.key.id)
+                };
+                Arc::new(packed::decode(rec, slot.key.id, slot.key.ts, extras))
+            }
+        }
+    }
+
+    /// Keeps `e` (its id assigned); returns its slot, or `None` when it alone is over `budget`.
+    fn hold(&mut self, e: Entry, budget: usize) -> Option<Slot> {
+        let key = Key::of(&e);
+        if !packed::packable(&e) {
+            let cost = e.memory_bytes() + ARC_HEADER + SLOT;
+            if cost > budget || cost > u32::MAX as usize {
+                return None;
+            }
+            self.bytes += cost - SLOT;
+            return Some(Slot {
+                key,
+                held: Held::Boxed(Arc::new(e)),
+                cost: cost as u32,
+                seg: 0,
+            });
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let (parts, extras) = packed::encode(&e, &mut scratch);
+        let len = scratch.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        let cost = len + SLOT;
+        if cost > budget || cost > u32::MAX as usize {
+            self.scratch = scratch;
+            return None;
+        }
+        let mut all = Vec::with_capacity(parts.len() + 1);
+        all.push(&scratch[..]);
+        all.extend(parts);
+        let (seg, rec) = self.segments.write(&all, len);
+        drop(all);
+        self.scratch = scratch;
+        if let Some(x) = extras {
+            self.extras.insert(key.id, x);
+        }
+        Some(Slot {
+            key,
+            held: Held::Packed(rec),
+            cost: cost as u32,
+            seg,
+        })
+    }
+
+    /// Lets go of an evicted slot's charges.
+    fn release(&mut self, slot: Slot) {
+        match slot.held {
+            Held::Boxed(_) => self.bytes -= slot.cost as usize - SLOT,
+            Held::Packed(rec) => {
+                if !self.extras.is_empty() {
+                    self.extras.remove(&slot.key.id);
+                }
+                drop(rec);
+                self.segments.release(slot.seg);
+            }
+        }
+    }
 }
 
 /// The store. Share it as `Arc<Store>`.
@@ -108,17 +241,17 @@ pub struct Store {
 /// Evicts the oldest entries until `inner` holds at most `bytes`; returns how many went.
 fn evict_to(inner: &mut Inner, bytes: usize) -> u64 {
     let mut n = 0;
-    while inner.bytes > bytes {
+    while inner.charged() > bytes {
         let Some(old) = inner.entries.pop_front() else {
+            // Nothing left: the segment being written goes too.
+            inner.segments.retire_current();
             break;
         };
-        let c = old.cost;
-        inner.bytes -= c;
-        inner.by_id.remove(&old.key.id);
         inner.stats.evicted += 1;
-        inner.stats.evicted_bytes += c as u64;
+        inner.stats.evicted_bytes += u64::from(old.cost);
         let ts = old.key.ts;
         inner.stats.evicted_until = Some(inner.stats.evicted_until.map_or(ts, |t| t.max(ts)));
+        inner.release(old);
         n += 1;
     }
     n
@@ -136,16 +269,17 @@ fn insert_position(entries: &VecDeque<Slot>, key: Key) -> usize {
     entries.partition_point(|x| x.key <= key)
 }
 
-fn cost(e: &Entry) -> usize {
-    e.memory_bytes() + PER_ENTRY_OVERHEAD
-}
-
 impl Store {
     pub fn new(budget_bytes: usize) -> Self {
         Store {
             inner: RwLock::new(Inner {
+                entries: VecDeque::new(),
+                extras: IdMap::default(),
+                segments: Segments::new(Segments::size_for(budget_bytes)),
+                scratch: Vec::new(),
+                bytes: 0,
                 next_id: 1,
-                ..Inner::default()
+                stats: StoreStats::default(),
             }),
             budget: budget_bytes,
             last_id: parking_lot::Mutex::new(0),
@@ -182,7 +316,7 @@ impl Store {
             .entries
             .iter()
             .filter(|s| s.key.id > after)
-            .map(|s| s.entry.clone())
+            .map(|s| g.entry(s))
             .collect();
         drop(g);
         found.sort_by_key(|e| e.id);
@@ -229,25 +363,21 @@ impl Store {
     fn insert_locked(&self, mut g: parking_lot::RwLockWriteGuard<'_, Inner>, batch: &mut Vec<Entry>) {
         let inner = &mut *g;
         for mut e in batch.drain(..) {
-            let c = cost(&e);
-            if c > self.budget {
+            e.id = inner.next_id;
+            let Some(slot) = inner.hold(e, self.budget) else {
                 inner.stats.rejected_oversize += 1;
                 continue;
-            }
-            e.id = inner.next_id;
+            };
             inner.next_id += 1;
-            let key = Key::of(&e);
-            inner.by_id.insert(e.id, e.ts);
+            let key = slot.key;
+            if inner.entries.len() == inner.entries.capacity() {
+                // Grown an eighth at a time, not doubled: the deque is charged whole, and a
+                // doubled one is up to half empty for good once eviction holds it steady.
+                let more = (inner.entries.capacity() / 8).max(64);
+                inner.entries.reserve_exact(more);
+            }
             let pos = insert_position(&inner.entries, key);
-            inner.entries.insert(
-                pos,
-                Slot {
-                    key,
-                    cost: c,
-                    entry: Arc::new(e),
-                },
-            );
-            inner.bytes += c;
+            inner.entries.insert(pos, slot);
             inner.stats.inserted += 1;
         }
         let newest = inner.next_id - 1;
@@ -263,20 +393,21 @@ impl Store {
         let mut g = self.inner.write();
         let n = evict_to(&mut g, bytes);
         g.entries.shrink_to_fit();
+        g.extras.shrink_to_fit();
         n
     }
 
     /// Bytes the entries hold now (as counted against the budget).
     pub fn bytes(&self) -> usize {
-        self.inner.read().bytes
+        self.inner.read().charged()
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<Entry>> {
         let g = self.inner.read();
-        let ts = *g.by_id.get(&id)?;
-        let key = Key { ts, id };
-        let pos = g.entries.partition_point(|x| x.key < key);
-        g.entries.get(pos).filter(|s| s.key.id == id).map(|s| s.entry.clone())
+        if id == 0 || id >= g.next_id {
+            return None;
+        }
+        g.position(id).map(|i| g.entry(&g.entries[i]))
     }
 
     pub fn len(&self) -> usize {
@@ -291,7 +422,7 @@ impl Store {
         let g = self.inner.read();
         StoreStats {
             entries: g.entries.len() as u64,
-            bytes: g.bytes as u64,
+            bytes: g.charged() as u64,
             budget_bytes: self.budget as u64,
             oldest: g.entries.front().map(|s| s.key.ts),
             newest: g.entries.back().map(|s| s.key.ts),
@@ -307,7 +438,7 @@ impl Store {
             Order::Asc => {
                 let start = after.map_or(0, |k| g.entries.partition_point(|x| x.key <= k));
                 for s in g.entries.range(start..) {
-                    if visit(&s.entry).is_break() {
+                    if visit(&g.entry(s)).is_break() {
                         return;
                     }
                 }
@@ -315,7 +446,7 @@ impl Store {
             Order::Desc => {
                 let end = after.map_or(g.entries.len(), |k| g.entries.partition_point(|x| x.key < k));
                 for s in g.entries.range(..end).rev() {
-                    if visit(&s.entry).is_break() {
+                    if visit(&g.entry(s)).is_break() {
                         return;
                     }
                 }
@@ -332,7 +463,7 @@ mod tests {
     fn entry(ts: u64, body: usize) -> Entry {
         let txn = HttpTxn {
             request: Some(crate::entry::HttpMessage {
-                body: vec![0u8; body].into_boxed_slice(),
+                body: vec![0u8; body].into(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -381,7 +512,11 @@ mod tests {
 
     #[test]
     fn budget_evicts_oldest_and_counts_payload() {
-        let one = cost(&entry(0, 10_000));
+        let one = {
+            let s = Store::new(1 << 20);
+            s.insert_batch(&mut vec![entry(0, 10_000)]);
+            s.bytes()
+        };
         let s = Store::new(one * 3 + 10);
         s.insert_batch(&mut (0..5).map(|i| entry(i, 10_000)).collect());
         let st = s.stats();
@@ -416,5 +551,57 @@ mod tests {
         let (odd, _) = store.newer_than(first, 10, &mut |e| e.ts.as_nanos() % 2 == 1);
         assert_eq!(odd.len(), 3);
         assert_eq!(store.last_id(), first + 3);
+    }
+
+    /// Packed exchanges read back as they were inserted (with their ids), whatever order their
+    /// timestamps come in, and the charge never passes the budget: a segment stays charged
+    /// while any of its records is kept.
+    #[test]
+    fn packed_entries_read_back_and_the_budget_holds_for_any_order() {
+        let budget = 64 << 10;
+        let s = Store::new(budget);
+        let mut kept = std::collections::HashMap::new();
+        let mut seed = 7u64;
+        for round in 0..200u64 {
+            let mut batch = Vec::new();
+            for _ in 0..3 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // Mostly in order; now and then far in the past or the future.
+                let ts = match seed >> 60 {
+                    0 => seed >> 20,
+                    1 => 1,
+                    _ => round * 1000 + (seed >> 54),
+                };
+                let mut e = entry(ts, (seed >> 40) as usize % 3000);
+                if seed & 1 == 0 {
+                    e.peers.src_dns = Some(Arc::from("db.internal"));
+                }
+                batch.push(e);
+            }
+            let first = s.last_id() + 1;
+            for (i, e) in batch.iter().enumerate() {
+                kept.insert(first + i as u64, e.clone());
+            }
+            s.insert_batch(&mut batch);
+            let st = s.stats();
+            assert!(st.bytes <= budget as u64, "round {round}: {} over {budget}", st.bytes);
+            assert_eq!(st.inserted, (round + 1) * 3);
+        }
+        let mut n = 0;
+        s.scan(Order::Asc, None, &mut |e| {
+            let want = Entry {
+                id: e.id,
+                ..kept[&e.id].clone()
+            };
+            assert_eq!(**e, want);
+            assert_eq!(*s.get(e.id).unwrap(), want);
+            n += 1;
+            ControlFlow::Continue(())
+        });
+        assert!(n > 10, "{n} kept");
+        assert_eq!(s.stats().entries, n);
+        // Emptied, the store charges nothing, not even the segment it was writing.
+        s.shed_to(0);
+        assert_eq!(s.bytes(), 0);
     }
 }

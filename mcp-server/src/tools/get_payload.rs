@@ -206,12 +206,12 @@ fn h2_as_http(m: &H2Message, start_line: String) -> HttpMessage {
     head.push_str("\r\n");
     let trailers: String = m.trailers.iter().map(|(n, v)| line(n, v)).collect();
     HttpMessage {
-        head: head.into_bytes().into_boxed_slice(),
-        body: m.body.clone(),
+        head: head.into_bytes().into(),
+        body: bytes::Bytes::copy_from_slice(&m.body),
         body_size: m.body_size,
         body_truncated: m.body_truncated,
         chunked: false,
-        trailers: trailers.into_bytes().into_boxed_slice(),
+        trailers: trailers.into_bytes().into(),
         first_ts: m.first_ts,
         last_ts: m.last_ts,
         complete: m.complete,

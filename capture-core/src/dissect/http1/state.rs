@@ -98,12 +98,12 @@ impl MsgBuilder {
 
     fn build(self) -> HttpMessage {
         HttpMessage {
-            head: self.head.into_boxed_slice(),
-            body: self.body.into_boxed_slice(),
+            head: self.head.into(),
+            body: self.body.into(),
             body_size: self.body_size,
             body_truncated: self.truncated,
             chunked: self.chunked,
-            trailers: self.trailers.into_boxed_slice(),
+            trailers: self.trailers.into(),
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             complete: self.complete,
@@ -144,7 +144,7 @@ pub struct Http1Session {
 }
 
 /// One shared copy of each method [`parse::METHODS`] names; others are copied.
-fn method_text(m: &str) -> Arc<str> {
+pub(crate) fn method_text(m: &str) -> Arc<str> {
     static KNOWN: std::sync::LazyLock<Vec<Arc<str>>> = std::sync::LazyLock::new(|| {
         parse::METHODS
             .iter()
