@@ -196,11 +196,10 @@ impl Inner {
             self.scratch = scratch;
             return None;
         }
-        let mut all = Vec::with_capacity(parts.len() + 1);
-        all.push(&scratch[..]);
-        all.extend(parts);
+        let mut all: [&[u8]; 7] = [&[]; 7];
+        all[0] = &scratch;
+        all[1..].copy_from_slice(&parts);
         let (seg, rec) = self.segments.write(&all, len);
-        drop(all);
         self.scratch = scratch;
         if let Some(x) = extras {
             self.extras.insert(key.id, x);
