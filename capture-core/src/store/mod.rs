@@ -257,7 +257,9 @@ fn evict_to(inner: &mut Inner, bytes: usize) -> u64 {
 }
 
 /// Where an entry with `key` goes. Entries arrive almost in time order (an exchange is stored
-/// when it ends, keyed by when it began): look back a few slots before searching the whole.
+/// when it ends, keyed by when it began): look back a few slots, then back in doubling steps
+/// from the end, and search only the stretch found (the slots near the end are in cache, a
+/// search of the whole deque is not).
 fn insert_position(entries: &VecDeque<Slot>, key: Key) -> usize {
     let n = entries.len();
     for back in 0..n.min(8) {
@@ -265,7 +267,31 @@ fn insert_position(entries: &VecDeque<Slot>, key: Key) -> usize {
             return n - back;
         }
     }
-    entries.partition_point(|x| x.key <= key)
+    let mut hi = n.saturating_sub(8);
+    let mut step = 8;
+    while hi > 0 {
+        let lo = hi.saturating_sub(step);
+        if entries[lo].key <= key {
+            return lo + 1 + partition_in(entries, lo + 1, hi, key);
+        }
+        hi = lo;
+        step *= 2;
+    }
+    0
+}
+
+/// How many slots of `entries[lo..hi]` sort at or before `key` (they are sorted).
+fn partition_in(entries: &VecDeque<Slot>, lo: usize, hi: usize, key: Key) -> usize {
+    let (mut a, mut b) = (lo, hi);
+    while a < b {
+        let mid = a + (b - a) / 2;
+        if entries[mid].key <= key {
+            a = mid + 1;
+        } else {
+            b = mid;
+        }
+    }
+    a - lo
 }
 
 impl Store {
@@ -602,5 +628,33 @@ mod tests {
         // Emptied, the store charges nothing, not even the segment it was writing.
         s.shed_to(0);
         assert_eq!(s.bytes(), 0);
+    }
+
+    /// The doubling search from the end finds the place the whole search finds.
+    #[test]
+    fn insert_positions_are_where_a_full_search_puts_them() {
+        let slot = |ts: u64| Slot {
+            key: Key {
+                ts: Timestamp(ts),
+                id: 0,
+            },
+            held: Held::Boxed(Arc::new(entry(ts, 0))),
+            cost: 0,
+            seg: 0,
+        };
+        for n in [0usize, 1, 5, 8, 9, 17, 100, 1000] {
+            let entries: VecDeque<Slot> = (0..n as u64).map(|i| slot(i * 2 + 1)).collect();
+            for ts in 0..=(n as u64 * 2 + 2) {
+                let key = Key {
+                    ts: Timestamp(ts),
+                    id: 0,
+                };
+                assert_eq!(
+                    insert_position(&entries, key),
+                    entries.partition_point(|x| x.key <= key),
+                    "n {n} ts {ts}"
+                );
+            }
+        }
     }
 }
