@@ -28,6 +28,10 @@ use segments::Segments;
 const SLOT: usize = std::mem::size_of::<Slot>();
 /// The `Arc` header of an entry kept as it is.
 const ARC_HEADER: usize = 16;
+/// One shared [`Extras`] with its `Arc` header.
+const EXTRAS_ALLOC: usize = std::mem::size_of::<Extras>() + ARC_HEADER;
+/// Recently stored extras, looked up to share them.
+const RECENT_EXTRAS: usize = 8;
 
 /// A position in the store's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,12 +118,15 @@ type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
 #[derive(Debug)]
 struct Inner {
     entries: VecDeque<Slot>,
-    /// Peers and TLS connections of packed entries that have them.
-    extras: IdMap<Extras>,
+    /// Peers and TLS connections of packed entries that have them, shared by entries with the
+    /// same ends.
+    extras: IdMap<Arc<Extras>>,
+    /// The last few distinct extras stored, for sharing.
+    recent_extras: VecDeque<Arc<Extras>>,
     segments: Segments,
     /// Where records are encoded before they are written.
     scratch: Vec<u8>,
-    /// Bytes of the entries kept as they are.
+    /// Bytes of the entries kept as they are, and of the shared extras.
     bytes: usize,
     next_id: u64,
     stats: StoreStats,
@@ -137,7 +144,7 @@ impl Inner {
         self.bytes
             + self.segments.bytes
             + self.entries.capacity() * SLOT
-            + table_bytes(self.extras.capacity(), std::mem::size_of::<(u64, Extras)>())
+            + table_bytes(self.extras.capacity(), std::mem::size_of::<(u64, Arc<Extras>)>())
     }
 
     /// The position of entry `id`. Ids grow in insertion order and entries mostly arrive in
@@ -164,7 +171,7 @@ impl Inner {
                 let extras = if self.extras.is_empty() {
                     None
                 } else {
-                    self.extras.get(&slot.key.id)
+                    self.extras.get(&slot.key.id).map(|x| &**x)
                 };
                 Arc::new(packed::decode(rec, slot.key.id, slot.key.ts, extras))
             }
@@ -202,7 +209,8 @@ impl Inner {
         let (seg, rec) = self.segments.write(&all, len);
         self.scratch = scratch;
         if let Some(x) = extras {
-            self.extras.insert(key.id, x);
+            let shared = self.share_extras(x);
+            self.extras.insert(key.id, shared);
         }
         Some(Slot {
             key,
@@ -212,13 +220,39 @@ impl Inner {
         })
     }
 
+    /// One of the recently stored extras when `x` is the same, else `x`, shared from now on
+    /// (and charged once).
+    fn share_extras(&mut self, x: Extras) -> Arc<Extras> {
+        if let Some(r) = self.recent_extras.iter().find(|r| r.same(&x)) {
+            return r.clone();
+        }
+        let shared = Arc::new(x);
+        self.bytes += EXTRAS_ALLOC;
+        if self.recent_extras.len() == RECENT_EXTRAS
+            && let Some(old) = self.recent_extras.pop_front()
+        {
+            self.let_go_extras(old);
+        }
+        self.recent_extras.push_back(shared.clone());
+        shared
+    }
+
+    /// Drops one holder of shared extras; the last one takes their charge with it.
+    fn let_go_extras(&mut self, x: Arc<Extras>) {
+        if Arc::strong_count(&x) == 1 {
+            self.bytes -= EXTRAS_ALLOC;
+        }
+    }
+
     /// Lets go of an evicted slot's charges.
     fn release(&mut self, slot: Slot) {
         match slot.held {
             Held::Boxed(_) => self.bytes -= slot.cost as usize - SLOT,
             Held::Packed(rec) => {
-                if !self.extras.is_empty() {
-                    self.extras.remove(&slot.key.id);
+                if !self.extras.is_empty()
+                    && let Some(x) = self.extras.remove(&slot.key.id)
+                {
+                    self.let_go_extras(x);
                 }
                 drop(rec);
                 self.segments.release(slot.seg);
@@ -242,8 +276,12 @@ fn evict_to(inner: &mut Inner, bytes: usize) -> u64 {
     let mut n = 0;
     while inner.charged() > bytes {
         let Some(old) = inner.entries.pop_front() else {
-            // Nothing left: the segment being written goes too.
+            // Nothing left: the segment being written goes too, and the extras kept for
+            // sharing.
             inner.segments.retire_current();
+            for x in std::mem::take(&mut inner.recent_extras) {
+                inner.let_go_extras(x);
+            }
             break;
         };
         inner.stats.evicted += 1;
@@ -300,6 +338,7 @@ impl Store {
             inner: RwLock::new(Inner {
                 entries: VecDeque::new(),
                 extras: IdMap::default(),
+                recent_extras: VecDeque::new(),
                 segments: Segments::new(Segments::size_for(budget_bytes)),
                 scratch: Vec::new(),
                 bytes: 0,
@@ -656,5 +695,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Entries with the same Kubernetes ends share one copy of them, charged once; each entry
+    /// reads back its own, and the charge goes with the last holder.
+    #[test]
+    fn entries_with_the_same_ends_share_their_extras() {
+        let s = Store::new(64 << 20);
+        let api: Arc<str> = Arc::from("api.internal");
+        let db: Arc<str> = Arc::from("db.internal");
+        let with = |ts: u64, name: &Arc<str>| {
+            let mut e = entry(ts, 100);
+            e.peers.dst_dns = Some(name.clone());
+            e
+        };
+        s.insert_batch(&mut vec![with(0, &api)]);
+        let one = s.bytes();
+        s.insert_batch(
+            &mut (1..1000)
+                .map(|ts| with(ts, if ts % 2 == 0 { &api } else { &db }))
+                .collect(),
+        );
+        let g = s.inner.read();
+        assert_eq!(g.extras.len(), 1000);
+        assert_eq!(g.recent_extras.len(), 2, "two distinct pairs of ends");
+        assert_eq!(g.bytes, 2 * EXTRAS_ALLOC);
+        drop(g);
+        assert!(s.bytes() - one < 1000 * 150, "{} for 999 entries", s.bytes() - one);
+        s.scan(Order::Asc, None, &mut |e| {
+            let want = if e.ts.0 % 2 == 0 { &api } else { &db };
+            assert!(Arc::ptr_eq(e.peers.dst_dns.as_ref().unwrap(), want));
+            ControlFlow::Continue(())
+        });
+        s.shed_to(0);
+        let g = s.inner.read();
+        assert_eq!((g.bytes, g.extras.len(), g.recent_extras.len()), (0, 0, 0));
     }
 }

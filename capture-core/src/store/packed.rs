@@ -59,11 +59,36 @@ mod mf {
 }
 
 /// What an entry holds that is not bytes: its Kubernetes peers and the TLS connection it was
-/// decrypted from. Kept beside the record, and only for the entries that have them.
+/// decrypted from. Kept beside the record, and only for the entries that have them; entries
+/// with the same ends share one.
 #[derive(Debug, Clone)]
 pub struct Extras {
     pub peers: crate::enrich::Peers,
     pub tls_conn: Option<Arc<crate::dissect::tls::TlsConn>>,
+}
+
+/// Both `None`, or the same allocation.
+fn same_arc<T: ?Sized>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+impl Extras {
+    /// The same identities, names and connection, told by their allocations (the identity index
+    /// hands out one per object), without comparing their contents.
+    pub fn same(&self, o: &Extras) -> bool {
+        let (a, b) = (&self.peers, &o.peers);
+        a.src.resolution == b.src.resolution
+            && a.dst.resolution == b.dst.resolution
+            && same_arc(&a.src.identity, &b.src.identity)
+            && same_arc(&a.dst.identity, &b.dst.identity)
+            && same_arc(&a.src_dns, &b.src_dns)
+            && same_arc(&a.dst_dns, &b.dst_dns)
+            && same_arc(&self.tls_conn, &o.tls_conn)
+    }
 }
 
 /// Whether `e` is kept as a record: HTTP/1 exchanges are.
