@@ -196,7 +196,7 @@ impl Inner {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let (parts, extras) = packed::encode(&e, &mut scratch);
+        let (parts, has_extras) = packed::encode(&e, &mut scratch);
         let len = scratch.len() + parts.iter().map(|p| p.len()).sum::<usize>();
         let cost = len + SLOT;
         if cost > budget || cost > u32::MAX as usize {
@@ -208,8 +208,8 @@ impl Inner {
         all[1..].copy_from_slice(&parts);
         let (seg, rec) = self.segments.write(&all, len);
         self.scratch = scratch;
-        if let Some(x) = extras {
-            let shared = self.share_extras(x);
+        if has_extras {
+            let shared = self.share_extras(&e);
             self.extras.insert(key.id, shared);
         }
         Some(Slot {
@@ -220,13 +220,13 @@ impl Inner {
         })
     }
 
-    /// One of the recently stored extras when `x` is the same, else `x`, shared from now on
-    /// (and charged once).
-    fn share_extras(&mut self, x: Extras) -> Arc<Extras> {
-        if let Some(r) = self.recent_extras.iter().find(|r| r.same(&x)) {
+    /// One of the recently stored extras when `e`'s are the same, else a copy of `e`'s, shared
+    /// from now on (and charged once).
+    fn share_extras(&mut self, e: &Entry) -> Arc<Extras> {
+        if let Some(r) = self.recent_extras.iter().find(|r| r.same_as(e)) {
             return r.clone();
         }
-        let shared = Arc::new(x);
+        let shared = Arc::new(Extras::of(e));
         self.bytes += EXTRAS_ALLOC;
         if self.recent_extras.len() == RECENT_EXTRAS
             && let Some(old) = self.recent_extras.pop_front()
@@ -248,13 +248,12 @@ impl Inner {
     fn release(&mut self, slot: Slot) {
         match slot.held {
             Held::Boxed(_) => self.bytes -= slot.cost as usize - SLOT,
-            Held::Packed(rec) => {
+            Held::Packed(_) => {
                 if !self.extras.is_empty()
                     && let Some(x) = self.extras.remove(&slot.key.id)
                 {
                     self.let_go_extras(x);
                 }
-                drop(rec);
                 self.segments.release(slot.seg);
             }
         }

@@ -42,13 +42,13 @@ mod ef {
 mod xf {
     pub const METHOD: u16 = 1;
     pub const PATH: u16 = 2;
-    pub const HOST: u16 = 8;
-    pub const STATUS: u16 = 16;
-    pub const REASON: u16 = 32;
-    pub const UPGRADE: u16 = 64;
-    pub const TTFB: u16 = 128;
-    pub const REQUEST: u16 = 256;
-    pub const RESPONSE: u16 = 512;
+    pub const HOST: u16 = 4;
+    pub const STATUS: u16 = 8;
+    pub const REASON: u16 = 16;
+    pub const UPGRADE: u16 = 32;
+    pub const TTFB: u16 = 64;
+    pub const REQUEST: u16 = 128;
+    pub const RESPONSE: u16 = 256;
 }
 
 /// Message flags.
@@ -77,23 +77,44 @@ fn same_arc<T: ?Sized>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
 }
 
 impl Extras {
-    /// The same identities, names and connection, told by their allocations (the identity index
-    /// hands out one per object), without comparing their contents.
-    pub fn same(&self, o: &Extras) -> bool {
-        let (a, b) = (&self.peers, &o.peers);
+    /// Whether `e` has any: peers other than external ones, or a TLS connection.
+    pub fn in_entry(e: &Entry) -> bool {
+        e.peers != crate::enrich::Peers::default() || e.tls_conn.is_some()
+    }
+
+    /// Those of `e`.
+    pub fn of(e: &Entry) -> Extras {
+        Extras {
+            peers: e.peers.clone(),
+            tls_conn: e.tls_conn.clone(),
+        }
+    }
+
+    /// The same identities, names and connection as `e`'s, told by their allocations (the
+    /// identity index hands out one per object), without comparing their contents.
+    pub fn same_as(&self, e: &Entry) -> bool {
+        let (a, b) = (&self.peers, &e.peers);
         a.src.resolution == b.src.resolution
             && a.dst.resolution == b.dst.resolution
             && same_arc(&a.src.identity, &b.src.identity)
             && same_arc(&a.dst.identity, &b.dst.identity)
             && same_arc(&a.src_dns, &b.src_dns)
             && same_arc(&a.dst_dns, &b.dst_dns)
-            && same_arc(&self.tls_conn, &o.tls_conn)
+            && same_arc(&self.tls_conn, &e.tls_conn)
     }
 }
 
 /// Whether `e` is kept as a record: HTTP/1 exchanges are.
 pub fn packable(e: &Entry) -> bool {
     matches!(e.detail, Detail::Http(_))
+}
+
+/// The flags whose condition holds, together.
+fn bits<T: Copy + Default + std::ops::BitOr<Output = T>>(flags: &[(bool, T)]) -> T {
+    flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(T::default(), |all, &(_, bit)| all | bit)
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -158,9 +179,9 @@ fn delta(from: Timestamp, to: Timestamp) -> i64 {
 }
 
 /// Writes the fields of `e` (which [`packable`] accepts) into `out` and returns the payload
-/// parts that follow them, in order (empty where a message is missing), and the entry's extras
-/// when it has any.
-pub fn encode<'e>(e: &'e Entry, out: &mut Vec<u8>) -> ([&'e [u8]; 6], Option<Extras>) {
+/// parts that follow them, in order (empty where a message is missing), and whether the entry
+/// has extras ([`Extras::in_entry`]: the record says so, the caller keeps them).
+pub fn encode<'e>(e: &'e Entry, out: &mut Vec<u8>) -> ([&'e [u8]; 6], bool) {
     let Entry {
         id: _,
         ts,
@@ -171,10 +192,11 @@ pub fn encode<'e>(e: &'e Entry, out: &mut Vec<u8>) -> ([&'e [u8]; 6], Option<Ext
         flow_id,
         elapsed_us,
         detail,
-        peers,
+        // Kept beside the record (`Extras`).
+        peers: _,
         tls,
         decrypted,
-        tls_conn,
+        tls_conn: _,
     } = e;
     let Detail::Http(h) = detail else {
         unreachable!("only HTTP/1 entries are packed")
@@ -192,32 +214,22 @@ pub fn encode<'e>(e: &'e Entry, out: &mut Vec<u8>) -> ([&'e [u8]; 6], Option<Ext
         ttfb_us,
         flags,
     } = &**h;
-    let extras = (*peers != crate::enrich::Peers::default() || tls_conn.is_some()).then(|| Extras {
-        peers: peers.clone(),
-        tls_conn: tls_conn.clone(),
-    });
-    let mut f = 0;
-    for (on, bit) in [
+    let extras = Extras::in_entry(e);
+    out.push(bits(&[
         (*tls, ef::TLS),
         (*decrypted, ef::DECRYPTED),
-        (extras.is_some(), ef::EXTRAS),
+        (extras, ef::EXTRAS),
         (*protocol == Protocol::Http10, ef::HTTP10),
         (elapsed_us.is_some(), ef::ELAPSED),
         (*transport == Transport::Udp, ef::UDP),
-    ] {
-        if on {
-            f |= bit;
-        }
-    }
-    out.push(f);
+    ]));
     addr(out, src);
     addr(out, dst);
     varint(out, *flow_id);
     if let Some(us) = elapsed_us {
         varint(out, *us);
     }
-    let mut x = 0;
-    for (on, bit) in [
+    let x = bits(&[
         (method.is_some(), xf::METHOD),
         (path.is_some(), xf::PATH),
         (host.is_some(), xf::HOST),
@@ -227,11 +239,7 @@ pub fn encode<'e>(e: &'e Entry, out: &mut Vec<u8>) -> ([&'e [u8]; 6], Option<Ext
         (ttfb_us.is_some(), xf::TTFB),
         (request.is_some(), xf::REQUEST),
         (response.is_some(), xf::RESPONSE),
-    ] {
-        if on {
-            x |= bit;
-        }
-    }
+    ]);
     out.extend_from_slice(&x.to_le_bytes());
     let req_head = request.as_ref().map(|m| &m.head[..]);
     let resp_head = response.as_ref().map(|m| &m.head[..]);
@@ -278,17 +286,11 @@ pub fn encode<'e>(e: &'e Entry, out: &mut Vec<u8>) -> ([&'e [u8]; 6], Option<Ext
             complete,
             head_facts,
         } = m;
-        let mut g = 0;
-        for (on, bit) in [
+        out.push(bits(&[
             (*body_truncated, mf::TRUNCATED),
             (*chunked, mf::CHUNKED),
             (*complete, mf::COMPLETE),
-        ] {
-            if on {
-                g |= bit;
-            }
-        }
-        out.push(g);
+        ]));
         out.push(*head_facts);
         varint(out, *body_size);
         zigzag(out, delta(*ts, *first_ts));
@@ -617,7 +619,8 @@ mod tests {
         #[test]
         fn records_read_back_as_written(e in entry(), id in any::<u64>()) {
             let mut out = Vec::new();
-            let (parts, extras) = encode(&e, &mut out);
+            let (parts, has_extras) = encode(&e, &mut out);
+            let extras = has_extras.then(|| Extras::of(&e));
             prop_assert_eq!(extras.is_some(), e.peers != crate::enrich::Peers::default());
             for p in parts {
                 out.extend_from_slice(p);
