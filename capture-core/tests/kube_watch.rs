@@ -24,9 +24,15 @@ struct Fake {
     items: HashMap<&'static str, Vec<Value>>,
     /// Events pushed to open pod watches.
     pod_watchers: Vec<mpsc::UnboundedSender<Option<Value>>>,
-    down: bool,
+    /// When set, every request is answered with this status line (and a Status body).
+    down: Option<&'static str>,
     lists: HashMap<String, u32>,
+    /// Requests still to be answered by closing the connection (a reset API server or a load
+    /// balancer in between).
+    drop_next: u32,
 }
+
+const UNAVAILABLE: &str = "503 Service Unavailable";
 
 const COLLECTIONS: [(&str, &str); 7] = [
     ("/api/v1/pods", "PodList"),
@@ -61,7 +67,7 @@ fn discovery_resources() -> Value {
 async fn respond(stream: &mut tokio::net::TcpStream, status: &str, body: &Value) {
     let body = body.to_string();
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let _ = stream.write_all(head.as_bytes()).await;
@@ -94,15 +100,19 @@ async fn serve(fake: Arc<Mutex<Fake>>) -> SocketAddr {
                 let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let (path, query) = target.split_once('?').unwrap_or((&target, ""));
                 if std::env::var_os("FAKE_API_LOG").is_some() {
-                    eprintln!("fake API: {target} (down: {})", fake.lock().down);
+                    eprintln!("fake API: {target} (down: {:?})", fake.lock().down);
                 }
-                if fake.lock().down {
-                    respond(
-                        &mut stream,
-                        "503 Service Unavailable",
-                        &json!({"kind": "Status", "code": 503}),
-                    )
-                    .await;
+                {
+                    let mut f = fake.lock();
+                    if f.drop_next > 0 {
+                        f.drop_next -= 1;
+                        return;
+                    }
+                }
+                let down = fake.lock().down;
+                if let Some(status) = down {
+                    let code: u16 = status[..3].parse().unwrap();
+                    respond(&mut stream, status, &json!({"kind": "Status", "code": code})).await;
                     return;
                 }
                 match path {
@@ -199,6 +209,8 @@ async fn list_watch_gone_disconnect_and_outage() {
     let fake = Arc::new(Mutex::new(Fake::default()));
     {
         let mut f = fake.lock();
+        // The first requests find the connection closed: discovery sends them again.
+        f.drop_next = 2;
         f.items.insert("/api/v1/pods", vec![pod("web-1", "10.1.0.1")]);
         f.items.insert(
             "/apis/discovery.k8s.io/v1/endpointslices",
@@ -222,6 +234,7 @@ async fn list_watch_gone_disconnect_and_outage() {
     let now = Timestamp::from_secs_nanos(1_900_000_000, 0);
     assert_eq!(name_at(&ids, "10.1.0.1", now).as_deref(), Some("web-1"));
     assert_eq!(ids.source().kind, "kubernetes");
+    assert_eq!(fake.lock().drop_next, 0, "the dropped requests were sent again");
     // EndpointSlice v1 names the service of a pod no selector picks.
     let id = ids
         .index()
@@ -283,14 +296,14 @@ async fn list_watch_gone_disconnect_and_outage() {
     );
 
     // The API goes away: the last state keeps serving and the status says stale.
-    fake.lock().down = true;
+    fake.lock().down = Some(UNAVAILABLE);
     fake.lock().pod_watchers.clear();
     // Dropping the senders ends the open pod watches: the watcher reconnects and gets 503s.
     eventually("stale while the API is down", || ids.source().stale).await;
     assert_eq!(name_at(&ids, "10.1.0.3", now).as_deref(), Some("web-3"));
     assert!(ids.source().problem.unwrap().contains("Pod"));
     // It comes back: the next event makes the identities fresh again.
-    fake.lock().down = false;
+    fake.lock().down = None;
     eventually("the pod watch reopened", || !fake.lock().pod_watchers.is_empty()).await;
     push(
         &fake,
@@ -305,7 +318,7 @@ async fn list_watch_gone_disconnect_and_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_api_is_a_clear_error() {
     let fake = Arc::new(Mutex::new(Fake {
-        down: true,
+        down: Some(UNAVAILABLE),
         ..Fake::default()
     }));
     let addr = serve(fake).await;
@@ -319,7 +332,26 @@ async fn an_unreachable_api_is_a_clear_error() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("Kubernetes client") || e.contains("did not finish"), "{e}");
+    // A 503 may pass: discovery asks again until the timeout, then names the last answer.
+    assert!(e.contains("did not finish within 3s") && e.contains("503"), "{e}");
+    // A 403 will not: it fails at once.
+    let fake = Arc::new(Mutex::new(Fake {
+        down: Some("403 Forbidden"),
+        ..Fake::default()
+    }));
+    let addr = serve(fake).await;
+    let opts = KubeOptions {
+        kubeconfig: Some(kubeconfig(dir.path(), addr)),
+        context: None,
+    };
+    let c = client(&opts).await.unwrap();
+    let started = std::time::Instant::now();
+    let e = start(Arc::new(Identities::default()), c, Duration::from_secs(30))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Kubernetes client") && e.contains("403"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10), "a 403 was retried: {e}");
     let bad = KubeOptions {
         kubeconfig: Some(dir.path().join("missing")),
         context: None,

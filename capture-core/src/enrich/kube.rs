@@ -291,6 +291,46 @@ async fn endpoint_slice_api(client: &Client) -> Result<Api<DynamicObject>, KubeE
     Ok(Api::all_with(client.clone(), &ar))
 }
 
+/// Whether a failed request may succeed when sent again: the connection failed (reset, refused,
+/// closed before the answer) or the server said it is overloaded or unavailable (429, 5xx).
+/// Everything else (a 403, a 404, a body that does not parse) fails the same way every time.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => false,
+    }
+}
+
+/// [`endpoint_slice_api`], sent again after transient failures (see [`transient`]) with a
+/// backoff from 100 ms to 2 s, until `sync_timeout`. The watches retry on their own once
+/// started; this is the one request before them. A timeout names the last failure.
+async fn discover(client: &Client, sync_timeout: Duration) -> Result<Api<DynamicObject>, KubeError> {
+    let deadline = tokio::time::Instant::now() + sync_timeout;
+    let mut wait = Duration::from_millis(100);
+    let mut last = None;
+    loop {
+        match tokio::time::timeout_at(deadline, endpoint_slice_api(client)).await {
+            Ok(Err(KubeError::Client(e))) if transient(&e) => {
+                tracing::warn!("API discovery failed, retrying in {wait:?}: {e}");
+                last = Some(e);
+            }
+            Ok(r) => return r,
+            // The deadline passed during the attempt.
+            Err(_) => {}
+        }
+        if tokio::time::Instant::now() + wait >= deadline {
+            let what = match last {
+                Some(e) => format!("API discovery; last failure: {e}"),
+                None => "API discovery".into(),
+            };
+            return Err(KubeError::SyncTimeout(sync_timeout, what));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
 /// Watches the cluster and keeps `identities` current. Returns once every kind has finished its
 /// first listing (or `sync_timeout` passed, an error); the watches go on in the background until
 /// the runtime stops.
@@ -299,9 +339,7 @@ pub async fn start(
     client: Client,
     sync_timeout: Duration,
 ) -> Result<Arc<Mutex<ClusterState>>, KubeError> {
-    let slices = tokio::time::timeout(sync_timeout, endpoint_slice_api(&client))
-        .await
-        .map_err(|_| KubeError::SyncTimeout(sync_timeout, "API discovery".into()))??;
+    let slices = discover(&client, sync_timeout).await?;
     let state = Arc::new(Mutex::new(ClusterState::default()));
     type Events = std::pin::Pin<Box<dyn Stream<Item = (Kind, Result<Event<Value>, watcher::Error>)> + Send>>;
     let streams: Vec<Events> = vec![
