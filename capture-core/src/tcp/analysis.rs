@@ -517,7 +517,7 @@ impl TcpAnalysis {
             fwd.lastsegmentflags = fl;
         }
         // Segments of the other direction that this packet acknowledges: RTT samples.
-        if ack_flag {
+        if ack_flag && !self.dirs[r].unacked.is_empty() {
             let mut sample = None;
             let rev = &mut self.dirs[r];
             rev.unacked.retain_mut(|u| {

@@ -58,20 +58,64 @@ const SERVICE_PORTS: &[u16] = &[
 ];
 
 /// Protocol-independent key: the two endpoints in canonical order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Every packet looks its flow up by this key, so ordering, hashing and comparing it have fast
+/// paths for IPv4 (one integer each) that agree with `SocketAddr`'s own `Ord` and `Eq`.
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct FlowKey {
     pub lo: SocketAddr,
     pub hi: SocketAddr,
     pub proto: u8,
 }
 
+/// An IPv4 end as one integer that orders as `(ip, port)` does.
+#[inline]
+fn v4(a: &SocketAddr) -> Option<u64> {
+    match a {
+        SocketAddr::V4(a) => Some(u64::from(a.ip().to_bits()) << 16 | u64::from(a.port())),
+        SocketAddr::V6(_) => None,
+    }
+}
+
 impl FlowKey {
     pub fn new(a: SocketAddr, b: SocketAddr, proto: u8) -> Self {
-        if (a.ip(), a.port()) <= (b.ip(), b.port()) {
+        let a_first = match (v4(&a), v4(&b)) {
+            (Some(x), Some(y)) => x <= y,
+            _ => (a.ip(), a.port()) <= (b.ip(), b.port()),
+        };
+        if a_first {
             FlowKey { lo: a, hi: b, proto }
         } else {
             FlowKey { lo: b, hi: a, proto }
         }
+    }
+}
+
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, o: &Self) -> bool {
+        #[inline]
+        fn same(a: &SocketAddr, b: &SocketAddr) -> bool {
+            match (a, b) {
+                (SocketAddr::V4(a), SocketAddr::V4(b)) => a.ip().to_bits() == b.ip().to_bits() && a.port() == b.port(),
+                _ => a == b,
+            }
+        }
+        self.proto == o.proto && same(&self.lo, &o.lo) && same(&self.hi, &o.hi)
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        if let (Some(a), Some(b)) = (v4(&self.lo), v4(&self.hi)) {
+            h.write_u64(a);
+            h.write_u64(b | u64::from(self.proto) << 48);
+            return;
+        }
+        self.lo.hash(h);
+        self.hi.hash(h);
+        self.proto.hash(h);
     }
 }
 
@@ -325,6 +369,38 @@ mod tests {
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    proptest::proptest! {
+        /// The IPv4 fast paths order, compare and hash keys as `SocketAddr` itself does.
+        #[test]
+        fn keys_agree_with_socket_addr(
+            ends in proptest::collection::vec((proptest::prelude::any::<bool>(), 0u32..4, 0u16..3), 4),
+            proto in 6u8..8,
+        ) {
+            use std::hash::BuildHasher;
+            let addr = |(v6, ip, port): (bool, u32, u16)| -> SocketAddr {
+                if v6 {
+                    std::net::SocketAddrV6::new(std::net::Ipv6Addr::from_bits(u128::from(ip)), port, 0, 0).into()
+                } else {
+                    std::net::SocketAddrV4::new(std::net::Ipv4Addr::from_bits(ip), port).into()
+                }
+            };
+            let [a, b, c, d] = [0, 1, 2, 3].map(|i| addr(ends[i]));
+            let k1 = FlowKey::new(a, b, proto);
+            let (lo, hi) = if (a.ip(), a.port()) <= (b.ip(), b.port()) { (a, b) } else { (b, a) };
+            proptest::prop_assert_eq!((k1.lo, k1.hi), (lo, hi));
+            proptest::prop_assert_eq!(k1, FlowKey::new(b, a, proto));
+            let k2 = FlowKey::new(c, d, proto);
+            let same = k1.lo == k2.lo && k1.hi == k2.hi;
+            proptest::prop_assert_eq!(k1 == k2, same);
+            let rs = ahash::RandomState::new();
+            if same {
+                proptest::prop_assert_eq!(rs.hash_one(k1), rs.hash_one(k2));
+            }
+            let k3 = FlowKey { proto: proto + 10, ..k1 };
+            proptest::prop_assert_ne!(k1, k3);
+        }
     }
 
     #[test]
