@@ -378,7 +378,6 @@ mod tests {
             ends in proptest::collection::vec((proptest::prelude::any::<bool>(), 0u32..4, 0u16..3), 4),
             proto in 6u8..8,
         ) {
-            use std::hash::BuildHasher;
             let addr = |(v6, ip, port): (bool, u32, u16)| -> SocketAddr {
                 if v6 {
                     std::net::SocketAddrV6::new(std::net::Ipv6Addr::from_bits(u128::from(ip)), port, 0, 0).into()
