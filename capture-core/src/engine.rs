@@ -492,8 +492,10 @@ impl Engine {
         }
         // A reused 5-tuple's old flow ends before the new one starts; the flows a full table
         // evicts for it end after this packet (its flow is borrowed until then).
-        for (f, why) in std::mem::take(&mut evicted) {
-            self.end_flow(f, why, ts);
+        if !evicted.is_empty() {
+            for (f, why) in std::mem::take(&mut evicted) {
+                self.end_flow(f, why, ts);
+            }
         }
         let (flow, inserted) = self.flows.get_or_insert(
             key,
@@ -579,8 +581,11 @@ impl Engine {
         if closed && flow.meta.closed_at.is_none() {
             flow.meta.closed_at = Some(ts);
         }
-        for (f, why) in evicted {
-            self.end_flow(f, why, ts);
+        // Most packets evict nothing: skip building and dropping an empty iterator of flows.
+        if !evicted.is_empty() {
+            for (f, why) in evicted {
+                self.end_flow(f, why, ts);
+            }
         }
     }
 
