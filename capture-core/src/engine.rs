@@ -457,9 +457,7 @@ impl Engine {
             keys: self.keys.as_deref(),
         };
         flow.state.dgram.on_datagram(dir, ts, payload, seen, &mut ctx);
-        for (f, why) in evicted {
-            self.end_flow(f, why, ts);
-        }
+        self.end_flows(evicted, ts);
     }
 
     fn tcp(
@@ -492,11 +490,7 @@ impl Engine {
         }
         // A reused 5-tuple's old flow ends before the new one starts; the flows a full table
         // evicts for it end after this packet (its flow is borrowed until then).
-        if !evicted.is_empty() {
-            for (f, why) in std::mem::take(&mut evicted) {
-                self.end_flow(f, why, ts);
-            }
-        }
+        self.end_flows(std::mem::take(&mut evicted), ts);
         let (flow, inserted) = self.flows.get_or_insert(
             key,
             || {
@@ -581,12 +575,7 @@ impl Engine {
         if closed && flow.meta.closed_at.is_none() {
             flow.meta.closed_at = Some(ts);
         }
-        // Most packets evict nothing: skip building and dropping an empty iterator of flows.
-        if !evicted.is_empty() {
-            for (f, why) in evicted {
-                self.end_flow(f, why, ts);
-            }
-        }
+        self.end_flows(evicted, ts);
     }
 
     fn sweep(&mut self, now: Timestamp) {
@@ -916,6 +905,17 @@ impl Engine {
 
     /// A flow leaves the table: its dissector is finished and its record stored, with the
     /// kernel's facts about it.
+    /// [`Self::end_flow`] for each flow a packet evicted. Most packets evict none: they skip
+    /// building and dropping an empty iterator of flows.
+    #[inline]
+    fn end_flows(&mut self, evicted: Vec<(Flow<Conn>, Eviction)>, now: Timestamp) {
+        if !evicted.is_empty() {
+            for (f, why) in evicted {
+                self.end_flow(f, why, now);
+            }
+        }
+    }
+
     fn end_flow(&mut self, f: Flow<Conn>, why: Eviction, now: Timestamp) {
         let kernel = self.take_kernel(&f.meta.key);
         finish_flow(

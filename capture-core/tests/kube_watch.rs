@@ -102,14 +102,14 @@ async fn serve(fake: Arc<Mutex<Fake>>) -> SocketAddr {
                 if std::env::var_os("FAKE_API_LOG").is_some() {
                     eprintln!("fake API: {target} (down: {:?})", fake.lock().down);
                 }
-                {
+                let down = {
                     let mut f = fake.lock();
                     if f.drop_next > 0 {
                         f.drop_next -= 1;
                         return;
                     }
-                }
-                let down = fake.lock().down;
+                    f.down
+                };
                 if let Some(status) = down {
                     let code: u16 = status[..3].parse().unwrap();
                     respond(&mut stream, status, &json!({"kind": "Status", "code": code})).await;
