@@ -1,23 +1,25 @@
-//! pcap and pcapng files, read through `pcap-parser`'s streaming reader.
+//! pcap and pcapng files: classic pcap through our own record loop ([`super::legacy`]), pcapng
+//! through `pcap-parser`'s streaming reader.
 //!
 //! Both byte orders, microsecond and nanosecond pcap, and pcapng with several interfaces (each with
-//! its own link type and timestamp resolution) are supported. Blocks are lent from the reader's
-//! buffer to a visitor, so no packet is copied here.
+//! its own link type and timestamp resolution) are supported. Records and blocks are lent from the
+//! reader's buffer to a visitor, so no packet is copied here.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use pcap_parser::pcapng::Block;
-use pcap_parser::{PcapBlockOwned, PcapError, create_reader};
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError, PcapNGReader};
 
-use super::{LinkType, Packet};
+use super::{LinkType, Packet, legacy};
 use crate::time::Timestamp;
 
 /// The reader's buffer, and so the size of each `read()`; it grows (up to `max_record_bytes`)
 /// when a record does not fit. Small enough to stay in a core's L2 cache, so the kernel's copy
 /// and the parser's read of the same bytes both hit it (1 MiB cost 0.2 CPU-s more per GB).
-const INITIAL_BUFFER: usize = 256 << 10;
+pub(super) const INITIAL_BUFFER: usize = 256 << 10;
 
 /// Why a capture file could not be read, with the byte offset where the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -145,27 +147,39 @@ pub fn read_from<R: Read + Send>(
     path: &Path,
     input: R,
     max_record_bytes: usize,
-    visit: &mut dyn FnMut(&Packet<'_>),
+    visit: &mut impl FnMut(&Packet<'_>),
     tls_keys: &mut dyn FnMut(&[u8]),
 ) -> Result<FileSummary, FileError> {
     // Read the magic first so that a wrong file gets a precise message; the reader then reads
     // those bytes again, then the rest straight from `input` (no second buffer to copy through).
     let mut input = input;
     let (head, n) = read_magic(path, &mut input)?;
+    if legacy::magic(head).is_some() {
+        let mut summary = FileSummary::default();
+        legacy::read(
+            path,
+            &head[..n],
+            input,
+            INITIAL_BUFFER,
+            max_record_bytes,
+            visit,
+            &mut summary,
+        )?;
+        return Ok(summary);
+    }
     let input = Reread {
         head,
         len: n,
         first: true,
         inner: input,
     };
-    let mut reader = create_reader(INITIAL_BUFFER, input).map_err(|e| FileError::Corrupt {
+    let mut reader = PcapNGReader::new(INITIAL_BUFFER, input).map_err(|e| FileError::Corrupt {
         path: path.into(),
         offset: 0,
         reason: format!("unreadable file header: {e:?}"),
     })?;
 
     let mut summary = FileSummary::default();
-    let mut legacy: Option<(LinkType, bool)> = None;
     let mut ifaces: Vec<Interface> = Vec::new();
     let mut buffer_size = INITIAL_BUFFER;
     let mut offset: u64 = 0;
@@ -173,29 +187,12 @@ pub fn read_from<R: Read + Send>(
         match reader.next() {
             Ok((consumed, block)) => {
                 match block {
-                    PcapBlockOwned::LegacyHeader(h) => {
-                        summary.format = "pcap";
-                        let link = LinkType(h.network.0 as u32);
-                        legacy = Some((link, h.is_nanosecond_precision()));
-                        summary.interfaces.push(link);
-                    }
-                    PcapBlockOwned::Legacy(b) => {
-                        let (link, nanos) = legacy.unwrap_or((LinkType::ETHERNET, false));
-                        let frac = if nanos {
-                            u64::from(b.ts_usec)
-                        } else {
-                            u64::from(b.ts_usec) * 1_000
-                        };
-                        let ts = Timestamp::from_secs_nanos(u64::from(b.ts_sec), frac);
-                        let data = &b.data[..(b.caplen as usize).min(b.data.len())];
-                        summary.packets += 1;
-                        summary.bytes += data.len() as u64;
-                        visit(&Packet {
-                            ts,
-                            link,
-                            data,
-                            orig_len: b.origlen,
-                            interface: 0,
+                    PcapBlockOwned::LegacyHeader(_) | PcapBlockOwned::Legacy(_) => {
+                        // A pcapng reader yields pcapng blocks only; classic files never get here.
+                        return Err(FileError::Corrupt {
+                            path: path.into(),
+                            offset,
+                            reason: "a classic pcap block inside a pcapng file".into(),
                         });
                     }
                     PcapBlockOwned::NG(Block::SectionHeader(_)) => {

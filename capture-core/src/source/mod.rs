@@ -1,6 +1,7 @@
 //! Packet sources. A source lends one packet at a time to the engine; nothing is copied on the way.
 //!
-//! - [`file`]: pcap and pcapng files (any byte order, µs or ns resolution, many interfaces);
+//! - [`file`]: pcap and pcapng files (any byte order, µs or ns resolution, many interfaces;
+//!   classic pcap records through our own loop in `legacy`);
 //! - [`demo`]: the built-in scenario, synthesised by [`crate::synth`];
 //! - [`live`]: AF_PACKET rings ([`afpacket`]), Linux only;
 //! - [`bpf`]: capture filters (`--bpf`), compiled to classic BPF for the kernel and run by our
@@ -13,6 +14,7 @@ pub mod bpf;
 pub mod demo;
 pub mod demo_identities;
 pub mod file;
+mod legacy;
 #[cfg(target_os = "linux")]
 pub mod live;
 pub mod sharded;

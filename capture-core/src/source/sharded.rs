@@ -140,13 +140,17 @@ pub fn read_file(engines: &mut [Engine], path: &Path, max_record_bytes: usize) -
             // A worker only stops when its queue is closed, so sending cannot fail.
             let _ = queues[k].send(msg);
         };
+        let mut unreported = 0u64;
         let summary = file::read_file(
             path,
             max_record_bytes,
             |p: &Packet<'_>| {
                 first.get_or_insert(p.ts);
                 last = Some(p.ts);
-                import.bytes_read.fetch_add(p.data.len() as u64 + 16, Relaxed);
+                unreported += p.data.len() as u64 + 16;
+                if unreported >= crate::engine::PROGRESS_STEP {
+                    import.bytes_read.fetch_add(std::mem::take(&mut unreported), Relaxed);
+                }
                 let i = shard_of(p.link, p.data, n);
                 let mut pending = pending.borrow_mut();
                 if i == 0 {
@@ -204,6 +208,7 @@ pub fn read_file(engines: &mut [Engine], path: &Path, max_record_bytes: usize) -
         }
         drop(queues);
         mine.into_inner().finish();
+        import.bytes_read.fetch_add(unreported, Relaxed);
         summary
     })?;
     if let Ok(m) = std::fs::metadata(path)
