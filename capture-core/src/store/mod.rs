@@ -248,12 +248,14 @@ impl Inner {
     fn release(&mut self, slot: Slot) {
         match slot.held {
             Held::Boxed(_) => self.bytes -= slot.cost as usize - SLOT,
-            Held::Packed(_) => {
+            Held::Packed(record) => {
                 if !self.extras.is_empty()
                     && let Some(x) = self.extras.remove(&slot.key.id)
                 {
                     self.let_go_extras(x);
                 }
+                // The record's view goes first, so that an emptied segment can be reused.
+                drop(record);
                 self.segments.release(slot.seg);
             }
         }

@@ -4,18 +4,31 @@
 //! a record that outlives its neighbours (an old timestamp read late, say) keeps its whole
 //! segment charged, not just its own bytes. Records larger than a quarter of a segment get a
 //! segment of their own, of their exact size.
+//!
+//! A segment whose records have all gone is kept for the next one to open (up to
+//! [`RECYCLED_MAX`], and only when no reader still holds one of its records). A full store
+//! evicts as fast as it inserts; freeing each emptied segment and allocating the next one made
+//! the kernel fault memory in again and again (1 GB import into 256 MiB: 1.03 CPU-s, 0.31 of
+//! them system time, against 0.875 with segments reused; medians of 8 paired runs).
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+/// Whole segments kept for reuse, at most. They are not charged: a segment is a 256th of the
+/// budget (from 1 MiB of budget on), so two are under 1 % of it.
+pub const RECYCLED_MAX: usize = 2;
+
 /// One segment's use.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Use {
     /// Records in it the store still holds.
     live: u32,
     /// What it is charged: its size while it is current or holds a record, 0 once released.
     bytes: usize,
+    /// After it stopped being written: its unwritten end, which shares its memory, to take the
+    /// whole segment back through once its records are gone.
+    tail: Option<BytesMut>,
 }
 
 #[derive(Debug)]
@@ -31,6 +44,10 @@ pub struct Segments {
     pub bytes: usize,
     /// Segments opened so far.
     pub opened: u64,
+    /// Emptied segments kept for reuse (not charged), at most [`RECYCLED_MAX`].
+    recycled: Vec<BytesMut>,
+    /// Segments opened from `recycled` rather than allocated.
+    pub reused: u64,
 }
 
 impl Segments {
@@ -44,6 +61,8 @@ impl Segments {
             first: 0,
             bytes: 0,
             opened: 0,
+            recycled: Vec::new(),
+            reused: 0,
         }
     }
 
@@ -56,7 +75,11 @@ impl Segments {
 
     fn open(&mut self, bytes: usize) -> u32 {
         let no = self.first.wrapping_add(self.uses.len() as u32);
-        self.uses.push_back(Use { live: 0, bytes });
+        self.uses.push_back(Use {
+            live: 0,
+            bytes,
+            tail: None,
+        });
         self.bytes += bytes;
         self.opened += 1;
         no
@@ -83,7 +106,13 @@ impl Segments {
             Some(no) if self.cur.capacity() - self.cur.len() >= len => no,
             _ => {
                 self.retire_current();
-                self.cur = BytesMut::with_capacity(self.size);
+                self.cur = match self.recycled.pop() {
+                    Some(b) => {
+                        self.reused += 1;
+                        b
+                    }
+                    None => BytesMut::with_capacity(self.size),
+                };
                 let no = self.open(self.size);
                 self.cur_no = Some(no);
                 no
@@ -96,13 +125,16 @@ impl Segments {
         (no, self.cur.split().freeze())
     }
 
-    /// The store let go of a record in segment `no`.
+    /// The store let go of a record in segment `no` (and of its view of the record: a view
+    /// still held keeps the segment from being reused).
     pub fn release(&mut self, no: u32) {
         let current = self.cur_no == Some(no);
         let u = self.at(no);
         u.live -= 1;
         if u.live == 0 && !current {
-            self.bytes -= std::mem::take(&mut u.bytes);
+            let (bytes, tail) = (std::mem::take(&mut u.bytes), u.tail.take());
+            self.bytes -= bytes;
+            self.recycle(tail);
             self.pop_released();
         }
     }
@@ -110,11 +142,28 @@ impl Segments {
     /// Stops writing into the current segment: it is released once its records are.
     pub fn retire_current(&mut self) {
         let Some(no) = self.cur_no.take() else { return };
-        self.cur = BytesMut::new();
+        let tail = std::mem::take(&mut self.cur);
         let u = self.at(no);
         if u.live == 0 {
-            self.bytes -= std::mem::take(&mut u.bytes);
+            let bytes = std::mem::take(&mut u.bytes);
+            self.bytes -= bytes;
+            self.recycle(Some(tail));
             self.pop_released();
+        } else {
+            u.tail = Some(tail);
+        }
+    }
+
+    /// Keeps an emptied segment (through its tail) for the next one to open, when there is
+    /// room and no record of it is still read somewhere.
+    fn recycle(&mut self, tail: Option<BytesMut>) {
+        if let Some(mut t) = tail
+            && self.recycled.len() < RECYCLED_MAX
+        {
+            t.clear();
+            if t.try_reclaim(self.size) {
+                self.recycled.push(t);
+            }
         }
     }
 
@@ -188,5 +237,50 @@ mod tests {
         }
         assert_eq!(s.bytes, 4096);
         assert_eq!(s.held(), 1);
+    }
+
+    #[test]
+    fn emptied_segments_are_reused_unless_a_record_is_still_read() {
+        let mut s = Segments::new(4096);
+        let rec = [5u8; 1000];
+        // Four records fill most of a segment: the fifth opens the next one.
+        let fill = |s: &mut Segments| -> Vec<(u32, Bytes)> { (0..4).map(|_| s.write(&[&rec[..]], 1000)).collect() };
+        let seg0 = fill(&mut s);
+        let seg1 = fill(&mut s);
+        assert_eq!((seg0[3].0, seg1[0].0, s.opened), (0, 1, 2));
+        // Segment 0 is emptied while one of its records is still read elsewhere: its memory is
+        // not reused.
+        let mut kept = None;
+        for (i, (no, v)) in seg0.into_iter().enumerate() {
+            if i == 0 {
+                kept = Some(v);
+            }
+            s.release(no);
+        }
+        let seg2 = fill(&mut s);
+        assert_eq!((seg2[0].0, s.opened, s.reused), (2, 3, 0));
+        drop(kept);
+        // Segment 1 is emptied and no record of it is read: segment 3 is made of its memory.
+        for (no, v) in seg1 {
+            drop(v);
+            s.release(no);
+        }
+        assert_eq!(s.bytes, 4096, "only segment 2 is charged");
+        let seg3 = fill(&mut s);
+        assert_eq!((seg3[0].0, s.opened, s.reused), (3, 4, 1));
+        assert!(
+            seg3.iter().all(|(_, v)| v[..] == rec[..]),
+            "the reused segment holds the new records"
+        );
+        assert_eq!(s.bytes, 8192);
+        // No more than RECYCLED_MAX are kept.
+        let mut t = Segments::new(4096);
+        let all: Vec<(u32, Bytes)> = (0..20).map(|_| t.write(&[&[1u8; 1000][..]], 1000)).collect();
+        t.retire_current();
+        for (no, v) in all {
+            drop(v);
+            t.release(no);
+        }
+        assert_eq!((t.bytes, t.recycled.len()), (0, RECYCLED_MAX));
     }
 }
