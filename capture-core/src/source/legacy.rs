@@ -2,8 +2,9 @@
 //! records of a 16-byte header and the frame, in the byte order of the magic number.
 //!
 //! The format is that small, and every packet of a pcap import passes here: pcap-parser's
-//! streaming reader cost about 150 instructions a packet (a parser combinator, a block enum, a
-//! consume call), this loop about 40. pcapng stays with pcap-parser ([`super::file`]).
+//! streaming reader cost about 145 instructions a packet (a parser combinator, a block enum, a
+//! consume call), this loop about 65 (callgrind, 5 MB workload). pcapng stays with pcap-parser
+//! ([`super::file`]).
 
 use std::io::Read;
 use std::path::Path;
