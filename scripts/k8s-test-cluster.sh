@@ -193,6 +193,20 @@ alive() {
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
 }
 
+# True while the process in DIR/NAME.pid, which this script started a moment ago, has not
+# ended (a zombie has). Its command line is not checked: while it execs, /proc shows setsid's
+# or nothing at all, and on a loaded 2-core machine a start-up check that read it then took a
+# starting kube-controller-manager for one that had exited (an empty log, twice in CI).
+running() {
+    local dir=$1 name=$2 pid state
+    [ -f "$dir/$name.pid" ] || return 1
+    pid=$(cat "$dir/$name.pid")
+    [ -n "$pid" ] || return 1
+    # The state follows the command name, which is in parentheses and may hold spaces.
+    state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 stop_one() {
     local dir=$1 name=$2 pid i
     if alive "$dir" "$name"; then
@@ -312,7 +326,7 @@ cmd_start() {
     local i
     for i in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$etcd_port/health" 2>/dev/null | grep -q '"health":"true"' && break
-        alive "$dir" etcd || fail_start "$dir" "etcd exited"
+        running "$dir" etcd || fail_start "$dir" "etcd exited"
         [ "$i" = 100 ] && fail_start "$dir" "etcd not healthy within 10 s"
         sleep 0.1
     done
@@ -361,7 +375,7 @@ EOF
     local ready=""
     for i in $(seq 1 600); do
         for name in $components; do
-            alive "$dir" "$name" || fail_start "$dir" "$name exited during start-up"
+            running "$dir" "$name" || fail_start "$dir" "$name exited during start-up"
         done
         if [ "$(curl -s --max-time 2 --cacert "$pki/ca.crt" -H "Authorization: Bearer $token" \
             "$server/readyz" 2>/dev/null)" = ok ]; then
