@@ -124,9 +124,6 @@ struct Part {
     flow_ids: Arc<Mutex<std::collections::HashMap<FlowKey, u64>>>,
 }
 
-/// How many bytes a file reader reads between two updates of [`ImportProgress::bytes_read`].
-pub const PROGRESS_STEP: u64 = 1 << 20;
-
 /// Bytes of capture files read so far, of how many, and the file being read.
 #[derive(Debug, Default)]
 pub struct ImportProgress {
@@ -260,43 +257,28 @@ impl Engine {
 
     /// Reads a whole pcap/pcapng file, then flushes open flows.
     pub fn read_pcap(&mut self, path: &Path) -> Result<SourceInfo, file::FileError> {
-        use std::sync::atomic::Ordering::Relaxed;
         let mut first = None;
         let mut last = None;
         let import = self.shared.import.clone();
         *import.current.lock() = path.display().to_string();
-        let start = import.bytes_read.load(Relaxed);
         let filtered_before = self.stats.filtered_out;
         // Key log text of the file's Decryption Secrets Blocks, joined to the keys before the
         // next packet (the blocks come before the packets they decrypt).
         let secrets: std::cell::RefCell<Vec<Vec<u8>>> = Default::default();
-        let mut unreported = 0u64;
-        let summary = file::read_file(
+        let summary = file::read_file_counted(
             path,
             self.limits.max_record_bytes,
+            &import.bytes_read,
             |p| {
                 if !secrets.borrow().is_empty() {
                     self.add_key_text(&secrets.take());
                 }
                 first.get_or_insert(p.ts);
                 last = Some(p.ts);
-                // The record header is 16 bytes in pcap, 28 or more in pcapng: close enough for
-                // a progress report, which is published a megabyte at a time (not with an atomic
-                // add per packet).
-                unreported += p.data.len() as u64 + 16;
-                if unreported >= PROGRESS_STEP {
-                    import.bytes_read.fetch_add(std::mem::take(&mut unreported), Relaxed);
-                }
                 self.process(p);
             },
             &mut |text| secrets.borrow_mut().push(text.to_vec()),
         )?;
-        import.bytes_read.fetch_add(unreported, Relaxed);
-        if let Ok(m) = std::fs::metadata(path)
-            && m.is_file()
-        {
-            import.bytes_read.store(start + m.len(), Relaxed);
-        }
         self.finish();
         let info = file_source_info(path, &summary, first, last, self.source_filter(filtered_before));
         self.shared.sources.lock().push(info.clone());

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
@@ -140,6 +141,41 @@ fn check_magic(path: &Path, head: &[u8]) -> Result<(), FileError> {
         });
     }
     Ok(())
+}
+
+/// Like [`read_file`], adding the bytes of every `read()` of the file to `read_so_far` as they
+/// come (a progress report: one atomic add per buffer refill, and a slow pipe shows what has
+/// arrived, not what a per-packet batch last published).
+pub fn read_file_counted(
+    path: &Path,
+    max_record_bytes: usize,
+    read_so_far: &AtomicU64,
+    mut visit: impl FnMut(&Packet<'_>),
+    tls_keys: &mut dyn FnMut(&[u8]),
+) -> Result<FileSummary, FileError> {
+    let file = File::open(path).map_err(|source| FileError::Open {
+        path: path.into(),
+        source,
+    })?;
+    let counted = Counted {
+        inner: file,
+        read_so_far,
+    };
+    read_from(path, counted, max_record_bytes, &mut visit, tls_keys)
+}
+
+/// A reader that adds the bytes it reads to a counter.
+struct Counted<'a, R> {
+    inner: R,
+    read_so_far: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read_so_far.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Like [`read_file`] but from any reader; `path` only names the source in errors.

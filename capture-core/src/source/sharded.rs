@@ -106,12 +106,10 @@ pub fn shard_of(link: LinkType, data: &[u8], n: usize) -> usize {
 /// Reads `path` with `engines` (joined to one [`crate::engine::EngineGroup`]), each on its own
 /// thread, then flushes their open flows. The file is listed once among the sources.
 pub fn read_file(engines: &mut [Engine], path: &Path, max_record_bytes: usize) -> Result<SourceInfo, FileError> {
-    use std::sync::atomic::Ordering::Relaxed;
     let n = engines.len().max(1);
     let shared = engines[0].shared().clone();
     let import = shared.import.clone();
     *import.current.lock() = path.display().to_string();
-    let start = import.bytes_read.load(Relaxed);
     let filtered_before: Vec<u64> = engines.iter().map(|e| e.stats().filtered_out).collect();
     let (mut first, mut last) = (None, None);
     let summary = std::thread::scope(|scope| {
@@ -140,17 +138,13 @@ pub fn read_file(engines: &mut [Engine], path: &Path, max_record_bytes: usize) -
             // A worker only stops when its queue is closed, so sending cannot fail.
             let _ = queues[k].send(msg);
         };
-        let mut unreported = 0u64;
-        let summary = file::read_file(
+        let summary = file::read_file_counted(
             path,
             max_record_bytes,
+            &import.bytes_read,
             |p: &Packet<'_>| {
                 first.get_or_insert(p.ts);
                 last = Some(p.ts);
-                unreported += p.data.len() as u64 + 16;
-                if unreported >= crate::engine::PROGRESS_STEP {
-                    import.bytes_read.fetch_add(std::mem::take(&mut unreported), Relaxed);
-                }
                 let i = shard_of(p.link, p.data, n);
                 let mut pending = pending.borrow_mut();
                 if i == 0 {
@@ -208,14 +202,8 @@ pub fn read_file(engines: &mut [Engine], path: &Path, max_record_bytes: usize) -
         }
         drop(queues);
         mine.into_inner().finish();
-        import.bytes_read.fetch_add(unreported, Relaxed);
         summary
     })?;
-    if let Ok(m) = std::fs::metadata(path)
-        && m.is_file()
-    {
-        import.bytes_read.store(start + m.len(), Relaxed);
-    }
     let mut bpf = engines[0].source_filter(filtered_before[0]);
     if let Some(f) = &mut bpf {
         f.filtered_out = Some(
