@@ -184,15 +184,6 @@ free_port() {
 # Pid files, in start order.
 components="etcd kube-apiserver kube-controller-manager"
 
-# True when the pid in DIR/NAME.pid is alive and still runs NAME.
-alive() {
-    local dir=$1 name=$2 pid
-    [ -f "$dir/$name.pid" ] || return 1
-    pid=$(cat "$dir/$name.pid")
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
-}
-
 # True while the process in DIR/NAME.pid, which this script started a moment ago, has not
 # ended (a zombie has). Its command line is not checked: while it execs, /proc shows setsid's
 # or nothing at all, and on a loaded 2-core machine a start-up check that read it then took a
@@ -205,6 +196,13 @@ running() {
     # The state follows the command name, which is in parentheses and may hold spaces.
     state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
     [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# True when the pid in DIR/NAME.pid is running and still runs NAME (not a reused pid).
+alive() {
+    local dir=$1 name=$2
+    running "$dir" "$name" || return 1
+    tr '\0' ' ' <"/proc/$(cat "$dir/$name.pid")/cmdline" 2>/dev/null | grep -q -- "$name"
 }
 
 stop_one() {

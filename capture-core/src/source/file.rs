@@ -66,14 +66,10 @@ struct Interface {
 pub fn read_file(
     path: &Path,
     max_record_bytes: usize,
-    mut visit: impl FnMut(&Packet<'_>),
+    visit: impl FnMut(&Packet<'_>),
     tls_keys: &mut dyn FnMut(&[u8]),
 ) -> Result<FileSummary, FileError> {
-    let file = File::open(path).map_err(|source| FileError::Open {
-        path: path.into(),
-        source,
-    })?;
-    read_from(path, file, max_record_bytes, &mut visit, tls_keys)
+    read_file_counted(path, max_record_bytes, &AtomicU64::new(0), visit, tls_keys)
 }
 
 /// Checks that `path` can be opened and starts like a pcap or pcapng file (the errors of
@@ -127,14 +123,10 @@ fn check_magic(path: &Path, head: &[u8]) -> Result<(), FileError> {
     if head.is_empty() {
         return Err(FileError::Empty { path: path.into() });
     }
-    const MAGICS: [[u8; 4]; 5] = [
-        [0xd4, 0xc3, 0xb2, 0xa1],
-        [0xa1, 0xb2, 0xc3, 0xd4],
-        [0x4d, 0x3c, 0xb2, 0xa1],
-        [0xa1, 0xb2, 0x3c, 0x4d],
-        [0x0a, 0x0d, 0x0d, 0x0a],
-    ];
-    if !MAGICS.iter().any(|m| head == m) {
+    /// pcapng's Section Header Block type (the same in either byte order).
+    const PCAPNG: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+    let known = <[u8; 4]>::try_from(head).is_ok_and(|m| m == PCAPNG || legacy::format(m).is_some());
+    if !known {
         return Err(FileError::BadMagic {
             path: path.into(),
             magic: head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
@@ -190,11 +182,11 @@ pub fn read_from<R: Read + Send>(
     // those bytes again, then the rest straight from `input` (no second buffer to copy through).
     let mut input = input;
     let (head, n) = read_magic(path, &mut input)?;
-    if legacy::magic(head).is_some() {
+    if let Some(format) = legacy::format(head) {
         let mut summary = FileSummary::default();
         legacy::read(
             path,
-            &head[..n],
+            format,
             input,
             INITIAL_BUFFER,
             max_record_bytes,

@@ -16,15 +16,35 @@ use crate::time::Timestamp;
 const FILE_HEADER: usize = 24;
 const RECORD_HEADER: usize = 16;
 
-/// The byte order and timestamp resolution a magic number announces; `None` for other magics.
-pub(super) fn magic(m: [u8; 4]) -> Option<(bool, bool)> {
-    match m {
-        [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
-        [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
-        [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
-        [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
-        _ => None,
-    }
+/// What a classic pcap magic number announces: the file's byte order and timestamp resolution.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Format {
+    magic: [u8; 4],
+    big_endian: bool,
+    nanos: bool,
+}
+
+/// The format a magic number announces; `None` for anything but the four classic pcap magics.
+pub(super) fn format(magic: [u8; 4]) -> Option<Format> {
+    let (big_endian, nanos) = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
+        [0x4d, 0x3c, 0xb2, 0xa1] => (false, true),
+        [0xa1, 0xb2, 0xc3, 0xd4] => (true, false),
+        [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
+        _ => return None,
+    };
+    Some(Format {
+        magic,
+        big_endian,
+        nanos,
+    })
+}
+
+/// The 32-bit field at `at` of `b`, in the file's byte order.
+#[inline(always)]
+fn u32_at(b: &[u8], at: usize, big_endian: bool) -> u32 {
+    let w = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    if big_endian { w.swap_bytes() } else { w }
 }
 
 /// The input, through one buffer that is refilled in place.
@@ -78,13 +98,12 @@ impl<R: Read> Input<R> {
     }
 }
 
-/// Reads a classic pcap file whose first `head.len()` bytes (the magic number) were already
-/// taken from `input`. Records longer than `max_record_bytes` (or than `buffer`, whichever is
+/// Reads a classic pcap file of `format` whose magic number was already taken from `input`. Records longer than `max_record_bytes` (or than `buffer`, whichever is
 /// larger) are an error naming their offset; a file cut inside a record keeps the packets
 /// before it and says so in `summary.truncated`.
 pub(super) fn read(
     path: &Path,
-    head: &[u8],
+    format: Format,
     input: impl Read,
     buffer: usize,
     max_record_bytes: usize,
@@ -95,11 +114,11 @@ pub(super) fn read(
         input,
         buf: vec![0; buffer.max(FILE_HEADER)],
         start: 0,
-        end: head.len(),
+        end: format.magic.len(),
         eof: false,
         offset: 0,
     };
-    inp.buf[..head.len()].copy_from_slice(head);
+    inp.buf[..format.magic.len()].copy_from_slice(&format.magic);
     let read_error = |offset: u64, e: std::io::Error| FileError::Read {
         path: path.into(),
         offset,
@@ -115,22 +134,8 @@ pub(super) fn read(
             ),
         });
     }
-    let h = &inp.buf[..FILE_HEADER];
-    let Some((big_endian, nanos)) = magic([h[0], h[1], h[2], h[3]]) else {
-        return Err(FileError::BadMagic {
-            path: path.into(),
-            magic: h[..4].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
-        });
-    };
-    let word = |b: &[u8], at: usize| {
-        let w = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        if big_endian {
-            u32::from_be_bytes(w)
-        } else {
-            u32::from_le_bytes(w)
-        }
-    };
-    let link = LinkType(word(h, 20));
+    let Format { big_endian, nanos, .. } = format;
+    let link = LinkType(u32_at(&inp.buf, 20, big_endian));
     summary.format = "pcap";
     summary.interfaces.push(link);
     inp.start = FILE_HEADER;
@@ -149,10 +154,7 @@ pub(super) fn read(
         }
         let mut rh = [0u8; RECORD_HEADER];
         rh.copy_from_slice(&inp.buf[inp.start..inp.start + RECORD_HEADER]);
-        let field = |at: usize| {
-            let w = u32::from_le_bytes([rh[at], rh[at + 1], rh[at + 2], rh[at + 3]]);
-            if big_endian { w.swap_bytes() } else { w }
-        };
+        let field = |at: usize| u32_at(&rh, at, big_endian);
         let caplen = field(8) as usize;
         let total = RECORD_HEADER + caplen;
         if total > limit {
@@ -228,7 +230,7 @@ mod tests {
         let mut summary = FileSummary::default();
         let r = read(
             Path::new("t.pcap"),
-            &f[..4],
+            format([f[0], f[1], f[2], f[3]]).expect("a classic pcap magic"),
             Dribble(&f[4..], chunk),
             buffer,
             max,
