@@ -1,5 +1,6 @@
-//! pcap and pcapng files: classic pcap through our own record loop ([`super::legacy`]), pcapng
-//! through `pcap-parser`'s streaming reader.
+//! pcap and pcapng files: classic pcap through our own record loop ([`super::legacy`]), from
+//! a regular file through windows of a mapping ([`super::mapped`]), from a pipe through
+//! `read()`; pcapng through `pcap-parser`'s streaming reader.
 //!
 //! Both byte orders, microsecond and nanosecond pcap, and pcapng with several interfaces (each with
 //! its own link type and timestamp resolution) are supported. Records and blocks are lent from the
@@ -14,7 +15,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError, PcapNGReader};
 
-use super::{LinkType, Packet, legacy};
+use super::{LinkType, Packet, legacy, mapped};
 use crate::time::Timestamp;
 
 /// The reader's buffer, and so the size of each `read()`; it grows (up to `max_record_bytes`)
@@ -135,9 +136,9 @@ fn check_magic(path: &Path, head: &[u8]) -> Result<(), FileError> {
     Ok(())
 }
 
-/// Like [`read_file`], adding the bytes of every `read()` of the file to `read_so_far` as they
-/// come (a progress report: one atomic add per buffer refill, and a slow pipe shows what has
-/// arrived, not what a per-packet batch last published).
+/// Like [`read_file`], adding the bytes read to `read_so_far` as they come (a progress report:
+/// one atomic add per `read()` or mapped window, and a slow pipe shows what has arrived, not
+/// what a per-packet batch last published).
 pub fn read_file_counted(
     path: &Path,
     max_record_bytes: usize,
@@ -145,10 +146,34 @@ pub fn read_file_counted(
     mut visit: impl FnMut(&Packet<'_>),
     tls_keys: &mut dyn FnMut(&[u8]),
 ) -> Result<FileSummary, FileError> {
-    let file = File::open(path).map_err(|source| FileError::Open {
+    let mut file = File::open(path).map_err(|source| FileError::Open {
         path: path.into(),
         source,
     })?;
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        let (head, _) = read_magic(path, &mut file)?;
+        if let Some(format) = legacy::format(head)
+            && let Some(mut feed) = mapped::Mapped::new(&file, mapped::WINDOW, read_so_far)
+        {
+            let mut summary = FileSummary::default();
+            let limit = max_record_bytes.max(INITIAL_BUFFER);
+            legacy::read(
+                path,
+                format,
+                &mut feed,
+                limit,
+                max_record_bytes,
+                &mut visit,
+                &mut summary,
+            )?;
+            return Ok(summary);
+        }
+        std::io::Seek::rewind(&mut file).map_err(|e| FileError::Read {
+            path: path.into(),
+            offset: 0,
+            reason: e.to_string(),
+        })?;
+    }
     let counted = Counted {
         inner: file,
         read_so_far,
@@ -184,15 +209,9 @@ pub fn read_from<R: Read + Send>(
     let (head, n) = read_magic(path, &mut input)?;
     if let Some(format) = legacy::format(head) {
         let mut summary = FileSummary::default();
-        legacy::read(
-            path,
-            format,
-            input,
-            INITIAL_BUFFER,
-            max_record_bytes,
-            visit,
-            &mut summary,
-        )?;
+        let mut feed = legacy::Buffered::new(input, INITIAL_BUFFER, &head);
+        let limit = max_record_bytes.max(INITIAL_BUFFER);
+        legacy::read(path, format, &mut feed, limit, max_record_bytes, visit, &mut summary)?;
         return Ok(summary);
     }
     let input = Reread {

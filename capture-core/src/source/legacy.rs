@@ -19,7 +19,6 @@ const RECORD_HEADER: usize = 16;
 /// What a classic pcap magic number announces: the file's byte order and timestamp resolution.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Format {
-    magic: [u8; 4],
     big_endian: bool,
     nanos: bool,
 }
@@ -33,11 +32,7 @@ pub(super) fn format(magic: [u8; 4]) -> Option<Format> {
         [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
         _ => return None,
     };
-    Some(Format {
-        magic,
-        big_endian,
-        nanos,
-    })
+    Some(Format { big_endian, nanos })
 }
 
 /// The 32-bit field at `at` of `b`, in the file's byte order.
@@ -47,26 +42,39 @@ fn u32_at(b: &[u8], at: usize, big_endian: bool) -> u32 {
     if big_endian { w.swap_bytes() } else { w }
 }
 
+/// Where the records come from: a buffer refilled by `read()` ([`Buffered`]) or windows of a
+/// mapped file ([`super::mapped::Mapped`]).
+pub(super) trait Feed {
+    /// Makes `n` unread bytes available; false when the input ends first.
+    fn want(&mut self, n: usize) -> std::io::Result<bool>;
+    /// The unread bytes.
+    fn unread(&self) -> &[u8];
+    /// The first `n` unread bytes were used.
+    fn consume(&mut self, n: usize);
+}
+
 /// The input, through one buffer that is refilled in place.
-struct Input<R> {
+pub(super) struct Buffered<R> {
     input: R,
     buf: Vec<u8>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
     eof: bool,
-    /// File offset of `buf[start]`.
-    offset: u64,
 }
 
-impl<R: Read> Input<R> {
-    /// Makes `n` bytes available from `start`; false when the input ends first.
-    #[inline(always)]
-    fn want(&mut self, n: usize) -> std::io::Result<bool> {
-        if self.end - self.start >= n {
-            return Ok(true);
+impl<R: Read> Buffered<R> {
+    /// A buffer of `size` bytes holding `first` (bytes already taken from `input`) at its start.
+    pub(super) fn new(input: R, size: usize, first: &[u8]) -> Self {
+        let mut buf = vec![0; size.max(FILE_HEADER).max(first.len())];
+        buf[..first.len()].copy_from_slice(first);
+        Buffered {
+            input,
+            buf,
+            start: 0,
+            end: first.len(),
+            eof: false,
         }
-        self.refill(n)
     }
 
     /// Reads until `n` bytes are available from `start`. The unread bytes move to the front
@@ -98,53 +106,62 @@ impl<R: Read> Input<R> {
     }
 }
 
-/// Reads a classic pcap file of `format` whose magic number was already taken from `input`. Records longer than `max_record_bytes` (or than `buffer`, whichever is
-/// larger) are an error naming their offset; a file cut inside a record keeps the packets
-/// before it and says so in `summary.truncated`.
+impl<R: Read> Feed for Buffered<R> {
+    #[inline(always)]
+    fn want(&mut self, n: usize) -> std::io::Result<bool> {
+        if self.end - self.start >= n {
+            return Ok(true);
+        }
+        self.refill(n)
+    }
+
+    #[inline(always)]
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    #[inline(always)]
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+}
+
+/// Reads a classic pcap file of `format` from `feed`, which starts at the file's first byte.
+/// Records longer than `limit` are an error naming their offset; a file cut inside a record
+/// keeps the packets before it and says so in `summary.truncated`.
 pub(super) fn read(
     path: &Path,
     format: Format,
-    input: impl Read,
-    buffer: usize,
+    feed: &mut impl Feed,
+    limit: usize,
     max_record_bytes: usize,
     visit: &mut impl FnMut(&Packet<'_>),
     summary: &mut FileSummary,
 ) -> Result<(), FileError> {
-    let mut inp = Input {
-        input,
-        buf: vec![0; buffer.max(FILE_HEADER)],
-        start: 0,
-        end: format.magic.len(),
-        eof: false,
-        offset: 0,
-    };
-    inp.buf[..format.magic.len()].copy_from_slice(&format.magic);
     let read_error = |offset: u64, e: std::io::Error| FileError::Read {
         path: path.into(),
         offset,
         reason: e.to_string(),
     };
-    if !inp.want(FILE_HEADER).map_err(|e| read_error(inp.end as u64, e))? {
+    if !feed.want(FILE_HEADER).map_err(|e| read_error(0, e))? {
         return Err(FileError::Corrupt {
             path: path.into(),
             offset: 0,
             reason: format!(
                 "unreadable file header: the file ends after {} of its {FILE_HEADER} bytes",
-                inp.end
+                feed.unread().len()
             ),
         });
     }
     let Format { big_endian, nanos, .. } = format;
-    let link = LinkType(u32_at(&inp.buf, 20, big_endian));
+    let link = LinkType(u32_at(feed.unread(), 20, big_endian));
     summary.format = "pcap";
     summary.interfaces.push(link);
-    inp.start = FILE_HEADER;
-    inp.offset = FILE_HEADER as u64;
-    let limit = max_record_bytes.max(buffer);
+    feed.consume(FILE_HEADER);
+    let mut offset = FILE_HEADER as u64;
     loop {
-        let offset = inp.offset;
-        if !inp.want(RECORD_HEADER).map_err(|e| read_error(offset, e))? {
-            let left = inp.end - inp.start;
+        if !feed.want(RECORD_HEADER).map_err(|e| read_error(offset, e))? {
+            let left = feed.unread().len();
             if left > 0 {
                 summary.truncated = Some(format!(
                     "byte offset {offset}: the file ends inside a record header ({left} of its {RECORD_HEADER} bytes)"
@@ -153,7 +170,7 @@ pub(super) fn read(
             return Ok(());
         }
         let mut rh = [0u8; RECORD_HEADER];
-        rh.copy_from_slice(&inp.buf[inp.start..inp.start + RECORD_HEADER]);
+        rh.copy_from_slice(&feed.unread()[..RECORD_HEADER]);
         let field = |at: usize| u32_at(&rh, at, big_endian);
         let caplen = field(8) as usize;
         let total = RECORD_HEADER + caplen;
@@ -166,10 +183,10 @@ pub(super) fn read(
                 ),
             });
         }
-        if !inp.want(total).map_err(|e| read_error(offset, e))? {
+        if !feed.want(total).map_err(|e| read_error(offset, e))? {
             summary.truncated = Some(format!(
                 "byte offset {offset}: the file ends inside a record ({} of its {total} bytes; the record was ignored)",
-                inp.end - inp.start
+                feed.unread().len()
             ));
             return Ok(());
         }
@@ -180,20 +197,21 @@ pub(super) fn read(
         visit(&Packet {
             ts,
             link,
-            data: &inp.buf[inp.start + RECORD_HEADER..inp.start + total],
+            data: &feed.unread()[RECORD_HEADER..total],
             orig_len: field(12),
             interface: 0,
         });
-        inp.start += total;
-        inp.offset += total as u64;
+        feed.consume(total);
+        offset += total as u64;
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn file(big_endian: bool, nanos: bool, records: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
+    /// A classic pcap file of `records` (seconds, fraction, data, original length).
+    pub(in crate::source) fn file(big_endian: bool, nanos: bool, records: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
         let w = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
         let mut f = Vec::new();
         f.extend_from_slice(&w(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
@@ -228,11 +246,12 @@ mod tests {
         }
         let mut got = Vec::new();
         let mut summary = FileSummary::default();
+        let mut feed = Buffered::new(Dribble(&f[4..], chunk), buffer, &f[..4]);
         let r = read(
             Path::new("t.pcap"),
             format([f[0], f[1], f[2], f[3]]).expect("a classic pcap magic"),
-            Dribble(&f[4..], chunk),
-            buffer,
+            &mut feed,
+            max.max(buffer),
             max,
             &mut |p: &Packet<'_>| got.push((p.ts, p.data.to_vec(), p.orig_len)),
             &mut summary,

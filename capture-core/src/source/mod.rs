@@ -17,6 +17,8 @@ pub mod file;
 mod legacy;
 #[cfg(target_os = "linux")]
 pub mod live;
+#[allow(unsafe_code)]
+mod mapped;
 pub mod sharded;
 
 use crate::time::Timestamp;
