@@ -101,11 +101,15 @@ async def test_open_connections_are_listed_while_they_last(wirelens_bin, netns_p
                 if client.poll() is None or time.monotonic() > deadline:
                     break
             assert client.poll() is None, "the client could not connect"
+            # Open flows are listed from a snapshot taken once a second: one taken between the
+            # SYN and the server's 5 bytes is not yet the whole story, so wait for the bytes.
             flows = []
             deadline = time.monotonic() + 10
-            while not flows and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
                 r = (await c.call_tool("tcp_insights", {"group_by": "flow", "limit": 100})).structured_content
                 flows = [f for f in r["flows"] or [] if f["server"] == f"{n['server']}:{port}"]
+                if flows and flows[0]["payload_bytes_s2c"] == 5:
+                    break
                 time.sleep(0.3)
             assert len(flows) == 1, r
             f = flows[0]
