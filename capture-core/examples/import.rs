@@ -1,5 +1,5 @@
-//! `cargo run --release -p capture-core --example import -- FILE [STORE_MIB]`: one engine reads a
-//! capture into a store (the path `wirelens call --pcap FILE capture_status` takes) and prints
+//! `cargo run --release -p capture-core --example import -- FILE [STORE_MIB [THREADS]]`: one engine
+//! (or THREADS engines sharing the file, as `--capture-threads` does) reads a capture into a store (the path `wirelens call --pcap FILE capture_status` takes) and prints
 //! the process's user and system CPU seconds, MB per CPU-second, entries inserted and peak RSS,
 //! then the store's charge per entry beyond the payload bytes it keeps.
 //! `… -- FILE read` only reads the file (the floor).
@@ -43,14 +43,30 @@ fn main() {
         ..Limits::default()
     };
     let shared = Shared::new(budget);
-    let mut engine = Engine::new(limits, shared.clone());
-    engine.read_pcap(std::path::Path::new(&path)).expect("read_pcap");
-    drop(engine);
+    let threads: usize = args.next().map_or(1, |a| a.parse().expect("THREADS"));
+    let started = std::time::Instant::now();
+    if threads > 1 {
+        // What `--capture-threads N` does with a file.
+        let group = capture_core::engine::EngineGroup::new(threads, &limits);
+        let mut engines: Vec<Engine> = (0..threads)
+            .map(|i| {
+                let mut e = Engine::new(limits.clone(), shared.clone());
+                e.join(&group, i);
+                e
+            })
+            .collect();
+        capture_core::source::sharded::read_file(&mut engines, std::path::Path::new(&path), limits.max_record_bytes)
+            .expect("read_file");
+    } else {
+        let mut engine = Engine::new(limits, shared.clone());
+        engine.read_pcap(std::path::Path::new(&path)).expect("read_pcap");
+    }
+    let wall = started.elapsed().as_secs_f64();
     let (user, sys, rss_kb) = rusage();
     let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
     let st = shared.store.stats();
     println!(
-        "user {user:.2} s  sys {sys:.2} s  cpu {:.2} s  {:.0} MB/CPU-s  inserted {}  kept {}  peak RSS {} MiB",
+        "user {user:.2} s  sys {sys:.2} s  cpu {:.2} s  wall {wall:.2} s  {:.0} MB/CPU-s  inserted {}  kept {}  peak RSS {} MiB",
         user + sys,
         bytes as f64 / 1e6 / (user + sys),
         st.inserted,

@@ -1,5 +1,5 @@
 //! pcap and pcapng files: classic pcap through our own record loop ([`super::legacy`]), from
-//! a regular file through windows of a mapping ([`super::mapped`]), from a pipe through
+//! a regular file through a mapping of it ([`super::mapped`]), from a pipe through
 //! `read()`; pcapng through `pcap-parser`'s streaming reader.
 //!
 //! Both byte orders, microsecond and nanosecond pcap, and pcapng with several interfaces (each with
@@ -137,7 +137,7 @@ fn check_magic(path: &Path, head: &[u8]) -> Result<(), FileError> {
 }
 
 /// Like [`read_file`], adding the bytes read to `read_so_far` as they come (a progress report:
-/// one atomic add per `read()` or mapped window, and a slow pipe shows what has arrived, not
+/// one atomic add per `read()` or mapped chunk, and a slow pipe shows what has arrived, not
 /// what a per-packet batch last published).
 pub fn read_file_counted(
     path: &Path,
@@ -153,20 +153,15 @@ pub fn read_file_counted(
     if file.metadata().is_ok_and(|m| m.is_file()) {
         let (head, _) = read_magic(path, &mut file)?;
         if let Some(format) = legacy::format(head)
-            && let Some(mut feed) = mapped::Mapped::new(&file, mapped::WINDOW, read_so_far)
+            && let Some(region) = mapped::Region::map(&file)
         {
-            let mut summary = FileSummary::default();
-            let limit = max_record_bytes.max(INITIAL_BUFFER);
-            legacy::read(
-                path,
+            let m = MappedFile {
+                file,
+                region,
                 format,
-                &mut feed,
-                limit,
-                max_record_bytes,
-                &mut visit,
-                &mut summary,
-            )?;
-            return Ok(summary);
+                chunk: mapped::CHUNK,
+            };
+            return m.read(path, max_record_bytes, read_so_far, None, visit);
         }
         std::io::Seek::rewind(&mut file).map_err(|e| FileError::Read {
             path: path.into(),
@@ -179,6 +174,72 @@ pub fn read_file_counted(
         read_so_far,
     };
     read_from(path, counted, max_record_bytes, &mut visit, tls_keys)
+}
+
+/// A classic pcap file mapped whole ([`mapped::Region`]): its packets are slices of the
+/// region, which other threads can read for as long as it lives.
+pub struct MappedFile {
+    file: File,
+    region: mapped::Region,
+    format: legacy::Format,
+    /// Bytes read in ahead at a time ([`mapped::CHUNK`]; smaller in tests).
+    chunk: usize,
+}
+
+impl MappedFile {
+    /// `path` mapped, when it is a regular classic pcap file that can be mapped; `None` for
+    /// anything else (pcapng, a pipe), which [`read_file_counted`] reads.
+    pub fn open(path: &Path) -> Result<Option<MappedFile>, FileError> {
+        let mut file = File::open(path).map_err(|source| FileError::Open {
+            path: path.into(),
+            source,
+        })?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Ok(None);
+        }
+        let (head, _) = read_magic(path, &mut file)?;
+        Ok(legacy::format(head).and_then(|format| {
+            mapped::Region::map(&file).map(|region| MappedFile {
+                file,
+                region,
+                format,
+                chunk: mapped::CHUNK,
+            })
+        }))
+    }
+
+    pub fn region(&self) -> &mapped::Region {
+        &self.region
+    }
+
+    /// Reads in (and drops behind) `chunk` bytes at a time instead of [`mapped::CHUNK`].
+    pub(crate) fn set_chunk(&mut self, chunk: usize) {
+        self.chunk = chunk;
+    }
+
+    /// Reads every packet, as [`read_file_counted`] does; the pages before `keep_from()` are
+    /// kept resident (packets handed to other threads that are still to be read).
+    pub fn read(
+        &self,
+        path: &Path,
+        max_record_bytes: usize,
+        read_so_far: &AtomicU64,
+        keep_from: Option<&dyn Fn() -> usize>,
+        mut visit: impl FnMut(&Packet<'_>),
+    ) -> Result<FileSummary, FileError> {
+        let mut feed = mapped::Mapped::new(&self.region, &self.file, self.chunk, read_so_far, keep_from);
+        let mut summary = FileSummary::default();
+        legacy::read(
+            path,
+            self.format,
+            &mut feed,
+            max_record_bytes.max(INITIAL_BUFFER),
+            max_record_bytes,
+            &mut visit,
+            &mut summary,
+        )?;
+        Ok(summary)
+    }
 }
 
 /// A reader that adds the bytes it reads to a counter.

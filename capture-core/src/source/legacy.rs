@@ -42,8 +42,8 @@ fn u32_at(b: &[u8], at: usize, big_endian: bool) -> u32 {
     if big_endian { w.swap_bytes() } else { w }
 }
 
-/// Where the records come from: a buffer refilled by `read()` ([`Buffered`]) or windows of a
-/// mapped file ([`super::mapped::Mapped`]).
+/// Where the records come from: a buffer refilled by `read()` ([`Buffered`]) or a mapped file
+/// ([`super::mapped::Mapped`]).
 pub(super) trait Feed {
     /// Makes `n` unread bytes available; false when the input ends first.
     fn want(&mut self, n: usize) -> std::io::Result<bool>;

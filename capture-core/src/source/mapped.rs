@@ -1,14 +1,23 @@
-//! A regular file read through windows of a read-only mapping, for the classic pcap reader
+//! A regular file read through one read-only mapping, for the classic pcap reader
 //! ([`super::legacy`]): the records are read where the kernel's page cache holds them, with no
 //! copy into a buffer of ours. Importing the 1 GB benchmark capture took 1.115 CPU-seconds this
 //! way against 1.26 through `read()` into a 256 KiB buffer: system time 0.09 against 0.205, user
 //! time 1.02 against 1.00 (the parser's first touch of each byte now misses the cache instead of
 //! the kernel's copy); medians of 8 paired runs of the import example.
 //!
+//! The whole file is mapped at once ([`Region`]), so a packet read from it stays where it is
+//! for as long as the region lives: with several capture threads the reader hands the other
+//! engines offsets into the region, not copies. The pages are read in ahead of the reader a
+//! [`CHUNK`] at a time (`MADV_POPULATE_READ`: one call instead of a page fault per 4 KiB) and
+//! dropped from the resident set behind it (`MADV_DONTNEED`, which for a file mapping only
+//! unmaps: a page touched again is read back from the page cache), so the resident set holds
+//! a few chunks of the file, not all of it. The mapping reaches [`SLACK`] past the file's end,
+//! which costs address space only: a file still being written is read on as it grows.
+//!
 //! A file cut shorter while it is mapped would kill the process with `SIGBUS` at the first
 //! touch of a page past its new end. A handler ([`on_sigbus`]) maps zeroed memory over the rest
-//! of such a window and marks it; the reader then stops with an error naming the offset.
-//! Faults outside our windows go to the handler that was there before.
+//! of such a region and marks it; the reader then stops with an error naming the offset.
+//! Faults outside our regions go to the handler that was there before.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -17,24 +26,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::legacy::Feed;
 
-/// The bytes of each window (the last one of a file is shorter; a record larger than this gets
-/// a window of its own size). Its pages count in the resident set while it is mapped.
-pub(super) const WINDOW: usize = 8 << 20;
+/// The bytes read in ahead of the reader at a time; a record larger than this is read in
+/// whole. The resident set holds two of them at most (the one being read and the next).
+pub(super) const CHUNK: usize = 8 << 20;
 
-/// One reader's window, as the `SIGBUS` handler sees it: the addresses `[start, end)`, empty
-/// while nothing is mapped.
+/// Address space mapped past the file's end for it to grow into (no memory is used for it).
+const SLACK: usize = 64 << 30;
+
+/// One region, as the `SIGBUS` handler sees it: the addresses `[start, end)`, empty while
+/// nothing is mapped.
 struct Slot {
     taken: AtomicBool,
     start: AtomicUsize,
     end: AtomicUsize,
-    /// The handler found the file shorter than this window.
+    /// The handler found the file shorter than a page it was asked for.
     cut: AtomicBool,
 }
 
 /// Files mapped at once, at most; a reader that finds none free reads through `read()`.
 const SLOTS: usize = 16;
 
-static WINDOWS: [Slot; SLOTS] = [const {
+static REGIONS: [Slot; SLOTS] = [const {
     Slot {
         taken: AtomicBool::new(false),
         start: AtomicUsize::new(0),
@@ -72,19 +84,20 @@ fn install() -> bool {
         .is_some()
 }
 
-/// A `SIGBUS` at an address in one of our windows: the file shrank under it. The rest of the
-/// window from the faulting page becomes zeroed anonymous memory (the access is then repeated
-/// and reads zeros) and the window is marked cut. Any other `SIGBUS` goes to the previous
+/// A `SIGBUS` at an address in one of our regions: the file shrank under it. The rest of the
+/// region from the faulting page becomes zeroed anonymous memory (the access is then repeated
+/// and reads zeros) and the region is marked cut. Any other `SIGBUS` goes to the previous
 /// action (a default one is restored, and the repeated access then ends the process as before).
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for a SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize;
-    for w in &WINDOWS {
+    for w in &REGIONS {
         let (start, end) = (w.start.load(Ordering::Acquire), w.end.load(Ordering::Acquire));
         if start <= addr && addr < end {
             let page = addr & !(PAGE.load(Ordering::Relaxed) - 1);
-            // SAFETY: replaces pages of our own read-only window, which the faulting reader
-            // is reading and unmaps itself later; MAP_FIXED only within that window.
+            // SAFETY: replaces pages of our own read-only region, which is read through
+            // shared references only and unmapped by its owner later; MAP_FIXED only within
+            // that region.
             let p = unsafe {
                 libc::mmap(
                     page as *mut libc::c_void,
@@ -122,70 +135,176 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     }
 }
 
-/// The file, seen through one mapped window at a time.
-pub(super) struct Mapped<'a> {
-    file: &'a File,
-    slot: &'static Slot,
-    /// The file's size, as last asked (asked again at its end: a file still being written).
-    size: u64,
-    /// The window: `len` bytes of the file from offset `at`, mapped at `base` (none while
-    /// `len` is 0).
-    base: *mut u8,
+/// A whole file mapped read-only (and [`SLACK`] past its end), shared by the threads that
+/// read its packets.
+pub struct Region {
+    base: *const u8,
     len: usize,
-    at: u64,
-    /// The unread bytes are the window's from `start` on.
-    start: usize,
-    window: usize,
-    read_so_far: &'a AtomicU64,
+    slot: &'static Slot,
 }
 
-impl<'a> Mapped<'a> {
-    /// Reads `file` from its first byte, `window` bytes at a time, adding the bytes of each
-    /// window to `read_so_far` as it is mapped. `None` when the file cannot be mapped safely
-    /// (no `SIGBUS` handler, or [`SLOTS`] files mapped already): read it through `read()`.
-    pub(super) fn new(file: &'a File, window: usize, read_so_far: &'a AtomicU64) -> Option<Self> {
-        let size = file.metadata().ok()?.len();
+// SAFETY: the region is a read-only mapping that lives as long as the value, read through
+// shared references only; a page cut from the file is replaced by zeros (`on_sigbus`), never
+// left unmapped.
+unsafe impl Send for Region {}
+// SAFETY: as for Send: nothing is written through the region.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// Maps `file`. `None` when it cannot be mapped safely (no `SIGBUS` handler, [`SLOTS`]
+    /// files mapped already, or no address space for it): read it through `read()`.
+    pub(super) fn map(file: &File) -> Option<Region> {
+        let size = usize::try_from(file.metadata().ok()?.len()).ok()?;
         if !install() {
             return None;
         }
-        let slot = WINDOWS.iter().find(|w| {
+        let page = PAGE.load(Ordering::Relaxed);
+        let slot = REGIONS.iter().find(|w| {
             w.taken
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         })?;
         slot.cut.store(false, Ordering::Relaxed);
-        Some(Mapped {
-            file,
-            slot,
-            size,
-            base: std::ptr::null_mut(),
-            len: 0,
-            at: 0,
-            start: 0,
-            window: window.max(PAGE.load(Ordering::Relaxed)),
-            read_so_far,
-        })
-    }
-
-    fn unmap(&mut self) {
-        if self.len > 0 {
-            // The handler stops seeing the window before it goes.
-            self.slot.end.store(0, Ordering::Release);
-            self.slot.start.store(0, Ordering::Release);
-            // SAFETY: `base` and `len` are a mapping of ours that nothing borrows any more
-            // (the records lent out of it are gone once `want` or `drop` runs).
-            unsafe { libc::munmap(self.base.cast(), self.len) };
+        // With a limit on address space (`ulimit -v`) the slack may not fit: then the file as
+        // it is now, and a file that grows is read to that size.
+        for len in [size.saturating_add(SLACK), size] {
+            let len = len.max(1).next_multiple_of(page);
+            // SAFETY: a new read-only private mapping of our open file from offset 0; the
+            // kernel picks the address. Pages past the file's end are never touched unless
+            // the file has grown to them (and `on_sigbus` covers them if it shrank).
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE,
+                    file.as_raw_fd(),
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                slot.start.store(p as usize, Ordering::Release);
+                slot.end.store(p as usize + len, Ordering::Release);
+                return Some(Region {
+                    base: p.cast(),
+                    len,
+                    slot,
+                });
+            }
         }
-        self.base = std::ptr::null_mut();
-        self.len = 0;
+        slot.taken.store(false, Ordering::Release);
+        None
     }
 
-    /// Maps the window that starts at the page holding the first unread byte and holds `n`
-    /// bytes from it, or the rest of the file when that is less.
+    /// The `len` bytes at `offset`. Bytes past the file's end read as zeros once the reader
+    /// found the file cut; the reader checks [`Self::cut`] before trusting them.
+    #[inline(always)]
+    pub fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        assert!(
+            offset <= self.len && len <= self.len - offset,
+            "a range of the mapped file"
+        );
+        // SAFETY: `base` maps `self.len` readable bytes for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.base.add(offset), len) }
+    }
+
+    /// Where `bytes` starts in the region, when they are the region's.
+    #[inline(always)]
+    pub fn offset_of(&self, bytes: &[u8]) -> Option<usize> {
+        let at = (bytes.as_ptr() as usize).checked_sub(self.base as usize)?;
+        (at <= self.len && bytes.len() <= self.len - at).then_some(at)
+    }
+
+    /// True once the file was found shorter than a page the reader touched.
+    fn cut(&self) -> bool {
+        self.slot.cut.load(Ordering::Acquire)
+    }
+
+    /// `madvise` over the pages of `[from, to)` (rounded out to whole pages); false when the
+    /// kernel refused.
+    fn advise(&self, from: usize, to: usize, advice: libc::c_int) -> bool {
+        let page = PAGE.load(Ordering::Relaxed);
+        let from = from & !(page - 1);
+        let to = to.min(self.len);
+        if to <= from {
+            return true;
+        }
+        // SAFETY: a page-aligned range inside our own mapping; the advice changes what is
+        // resident, never what the mapping reads.
+        unsafe { libc::madvise(self.base.add(from) as *mut libc::c_void, to - from, advice) == 0 }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // The handler stops seeing the region before it goes.
+        self.slot.end.store(0, Ordering::Release);
+        self.slot.start.store(0, Ordering::Release);
+        // SAFETY: our own mapping; nothing borrows it any more (borrows of `self` are gone).
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+        self.slot.taken.store(false, Ordering::Release);
+    }
+}
+
+/// `MADV_POPULATE_READ` (Linux 5.14) is not known to this kernel: read ahead with
+/// `MADV_WILLNEED` instead (page faults then map the pages).
+static NO_POPULATE: AtomicBool = AtomicBool::new(false);
+
+/// The records of a mapped file, read front to back.
+pub(super) struct Mapped<'a> {
+    region: &'a Region,
+    file: &'a File,
+    /// The file's size, as last asked (asked again at its end: a file still being written).
+    size: usize,
+    /// The unread bytes start here.
+    start: usize,
+    /// The pages before this offset were read in (and counted in `read_so_far`).
+    ahead: usize,
+    /// The pages before this offset were dropped from the resident set.
+    behind: usize,
+    chunk: usize,
+    /// Bytes before this offset that other threads still read (packets handed to them): not
+    /// dropped yet.
+    keep_from: Option<&'a dyn Fn() -> usize>,
+    read_so_far: &'a AtomicU64,
+}
+
+impl<'a> Mapped<'a> {
+    /// Reads `region` (the mapping of `file`) from its first byte, `chunk` bytes ahead at a
+    /// time, adding the bytes read in to `read_so_far`; with `keep_from`, the pages other
+    /// threads still read stay resident.
+    pub(super) fn new(
+        region: &'a Region,
+        file: &'a File,
+        chunk: usize,
+        read_so_far: &'a AtomicU64,
+        keep_from: Option<&'a dyn Fn() -> usize>,
+    ) -> Self {
+        let size = file
+            .metadata()
+            .ok()
+            .and_then(|m| usize::try_from(m.len()).ok())
+            .unwrap_or(0)
+            .min(region.len);
+        Mapped {
+            region,
+            file,
+            size,
+            start: 0,
+            ahead: 0,
+            behind: 0,
+            chunk: chunk.max(PAGE.load(Ordering::Relaxed)),
+            keep_from,
+            read_so_far,
+        }
+    }
+
+    /// Reads in the pages up to `n` bytes past the first unread one (a chunk at least), drops
+    /// before the chunk of the first byte still read; false when the file ends first.
     #[cold]
     #[inline(never)]
-    fn remap(&mut self, n: usize) -> std::io::Result<bool> {
-        if self.slot.cut.load(Ordering::Acquire) {
+    fn read_ahead(&mut self, n: usize) -> std::io::Result<bool> {
+        if self.region.cut() {
             let now = self
                 .file
                 .metadata()
@@ -195,79 +314,57 @@ impl<'a> Mapped<'a> {
                 self.size
             )));
         }
-        let pos = self.at + self.start as u64;
-        let end = self.at + self.len as u64;
-        if pos + n as u64 > self.size {
-            self.size = self.file.metadata()?.len();
-        }
-        let at = pos & !(PAGE.load(Ordering::Relaxed) as u64 - 1);
-        let lead = (pos - at) as usize;
-        let len = usize::try_from(self.size.saturating_sub(at))
-            .unwrap_or(usize::MAX)
-            .min((lead + n).max(self.window));
-        self.unmap();
-        if len > lead {
-            // SAFETY: a new read-only private mapping of `len` bytes of our open file from a
-            // page-aligned offset within its size; the kernel picks the address.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ,
-                    libc::MAP_PRIVATE | libc::MAP_POPULATE,
-                    self.file.as_raw_fd(),
-                    at as libc::off_t,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return Err(std::io::Error::last_os_error());
+        let want = self.start.saturating_add(n);
+        if want > self.size {
+            let now = usize::try_from(self.file.metadata()?.len()).unwrap_or(usize::MAX);
+            if want <= now && now > self.region.len {
+                return Err(std::io::Error::other(format!(
+                    "the file grew past {} bytes while it was being read, more than could be mapped",
+                    self.region.len
+                )));
             }
-            self.base = p.cast();
-            self.len = len;
-            self.slot.start.store(p as usize, Ordering::Release);
-            self.slot.end.store(p as usize + len, Ordering::Release);
-            self.at = at;
-            self.start = lead;
-        } else {
-            // Nothing left to map (the file ends at or before the unread byte).
-            self.at = pos;
-            self.start = 0;
+            self.size = now.min(self.region.len);
         }
-        let new_end = self.at + self.len as u64;
-        self.read_so_far
-            .fetch_add(new_end.saturating_sub(end), Ordering::Relaxed);
-        Ok(self.len.saturating_sub(lead) >= n)
+        let to = want.max(self.ahead.saturating_add(self.chunk)).min(self.size);
+        if to > self.ahead {
+            // A failure (a file cut under us: EFAULT) is found by the read itself.
+            if NO_POPULATE.load(Ordering::Relaxed)
+                || !self.region.advise(self.ahead, to, libc::MADV_POPULATE_READ)
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL)
+            {
+                NO_POPULATE.store(true, Ordering::Relaxed);
+                self.region.advise(self.ahead, to, libc::MADV_WILLNEED);
+            }
+            self.read_so_far.fetch_add((to - self.ahead) as u64, Ordering::Relaxed);
+            self.ahead = to;
+        }
+        let kept = self.keep_from.map_or(self.start, |k| k().min(self.start));
+        let drop_to = kept / self.chunk * self.chunk;
+        if drop_to > self.behind {
+            self.region.advise(self.behind, drop_to, libc::MADV_DONTNEED);
+            self.behind = drop_to;
+        }
+        Ok(want <= self.size)
     }
 }
 
 impl Feed for Mapped<'_> {
     #[inline(always)]
     fn want(&mut self, n: usize) -> std::io::Result<bool> {
-        if self.len - self.start >= n && !self.slot.cut.load(Ordering::Relaxed) {
+        if self.ahead.saturating_sub(self.start) >= n && !self.region.cut() {
             return Ok(true);
         }
-        self.remap(n)
+        self.read_ahead(n)
     }
 
     #[inline(always)]
     fn unread(&self) -> &[u8] {
-        if self.len == 0 {
-            return &[];
-        }
-        // SAFETY: `base` maps `len` readable bytes while `len` > 0, and `start` <= `len`.
-        unsafe { std::slice::from_raw_parts(self.base.add(self.start), self.len - self.start) }
+        self.region.bytes(self.start, self.size - self.start)
     }
 
     #[inline(always)]
     fn consume(&mut self, n: usize) {
         self.start += n;
-    }
-}
-
-impl Drop for Mapped<'_> {
-    fn drop(&mut self) {
-        self.unmap();
-        self.slot.taken.store(false, Ordering::Release);
     }
 }
 
@@ -317,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn windows_of_any_size_read_what_a_buffer_reads() {
+    fn chunks_of_any_size_read_what_a_buffer_reads() {
         let recs = records();
         let refs: Vec<(u32, u32, &[u8], u32)> = recs.iter().map(|(s, f, d, o)| (*s, *f, &d[..], *o)).collect();
         let whole = legacy::tests::file(false, true, &refs);
@@ -329,7 +426,8 @@ mod tests {
             for window in [1, 4096, 8192, 3 * 4096, 1 << 20] {
                 let (_dir, file) = temp(f);
                 let counted = AtomicU64::new(0);
-                let mut feed = Mapped::new(&file, window, &counted).expect("a free slot");
+                let region = Region::map(&file).expect("a free slot");
+                let mut feed = Mapped::new(&region, &file, window, &counted, None);
                 let (got, summary) = read(&mut feed, f);
                 let summary = summary.expect("mapped read");
                 assert_eq!(got, expected, "window {window}, cut at {cut}");
@@ -354,8 +452,9 @@ mod tests {
             .open(dir.path().join("t.pcap"))
             .expect("open for writing");
         let counted = AtomicU64::new(0);
-        // One window holds the whole file; it is cut to 5000 bytes after the first packet.
-        let mut feed = Mapped::new(&file, 1 << 20, &counted).expect("a free slot");
+        // The first chunk holds the whole file; it is cut to 5000 bytes after the first packet.
+        let region = Region::map(&file).expect("a free slot");
+        let mut feed = Mapped::new(&region, &file, 1 << 20, &counted, None);
         let format = legacy::format([f[0], f[1], f[2], f[3]]).expect("classic magic");
         let mut packets = 0;
         let mut summary = FileSummary::default();
@@ -382,9 +481,9 @@ mod tests {
             "stopped near the new end: {offset}"
         );
         assert!(packets > 1 && packets < 500, "{packets} packets");
-        drop(feed);
-        // The slot is free again, and a fault outside any window is not taken for ours.
-        let again = Mapped::new(&file, 4096, &counted).expect("the slot was given back");
+        drop(region);
+        // The slot is free again.
+        let again = Region::map(&file).expect("the slot was given back");
         drop(again);
     }
 }
