@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use super::legacy::Feed;
 
 /// The bytes read in ahead of the reader at a time; a record larger than this is read in
-/// whole. The resident set holds two of them at most (the one being read and the next).
+/// whole. The resident set holds about one of them (what is left of the one being read and
+/// the next), and the pages other engines have still to read.
 pub(super) const CHUNK: usize = 8 << 20;
 
 /// Address space mapped past the file's end for it to grow into (no memory is used for it).
@@ -300,7 +301,7 @@ impl<'a> Mapped<'a> {
     }
 
     /// Reads in the pages up to `n` bytes past the first unread one (a chunk at least), drops
-    /// before the chunk of the first byte still read; false when the file ends first.
+    /// those before the first byte still read; false when the file ends first.
     #[cold]
     #[inline(never)]
     fn read_ahead(&mut self, n: usize) -> std::io::Result<bool> {
@@ -339,7 +340,7 @@ impl<'a> Mapped<'a> {
             self.ahead = to;
         }
         let kept = self.keep_from.map_or(self.start, |k| k().min(self.start));
-        let drop_to = kept / self.chunk * self.chunk;
+        let drop_to = kept & !(PAGE.load(Ordering::Relaxed) - 1);
         if drop_to > self.behind {
             self.region.advise(self.behind, drop_to, libc::MADV_DONTNEED);
             self.behind = drop_to;
