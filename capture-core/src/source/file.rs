@@ -152,16 +152,11 @@ pub fn read_file_counted(
     })?;
     if file.metadata().is_ok_and(|m| m.is_file()) {
         let (head, _) = read_magic(path, &mut file)?;
-        if let Some(format) = legacy::format(head)
-            && let Some(region) = mapped::Region::map(&file)
-        {
-            let m = MappedFile {
-                file,
-                region,
-                format,
-                chunk: mapped::CHUNK,
-            };
-            return m.read(path, max_record_bytes, read_so_far, None, visit);
+        if let Some(format) = legacy::format(head) {
+            match MappedFile::map(file, format) {
+                Ok(m) => return m.read(path, max_record_bytes, read_so_far, None, visit),
+                Err(unmapped) => file = unmapped,
+            }
         }
         std::io::Seek::rewind(&mut file).map_err(|e| FileError::Read {
             path: path.into(),
@@ -198,14 +193,20 @@ impl MappedFile {
             return Ok(None);
         }
         let (head, _) = read_magic(path, &mut file)?;
-        Ok(legacy::format(head).and_then(|format| {
-            mapped::Region::map(&file).map(|region| MappedFile {
+        Ok(legacy::format(head).and_then(|format| MappedFile::map(file, format).ok()))
+    }
+
+    /// `file` (of classic pcap `format`) mapped; the file back when it cannot be.
+    fn map(file: File, format: legacy::Format) -> Result<MappedFile, File> {
+        match mapped::Region::map(&file) {
+            Some(region) => Ok(MappedFile {
                 file,
                 region,
                 format,
                 chunk: mapped::CHUNK,
-            })
-        }))
+            }),
+            None => Err(file),
+        }
     }
 
     pub fn region(&self) -> &mapped::Region {

@@ -141,6 +141,8 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 pub struct Region {
     base: *const u8,
     len: usize,
+    /// The file's size when it was mapped.
+    size: usize,
     slot: &'static Slot,
 }
 
@@ -189,6 +191,7 @@ impl Region {
                 return Some(Region {
                     base: p.cast(),
                     len,
+                    size,
                     slot,
                 });
             }
@@ -281,16 +284,10 @@ impl<'a> Mapped<'a> {
         read_so_far: &'a AtomicU64,
         keep_from: Option<&'a dyn Fn() -> usize>,
     ) -> Self {
-        let size = file
-            .metadata()
-            .ok()
-            .and_then(|m| usize::try_from(m.len()).ok())
-            .unwrap_or(0)
-            .min(region.len);
         Mapped {
             region,
             file,
-            size,
+            size: region.size,
             start: 0,
             ahead: 0,
             behind: 0,
@@ -360,7 +357,10 @@ impl Feed for Mapped<'_> {
 
     #[inline(always)]
     fn unread(&self) -> &[u8] {
-        self.region.bytes(self.start, self.size - self.start)
+        // SAFETY: `start <= size <= region.len` (`size` is capped at the mapping's length and
+        // `consume` follows a `want` that found the bytes), and the region maps `len` bytes
+        // for as long as it lives; no range check on this per-record path.
+        unsafe { std::slice::from_raw_parts(self.region.base.add(self.start), self.size - self.start) }
     }
 
     #[inline(always)]

@@ -70,11 +70,6 @@ enum Msg {
     Sweep(Timestamp),
 }
 
-/// The engine (of `n`) that a packet's flow belongs to: the same for both directions.
-pub fn shard_of(link: LinkType, data: &[u8], n: usize) -> usize {
-    Shards::new(n).of(link, data)
-}
-
 /// Which of `n` engines each packet's flow belongs to, by a hash of its addresses and ports
 /// that is the same in both directions. The first engine runs on the reading thread, which
 /// also reads the file and hands the other engines their packets: it gets an eighth less than
@@ -436,8 +431,8 @@ mod tests {
                 .parse()
                 .unwrap();
             let s: std::net::SocketAddr = "10.9.0.1:80".parse().unwrap();
-            let there = shard_of(link, &tcp_frame(&TcpSpec::new(c, s, ACK)), 4);
-            let back = shard_of(link, &tcp_frame(&TcpSpec::new(s, c, ACK)), 4);
+            let there = Shards::new(4).of(link, &tcp_frame(&TcpSpec::new(c, s, ACK)));
+            let back = Shards::new(4).of(link, &tcp_frame(&TcpSpec::new(s, c, ACK)));
             assert_eq!(there, back, "{c}");
             seen[there] += 1;
         }
@@ -451,10 +446,10 @@ mod tests {
                     .parse()
                     .unwrap();
                 let s: std::net::SocketAddr = "10.9.0.1:443".parse().unwrap();
-                assert!(shard_of(link, &tcp_frame(&TcpSpec::new(c, s, ACK)), n) < n);
+                assert!(Shards::new(n).of(link, &tcp_frame(&TcpSpec::new(c, s, ACK))) < n);
             }
         }
-        assert_eq!(shard_of(link, b"junk", 4), 0);
+        assert_eq!(Shards::new(4).of(link, b"junk"), 0);
         // The direct reading of IPv4/TCP on Ethernet and the general decoders agree: the same
         // segment behind an 802.1Q tag (which only the decoders read) lands on the same engine.
         let shards = Shards::new(4);
@@ -472,6 +467,6 @@ mod tests {
                 assert_eq!(shards.of(link, &frame), shards.of(link, &tagged), "{c}");
             }
         }
-        assert_eq!(shard_of(link, &[0; 60], 1), 0);
+        assert_eq!(Shards::new(1).of(link, &[0; 60]), 0);
     }
 }
