@@ -136,7 +136,7 @@ fn log_redaction(r: &capture_core::redact::Redaction) {
     if !r.enabled {
         tracing::warn!("redaction is off (--no-redact): credentials in headers, query parameters and bodies are shown");
     } else if *r != capture_core::redact::Redaction::default() {
-        tracing::info!(headers = ?r.headers, fields = ?r.fields, kept_fields = ?r.keep_fields, "redaction rules");
+        tracing::info!(headers = ?r.headers(), fields = ?r.fields(), kept_fields = ?r.keep_fields(), "redaction rules");
     }
 }
 

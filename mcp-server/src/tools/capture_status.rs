@@ -253,10 +253,10 @@ pub fn run(state: &AppState, args: Map<String, Value>) -> Result<CaptureStatus, 
             let r = &state.shared.redaction;
             tools_schema::RedactionStatus {
                 enabled: r.enabled,
-                headers: r.headers.clone(),
-                fields: r.fields.clone(),
-                field_suffixes: r.suffixes.clone(),
-                kept_fields: r.keep_fields.clone(),
+                headers: r.headers().to_vec(),
+                fields: r.fields().to_vec(),
+                field_suffixes: r.suffixes().to_vec(),
+                kept_fields: r.keep_fields().to_vec(),
                 values_redacted: s.values_redacted,
                 never_kept: capture_core::redact::NEVER_KEPT.iter().map(|s| s.to_string()).collect(),
             }
