@@ -2,6 +2,7 @@
 //! chunked transfer coding. Nothing here keeps state between calls except [`ChunkedDecoder`], and
 //! nothing allocates per byte; every function is safe on arbitrary input (fuzzed).
 
+use super::names::{self, Known};
 use crate::dissect::Probe;
 use std::mem::MaybeUninit;
 
@@ -238,40 +239,36 @@ fn common(headers: &[httparse::Header<'_>], minor: u8) -> Result<Common, HeadErr
         ..Common::default()
     };
     for (i, h) in headers.iter().enumerate() {
-        let name = h.name;
-        if crate::redact::default_redactable_name(name) {
-            c.facts |= head_facts::REDACTABLE_NAME;
-        }
-        // One comparison at most per field: the names read here have different lengths.
-        let is = |n: &str| crate::ascii::eq_lower(name.as_bytes(), n.as_bytes());
-        match name.len() {
-            4 if is("host") => {
+        match names::known(h.name.as_bytes()) {
+            None => {}
+            Some(Known::Redactable) => c.facts |= head_facts::REDACTABLE_NAME,
+            Some(Known::Host) => {
                 c.host_at.get_or_insert(i);
             }
-            6 if is("expect") => c.expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue"),
-            7 if is("upgrade") => c.upgrade = Some(text(h.value).trim().to_string()),
-            10 if is("connection") => {
+            Some(Known::Expect) => c.expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue"),
+            Some(Known::Upgrade) => c.upgrade = Some(text(h.value).trim().to_string()),
+            Some(Known::Connection) => {
                 let v = h.value;
                 // `keep-alive` and `close` alone are most of them.
                 c.connection_close |= v.eq_ignore_ascii_case(b"close")
                     || (!v.eq_ignore_ascii_case(b"keep-alive")
                         && text(v).split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
             }
-            12 if is("content-type") && mentions_dns_message(h.value) => c.facts |= head_facts::DNS_MESSAGE,
-            14 if is("content-length") => {
+            Some(Known::ContentType) if mentions_dns_message(h.value) => c.facts |= head_facts::DNS_MESSAGE,
+            Some(Known::ContentType) => {}
+            Some(Known::ContentLength) => {
                 let n = content_length(h.value)?;
                 if c.content_length.is_some_and(|p| p != n) {
                     return Err(HeadError::BadContentLength);
                 }
                 c.content_length = Some(n);
             }
-            17 if is("transfer-encoding") => {
+            Some(Known::TransferEncoding) => {
                 let v = text(h.value);
                 let last = v.split(',').map(str::trim).rfind(|s| !s.is_empty()).unwrap_or("");
                 c.chunked = last.eq_ignore_ascii_case("chunked");
                 c.other_transfer_coding = !c.chunked && !last.is_empty();
             }
-            _ => {}
         }
     }
     Ok(c)
