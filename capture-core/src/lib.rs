@@ -6,7 +6,8 @@
 //! - [`wire`] decodes link, IP (with fragment reassembly), TCP and UDP headers without copying;
 //! - [`tcp`] keeps the flow table and reassembles each direction within fixed caps;
 //! - [`dissect`] finds the application protocol by content and turns bytes into [`entry::Entry`]s;
-//! - [`store`] keeps entries within a memory budget, oldest evicted first;
+//! - [`store`] keeps entries within a memory budget, oldest evicted first; [`buffers`] reuses
+//!   body buffers from one message to the next;
 //! - [`engine`] runs packets through all of the above; [`stats`] counts what it read and dropped;
 //! - [`fields`] names every entry field (the registry behind projections and filters);
 //! - [`kfl`] is the filter language: parsed with lalrpop, type-checked against [`fields`];
@@ -18,6 +19,7 @@
 #![deny(unsafe_code)]
 
 pub mod ascii;
+pub mod buffers;
 pub mod content;
 pub mod dissect;
 pub mod endpoint;

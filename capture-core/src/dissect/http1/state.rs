@@ -83,7 +83,13 @@ impl MsgBuilder {
     /// each body about twice more).
     fn expect(&mut self, n: u64, cap: usize) {
         let room = cap.saturating_sub(self.body.len());
-        self.body.reserve(usize::try_from(n).unwrap_or(usize::MAX).min(room));
+        let n = usize::try_from(n).unwrap_or(usize::MAX).min(room);
+        if self.body.capacity() == 0 && n > 0 {
+            // The first room for this body: a buffer an earlier body left behind.
+            self.body = crate::buffers::take(n);
+        } else {
+            self.body.reserve(n);
+        }
     }
 
     fn append(&mut self, data: &[u8], ts: Timestamp, cap: usize) {
@@ -99,7 +105,7 @@ impl MsgBuilder {
     fn build(self) -> HttpMessage {
         HttpMessage {
             head: self.head.into(),
-            body: self.body.into(),
+            body: crate::buffers::freeze(self.body),
             body_size: self.body_size,
             body_truncated: self.truncated,
             chunked: self.chunked,
