@@ -252,7 +252,11 @@ pub fn encode<'e>(e: &'e Entry, out: &mut Vec<u8>) -> ([&'e [u8]; 6], bool) {
         text_in(out, p, req_head, after_method);
     }
     if let Some(s) = host {
-        text_in(out, s, req_head, 0);
+        // Most clients send `Host` first, right after the request line.
+        let after_line = req_head
+            .and_then(|h| memchr::memchr(b'\n', h))
+            .map_or(0, |i| i + 1 + "Host: ".len());
+        text_in(out, s, req_head, after_line);
     }
     if let Some(s) = status {
         varint(out, u64::from(*s));
