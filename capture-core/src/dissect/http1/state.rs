@@ -88,7 +88,7 @@ impl MsgBuilder {
             // The first room for this body: a buffer an earlier body left behind.
             self.body = crate::buffers::take(n);
         } else {
-            self.body.reserve(n);
+            crate::buffers::reserve(&mut self.body, n);
         }
     }
 
