@@ -170,28 +170,53 @@ pub struct Redaction {
     quick: Quick,
 }
 
-/// What a normalized field name must have to be secret: the length of one of the fields, or
-/// the last byte of one of the suffixes. Built from the rules once; a name with neither is
-/// not compared with them (most query parameters: `page`, `limit`, `q`).
+/// What a normalized field name must have to be secret: the length and last byte of one of
+/// the fields, or the last two bytes of one of the suffixes. Built from the rules once; a name with
+/// neither is not compared with them (most query parameters: `page`, `limit`, `q`).
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Quick {
-    /// Bit `n` for a field of `n` bytes (bit 63 for 63 and more).
-    field_lens: u64,
-    /// Bit `b` for a suffix ending in byte `b`.
-    suffix_last: [u64; 4],
+    /// Bit [`field_key`] of every field.
+    fields: [u64; 4],
+    /// Bit [`ending_key`] of every suffix.
+    suffix_ends: [u64; 4],
+    /// The shortest suffix's length (`usize::MAX` without suffixes).
+    min_suffix: usize,
+}
+
+/// A field's length and last byte, folded into 256 bits.
+fn field_key(len: usize, last: u8) -> usize {
+    (len.min(63) * 37 + usize::from(last)) & 255
+}
+
+/// The last two bytes of a name, folded into 256 bits.
+fn ending_key(n: &[u8]) -> Option<usize> {
+    match n {
+        [.., a, b] => Some((usize::from(*a) * 31 + usize::from(*b)) & 255),
+        _ => None,
+    }
+}
+
+fn has(bits: &[u64; 4], i: usize) -> bool {
+    bits[i >> 6] & (1 << (i & 63)) != 0
 }
 
 impl Quick {
     fn of(fields: &[String], suffixes: &[String]) -> Quick {
-        let mut q = Quick::default();
+        let mut q = Quick {
+            min_suffix: suffixes.iter().map(String::len).min().unwrap_or(usize::MAX),
+            ..Quick::default()
+        };
         for f in fields {
-            q.field_lens |= len_bit(f.len());
+            if let Some(&b) = f.as_bytes().last() {
+                let k = field_key(f.len(), b);
+                q.fields[k >> 6] |= 1 << (k & 63);
+            }
         }
         for s in suffixes {
-            match s.as_bytes().last() {
-                Some(&b) => q.suffix_last[usize::from(b >> 6)] |= 1 << (b & 63),
-                // An empty suffix ends every name: no name is ruled out by its last byte.
-                None => q.suffix_last = [u64::MAX; 4],
+            match ending_key(s.as_bytes()) {
+                Some(k) => q.suffix_ends[k >> 6] |= 1 << (k & 63),
+                // A suffix of one byte or none: no name is ruled out by its ending.
+                None => q.suffix_ends = [u64::MAX; 4],
             }
         }
         q
@@ -199,12 +224,9 @@ impl Quick {
 
     fn may_be_secret(&self, n: &[u8]) -> bool {
         let Some(&b) = n.last() else { return false };
-        self.field_lens & len_bit(n.len()) != 0 || self.suffix_last[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+        has(&self.fields, field_key(n.len(), b))
+            || (n.len() >= self.min_suffix && ending_key(n).is_none_or(|k| has(&self.suffix_ends, k)))
     }
-}
-
-fn len_bit(n: usize) -> u64 {
-    1 << n.min(63)
 }
 
 impl Default for Redaction {
@@ -1096,6 +1118,11 @@ mod tests {
             }
         }
         assert!(secret > 40, "the names cover secret ones too: {secret}");
+        // The usual query parameters are ruled out before any list is read.
+        let q = &Redaction::default().quick;
+        for n in ["page", "limit", "q", "id", "sort", "size", "lang"] {
+            assert!(!q.may_be_secret(n.as_bytes()), "{n}");
+        }
     }
 
     #[test]
