@@ -370,6 +370,10 @@ impl TcpAnalysis {
         };
         let flags = self.classify(s, seq, ack);
 
+        if flags == 0 {
+            // Most segments: nothing to count.
+            return flags;
+        }
         let m = &mut self.metrics;
         use self::flags as F;
         if flags & (F::RETRANSMISSION | F::FAST_RETRANSMISSION | F::SPURIOUS_RETRANSMISSION) != 0 {
