@@ -301,45 +301,64 @@ pub(crate) fn mentions_dns_message(v: &[u8]) -> bool {
 
 /// Parses a complete request header block.
 pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead<'_>, HeadError> {
+    match parse_request_prefix(head, max_headers)? {
+        Some((rh, _)) => Ok(rh),
+        None => Err(HeadError::Syntax("incomplete header block")),
+    }
+}
+
+/// Parses the request head at the start of `input`, which may go on past it (a body, the next
+/// message): the head and its length, or `None` when its end is not in `input` yet.
+pub fn parse_request_prefix(input: &[u8], max_headers: usize) -> Result<Option<(RequestHead<'_>, usize)>, HeadError> {
     let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
     let storage = header_storage(&mut stack, &mut heap, max_headers);
     let mut req = httparse::Request::new(&mut []);
-    match parser_config().parse_request_with_uninit_headers(&mut req, head, storage) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(HeadError::Syntax("incomplete header block")),
+    let len = match parser_config().parse_request_with_uninit_headers(&mut req, input, storage) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
         Err(e) => return Err(HeadError::Syntax(error_name(e))),
-    }
+    };
     let minor = req.version.unwrap_or(1);
     let common = common(req.headers, minor)?;
     let host = common.host_at.map(|i| text(req.headers[i].value));
-    Ok(RequestHead {
+    let head = RequestHead {
         method: req.method.unwrap_or_default(),
         target: req.path.unwrap_or_default(),
         host,
         common,
-    })
+    };
+    Ok(Some((head, len)))
 }
 
 /// Parses a complete response header block.
 pub fn parse_response_head(head: &[u8], max_headers: usize) -> Result<ResponseHead<'_>, HeadError> {
+    match parse_response_prefix(head, max_headers)? {
+        Some((rh, _)) => Ok(rh),
+        None => Err(HeadError::Syntax("incomplete header block")),
+    }
+}
+
+/// Parses the response head at the start of `input`, as [`parse_request_prefix`] does.
+pub fn parse_response_prefix(input: &[u8], max_headers: usize) -> Result<Option<(ResponseHead<'_>, usize)>, HeadError> {
     let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
     let storage = header_storage(&mut stack, &mut heap, max_headers);
     let mut resp = httparse::Response::new(&mut []);
-    match parser_config().parse_response_with_uninit_headers(&mut resp, head, storage) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(HeadError::Syntax("incomplete header block")),
+    let len = match parser_config().parse_response_with_uninit_headers(&mut resp, input, storage) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
         Err(e) => return Err(HeadError::Syntax(error_name(e))),
-    }
+    };
     let minor = resp.version.unwrap_or(1);
-    Ok(ResponseHead {
+    let head = ResponseHead {
         status: resp.code.unwrap_or(0),
         reason: resp.reason.unwrap_or(""),
         common: common(resp.headers, minor)?,
-    })
+    };
+    Ok(Some((head, len)))
 }
 
 /// Header slots up to this many live on the stack; more (a raised `http_max_headers`) on the
@@ -737,5 +756,83 @@ mod tests {
             header_pairs(h),
             vec![("A".into(), "1".into()), ("B".into(), "two parts".into())]
         );
+    }
+
+    #[test]
+    fn a_head_parsed_in_place_ends_where_its_empty_line_does() {
+        for (input, len) in [
+            (&b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"[..], 27),
+            (b"GET / HTTP/1.1\nHost: a\n\nGET /next", 24),
+            (b"POST /x HTTP/1.0\r\nContent-Length: 4\r\n\r\nabcd", 39),
+        ] {
+            let (rh, n) = parse_request_prefix(input, 8).unwrap().unwrap();
+            assert_eq!(n, len, "{}", String::from_utf8_lossy(input));
+            assert_eq!(find_head_end(input, 100), HeadEnd::Found(n));
+            assert_eq!(parse_request_head(&input[..n], 8).unwrap(), rh);
+        }
+        let (rh, n) = parse_response_prefix(b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200", 8)
+            .unwrap()
+            .unwrap();
+        assert_eq!((rh.status, rh.reason, n), (204, "No Content", 27));
+        assert_eq!(
+            parse_request_prefix(b"GET / HTTP/1.1\r\nHost: a\r\n", 8),
+            Ok(None),
+            "no end yet"
+        );
+        assert!(
+            parse_request_prefix(
+                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                8
+            )
+            .is_err()
+        );
+    }
+
+    /// Pieces heads are made of, well-formed and not: line endings of every kind, folded lines,
+    /// bad tokens, bodies after the head.
+    fn pieces() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just(&b"GET /a?b=c HTTP/1.1"[..]),
+            Just(&b"HTTP/1.1 200 OK"[..]),
+            Just(&b"HTTP/1.0 404 Not Found"[..]),
+            Just(&b"POST / HTTP/1.0"[..]),
+            Just(&b"Host: example.com"[..]),
+            Just(&b"Content-Length: 5"[..]),
+            Just(&b"Content-Length: x"[..]),
+            Just(&b"Transfer-Encoding: chunked"[..]),
+            Just(&b"X-Api-Key: k"[..]),
+            Just(&b" folded"[..]),
+            Just(&b"bad header"[..]),
+            Just(&b"\r\n"[..]),
+            Just(&b"\n"[..]),
+            Just(&b"\r"[..]),
+            Just(&b"\r\n\r\n"[..]),
+            Just(&b"\n\n"[..]),
+            Just(&b"\n\r\n"[..]),
+            Just(&b"body"[..]),
+            Just(&b"\x00\xff"[..]),
+        ];
+        proptest::collection::vec(piece, 0..14).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        /// A head parsed where it starts in the input (the dissector's fast path) is the head,
+        /// of the same length, that the search for its end and a parse of just that head give.
+        #[test]
+        fn a_head_parsed_in_place_is_the_head_found_by_its_end(buf in pieces(), max in 8usize..200) {
+            // The dissector skips line ends between messages before it looks for a head.
+            let start = buf.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(buf.len());
+            let buf = &buf[start..];
+            let window = &buf[..buf.len().min(max + 4)];
+            if let Ok(Some((rh, n))) = parse_request_prefix(window, 8) {
+                proptest::prop_assert_eq!(find_head_end(buf, max), HeadEnd::Found(n));
+                proptest::prop_assert_eq!(parse_request_head(&buf[..n], 8), Ok(rh));
+            }
+            if let Ok(Some((rh, n))) = parse_response_prefix(window, 8) {
+                proptest::prop_assert_eq!(find_head_end(buf, max), HeadEnd::Found(n));
+                proptest::prop_assert_eq!(parse_response_head(&buf[..n], 8), Ok(rh));
+            }
+        }
     }
 }

@@ -10,7 +10,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::parse::{
-    self, ChunkedDecoder, Framing, HeadEnd, find_head_end, find_message_start, parse_request_head, parse_response_head,
+    self, ChunkedDecoder, Framing, HeadEnd, RequestHead, ResponseHead, find_head_end, find_message_start,
+    parse_request_head, parse_response_head,
 };
 use crate::dissect::http2::state::{Http2Session, UpgradeRequest};
 use crate::dissect::{Ctx, StreamDissector};
@@ -278,6 +279,11 @@ impl Http1Session {
                         return at;
                     }
                     let first_ts = *st.first_ts.get_or_insert(ts);
+                    if let Some(n) = self.parsed_head(dir, first_ts, ts, &input[at..], ctx) {
+                        at += n;
+                        continue;
+                    }
+                    let st = &mut self.dirs[i];
                     match find_head_end(&input[at..], ctx.limits.http_max_header_bytes) {
                         HeadEnd::NeedMore => return at,
                         HeadEnd::TooLarge => {
@@ -305,6 +311,43 @@ impl Http1Session {
         at
     }
 
+    /// The head at the start of `rest`, parsed where it is: the parser finds its end, so the
+    /// separate search for the empty line (two substring searches a head) is not needed. Returns
+    /// its length once handled; `None` leaves the head to the general path (an end not in
+    /// `rest` yet, a head over the size limit, a head the parser refuses, a message of the
+    /// wrong direction), which decides as it always has.
+    fn parsed_head(
+        &mut self,
+        dir: Dir,
+        first_ts: Timestamp,
+        ts: Timestamp,
+        rest: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Option<usize> {
+        // A head ends within `max + 4` bytes, as `find_head_end` looks for it.
+        let window = &rest[..rest.len().min(ctx.limits.http_max_header_bytes.saturating_add(4))];
+        let max_headers = ctx.limits.http_max_headers;
+        if rest.starts_with(b"HTTP/") {
+            if self.req_dir == Some(dir) {
+                return None;
+            }
+            let (rh, n) = parse::parse_response_prefix(window, max_headers).ok()??;
+            self.req_dir.get_or_insert(dir.flip());
+            self.dirs[dir.index()].first_ts = None;
+            self.on_response(dir, first_ts, ts, &rest[..n], rh, ctx);
+            Some(n)
+        } else {
+            if self.req_dir.is_some_and(|d| d != dir) {
+                return None;
+            }
+            let (rh, n) = parse::parse_request_prefix(window, max_headers).ok()??;
+            self.req_dir.get_or_insert(dir);
+            self.dirs[dir.index()].first_ts = None;
+            self.on_request(dir, first_ts, ts, &rest[..n], rh, ctx);
+            Some(n)
+        }
+    }
+
     fn parse_error(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
         ctx.stats.http_parse_errors += 1;
         ctx.stats.http_resyncs += 1;
@@ -318,6 +361,19 @@ impl Http1Session {
         let Ok(rh) = parse_request_head(head, ctx.limits.http_max_headers) else {
             return self.parse_error(dir, ctx);
         };
+        self.on_request(dir, first_ts, ts, head, rh, ctx);
+    }
+
+    /// A request head, parsed.
+    fn on_request(
+        &mut self,
+        dir: Dir,
+        first_ts: Timestamp,
+        ts: Timestamp,
+        head: &[u8],
+        rh: RequestHead<'_>,
+        ctx: &mut Ctx<'_>,
+    ) {
         let Ok(framing) = parse::request_framing(&rh.common) else {
             return self.parse_error(dir, ctx);
         };
@@ -371,6 +427,19 @@ impl Http1Session {
         let Ok(rh) = parse_response_head(head, ctx.limits.http_max_headers) else {
             return self.parse_error(dir, ctx);
         };
+        self.on_response(dir, first_ts, ts, head, rh, ctx);
+    }
+
+    /// A response head, parsed.
+    fn on_response(
+        &mut self,
+        dir: Dir,
+        first_ts: Timestamp,
+        ts: Timestamp,
+        head: &[u8],
+        rh: ResponseHead<'_>,
+        ctx: &mut Ctx<'_>,
+    ) {
         let mut txn = match self.resp_txn.take().or_else(|| self.pending.pop_front()) {
             Some(t) => t,
             None => {
