@@ -68,21 +68,24 @@ pub fn take(n: usize) -> Vec<u8> {
     .unwrap_or_else(|| Vec::with_capacity(SMALLEST << c))
 }
 
-/// Makes room in `buf` for `n` more bytes. A body that outgrows its buffer (a chunked one,
-/// chunk by chunk) moves to a kept buffer of the next class that holds it, and leaves the old
-/// one behind for others, where growing it in place cost the allocator about 2,500 instructions.
+/// Makes room in `buf` for `n` more bytes, in a kept buffer when there is one: an empty `buf`
+/// (a body's first room) takes one, and a body that outgrows its buffer (a chunked one, chunk
+/// by chunk) moves to one of the next class that holds it and leaves the old one behind for
+/// others, where growing it in place cost the allocator about 2,500 instructions.
 pub fn reserve(buf: &mut Vec<u8>, n: usize) {
     if buf.capacity() - buf.len() >= n {
         return;
     }
     let want = buf.len().saturating_add(n).max(2 * buf.capacity());
-    match class_for(want) {
-        Some(_) if buf.capacity() > 0 => {
-            let mut bigger = take(want);
-            bigger.extend_from_slice(buf);
-            give_back(std::mem::replace(buf, bigger));
-        }
-        _ => buf.reserve(n),
+    if class_for(want).is_none() {
+        return buf.reserve(n);
+    }
+    let mut bigger = take(want);
+    if buf.capacity() > 0 {
+        bigger.extend_from_slice(buf);
+        give_back(std::mem::replace(buf, bigger));
+    } else {
+        *buf = bigger;
     }
 }
 

@@ -82,39 +82,13 @@ pub const SECRET_SUFFIXES: &[&str] = &["password", "passwd", "secret", "token", 
 pub(crate) const URL_HEADERS: &[&str] = &["referer", "location", "content-location"];
 
 /// Whether the default rules may change a field of this name (a credential or URL header).
-/// Called by the HTTP/1 parser for every field it reads, so that redaction need not scan the
-/// heads that hold none ([`crate::entry::head_facts::REDACTABLE_NAME`]).
-#[inline]
+/// The HTTP/1 parser learns it for every field it reads, from the one table of the field names
+/// it acts on ([`crate::dissect::http1::names`]), so that redaction need not scan the heads
+/// that hold none ([`crate::entry::head_facts::REDACTABLE_NAME`]).
 pub fn default_redactable_name(name: &str) -> bool {
-    // Most fields are ruled out by their length alone, the rest by a name or two.
-    BY_LEN.get(name.len()).is_some_and(|names| {
-        names
-            .iter()
-            .take_while(|h| !h.is_empty())
-            .any(|h| crate::ascii::eq_lower(name.as_bytes(), h.as_bytes()))
-    })
+    use crate::dissect::http1::names::{Known, known};
+    known(name.as_bytes()) == Some(Known::Redactable)
 }
-
-/// [`SECRET_HEADERS`] and [`URL_HEADERS`] by length, built when compiling (a name longer than
-/// 31 bytes, or a fifth name of one length, fails the build).
-const BY_LEN: [[&str; 4]; 32] = {
-    let mut by_len = [[""; 4]; 32];
-    let mut i = 0;
-    while i < SECRET_HEADERS.len() + URL_HEADERS.len() {
-        let h = if i < SECRET_HEADERS.len() {
-            SECRET_HEADERS[i]
-        } else {
-            URL_HEADERS[i - SECRET_HEADERS.len()]
-        };
-        let mut k = 0;
-        while !by_len[h.len()][k].is_empty() {
-            k += 1;
-        }
-        by_len[h.len()][k] = h;
-        i += 1;
-    }
-    by_len
-};
 
 /// `[redacted len=N id=abcd1234]`: equal values get equal ids within one run.
 pub fn redact_value(v: &str) -> String {

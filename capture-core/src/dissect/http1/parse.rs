@@ -131,6 +131,12 @@ pub enum HeadEnd {
     TooLarge,
 }
 
+/// Where a head of at most `max` bytes can end in `buf`: its first `max + 4` bytes (room for
+/// the empty line that ends it).
+pub fn head_window(buf: &[u8], max: usize) -> &[u8] {
+    &buf[..buf.len().min(max.saturating_add(4))]
+}
+
 /// Looks for the empty line that ends a header block (`\r\n\r\n`, or a bare `\n\n`).
 pub fn find_head_end(buf: &[u8], max: usize) -> HeadEnd {
     // The head ends at the first line feed followed by an empty line (`\n\n` or `\n\r\n`).
@@ -139,7 +145,7 @@ pub fn find_head_end(buf: &[u8], max: usize) -> HeadEnd {
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\r\n"));
     static LF: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
-    let window = &buf[..buf.len().min(max.saturating_add(4))];
+    let window = head_window(buf, max);
     let crlf = CRLF.find(window);
     // A bare `\n\n` counts only when it starts before the `\n\r\n`.
     let lf = LF.find(&window[..crlf.map_or(window.len(), |c| c + 1)]);
@@ -824,7 +830,7 @@ mod tests {
             // The dissector skips line ends between messages before it looks for a head.
             let start = buf.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(buf.len());
             let buf = &buf[start..];
-            let window = &buf[..buf.len().min(max + 4)];
+            let window = head_window(buf, max);
             if let Ok(Some((rh, n))) = parse_request_prefix(window, 8) {
                 proptest::prop_assert_eq!(find_head_end(buf, max), HeadEnd::Found(n));
                 proptest::prop_assert_eq!(parse_request_head(&buf[..n], 8), Ok(rh));

@@ -84,13 +84,7 @@ impl MsgBuilder {
     /// each body about twice more).
     fn expect(&mut self, n: u64, cap: usize) {
         let room = cap.saturating_sub(self.body.len());
-        let n = usize::try_from(n).unwrap_or(usize::MAX).min(room);
-        if self.body.capacity() == 0 && n > 0 {
-            // The first room for this body: a buffer an earlier body left behind.
-            self.body = crate::buffers::take(n);
-        } else {
-            crate::buffers::reserve(&mut self.body, n);
-        }
+        crate::buffers::reserve(&mut self.body, usize::try_from(n).unwrap_or(usize::MAX).min(room));
     }
 
     fn append(&mut self, data: &[u8], ts: Timestamp, cap: usize) {
@@ -324,8 +318,7 @@ impl Http1Session {
         rest: &[u8],
         ctx: &mut Ctx<'_>,
     ) -> Option<usize> {
-        // A head ends within `max + 4` bytes, as `find_head_end` looks for it.
-        let window = &rest[..rest.len().min(ctx.limits.http_max_header_bytes.saturating_add(4))];
+        let window = parse::head_window(rest, ctx.limits.http_max_header_bytes);
         let max_headers = ctx.limits.http_max_headers;
         if rest.starts_with(b"HTTP/") {
             if self.req_dir == Some(dir) {
