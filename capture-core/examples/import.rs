@@ -132,4 +132,5 @@ fn purge() {
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-pub static malloc_conf: &[u8] = b"thp:always,metadata_thp:auto,dirty_decay_ms:10000,muzzy_decay_ms:0,cache_oblivious:false\0";
+pub static malloc_conf: &[u8] =
+    b"thp:always,metadata_thp:auto,dirty_decay_ms:10000,muzzy_decay_ms:0,cache_oblivious:false\0";

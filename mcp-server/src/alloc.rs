@@ -29,7 +29,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// Read by jemalloc at its first allocation (the `_rjem_` prefix is tikv-jemalloc-sys's).
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-pub static malloc_conf: &[u8] = b"thp:always,metadata_thp:auto,dirty_decay_ms:10000,muzzy_decay_ms:0,cache_oblivious:false\0";
+pub static malloc_conf: &[u8] =
+    b"thp:always,metadata_thp:auto,dirty_decay_ms:10000,muzzy_decay_ms:0,cache_oblivious:false\0";
 
 /// Returns the free pages of every arena to the kernel.
 pub fn purge() {
