@@ -274,6 +274,7 @@ impl Http1Session {
                     }
                     let first_ts = *st.first_ts.get_or_insert(ts);
                     if let Some(n) = self.parsed_head(dir, first_ts, ts, &input[at..], ctx) {
+                        self.dirs[i].first_ts = None;
                         at += n;
                         continue;
                     }
@@ -326,7 +327,6 @@ impl Http1Session {
             }
             let (rh, n) = parse::parse_response_prefix(window, max_headers).ok()??;
             self.req_dir.get_or_insert(dir.flip());
-            self.dirs[dir.index()].first_ts = None;
             self.on_response(dir, first_ts, ts, &rest[..n], rh, ctx);
             Some(n)
         } else {
@@ -335,7 +335,6 @@ impl Http1Session {
             }
             let (rh, n) = parse::parse_request_prefix(window, max_headers).ok()??;
             self.req_dir.get_or_insert(dir);
-            self.dirs[dir.index()].first_ts = None;
             self.on_request(dir, first_ts, ts, &rest[..n], rh, ctx);
             Some(n)
         }
