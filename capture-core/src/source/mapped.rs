@@ -369,34 +369,6 @@ impl Feed for Mapped<'_> {
     }
 }
 
-/// Asks the CPU to bring the `len` bytes at `at` into its caches, a cache line at a time. A
-/// prefetch is a hint: it reads nothing the program sees, changes no memory and never faults,
-/// so `at` need not point at anything (past the end of a mapping, or null, it does nothing).
-///
-/// The threads of a file shared by several engines touch it sparsely: the reader only the
-/// first bytes of the records it hands on, an engine only its own records, which are scattered
-/// through the file. The processor's own prefetchers follow sequential reads, not these.
-#[inline]
-pub(crate) fn prefetch(at: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        const LINE: usize = 64;
-        let skew = at as usize % LINE;
-        let mut line = at.wrapping_sub(skew);
-        let mut left = len + skew;
-        while left > 0 {
-            // SAFETY: a prefetch instruction never faults, whatever the address, and writes
-            // nothing.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.cast::<i8>()) };
-            line = line.wrapping_add(LINE);
-            left = left.saturating_sub(LINE);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (at, len);
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -486,11 +458,11 @@ mod tests {
             (f.len() - 1, 200),
             (f.len() + (1 << 20), 1 << 16),
         ] {
-            prefetch(whole.as_ptr().wrapping_add(at), len);
+            crate::memory::prefetch(whole.as_ptr().wrapping_add(at), len);
         }
-        prefetch(std::ptr::null(), 4096);
-        prefetch(usize::MAX as *const u8, 4096);
-        prefetch(whole.as_ptr(), 0);
+        crate::memory::prefetch(std::ptr::null(), 4096);
+        crate::memory::prefetch(usize::MAX as *const u8, 4096);
+        crate::memory::prefetch(whole.as_ptr(), 0);
         // What is read afterwards is the file, unchanged.
         assert_eq!(region.bytes(0, f.len()), &f[..]);
     }

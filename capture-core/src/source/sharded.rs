@@ -279,7 +279,7 @@ fn read_file_chunked(
         let visit = |p: &Packet<'_>| {
             if region.is_some() {
                 // As many bytes as this record's, READ_AHEAD past it (and its successor's header).
-                super::mapped::prefetch(
+                crate::memory::prefetch(
                     p.data.as_ptr().wrapping_add(p.data.len() + READ_AHEAD),
                     p.data.len() + 16,
                 );
@@ -370,7 +370,7 @@ fn work(engine: &mut Engine, rx: Receiver<Msg>, free: SyncSender<Batch>, region:
                         && ahead.mapped
                     {
                         let bytes = r.bytes(ahead.start, ahead.len);
-                        super::mapped::prefetch(bytes.as_ptr(), bytes.len());
+                        crate::memory::prefetch(bytes.as_ptr(), bytes.len());
                     }
                     let data = match region {
                         Some(r) if s.mapped => r.bytes(s.start, s.len),
