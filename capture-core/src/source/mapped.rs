@@ -380,10 +380,13 @@ mod tests {
     use crate::source::legacy::{self, Buffered};
 
     /// Records of every length from 0 to 199 bytes, several times over.
-    fn records() -> Vec<(u32, u32, Vec<u8>, u32)> {
-        (0..1000u32)
+    /// A classic pcap file of 1000 records (timestamps in nanoseconds when `nanos`).
+    fn pcap(nanos: bool) -> Vec<u8> {
+        let recs: Vec<(u32, u32, Vec<u8>, u32)> = (0..1000u32)
             .map(|i| (i, i * 7, vec![(i % 251) as u8; (i % 200) as usize], i % 200 + 10))
-            .collect()
+            .collect();
+        let refs: Vec<(u32, u32, &[u8], u32)> = recs.iter().map(|(s, f, d, o)| (*s, *f, &d[..], *o)).collect();
+        legacy::tests::file(false, nanos, &refs)
     }
 
     fn temp(bytes: &[u8]) -> (tempfile::TempDir, File) {
@@ -416,9 +419,7 @@ mod tests {
 
     #[test]
     fn chunks_of_any_size_read_what_a_buffer_reads() {
-        let recs = records();
-        let refs: Vec<(u32, u32, &[u8], u32)> = recs.iter().map(|(s, f, d, o)| (*s, *f, &d[..], *o)).collect();
-        let whole = legacy::tests::file(false, true, &refs);
+        let whole = pcap(true);
         // The whole file, and the file cut inside a record header and inside a record.
         for cut in [whole.len(), whole.len() - 3, whole.len() - 30] {
             let f = &whole[..cut];
@@ -444,9 +445,7 @@ mod tests {
 
     #[test]
     fn prefetching_any_address_is_harmless() {
-        let recs = records();
-        let refs: Vec<(u32, u32, &[u8], u32)> = recs.iter().map(|(s, f, d, o)| (*s, *f, &d[..], *o)).collect();
-        let f = legacy::tests::file(false, false, &refs);
+        let f = pcap(false);
         let (_dir, file) = temp(&f);
         let region = Region::map(&file).expect("a free slot");
         let whole = region.bytes(0, f.len());
@@ -469,9 +468,7 @@ mod tests {
 
     #[test]
     fn a_file_cut_while_it_is_mapped_is_an_error_at_its_offset_not_a_crash() {
-        let recs = records();
-        let refs: Vec<(u32, u32, &[u8], u32)> = recs.iter().map(|(s, f, d, o)| (*s, *f, &d[..], *o)).collect();
-        let f = legacy::tests::file(false, false, &refs);
+        let f = pcap(false);
         let (dir, file) = temp(&f);
         let writer = std::fs::OpenOptions::new()
             .write(true)
