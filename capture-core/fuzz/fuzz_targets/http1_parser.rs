@@ -1,4 +1,5 @@
-//! The HTTP/1 parser: its pure functions on the raw input, then the stateful session on a
+//! The HTTP/1 parser: its pure functions on the raw input (the head parser's fast path checked
+//! against httparse), then the stateful session on a
 //! synthesised TCP conversation through a full engine, then the content decoder on the bodies.
 //!
 //! Input: `flags`, `coding`, two bytes of split index, then the stream bytes. The bytes before
@@ -129,6 +130,12 @@ fn pure(data: &[u8], piece: usize) {
         }
     }
     let _ = parse::header_pairs(data);
+    // The head parser's fast path gives what httparse gives, on every head it takes.
+    for max in [1, 16, 100] {
+        if let Some(d) = parse::fast_path_disagreement(data, max) {
+            panic!("{d}");
+        }
+    }
     assert_eq!(dechunk_whole(data), dechunk_pieces(data, piece));
 }
 

@@ -1,7 +1,9 @@
-//! Pure HTTP/1.x parsing: message-start probes, header blocks (through `httparse`), and the
+//! Pure HTTP/1.x parsing: message-start probes, header blocks (through [`super::fast`], or
+//! `httparse` for the heads it hands on), and the
 //! chunked transfer coding. Nothing here keeps state between calls except [`ChunkedDecoder`], and
 //! nothing allocates per byte; every function is safe on arbitrary input (fuzzed).
 
+use super::fast;
 use super::names::{self, Known};
 use crate::dissect::Probe;
 use std::mem::MaybeUninit;
@@ -316,6 +318,23 @@ pub fn parse_request_head(head: &[u8], max_headers: usize) -> Result<RequestHead
 /// Parses the request head at the start of `input`, which may go on past it (a body, the next
 /// message): the head and its length, or `None` when its end is not in `input` yet.
 pub fn parse_request_prefix(input: &[u8], max_headers: usize) -> Result<Option<(RequestHead<'_>, usize)>, HeadError> {
+    let mut fields = [httparse::EMPTY_HEADER; fast::FIELDS];
+    if let Some((line, n, len)) = fast::request(input, max_headers, &mut fields) {
+        let fields = &fields[..n];
+        let common = common(fields, line.minor)?;
+        let head = RequestHead {
+            method: line.method,
+            target: line.target,
+            host: common.host_at.map(|i| text(fields[i].value)),
+            common,
+        };
+        return Ok(Some((head, len)));
+    }
+    parse_request_slow(input, max_headers)
+}
+
+/// [`parse_request_prefix`] through `httparse`.
+fn parse_request_slow(input: &[u8], max_headers: usize) -> Result<Option<(RequestHead<'_>, usize)>, HeadError> {
     let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
     let storage = header_storage(&mut stack, &mut heap, max_headers);
@@ -348,6 +367,20 @@ pub fn parse_response_head(head: &[u8], max_headers: usize) -> Result<ResponseHe
 
 /// Parses the response head at the start of `input`, as [`parse_request_prefix`] does.
 pub fn parse_response_prefix(input: &[u8], max_headers: usize) -> Result<Option<(ResponseHead<'_>, usize)>, HeadError> {
+    let mut fields = [httparse::EMPTY_HEADER; fast::FIELDS];
+    if let Some((line, n, len)) = fast::response(input, max_headers, &mut fields) {
+        let head = ResponseHead {
+            status: line.code,
+            reason: line.reason,
+            common: common(&fields[..n], line.minor)?,
+        };
+        return Ok(Some((head, len)));
+    }
+    parse_response_slow(input, max_headers)
+}
+
+/// [`parse_response_prefix`] through `httparse`.
+fn parse_response_slow(input: &[u8], max_headers: usize) -> Result<Option<(ResponseHead<'_>, usize)>, HeadError> {
     let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
     let storage = header_storage(&mut stack, &mut heap, max_headers);
@@ -365,6 +398,45 @@ pub fn parse_response_prefix(input: &[u8], max_headers: usize) -> Result<Option<
         common: common(resp.headers, minor)?,
     };
     Ok(Some((head, len)))
+}
+
+/// Where the fast path ([`super::fast`]) and `httparse` disagree on the head at the start of
+/// `input` (read as a request when it does not start with `HTTP/`), as text; `None` when the
+/// fast path hands the head on or both give the same line, fields and length. For the tests
+/// and the HTTP/1 fuzz target.
+#[doc(hidden)]
+pub fn fast_path_disagreement(input: &[u8], max_headers: usize) -> Option<String> {
+    let mut fields = [httparse::EMPTY_HEADER; fast::FIELDS];
+    let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let storage = header_storage(&mut stack, &mut heap, max_headers);
+    if input.starts_with(b"HTTP/") {
+        let (line, n, len) = fast::response(input, max_headers, &mut fields)?;
+        let mut resp = httparse::Response::new(&mut []);
+        let slow = parser_config().parse_response_with_uninit_headers(&mut resp, input, storage);
+        let fast = (
+            Ok(httparse::Status::Complete(len)),
+            Some(line.minor),
+            Some(line.code),
+            Some(line.reason),
+            &fields[..n],
+        );
+        let slow = (slow, resp.version, resp.code, resp.reason, &*resp.headers);
+        (fast != slow).then(|| format!("fast {fast:?}, httparse {slow:?}"))
+    } else {
+        let (line, n, len) = fast::request(input, max_headers, &mut fields)?;
+        let mut req = httparse::Request::new(&mut []);
+        let slow = parser_config().parse_request_with_uninit_headers(&mut req, input, storage);
+        let fast = (
+            Ok(httparse::Status::Complete(len)),
+            Some(line.method),
+            Some(line.target),
+            Some(line.minor),
+            &fields[..n],
+        );
+        let slow = (slow, req.method, req.path, req.version, &*req.headers);
+        (fast != slow).then(|| format!("fast {fast:?}, httparse {slow:?}"))
+    }
 }
 
 /// Header slots up to this many live on the stack; more (a raised `http_max_headers`) on the
