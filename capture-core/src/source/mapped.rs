@@ -379,8 +379,8 @@ mod tests {
     use crate::source::file::{FileError, FileSummary};
     use crate::source::legacy::{self, Buffered};
 
-    /// Records of every length from 0 to 199 bytes, several times over.
-    /// A classic pcap file of 1000 records (timestamps in nanoseconds when `nanos`).
+    /// A classic pcap file of 1000 records of every length from 0 to 199 bytes, several times
+    /// over (timestamps in nanoseconds when `nanos`).
     fn pcap(nanos: bool) -> Vec<u8> {
         let recs: Vec<(u32, u32, Vec<u8>, u32)> = (0..1000u32)
             .map(|i| (i, i * 7, vec![(i % 251) as u8; (i % 200) as usize], i % 200 + 10))

@@ -68,6 +68,18 @@ fn printable_run(input: &[u8], mut at: usize, low: u8) -> usize {
     at
 }
 
+/// The end of the text from `at` of a field value or reason phrase: printable ASCII and tabs.
+#[inline]
+fn text_run(input: &[u8], mut at: usize) -> usize {
+    loop {
+        at = printable_run(input, at, 0x20);
+        if input.get(at) != Some(&b'\t') {
+            return at;
+        }
+        at += 1;
+    }
+}
+
 /// The end of the `tchar` run from `at`.
 #[inline]
 fn token_run(input: &[u8], at: usize) -> usize {
@@ -80,9 +92,9 @@ fn token_run(input: &[u8], at: usize) -> usize {
 #[allow(unsafe_code)]
 fn ascii(b: &[u8]) -> &str {
     debug_assert!(b.is_ascii());
-    // SAFETY: every caller passes bytes that `token_run` or `printable_run` accepted (`tchar`,
-    // or 0x09 and 0x20..=0x7E), which are ASCII and so UTF-8. Checking again cost a third of
-    // the fast path (about 100 instructions a field name).
+    // SAFETY: every caller passes bytes that `token_run`, `printable_run` or `text_run`
+    // accepted (`tchar`, or 0x09 and 0x20..=0x7E), which are ASCII and so UTF-8. Checking again
+    // cost a third of the fast path (about 100 instructions a field name).
     unsafe { std::str::from_utf8_unchecked(b) }
 }
 
@@ -102,8 +114,8 @@ fn crlf(input: &[u8], at: usize) -> bool {
     input.get(at..at + 2) == Some(b"\r\n")
 }
 
-/// A request head at the start of `input`: its line, its fields in `fields` (up to
-/// `max_fields`, and [`FIELDS`]) in `out`, how many, and its length; `None` hands it to `httparse`.
+/// A request head at the start of `input`: its line, how many fields it wrote into `out` (at
+/// most `max_fields` and `out`'s length), and its length; `None` hands it to `httparse`.
 pub fn request<'a>(
     input: &'a [u8],
     max_fields: usize,
@@ -152,14 +164,7 @@ pub fn response<'a>(
         if input.get(13) == Some(&b' ') {
             return None;
         }
-        let mut end = 13;
-        loop {
-            end = printable_run(input, end, 0x20);
-            if input.get(end) != Some(&b'\t') {
-                break;
-            }
-            end += 1;
-        }
+        let end = text_run(input, 13);
         (ascii(&input[13..end]), end)
     };
     if !crlf(input, at) {
@@ -194,14 +199,7 @@ fn fields<'a>(
         while matches!(input.get(v), Some(b' ' | b'\t')) {
             v += 1;
         }
-        let mut end = v;
-        loop {
-            end = printable_run(input, end, 0x20);
-            if input.get(end) != Some(&b'\t') {
-                break;
-            }
-            end += 1;
-        }
+        let end = text_run(input, v);
         if !crlf(input, end) {
             return None;
         }
